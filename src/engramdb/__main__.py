@@ -1,0 +1,3 @@
+from engramdb.cli.main import main
+
+main()

@@ -1,0 +1,85 @@
+"""The ASGI application: ``create_app(settings)`` builds it; nothing happens at import."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import APIRouter, FastAPI
+
+from engramdb import __version__
+from engramdb.api import problems
+from engramdb.api.middleware import RequestContext
+from engramdb.api.routes import audit, directory, health, keys, memories, sessions
+from engramdb.config import Settings
+from engramdb.schemas.common import Problem
+from engramdb.storage.database import Database, resolve_url
+from engramdb.storage.migrate import migrate
+
+_log = logging.getLogger("engramdb")
+
+_PROBLEM = {"model": Problem, "content": {"application/problem+json": {}}}
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    code: {**_PROBLEM, "description": desc}
+    for code, desc in (
+        (400, "Malformed request"), (401, "Missing or invalid API key"), (403, "Scope or binding forbids it"),
+        (404, "Not found in your organization"), (409, "Conflicts with current state"),
+        (413, "Body too large"), (422, "Validation failed"),
+    )
+}
+
+DESCRIPTION = """Long-term memory for AI agents: sessions and messages, memories with history, scoped per
+organization, team, user and agent. Authenticate with `Authorization: Bearer <API key>`; errors are
+RFC 9457 `application/problem+json`; lists are cursor-paginated (`next_cursor`)."""
+
+
+def create_app(settings: Settings, *, db: Database | None = None) -> FastAPI:
+    """Build the app. Without ``db`` the lifespan connects (starting the embedded Postgres if no URL is
+    configured) and, when ``auto_migrate`` is on, applies migrations first."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        owned = db is None
+        if db is None:
+            url = await asyncio.to_thread(resolve_url, settings)
+            if settings.auto_migrate:
+                await asyncio.to_thread(migrate, url)
+            app.state.db = Database.connect(settings, url=url)
+        else:
+            app.state.db = db
+        try:
+            yield
+        finally:
+            if owned:
+                await app.state.db.dispose()
+
+    app = FastAPI(
+        title="Engram",
+        version=__version__,
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        openapi_url="/openapi.json",
+        docs_url="/docs",
+        redoc_url="/redoc",
+    )
+    app.state.settings = settings
+    if db is not None:
+        app.state.db = db
+    problems.install(app)
+    v1 = APIRouter(prefix="/v1", responses=ERROR_RESPONSES)
+    for router in (health.router, directory.teams, directory.users, directory.agents, directory.apps,
+                   keys.router, sessions.router, memories.router, audit.router):
+        v1.include_router(router)
+    app.include_router(v1)
+    app.add_middleware(RequestContext, max_bytes=settings.max_request_bytes)
+    return app
+
+
+def create_app_from_env() -> FastAPI:
+    """Factory for ``uvicorn --factory`` (used by ``engramdb serve``): settings from the environment."""
+    settings = Settings()
+    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    return create_app(settings)

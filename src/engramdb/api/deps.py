@@ -1,0 +1,49 @@
+"""Dependencies shared by the routes, as ``Annotated`` aliases so route signatures stay short."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Query, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from engramdb import limits
+from engramdb.config import Settings
+from engramdb.errors import Unauthenticated
+from engramdb.services import keys
+from engramdb.services.context import Caller
+from engramdb.storage.database import Database
+
+_bearer = HTTPBearer(auto_error=False, description="An Engram API key: `Authorization: Bearer egm_…`")
+
+
+def get_db(request: Request) -> Database:
+    db: Database = request.app.state.db
+    return db
+
+
+def get_settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+async def get_caller(
+    request: Request,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Caller:
+    if credentials is None or credentials.scheme.lower() != "bearer":
+        raise Unauthenticated("send an API key as 'Authorization: Bearer egm_…' (create one with `engramdb init`)")
+    settings = get_settings(request)
+    return await keys.authenticate(
+        get_db(request),
+        credentials.credentials,
+        request_id=getattr(request.state, "request_id", None),
+        client_addr=request.client.host if request.client else None,
+        touch_interval_s=settings.key_touch_interval_s,
+    )
+
+
+DbDep = Annotated[Database, Depends(get_db)]
+CallerDep = Annotated[Caller, Depends(get_caller)]
+CursorQ = Annotated[str | None, Query(max_length=512, description="`next_cursor` of the previous page.")]
+LimitQ = Annotated[int, Query(ge=1, le=limits.MAX_PAGE_SIZE, description="Page size.")]

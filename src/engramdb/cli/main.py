@@ -1,0 +1,294 @@
+"""The ``engramdb`` command: serve, migrate, init, keys, orgs, doctor. Thin over the services."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sys
+import uuid
+from collections.abc import Awaitable, Callable, Coroutine
+from datetime import datetime
+from typing import Annotated, Any, TypeVar
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from engramdb import __version__
+from engramdb.config import Settings
+from engramdb.errors import ConfigurationError, EngramError
+from engramdb.schemas.directory import ApiKeyCreate, Organization
+from engramdb.services import keys as key_service
+from engramdb.services.context import Caller
+from engramdb.storage.database import Database, resolve_url
+from engramdb.storage.migrate import check_server, migrate, schema_state
+
+app = typer.Typer(help="Engram: long-term memory for AI agents.", no_args_is_help=True, add_completion=False)
+keys_app = typer.Typer(help="Create, list and revoke API keys.", no_args_is_help=True)
+orgs_app = typer.Typer(help="Organizations on this server.", no_args_is_help=True)
+app.add_typer(keys_app, name="keys")
+app.add_typer(orgs_app, name="orgs")
+out = Console()
+err = Console(stderr=True)
+T = TypeVar("T")
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
+OrgOpt = Annotated[str, typer.Option("--org", help="Organization name or id.")]
+
+
+def _settings() -> Settings:
+    try:
+        return Settings()
+    except Exception as exc:  # pydantic's ValidationError: say which variable is wrong
+        err.print(f"[red]error:[/red] invalid configuration: {exc}")
+        raise typer.Exit(2) from exc
+
+
+def _fail(exc: EngramError) -> typer.Exit:
+    err.print(f"[red]error:[/red] {exc.detail}")
+    return typer.Exit(2 if isinstance(exc, ConfigurationError) else 1)
+
+
+def _with_db(settings: Settings, work: Callable[[Database], Awaitable[T]]) -> T:
+    """Connect (starting the embedded server if needed), bring the schema up to date, run ``work``."""
+
+    async def run() -> T:
+        url = resolve_url(settings)
+        migrate(url)
+        db = Database.connect(settings, url=url)
+        try:
+            return await work(db)
+        finally:
+            await db.dispose()
+
+    try:
+        return asyncio.run(run())
+    except EngramError as exc:
+        raise _fail(exc) from exc
+
+
+async def _one_org(db: Database, ref: str) -> Organization:
+    found = await key_service.find_organizations(db, ref)
+    if not found:
+        raise ConfigurationError(f"no organization named or with id '{ref}'; create one with `engramdb init --org NAME`")
+    if len(found) > 1:
+        raise ConfigurationError(f"several organizations are named '{ref}'; pass its id instead")
+    return found[0]
+
+
+def _dump(model: Any) -> str:
+    return json.dumps(model.model_dump(mode="json"), indent=2)
+
+
+@app.command()
+def version() -> None:
+    """Print the version."""
+    out.print(__version__)
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Address to bind (ENGRAM_HOST).")] = None,
+    port: Annotated[int | None, typer.Option(help="Port (ENGRAM_PORT).")] = None,
+    workers: Annotated[int | None, typer.Option(help="Worker processes (ENGRAM_WORKERS).")] = None,
+    migrate_first: Annotated[bool, typer.Option("--migrate/--no-migrate", help="Apply migrations at start.")] = True,
+) -> None:
+    """Start the API server (with the embedded PostgreSQL unless ENGRAM_DATABASE_URL is set)."""
+    import uvicorn
+
+    settings = _settings()
+    try:
+        url = resolve_url(settings)
+        check_server(url)
+        if migrate_first and settings.auto_migrate:
+            migrate(url)
+    except EngramError as exc:
+        raise _fail(exc) from exc
+    # Workers inherit the resolved URL; this process holds the embedded server open while it runs.
+    os.environ["ENGRAM_DATABASE_URL"] = url
+    os.environ["ENGRAM_AUTO_MIGRATE"] = "false"
+    bind_host = host or settings.host
+    bind_port = port or settings.port
+    err.print(f"Engram {__version__} on http://{bind_host}:{bind_port}  (docs: /docs, health: /v1/health)")
+    uvicorn.run(
+        "engramdb.api.app:create_app_from_env",
+        factory=True,
+        host=bind_host,
+        port=bind_port,
+        workers=workers or settings.workers,
+        log_level=settings.log_level,
+        proxy_headers=False,
+    )
+
+
+@app.command("migrate")
+def migrate_cmd() -> None:
+    """Apply pending database migrations (safe to run while servers are up)."""
+    settings = _settings()
+    try:
+        state = migrate(resolve_url(settings))
+    except EngramError as exc:
+        raise _fail(exc) from exc
+    out.print(f"schema at revision {state.current} (head {state.head})")
+
+
+@app.command()
+def init(org: OrgOpt, as_json: JsonOpt = False) -> None:
+    """Create an organization and its first admin API key, and print the key (shown once)."""
+    settings = _settings()
+
+    async def work(db: Database) -> Any:
+        return await key_service.create_organization(db, name=org)
+
+    organization, key = _with_db(settings, work)
+    if as_json:
+        out.print_json(json.dumps({"org_id": str(organization.id), "org_name": organization.name,
+                                   "api_key": key.api_key, "key_id": str(key.id)}))
+        return
+    out.print(f"Organization [bold]{organization.name}[/bold] created: {organization.id}")
+    out.print(f"Admin API key (shown once, store it now):\n[bold green]{key.api_key}[/bold green]")
+
+
+@orgs_app.command("list")
+def orgs_list(as_json: JsonOpt = False) -> None:
+    """List organizations."""
+    orgs = _with_db(_settings(), key_service.list_organizations)
+    if as_json:
+        out.print_json(json.dumps([o.model_dump(mode="json") for o in orgs]))
+        return
+    table = Table("id", "name", "created")
+    for o in orgs:
+        table.add_row(str(o.id), o.name, o.created_at.isoformat(timespec="seconds"))
+    out.print(table)
+
+
+@keys_app.command("create")
+def keys_create(
+    org: OrgOpt,
+    name: Annotated[str, typer.Option(help="A label for the key.")] = "cli key",
+    scope: Annotated[list[str] | None, typer.Option(help="read, write or admin; repeat for several.")] = None,
+    user_id: Annotated[uuid.UUID | None, typer.Option(help="Bind the key to this user.")] = None,
+    team_id: Annotated[uuid.UUID | None, typer.Option(help="Bind the key to this team.")] = None,
+    agent_id: Annotated[uuid.UUID | None, typer.Option(help="Bind the key to this agent.")] = None,
+    expires_at: Annotated[datetime | None, typer.Option(help="Expiry (ISO 8601).")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Create an API key and print it (shown once)."""
+    try:
+        body = ApiKeyCreate.model_validate({
+            "name": name, "scopes": scope or ["read", "write"], "user_id": user_id, "team_id": team_id,
+            "agent_id": agent_id, "expires_at": expires_at,
+        })
+    except ValueError as exc:
+        err.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(1) from exc
+
+    async def work(db: Database) -> Any:
+        organization = await _one_org(db, org)
+        return await key_service.create_key(db, Caller.operator(organization.id), body)
+
+    key = _with_db(_settings(), work)
+    if as_json:
+        out.print_json(_dump(key))
+        return
+    out.print(f"API key {key.id} ({', '.join(key.scopes)}), shown once:\n[bold green]{key.api_key}[/bold green]")
+
+
+@keys_app.command("list")
+def keys_list(org: OrgOpt, include_revoked: Annotated[bool, typer.Option("--all")] = False,
+              as_json: JsonOpt = False) -> None:
+    """List an organization's API keys (never their secrets)."""
+
+    async def work(db: Database) -> Any:
+        organization = await _one_org(db, org)
+        caller = Caller.operator(organization.id)
+        items, cursor = [], None
+        while True:
+            page = await key_service.list_keys(db, caller, include_revoked=include_revoked, cursor=cursor, limit=200)
+            items.extend(page.data)
+            cursor = page.next_cursor
+            if cursor is None:
+                return items
+
+    items = _with_db(_settings(), work)
+    if as_json:
+        out.print_json(json.dumps([k.model_dump(mode="json") for k in items]))
+        return
+    table = Table("id", "name", "prefix", "scopes", "bound to", "last used", "revoked")
+    for k in items:
+        bound = ", ".join(f"{n}={v}" for n, v in (("team", k.team_id), ("user", k.user_id), ("agent", k.agent_id)) if v)
+        table.add_row(str(k.id), k.name, k.prefix, ",".join(k.scopes), bound or "-",
+                      k.last_used_at.isoformat(timespec="seconds") if k.last_used_at else "never",
+                      "yes" if k.revoked_at else "")
+    out.print(table)
+
+
+@keys_app.command("revoke")
+def keys_revoke(org: OrgOpt, key_id: Annotated[uuid.UUID, typer.Argument(help="The key's id.")]) -> None:
+    """Revoke an API key at once."""
+
+    async def work(db: Database) -> Any:
+        organization = await _one_org(db, org)
+        return await key_service.revoke_key(db, Caller.operator(organization.id), key_id)
+
+    key = _with_db(_settings(), work)
+    out.print(f"revoked {key.id} ({key.name})")
+
+
+@app.command()
+def doctor() -> None:
+    """Check configuration, database, pgvector and migrations; exit 1 if anything needs fixing."""
+    settings = _settings()
+    problems = 0
+
+    def line(ok: bool, label: str, detail: str) -> None:
+        nonlocal problems
+        problems += 0 if ok else 1
+        out.print(f"{'[green]ok[/green]  ' if ok else '[red]FAIL[/red]'} {label}: {detail}")
+
+    line(True, "version", __version__)
+    if settings.embedded:
+        line(True, "database", f"embedded PostgreSQL in {settings.data_dir / 'pgdata'}")
+    else:
+        line(True, "database", "ENGRAM_DATABASE_URL")
+    try:
+        url = resolve_url(settings)
+        pg_version, vector_version = check_server(url)
+        line(True, "postgresql", pg_version)
+        line(True, "pgvector", vector_version)
+        state = schema_state(url)
+        line(state.up_to_date, "migrations",
+             f"at {state.current}" if state.up_to_date
+             else f"at {state.current}, head is {state.head}: run `engramdb migrate`")
+        with_role = _role_check(url)
+        line(with_role is None, "row-level security", with_role or "tenant role engram_app cannot bypass RLS")
+    except EngramError as exc:
+        line(False, "database", exc.detail)
+    except Exception as exc:  # unreachable server, bad credentials: say it plainly
+        line(False, "database", f"{exc.__class__.__name__}: {exc}")
+    if problems:
+        raise typer.Exit(1)
+
+
+def _role_check(url: str) -> str | None:
+    import psycopg
+
+    with psycopg.connect(url) as conn:
+        row = conn.execute(
+            "SELECT rolsuper, rolbypassrls FROM pg_roles WHERE rolname = 'engram_app'"
+        ).fetchone()
+    if row is None:
+        return "role engram_app is missing: run `engramdb migrate`"
+    if row[0] or row[1]:
+        return "role engram_app can bypass row-level security: ALTER ROLE engram_app NOSUPERUSER NOBYPASSRLS"
+    return None
+
+
+def main() -> None:
+    app()
+
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,63 @@
+"""Settings: one object, read from ``ENGRAM_*`` environment variables when built, never at import.
+
+Every field is documented in ``docs/configuration.md``; a test fails when one is not.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+import platformdirs
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def _default_data_dir() -> Path:
+    return Path(platformdirs.user_data_dir("engramdb", appauthor=False))
+
+
+class Settings(BaseSettings):
+    """Runtime configuration of an Engram process (API server, worker or CLI)."""
+
+    model_config = SettingsConfigDict(env_prefix="ENGRAM_", extra="ignore", frozen=True)
+
+    database_url: str | None = Field(
+        default=None,
+        description="PostgreSQL URL (postgresql://user:pass@host:5432/db). Unset: embedded Postgres.",
+    )
+    data_dir: Path = Field(default_factory=_default_data_dir, description="Where the embedded Postgres lives.")
+    embedded_database: str = Field(default="engram", description="Database name inside the embedded server.")
+    host: str = Field(default="127.0.0.1", description="Address `engramdb serve` binds.")
+    port: int = Field(default=8420, ge=1, le=65535, description="Port `engramdb serve` binds.")
+    workers: int = Field(default=1, ge=1, le=64, description="API worker processes for `engramdb serve`.")
+    auto_migrate: bool = Field(default=True, description="Apply pending migrations when the server starts.")
+    db_pool_size: int = Field(default=10, ge=1, le=200, description="Connections kept per process.")
+    db_max_overflow: int = Field(default=10, ge=0, le=200, description="Extra connections under load.")
+    db_statement_timeout_ms: int = Field(
+        default=30_000, ge=100, description="Server-side timeout of one statement, in milliseconds."
+    )
+    max_request_bytes: int = Field(
+        default=8 * 1024 * 1024, ge=1024, description="Largest request body accepted (413 above it)."
+    )
+    log_level: Literal["debug", "info", "warning", "error"] = Field(default="info", description="Log level.")
+    key_touch_interval_s: int = Field(
+        default=60, ge=0, description="How often (seconds) an API key's last_used_at is refreshed."
+    )
+
+    @field_validator("database_url")
+    @classmethod
+    def _check_url(cls, value: str | None) -> str | None:
+        if value is None or value.strip() == "":
+            return None
+        if not value.startswith(("postgresql://", "postgres://", "postgresql+psycopg://")):
+            raise ValueError(
+                "ENGRAM_DATABASE_URL must be a PostgreSQL URL such as postgresql://user:pass@host:5432/engram"
+            )
+        if "change-me" in value or "CHANGEME" in value:
+            raise ValueError("ENGRAM_DATABASE_URL still holds a placeholder password: set a real one")
+        return value
+
+    @property
+    def embedded(self) -> bool:
+        return self.database_url is None

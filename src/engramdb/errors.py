@@ -1,0 +1,86 @@
+"""The one exception tree of Engram.
+
+Every error a service raises is an :class:`EngramError`. Each class carries the HTTP status and the
+RFC 9457 problem ``type`` slug it maps to; the API turns any of them into ``application/problem+json``
+(``engramdb.api.problems``), the CLI prints ``detail`` and exits non-zero, and the SDK mirrors them.
+
+    EngramError
+    ├── InvalidRequest        400  the request cannot be understood (malformed JSON, bad cursor)
+    │   └── ValidationFailed  422  well-formed but breaks a rule (types, limits, unknown fields)
+    ├── Unauthenticated       401  no, malformed, unknown, expired or revoked API key
+    ├── PermissionDenied      403  the key lacks the scope, or is bound to another user/agent/team
+    ├── NotFound              404  no such resource in the caller's organization
+    ├── Conflict              409  clashes with existing state (duplicate name, closed session)
+    ├── PayloadTooLarge       413  the body is over ``ENGRAM_MAX_REQUEST_BYTES``
+    ├── ServiceUnavailable    503  the database is unreachable
+    └── ConfigurationError    ---  the process cannot start as configured (CLI and start-up only)
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+
+class EngramError(Exception):
+    status: ClassVar[int] = 500
+    slug: ClassVar[str] = "internal-error"
+    title: ClassVar[str] = "Internal error"
+
+    def __init__(self, detail: str, *, errors: list[dict[str, Any]] | None = None) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.errors = errors
+
+
+class InvalidRequest(EngramError):
+    status = 400
+    slug = "invalid-request"
+    title = "Invalid request"
+
+
+class ValidationFailed(InvalidRequest):
+    status = 422
+    slug = "validation-failed"
+    title = "Validation failed"
+
+
+class Unauthenticated(EngramError):
+    status = 401
+    slug = "unauthenticated"
+    title = "Authentication required"
+
+
+class PermissionDenied(EngramError):
+    status = 403
+    slug = "permission-denied"
+    title = "Permission denied"
+
+
+class NotFound(EngramError):
+    status = 404
+    slug = "not-found"
+    title = "Not found"
+
+
+class Conflict(EngramError):
+    status = 409
+    slug = "conflict"
+    title = "Conflict"
+
+
+class PayloadTooLarge(EngramError):
+    status = 413
+    slug = "payload-too-large"
+    title = "Payload too large"
+
+
+class ServiceUnavailable(EngramError):
+    status = 503
+    slug = "service-unavailable"
+    title = "Service unavailable"
+
+
+class ConfigurationError(EngramError):
+    status = 500
+    slug = "configuration-error"
+    title = "Configuration error"

@@ -1,0 +1,16 @@
+"""Explicit limits on what one request may carry. Documented in docs/api.md (Limits) and tested."""
+
+from __future__ import annotations
+
+MAX_MESSAGE_CHARS = 32_000
+MAX_MEMORY_CHARS = 8_000
+MAX_MESSAGES_PER_BATCH = 100
+MAX_METADATA_BYTES = 16_384
+MAX_TAGS = 32
+MAX_TAG_CHARS = 64
+MAX_NAME_CHARS = 200
+MAX_DESCRIPTION_CHARS = 2_000
+MAX_EXTERNAL_ID_CHARS = 256
+MAX_SOURCE_MESSAGE_IDS = 100
+DEFAULT_PAGE_SIZE = 50
+MAX_PAGE_SIZE = 200

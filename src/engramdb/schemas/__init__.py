@@ -1,0 +1,1 @@
+"""Wire models shared by the API, the SDK and the MCP server."""

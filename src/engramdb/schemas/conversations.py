@@ -1,0 +1,125 @@
+"""Sessions (conversations) and their messages (episodes)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Annotated, Literal
+
+from pydantic import Field, StringConstraints, model_validator
+
+from engramdb import limits
+from engramdb.schemas.common import (
+    ExternalId,
+    Metadata,
+    Name,
+    PublicModel,
+    StrictModel,
+    Tag,
+    Tags,
+    Text,
+    Timestamp,
+)
+
+Role = Literal["user", "assistant", "system", "tool"]
+MessageContent = Annotated[Text, StringConstraints(min_length=1, max_length=limits.MAX_MESSAGE_CHARS)]
+
+
+class UserRef(StrictModel):
+    """Names a user by Engram id or by your app's ``external_id`` (created on first use)."""
+
+    user_id: uuid.UUID | None = None
+    external_user_id: ExternalId | None = Field(
+        default=None, description="Your app's id for the user; the user is created if it does not exist yet."
+    )
+
+    @model_validator(mode="after")
+    def _one_user_ref(self) -> UserRef:
+        if self.user_id is not None and self.external_user_id is not None:
+            raise ValueError("give user_id or external_user_id, not both")
+        return self
+
+
+class SessionCreate(UserRef):
+    agent_id: uuid.UUID | None = None
+    team_id: uuid.UUID | None = None
+    app_id: uuid.UUID | None = None
+    title: Name | None = None
+    tags: Tags = Field(default_factory=list)
+    metadata: Metadata = Field(default_factory=dict)
+
+
+class SessionUpdate(StrictModel):
+    title: Name | None = None
+    tags: Tags | None = None
+    metadata: Metadata | None = Field(default=None, description="Replaces the whole metadata object.")
+
+
+class Session(PublicModel):
+    id: uuid.UUID
+    user_id: uuid.UUID | None
+    agent_id: uuid.UUID | None
+    team_id: uuid.UUID | None
+    app_id: uuid.UUID | None
+    title: str | None
+    status: Literal["active", "closed"]
+    tags: list[str]
+    metadata: dict[str, object]
+    message_count: int
+    last_message_at: datetime | None
+    closed_at: datetime | None
+    created_at: datetime
+    updated_at: datetime
+
+
+class MessageCreate(UserRef):
+    role: Role
+    content: MessageContent
+    name: Name | None = Field(default=None, description="The speaker's name, as chat formats carry it.")
+    occurred_at: Timestamp | None = Field(
+        default=None, description="When it was said (defaults to now; may be in the past on import)."
+    )
+    tags: Tags = Field(default_factory=list)
+    metadata: Metadata = Field(default_factory=dict)
+    parent_id: uuid.UUID | None = Field(default=None, description="The message this one replies to.")
+    channel: Name | None = Field(default=None, description="Where it was said: chat, email, sms, voice, …")
+
+
+class MessageBatch(StrictModel):
+    messages: list[MessageCreate] = Field(min_length=1, max_length=limits.MAX_MESSAGES_PER_BATCH)
+
+
+class Message(PublicModel):
+    id: uuid.UUID
+    session_id: uuid.UUID
+    seq: int
+    parent_id: uuid.UUID | None
+    user_id: uuid.UUID | None
+    agent_id: uuid.UUID | None
+    role: str
+    name: str | None
+    content: str
+    channel: str | None
+    tags: list[str]
+    metadata: dict[str, object]
+    occurred_at: datetime
+    created_at: datetime
+
+
+class MessageFilters(StrictModel):
+    role: Role | None = None
+    tags_any: list[Tag] | None = None
+    tags_all: list[Tag] | None = None
+    occurred_after: Timestamp | None = None
+    occurred_before: Timestamp | None = None
+    metadata: Metadata | None = None
+    order: Literal["asc", "desc"] = "asc"
+
+
+class SessionFilters(StrictModel):
+    user_id: uuid.UUID | None = None
+    external_user_id: ExternalId | None = None
+    agent_id: uuid.UUID | None = None
+    app_id: uuid.UUID | None = None
+    status: Literal["active", "closed"] | None = None
+    tags_any: list[Tag] | None = None

@@ -1,0 +1,107 @@
+"""Memories: distilled items with importance, state, provenance and a full change history."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Annotated, Literal
+
+from pydantic import Field, StringConstraints
+
+from engramdb import limits
+from engramdb.schemas.common import Metadata, PublicModel, StrictModel, Tag, Tags, Text, Timestamp
+from engramdb.schemas.conversations import UserRef
+
+MemoryType = Literal["fact", "preference", "task", "procedural", "episodic"]
+MemoryState = Literal["active", "paused", "archived", "deleted"]
+MemoryContent = Annotated[Text, StringConstraints(min_length=1, max_length=limits.MAX_MEMORY_CHARS)]
+Importance = Annotated[float, Field(ge=0.0, le=1.0)]
+
+
+class MemoryCreate(UserRef):
+    content: MemoryContent
+    type: MemoryType = "fact"
+    agent_id: uuid.UUID | None = None
+    team_id: uuid.UUID | None = None
+    app_id: uuid.UUID | None = None
+    session_id: uuid.UUID | None = None
+    importance: Importance = 0.5
+    tags: Tags = Field(default_factory=list)
+    categories: Tags = Field(default_factory=list)
+    metadata: Metadata = Field(default_factory=dict)
+    expires_at: Timestamp | None = None
+    source_message_ids: list[uuid.UUID] = Field(
+        default_factory=list, max_length=limits.MAX_SOURCE_MESSAGE_IDS,
+        description="The messages this memory was drawn from (provenance).",
+    )
+
+
+class MemoryUpdate(StrictModel):
+    content: MemoryContent | None = None
+    type: MemoryType | None = None
+    importance: Importance | None = None
+    tags: Tags | None = None
+    categories: Tags | None = None
+    metadata: Metadata | None = None
+    expires_at: Timestamp | None = None
+
+
+class MemoryStateChange(StrictModel):
+    state: MemoryState
+    reason: Annotated[str, StringConstraints(max_length=limits.MAX_DESCRIPTION_CHARS)] | None = None
+
+
+class Memory(PublicModel):
+    id: uuid.UUID
+    content: str
+    type: str
+    state: str
+    user_id: uuid.UUID | None
+    agent_id: uuid.UUID | None
+    team_id: uuid.UUID | None
+    app_id: uuid.UUID | None
+    session_id: uuid.UUID | None
+    importance: float
+    access_count: int
+    last_accessed_at: datetime | None
+    tags: list[str]
+    categories: list[str]
+    metadata: dict[str, object]
+    source: str
+    source_message_ids: list[uuid.UUID]
+    version: int
+    expires_at: datetime | None
+    archived_at: datetime | None
+    deleted_at: datetime | None
+    created_at: datetime
+    updated_at: datetime
+
+
+class MemoryHistoryEntry(PublicModel):
+    id: uuid.UUID
+    memory_id: uuid.UUID
+    version: int
+    action: str
+    old_values: dict[str, object] | None
+    new_values: dict[str, object] | None
+    actor: str
+    actor_key_id: uuid.UUID | None
+    request_id: str | None
+    changed_at: datetime
+
+
+class MemoryFilters(StrictModel):
+    user_id: uuid.UUID | None = None
+    external_user_id: str | None = None
+    agent_id: uuid.UUID | None = None
+    app_id: uuid.UUID | None = None
+    session_id: uuid.UUID | None = None
+    type: MemoryType | None = None
+    state: MemoryState | None = None
+    tags_any: list[Tag] | None = None
+    tags_all: list[Tag] | None = None
+    categories: list[Tag] | None = None
+    metadata: Metadata | None = None
+    created_after: Timestamp | None = None
+    created_before: Timestamp | None = None
+    include_expired: bool = False

@@ -1,0 +1,1 @@
+"""Domain operations. No transport code here: no FastAPI, Typer or MCP imports (a test enforces it)."""

@@ -1,0 +1,63 @@
+"""Who is calling: the organization and bindings that come from the credential, never from the request."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import ColumnElement, Table
+
+from engramdb.errors import PermissionDenied
+
+_RANK = {"read": 0, "write": 1, "admin": 2}
+
+
+@dataclass(frozen=True)
+class Caller:
+    """The authenticated principal of one operation, with the request facts the audit log records."""
+
+    org_id: uuid.UUID
+    scopes: frozenset[str]
+    key_id: uuid.UUID | None = None
+    team_id: uuid.UUID | None = None
+    user_id: uuid.UUID | None = None
+    agent_id: uuid.UUID | None = None
+    actor: str = "system"
+    request_id: str | None = None
+    client_addr: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def operator(cls, org_id: uuid.UUID, *, actor: str = "cli") -> Caller:
+        """An operator acting on the machine itself (the CLI): full rights inside one org."""
+        return cls(org_id=org_id, scopes=frozenset({"admin"}), actor=actor, request_id=f"{actor}:{uuid.uuid4()}")
+
+    def require(self, scope: str) -> None:
+        """Admin implies write implies read."""
+        needed = _RANK[scope]
+        if not any(_RANK.get(s, -1) >= needed for s in self.scopes):
+            raise PermissionDenied(f"this API key lacks the '{scope}' scope")
+
+    @property
+    def bound(self) -> bool:
+        return any(v is not None for v in (self.team_id, self.user_id, self.agent_id))
+
+    def visible(self, table: Table) -> list[ColumnElement[bool]]:
+        """Conditions that confine a query on ``table`` to what a bound key may see."""
+        conds: list[ColumnElement[bool]] = [table.c.org_id == self.org_id]
+        for name in ("team_id", "user_id", "agent_id"):
+            value = getattr(self, name)
+            if value is not None:
+                conds.append(table.c[name] == value)
+        return conds
+
+    def bind(self, name: str, requested: uuid.UUID | None) -> uuid.UUID | None:
+        """The value a new row gets for ``name``: the key's binding, or the request's if the key is unbound."""
+        bound: uuid.UUID | None = getattr(self, name)
+        if bound is None:
+            return requested
+        if requested is not None and requested != bound:
+            label = name.removesuffix("_id")
+            raise PermissionDenied(f"this API key is bound to another {label}; it cannot write for {requested}")
+        return bound

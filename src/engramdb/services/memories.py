@@ -1,0 +1,218 @@
+"""Memories: create, read, list, update with history, state changes, soft and hard delete.
+
+Nothing is overwritten without a trace: every change writes a ``memory_history`` row holding the old
+and new values, who made it and under which request. A hard delete (erasure) removes the memory and
+its history; the audit log keeps only that it happened.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import ColumnElement, delete, func, insert, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from engramdb import ids
+from engramdb.errors import NotFound
+from engramdb.schemas.common import Page
+from engramdb.schemas.memories import (
+    Memory,
+    MemoryCreate,
+    MemoryFilters,
+    MemoryHistoryEntry,
+    MemoryStateChange,
+    MemoryUpdate,
+)
+from engramdb.services import audit
+from engramdb.services.context import Caller
+from engramdb.services.directory import resolve_user
+from engramdb.services.sessions import fetch_visible
+from engramdb.storage import tables as t
+from engramdb.storage.database import Database
+from engramdb.storage.repo import one_or_404, page_by_id, require_row
+
+mem = t.memory
+hist = t.memory_history
+# Fields a change can touch, as (wire name, column name); the history records these.
+_TRACKED = (
+    ("content", "content"), ("type", "memory_type"), ("importance", "importance"), ("tags", "tags"),
+    ("categories", "categories"), ("metadata", "metadata"), ("expires_at", "expires_at"), ("state", "state"),
+)
+
+
+def _public(row: dict[str, Any]) -> Memory:
+    return Memory.model_validate({**row, "type": row["memory_type"]})
+
+
+def _jsonable(value: Any) -> Any:
+    return value.isoformat() if isinstance(value, datetime) else value
+
+
+def _snapshot(row: dict[str, Any], fields: list[tuple[str, str]] | None = None) -> dict[str, Any]:
+    return {wire: _jsonable(row[col]) for wire, col in (fields or list(_TRACKED))}
+
+
+async def _write_history(
+    conn: AsyncConnection, caller: Caller, row: dict[str, Any], action: str,
+    old: dict[str, Any] | None, new: dict[str, Any] | None,
+) -> None:
+    await conn.execute(insert(hist).values(
+        org_id=caller.org_id, id=ids.uuid7(), memory_id=row["id"], version=row["version"], action=action,
+        old_values=old, new_values=new, actor_key_id=caller.key_id, actor=caller.actor, request_id=caller.request_id,
+    ))
+
+
+async def _visible(conn: AsyncConnection, caller: Caller, memory_id: uuid.UUID, *, lock: bool = False) -> dict[str, Any]:
+    query = select(mem).where(*caller.visible(mem), mem.c.id == memory_id)
+    return await one_or_404(conn, query.with_for_update() if lock else query, "memory", memory_id)
+
+
+async def create(db: Database, caller: Caller, body: MemoryCreate) -> Memory:
+    caller.require("write")
+    async with db.tenant(caller.org_id) as conn:
+        user_id = await resolve_user(conn, caller, user_id=body.user_id, external_user_id=body.external_user_id)
+        agent_id = caller.bind("agent_id", body.agent_id)
+        team_id = caller.bind("team_id", body.team_id)
+        await require_row(conn, t.agent, caller.org_id, agent_id, "agent")
+        await require_row(conn, t.team, caller.org_id, team_id, "team")
+        await require_row(conn, t.app, caller.org_id, body.app_id, "app")
+        if body.session_id is not None:
+            await fetch_visible(conn, caller, body.session_id)
+        stmt = insert(mem).values(
+            org_id=caller.org_id, id=ids.uuid7(), user_id=user_id, agent_id=agent_id, team_id=team_id,
+            app_id=body.app_id, session_id=body.session_id, content=body.content, memory_type=body.type,
+            importance=body.importance, tags=body.tags, categories=body.categories, metadata=body.metadata,
+            expires_at=body.expires_at, source_message_ids=body.source_message_ids, source="api",
+            content_hash=hashlib.sha256(body.content.encode()).digest(),
+        ).returning(mem)
+        row = dict((await conn.execute(stmt)).mappings().one())
+        await _write_history(conn, caller, row, "created", None, _snapshot(row))
+        await audit.record(conn, caller, "memory.created", "memory", row["id"])
+    return _public(row)
+
+
+async def get(db: Database, caller: Caller, memory_id: uuid.UUID) -> Memory:
+    caller.require("read")
+    async with db.tenant(caller.org_id) as conn:
+        row = await _visible(conn, caller, memory_id)
+    return _public(row)
+
+
+async def list_memories(
+    db: Database, caller: Caller, filters: MemoryFilters, *, cursor: str | None, limit: int
+) -> Page[Memory]:
+    """Newest first. Without a ``state`` filter, deleted memories are left out; expired ones too unless asked."""
+    caller.require("read")
+    conds: list[ColumnElement[bool]] = caller.visible(mem)
+    async with db.tenant(caller.org_id) as conn:
+        if filters.external_user_id is not None:
+            u = t.user_account
+            uid = await conn.scalar(
+                select(u.c.id).where(u.c.org_id == caller.org_id, u.c.external_id == filters.external_user_id)
+            )
+            if uid is None:
+                return Page[Memory](data=[], next_cursor=None)
+            conds.append(mem.c.user_id == uid)
+        for name in ("user_id", "agent_id", "app_id", "session_id"):
+            value = getattr(filters, name)
+            if value is not None:
+                conds.append(mem.c[name] == value)
+        if filters.type:
+            conds.append(mem.c.memory_type == filters.type)
+        conds.append(mem.c.state == filters.state if filters.state else mem.c.state != "deleted")
+        if filters.tags_any:
+            conds.append(mem.c.tags.overlap(filters.tags_any))
+        if filters.tags_all:
+            conds.append(mem.c.tags.contains(filters.tags_all))
+        if filters.categories:
+            conds.append(mem.c.categories.overlap(filters.categories))
+        if filters.metadata:
+            conds.append(mem.c.metadata.contains(filters.metadata))
+        if filters.created_after:
+            conds.append(mem.c.created_at >= filters.created_after)
+        if filters.created_before:
+            conds.append(mem.c.created_at < filters.created_before)
+        if not filters.include_expired:
+            conds.append(or_(mem.c.expires_at.is_(None), mem.c.expires_at > func.now()))
+        rows, next_cursor = await page_by_id(conn, select(mem).where(*conds), mem, cursor=cursor, limit=limit)
+    return Page[Memory](data=[_public(r) for r in rows], next_cursor=next_cursor)
+
+
+async def _apply(
+    conn: AsyncConnection, caller: Caller, row: dict[str, Any], changes: dict[str, Any], action: str,
+) -> dict[str, Any]:
+    """Write ``changes`` (column -> value) as a new version with its history row; no-op if nothing differs."""
+    changed = {col: val for col, val in changes.items() if row[col] != val}
+    if not changed:
+        return row
+    fields = [(wire, col) for wire, col in _TRACKED if col in changed]
+    old = _snapshot(row, fields)
+    stmt = (
+        update(mem).where(mem.c.org_id == caller.org_id, mem.c.id == row["id"])
+        .values(**changed, version=mem.c.version + 1, updated_at=func.now()).returning(mem)
+    )
+    new_row = dict((await conn.execute(stmt)).mappings().one())
+    await _write_history(conn, caller, new_row, action, old, _snapshot(new_row, fields))
+    await audit.record(conn, caller, f"memory.{action}", "memory", row["id"], {"fields": [w for w, _ in fields]})
+    return new_row
+
+
+async def update_memory(db: Database, caller: Caller, memory_id: uuid.UUID, body: MemoryUpdate) -> Memory:
+    caller.require("write")
+    wire = body.model_dump(exclude_unset=True)
+    columns = dict(_TRACKED)
+    changes = {columns[k]: v for k, v in wire.items()}
+    for col, empty in (("tags", []), ("categories", []), ("metadata", {})):
+        if col in changes and changes[col] is None:
+            changes[col] = empty
+    for col in ("content", "memory_type", "importance"):
+        if col in changes and changes[col] is None:
+            changes.pop(col)
+    if "content" in changes:
+        changes["content_hash"] = hashlib.sha256(changes["content"].encode()).digest()
+    async with db.tenant(caller.org_id) as conn:
+        row = await _visible(conn, caller, memory_id, lock=True)
+        row = await _apply(conn, caller, row, changes, "updated")
+    return _public(row)
+
+
+async def change_state(db: Database, caller: Caller, memory_id: uuid.UUID, body: MemoryStateChange) -> Memory:
+    """Move a memory between active, paused, archived and deleted (soft); any state can be restored."""
+    caller.require("write")
+    changes: dict[str, Any] = {"state": body.state}
+    async with db.tenant(caller.org_id) as conn:
+        row = await _visible(conn, caller, memory_id, lock=True)
+        now = await conn.scalar(select(func.now()))
+        changes["archived_at"] = now if body.state == "archived" else None
+        changes["deleted_at"] = now if body.state == "deleted" else None
+        if row["state"] == body.state:
+            return _public(row)
+        action = "deleted" if body.state == "deleted" else "state_changed"
+        row = await _apply(conn, caller, row, changes, action)
+    return _public(row)
+
+
+async def purge(db: Database, caller: Caller, memory_id: uuid.UUID) -> None:
+    """Erase a memory and its history for good."""
+    caller.require("write")
+    async with db.tenant(caller.org_id) as conn:
+        await _visible(conn, caller, memory_id, lock=True)
+        await conn.execute(delete(mem).where(mem.c.org_id == caller.org_id, mem.c.id == memory_id))
+        await audit.record(conn, caller, "memory.purged", "memory", memory_id)
+
+
+async def history(
+    db: Database, caller: Caller, memory_id: uuid.UUID, *, cursor: str | None, limit: int
+) -> Page[MemoryHistoryEntry]:
+    """Oldest change first."""
+    caller.require("read")
+    async with db.tenant(caller.org_id) as conn:
+        await _visible(conn, caller, memory_id)
+        query = select(hist).where(hist.c.org_id == caller.org_id, hist.c.memory_id == memory_id)
+        rows, next_cursor = await page_by_id(conn, query, hist, cursor=cursor, limit=limit, descending=False)
+    if not rows and cursor is None:
+        raise NotFound(f"memory {memory_id} not found")
+    return Page[MemoryHistoryEntry](data=[MemoryHistoryEntry.model_validate(r) for r in rows], next_cursor=next_cursor)

@@ -1,0 +1,131 @@
+"""Messages (episodes): appended to a session in batches, listed with filters and keyset pages."""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import ColumnElement, func, insert, select, tuple_, update
+
+from engramdb import ids
+from engramdb.errors import InvalidRequest, NotFound
+from engramdb.schemas.common import Page
+from engramdb.schemas.conversations import Message, MessageBatch, MessageFilters
+from engramdb.services import audit
+from engramdb.services.context import Caller
+from engramdb.services.directory import resolve_user
+from engramdb.services.sessions import ensure_open, fetch_visible
+from engramdb.storage import tables as t
+from engramdb.storage.database import Database
+from engramdb.storage.pagination import BAD_CURSOR, decode_cursor, encode_cursor
+from engramdb.storage.repo import one_or_404
+
+m = t.message
+s = t.session
+
+
+def content_hash(content: str) -> bytes:
+    return hashlib.sha256(content.encode()).digest()
+
+
+async def add(db: Database, caller: Caller, session_id: uuid.UUID, batch: MessageBatch) -> list[Message]:
+    """Append a batch atomically: all of it is stored, in order, or none of it."""
+    caller.require("write")
+    now = datetime.now(UTC)
+    async with db.tenant(caller.org_id) as conn:
+        sess = await fetch_visible(conn, caller, session_id, lock=True)
+        ensure_open(sess)
+        parents = {msg.parent_id for msg in batch.messages if msg.parent_id is not None}
+        if parents:
+            found = set(
+                (await conn.execute(
+                    select(m.c.id).where(m.c.org_id == caller.org_id, m.c.session_id == session_id, m.c.id.in_(parents))
+                )).scalars()
+            )
+            missing = parents - found
+            if missing:
+                raise NotFound(f"parent message {sorted(map(str, missing))[0]} not found in session {session_id}")
+        users: dict[tuple[uuid.UUID | None, str | None], uuid.UUID | None] = {}
+        rows: list[dict[str, Any]] = []
+        for msg in batch.messages:
+            ref = (msg.user_id, msg.external_user_id)
+            if ref == (None, None):
+                user_id = sess["user_id"]
+            else:
+                if ref not in users:
+                    users[ref] = await resolve_user(
+                        conn, caller, user_id=msg.user_id, external_user_id=msg.external_user_id
+                    )
+                user_id = users[ref]
+            rows.append({
+                "org_id": caller.org_id, "id": ids.uuid7(), "session_id": session_id, "parent_id": msg.parent_id,
+                "team_id": sess["team_id"], "user_id": user_id, "agent_id": sess["agent_id"], "app_id": sess["app_id"],
+                "role": msg.role, "name": msg.name, "content": msg.content, "channel": msg.channel,
+                "tags": msg.tags, "metadata": msg.metadata, "content_hash": content_hash(msg.content),
+                "occurred_at": msg.occurred_at or now,
+            })
+        latest = max(r["occurred_at"] for r in rows)
+        count = await conn.scalar(
+            update(s).where(s.c.org_id == caller.org_id, s.c.id == session_id)
+            .values(message_count=s.c.message_count + len(rows),
+                    last_message_at=func.greatest(s.c.last_message_at, latest), updated_at=func.now())
+            .returning(s.c.message_count)
+        )
+        assert count is not None
+        first_seq = count - len(rows) + 1
+        for offset, row in enumerate(rows):
+            row["seq"] = first_seq + offset
+        result = await conn.execute(insert(m).returning(m, sort_by_parameter_order=True), rows)
+        stored = [dict(r) for r in result.mappings()]
+        await audit.record(
+            conn, caller, "messages.added", "session", session_id,
+            {"count": len(stored), "message_ids": [str(r["id"]) for r in stored]},
+        )
+    return [Message.model_validate(r) for r in stored]
+
+
+async def list_messages(
+    db: Database, caller: Caller, session_id: uuid.UUID, filters: MessageFilters, *, cursor: str | None, limit: int
+) -> Page[Message]:
+    caller.require("read")
+    conds: list[ColumnElement[bool]] = [m.c.org_id == caller.org_id, m.c.session_id == session_id]
+    if filters.role:
+        conds.append(m.c.role == filters.role)
+    if filters.tags_any:
+        conds.append(m.c.tags.overlap(filters.tags_any))
+    if filters.tags_all:
+        conds.append(m.c.tags.contains(filters.tags_all))
+    if filters.occurred_after:
+        conds.append(m.c.occurred_at >= filters.occurred_after)
+    if filters.occurred_before:
+        conds.append(m.c.occurred_at < filters.occurred_before)
+    if filters.metadata:
+        conds.append(m.c.metadata.contains(filters.metadata))
+    key = tuple_(m.c.occurred_at, m.c.seq)
+    descending = filters.order == "desc"
+    if cursor is not None:
+        when, seq = decode_cursor(cursor, size=2)
+        try:
+            last = (datetime.fromisoformat(str(when)), int(seq))
+        except (TypeError, ValueError) as exc:
+            raise InvalidRequest(BAD_CURSOR) from exc
+        conds.append(key < tuple_(*last) if descending else key > tuple_(*last))
+    order = (m.c.occurred_at.desc(), m.c.seq.desc()) if descending else (m.c.occurred_at.asc(), m.c.seq.asc())
+    async with db.tenant(caller.org_id) as conn:
+        await fetch_visible(conn, caller, session_id)
+        result = await conn.execute(select(m).where(*conds).order_by(*order).limit(limit + 1))
+        rows = [dict(r) for r in result.mappings()]
+    next_cursor = None
+    if len(rows) > limit:
+        last_row = rows[limit - 1]
+        next_cursor = encode_cursor([last_row["occurred_at"].isoformat(), last_row["seq"]])
+    return Page[Message](data=[Message.model_validate(r) for r in rows[:limit]], next_cursor=next_cursor)
+
+
+async def get(db: Database, caller: Caller, message_id: uuid.UUID) -> Message:
+    caller.require("read")
+    async with db.tenant(caller.org_id) as conn:
+        row = await one_or_404(conn, select(m).where(*caller.visible(m), m.c.id == message_id), "message", message_id)
+    return Message.model_validate(row)

@@ -1,0 +1,86 @@
+"""Apply the migrations shipped inside the package, then make sure the time partitions exist."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import psycopg
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import create_engine, pool
+
+from engramdb.errors import ConfigurationError
+from engramdb.storage.database import sqlalchemy_url
+from engramdb.storage.partitions import ensure_partitions
+
+MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+MIN_PGVECTOR = (0, 6)
+MIN_POSTGRES = 140000
+
+
+def alembic_config(url: str) -> Config:
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
+    cfg.set_main_option("file_template", "%%(year)d_%%(month).2d_%%(day).2d_%%(hour).2d%%(minute).2d_%%(slug)s")
+    cfg.attributes["engram_url"] = url
+    return cfg
+
+
+@dataclass(frozen=True)
+class SchemaState:
+    current: str | None
+    head: str
+
+    @property
+    def up_to_date(self) -> bool:
+        return self.current == self.head
+
+
+def schema_state(url: str) -> SchemaState:
+    script = ScriptDirectory.from_config(alembic_config(url))
+    engine = create_engine(sqlalchemy_url(url), poolclass=pool.NullPool)
+    try:
+        with engine.connect() as conn:
+            current = MigrationContext.configure(conn).get_current_revision()
+    finally:
+        engine.dispose()
+    head = script.get_current_head()
+    assert head is not None
+    return SchemaState(current=current, head=head)
+
+
+def check_server(url: str) -> tuple[str, str]:
+    """Check PostgreSQL and pgvector versions; return them, or say exactly what to install."""
+    with psycopg.connect(url, autocommit=True) as conn:
+        server_num = conn.info.server_version
+        if server_num < MIN_POSTGRES:
+            raise ConfigurationError(f"PostgreSQL {server_num} is too old: Engram needs PostgreSQL 14 or newer")
+        row = conn.execute(
+            "SELECT default_version FROM pg_available_extensions WHERE name = 'vector'"
+        ).fetchone()
+        if row is None:
+            raise ConfigurationError(
+                "the pgvector extension is not installed on this PostgreSQL server. Install it "
+                "(Debian/Ubuntu: apt install postgresql-16-pgvector; Docker: the pgvector/pgvector image), "
+                "or unset ENGRAM_DATABASE_URL to use the embedded server, which bundles it"
+            )
+        installed = conn.execute("SELECT extversion FROM pg_extension WHERE extname = 'vector'").fetchone()
+        version = str(installed[0] if installed else row[0])
+    parts = tuple(int(p) for p in version.split(".")[:2])
+    if parts < MIN_PGVECTOR:
+        raise ConfigurationError(
+            f"pgvector {version} is too old: Engram needs 0.6 or newer (ALTER EXTENSION vector UPDATE)"
+        )
+    return f"{server_num // 10000}.{server_num % 10000}", version
+
+
+def migrate(url: str) -> SchemaState:
+    """Bring the schema to head (safe to run from several processes at once) and add partitions."""
+    check_server(url)
+    command.upgrade(alembic_config(url), "head")
+    with psycopg.connect(url, autocommit=True) as conn:
+        ensure_partitions(conn)
+    return schema_state(url)

@@ -1,0 +1,132 @@
+"""SQLAlchemy Core descriptions of the tables the migrations create (queries only: DDL lives in migrations/).
+
+tests/storage/test_tables.py checks that every column named here exists in the migrated database.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    ARRAY,
+    Boolean,
+    Column,
+    DateTime,
+    Float,
+    Integer,
+    LargeBinary,
+    MetaData,
+    Table,
+    Text,
+    BigInteger,
+)
+from sqlalchemy.dialects.postgresql import JSONB, UUID
+from sqlalchemy.sql import func
+
+metadata = MetaData()
+
+
+def _uuid(name: str, *, nullable: bool = True, primary_key: bool = False) -> Column[object]:
+    return Column(name, UUID(as_uuid=True), nullable=nullable, primary_key=primary_key)
+
+
+def _ts(name: str, *, nullable: bool = True) -> Column[object]:
+    return Column(name, DateTime(timezone=True), nullable=nullable)
+
+
+def _meta() -> Column[object]:
+    return Column("metadata", JSONB, nullable=False)
+
+
+organization = Table(
+    "organization", metadata,
+    _uuid("org_id", primary_key=True),
+    Column("name", Text, nullable=False),
+    _meta(), _ts("created_at"), _ts("updated_at"),
+)
+
+team = Table(
+    "team", metadata,
+    _uuid("org_id", primary_key=True), _uuid("id", primary_key=True),
+    Column("name", Text, nullable=False), Column("description", Text),
+    _meta(), _ts("created_at"), _ts("updated_at"),
+)
+
+user_account = Table(
+    "user_account", metadata,
+    _uuid("org_id", primary_key=True), _uuid("id", primary_key=True),
+    Column("external_id", Text), _uuid("team_id"), Column("display_name", Text), Column("email", Text),
+    _meta(), _ts("created_at"), _ts("updated_at"),
+)
+
+agent = Table(
+    "agent", metadata,
+    _uuid("org_id", primary_key=True), _uuid("id", primary_key=True),
+    Column("name", Text, nullable=False), Column("description", Text), _uuid("team_id"), _uuid("user_id"),
+    _meta(), _ts("created_at"), _ts("updated_at"),
+)
+
+app = Table(
+    "app", metadata,
+    _uuid("org_id", primary_key=True), _uuid("id", primary_key=True),
+    Column("name", Text, nullable=False), Column("description", Text), Column("is_active", Boolean),
+    _meta(), _ts("created_at"), _ts("updated_at"),
+)
+
+api_key = Table(
+    "api_key", metadata,
+    _uuid("org_id", primary_key=True), _uuid("id", primary_key=True),
+    Column("name", Text, nullable=False), Column("prefix", Text, nullable=False),
+    Column("secret_hash", Text, nullable=False), Column("scopes", ARRAY(Text), nullable=False),
+    _uuid("team_id"), _uuid("user_id"), _uuid("agent_id"),
+    _ts("expires_at"), _ts("revoked_at"), _ts("last_used_at"), _ts("created_at"), _ts("updated_at"),
+)
+
+session = Table(
+    "session", metadata,
+    _uuid("org_id", primary_key=True), _uuid("id", primary_key=True),
+    _uuid("team_id"), _uuid("user_id"), _uuid("agent_id"), _uuid("app_id"),
+    Column("title", Text), Column("status", Text, nullable=False), Column("tags", ARRAY(Text)),
+    _meta(), Column("message_count", Integer, nullable=False), _ts("last_message_at"), _ts("closed_at"),
+    _ts("created_at"), _ts("updated_at"),
+)
+
+message = Table(
+    "message", metadata,
+    _uuid("org_id", primary_key=True), _uuid("id", primary_key=True),
+    _uuid("session_id", nullable=False), Column("seq", BigInteger, nullable=False), _uuid("parent_id"),
+    _uuid("team_id"), _uuid("user_id"), _uuid("agent_id"), _uuid("app_id"),
+    Column("role", Text, nullable=False), Column("name", Text), Column("content", Text, nullable=False),
+    Column("channel", Text), Column("tags", ARRAY(Text)), _meta(),
+    Column("content_hash", LargeBinary, nullable=False),
+    _ts("occurred_at", nullable=False), Column("created_at", DateTime(timezone=True), primary_key=True, server_default=func.now()),
+)
+
+memory = Table(
+    "memory", metadata,
+    _uuid("org_id", primary_key=True), _uuid("id", primary_key=True),
+    _uuid("team_id"), _uuid("user_id"), _uuid("agent_id"), _uuid("app_id"), _uuid("session_id"),
+    Column("content", Text, nullable=False), Column("memory_type", Text, nullable=False),
+    Column("state", Text, nullable=False), Column("importance", Float, nullable=False),
+    Column("access_count", Integer, nullable=False), _ts("last_accessed_at"),
+    Column("tags", ARRAY(Text)), Column("categories", ARRAY(Text)), _meta(),
+    Column("source", Text, nullable=False), Column("source_message_ids", ARRAY(UUID(as_uuid=True))),
+    Column("content_hash", LargeBinary, nullable=False), Column("embedding_model", Text),
+    Column("version", Integer, nullable=False),
+    _ts("expires_at"), _ts("archived_at"), _ts("deleted_at"), _ts("created_at"), _ts("updated_at"),
+)
+
+memory_history = Table(
+    "memory_history", metadata,
+    _uuid("org_id", primary_key=True), _uuid("id", primary_key=True), _uuid("memory_id", nullable=False),
+    Column("version", Integer, nullable=False), Column("action", Text, nullable=False),
+    Column("old_values", JSONB), Column("new_values", JSONB), _uuid("actor_key_id"),
+    Column("actor", Text, nullable=False), Column("request_id", Text), _ts("changed_at"),
+)
+
+audit_log = Table(
+    "audit_log", metadata,
+    _uuid("org_id", primary_key=True), _uuid("id", primary_key=True), _uuid("key_id"),
+    Column("actor", Text, nullable=False), Column("action", Text, nullable=False),
+    Column("entity_type", Text, nullable=False), _uuid("entity_id"), Column("request_id", Text),
+    Column("client_addr", Text), Column("details", JSONB, nullable=False),
+    Column("created_at", DateTime(timezone=True), primary_key=True, server_default=func.now()),
+)
