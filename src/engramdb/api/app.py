@@ -25,9 +25,13 @@ _PROBLEM = {"model": Problem, "content": {"application/problem+json": {}}}
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     code: {**_PROBLEM, "description": desc}
     for code, desc in (
-        (400, "Malformed request"), (401, "Missing or invalid API key"), (403, "Scope or binding forbids it"),
-        (404, "Not found in your organization"), (409, "Conflicts with current state"),
-        (413, "Body too large"), (422, "Validation failed"),
+        (400, "Malformed request"),
+        (401, "Missing or invalid API key"),
+        (403, "Scope or binding forbids it"),
+        (404, "Not found in your organization"),
+        (409, "Conflicts with current state"),
+        (413, "Body too large"),
+        (422, "Validation failed"),
     )
 }
 
@@ -70,8 +74,17 @@ def create_app(settings: Settings, *, db: Database | None = None) -> FastAPI:
         app.state.db = db
     problems.install(app)
     v1 = APIRouter(prefix="/v1", responses=ERROR_RESPONSES)
-    for router in (health.router, directory.teams, directory.users, directory.agents, directory.apps,
-                   keys.router, sessions.router, memories.router, audit.router):
+    for router in (
+        health.router,
+        directory.teams,
+        directory.users,
+        directory.agents,
+        directory.apps,
+        keys.router,
+        sessions.router,
+        memories.router,
+        audit.router,
+    ):
         v1.include_router(router)
     app.include_router(v1)
     app.add_middleware(RequestContext, max_bytes=settings.max_request_bytes)

@@ -2,20 +2,23 @@
 
 from __future__ import annotations
 
+import json
 import re
 import uuid
 from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from engramdb.errors import PayloadTooLarge
+from engramdb.api.problems import MEDIA_TYPE, PROBLEM_BASE
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 
 
 class RequestContext:
-    """Sets ``request.state.request_id`` (from a sane ``X-Request-ID`` or a new one), echoes it back,
-    and refuses bodies larger than ``max_bytes`` with 413 whether or not Content-Length was sent."""
+    """Sets ``request.state.request_id`` (from a sane ``X-Request-ID`` or a new one) and echoes it back.
+
+    Reads the body before the app does and answers 413 when it is over ``max_bytes``, whether the
+    client declared its length or streamed it, so oversized input never reaches a route."""
 
     def __init__(self, app: ASGIApp, *, max_bytes: int) -> None:
         self.app = app
@@ -29,21 +32,6 @@ class RequestContext:
         given = headers.get("x-request-id", "")
         request_id = given if _REQUEST_ID.match(given) else uuid.uuid4().hex
         scope.setdefault("state", {})["request_id"] = request_id
-        declared = headers.get("content-length", "")
-        too_large = declared.isdigit() and int(declared) > self.max_bytes
-        received = 0
-        limit = self.max_bytes
-
-        async def limited_receive() -> Message:
-            nonlocal received
-            if too_large:
-                raise PayloadTooLarge(f"the request body is over the {limit}-byte limit")
-            message = await receive()
-            if message["type"] == "http.request":
-                received += len(message.get("body", b""))
-                if received > limit:
-                    raise PayloadTooLarge(f"the request body is over the {limit}-byte limit")
-            return message
 
         async def send_with_id(message: Message) -> None:
             if message["type"] == "http.response.start":
@@ -52,4 +40,52 @@ class RequestContext:
                 message["headers"] = raw
             await send(message)
 
-        await self.app(scope, limited_receive, send_with_id)
+        declared = headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > self.max_bytes:
+            await self._too_large(scope, send_with_id, request_id)
+            return
+        body = bytearray()
+        more = True
+        while more:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return
+            body += message.get("body", b"")
+            more = message.get("more_body", False)
+            if len(body) > self.max_bytes:
+                await self._too_large(scope, send_with_id, request_id)
+                return
+        replayed = False
+
+        async def replay() -> Message:
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                return {"type": "http.request", "body": bytes(body), "more_body": False}
+            return await receive()
+
+        await self.app(scope, replay, send_with_id)
+
+    async def _too_large(self, scope: Scope, send: Send, request_id: str) -> None:
+        payload = json.dumps(
+            {
+                "type": PROBLEM_BASE + "payload-too-large",
+                "title": "Payload too large",
+                "status": 413,
+                "detail": f"the request body is over the {self.max_bytes}-byte limit (ENGRAM_MAX_REQUEST_BYTES)",
+                "instance": scope.get("path"),
+                "request_id": request_id,
+            }
+        ).encode()
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 413,
+                "headers": [
+                    (b"content-type", MEDIA_TYPE.encode()),
+                    (b"content-length", str(len(payload)).encode()),
+                    (b"connection", b"close"),
+                ],
+            }
+        )
+        await send({"type": "http.response.body", "body": payload})

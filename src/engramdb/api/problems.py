@@ -8,6 +8,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from engramdb.errors import EngramError
@@ -30,7 +31,13 @@ _HTTP_SLUGS = {
 
 
 def problem(
-    request: Request, status: int, slug: str, title: str, detail: str, *, errors: list[dict[str, Any]] | None = None,
+    request: Request,
+    status: int,
+    slug: str,
+    title: str,
+    detail: str,
+    *,
+    errors: list[dict[str, Any]] | None = None,
     headers: dict[str, str] | None = None,
 ) -> JSONResponse:
     body: dict[str, Any] = {
@@ -64,10 +71,35 @@ def install(app: FastAPI) -> None:
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
         errors = list(exc.errors())
         if any(e.get("type") == "json_invalid" for e in errors):
-            return problem(request, 400, "malformed-json", "Malformed JSON",
-                           "the request body is not valid JSON", errors=_clean_errors(errors))
-        return problem(request, 422, "validation-failed", "Validation failed",
-                       "the request does not match the schema; see errors", errors=_clean_errors(errors))
+            return problem(
+                request,
+                400,
+                "malformed-json",
+                "Malformed JSON",
+                "the request body is not valid JSON",
+                errors=_clean_errors(errors),
+            )
+        return problem(
+            request,
+            422,
+            "validation-failed",
+            "Validation failed",
+            "the request does not match the schema; see errors",
+            errors=_clean_errors(errors),
+        )
+
+    @app.exception_handler(ValidationError)
+    async def _query_validation(request: Request, exc: ValidationError) -> JSONResponse:
+        # Filters are validated as models inside the route: their fields come from the query string.
+        errors = [{**e, "loc": ("query", *e.get("loc", ()))} for e in exc.errors()]
+        return problem(
+            request,
+            422,
+            "validation-failed",
+            "Validation failed",
+            "the query parameters do not match the schema; see errors",
+            errors=_clean_errors(errors),
+        )
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
@@ -78,5 +110,10 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
         _log.exception("unhandled error on %s %s", request.method, request.url.path)
-        return problem(request, 500, "internal-error", "Internal error",
-                       "an unexpected error occurred; it has been logged with this request_id")
+        return problem(
+            request,
+            500,
+            "internal-error",
+            "Internal error",
+            "an unexpected error occurred; it has been logged with this request_id",
+        )

@@ -5,9 +5,8 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import sys
 import uuid
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Annotated, Any, TypeVar
 
@@ -71,7 +70,9 @@ def _with_db(settings: Settings, work: Callable[[Database], Awaitable[T]]) -> T:
 async def _one_org(db: Database, ref: str) -> Organization:
     found = await key_service.find_organizations(db, ref)
     if not found:
-        raise ConfigurationError(f"no organization named or with id '{ref}'; create one with `engramdb init --org NAME`")
+        raise ConfigurationError(
+            f"no organization named or with id '{ref}'; create one with `engramdb init --org NAME`"
+        )
     if len(found) > 1:
         raise ConfigurationError(f"several organizations are named '{ref}'; pass its id instead")
     return found[0]
@@ -143,8 +144,16 @@ def init(org: OrgOpt, as_json: JsonOpt = False) -> None:
 
     organization, key = _with_db(settings, work)
     if as_json:
-        out.print_json(json.dumps({"org_id": str(organization.id), "org_name": organization.name,
-                                   "api_key": key.api_key, "key_id": str(key.id)}))
+        out.print_json(
+            json.dumps(
+                {
+                    "org_id": str(organization.id),
+                    "org_name": organization.name,
+                    "api_key": key.api_key,
+                    "key_id": str(key.id),
+                }
+            )
+        )
         return
     out.print(f"Organization [bold]{organization.name}[/bold] created: {organization.id}")
     out.print(f"Admin API key (shown once, store it now):\n[bold green]{key.api_key}[/bold green]")
@@ -176,10 +185,16 @@ def keys_create(
 ) -> None:
     """Create an API key and print it (shown once)."""
     try:
-        body = ApiKeyCreate.model_validate({
-            "name": name, "scopes": scope or ["read", "write"], "user_id": user_id, "team_id": team_id,
-            "agent_id": agent_id, "expires_at": expires_at,
-        })
+        body = ApiKeyCreate.model_validate(
+            {
+                "name": name,
+                "scopes": scope or ["read", "write"],
+                "user_id": user_id,
+                "team_id": team_id,
+                "agent_id": agent_id,
+                "expires_at": expires_at,
+            }
+        )
     except ValueError as exc:
         err.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(1) from exc
@@ -196,8 +211,9 @@ def keys_create(
 
 
 @keys_app.command("list")
-def keys_list(org: OrgOpt, include_revoked: Annotated[bool, typer.Option("--all")] = False,
-              as_json: JsonOpt = False) -> None:
+def keys_list(
+    org: OrgOpt, include_revoked: Annotated[bool, typer.Option("--all")] = False, as_json: JsonOpt = False
+) -> None:
     """List an organization's API keys (never their secrets)."""
 
     async def work(db: Database) -> Any:
@@ -218,9 +234,15 @@ def keys_list(org: OrgOpt, include_revoked: Annotated[bool, typer.Option("--all"
     table = Table("id", "name", "prefix", "scopes", "bound to", "last used", "revoked")
     for k in items:
         bound = ", ".join(f"{n}={v}" for n, v in (("team", k.team_id), ("user", k.user_id), ("agent", k.agent_id)) if v)
-        table.add_row(str(k.id), k.name, k.prefix, ",".join(k.scopes), bound or "-",
-                      k.last_used_at.isoformat(timespec="seconds") if k.last_used_at else "never",
-                      "yes" if k.revoked_at else "")
+        table.add_row(
+            str(k.id),
+            k.name,
+            k.prefix,
+            ",".join(k.scopes),
+            bound or "-",
+            k.last_used_at.isoformat(timespec="seconds") if k.last_used_at else "never",
+            "yes" if k.revoked_at else "",
+        )
     out.print(table)
 
 
@@ -258,9 +280,13 @@ def doctor() -> None:
         line(True, "postgresql", pg_version)
         line(True, "pgvector", vector_version)
         state = schema_state(url)
-        line(state.up_to_date, "migrations",
-             f"at {state.current}" if state.up_to_date
-             else f"at {state.current}, head is {state.head}: run `engramdb migrate`")
+        line(
+            state.up_to_date,
+            "migrations",
+            f"at {state.current}"
+            if state.up_to_date
+            else f"at {state.current}, head is {state.head}: run `engramdb migrate`",
+        )
         with_role = _role_check(url)
         line(with_role is None, "row-level security", with_role or "tenant role engram_app cannot bypass RLS")
     except EngramError as exc:
@@ -275,9 +301,7 @@ def _role_check(url: str) -> str | None:
     import psycopg
 
     with psycopg.connect(url) as conn:
-        row = conn.execute(
-            "SELECT rolsuper, rolbypassrls FROM pg_roles WHERE rolname = 'engram_app'"
-        ).fetchone()
+        row = conn.execute("SELECT rolsuper, rolbypassrls FROM pg_roles WHERE rolname = 'engram_app'").fetchone()
     if row is None:
         return "role engram_app is missing: run `engramdb migrate`"
     if row[0] or row[1]:
@@ -289,6 +313,5 @@ def main() -> None:
     app()
 
 
-
 if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
+    main()

@@ -23,7 +23,19 @@ class PublicModel(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
 
+def _has_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_has_nul(v) for v in value)
+    return False
+
+
 def _check_metadata(value: dict[str, Any]) -> dict[str, Any]:
+    if _has_nul(value):
+        raise ValueError("metadata may not contain NUL characters")
     size = len(json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode())
     if size > limits.MAX_METADATA_BYTES:
         raise ValueError(f"metadata is {size} bytes as JSON; the limit is {limits.MAX_METADATA_BYTES}")
@@ -48,16 +60,19 @@ def _no_nul(value: str) -> str:
 
 Text = Annotated[str, AfterValidator(_no_nul)]
 Name = Annotated[
-    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=limits.MAX_NAME_CHARS),
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=limits.MAX_NAME_CHARS),
     AfterValidator(_no_nul),
 ]
 Description = Annotated[str, StringConstraints(max_length=limits.MAX_DESCRIPTION_CHARS), AfterValidator(_no_nul)]
 ExternalId = Annotated[
-    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=limits.MAX_EXTERNAL_ID_CHARS),
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=limits.MAX_EXTERNAL_ID_CHARS),
     AfterValidator(_no_nul),
 ]
 Tag = Annotated[
-    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=limits.MAX_TAG_CHARS),
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=limits.MAX_TAG_CHARS),
     AfterValidator(_no_nul),
 ]
 Tags = Annotated[list[Tag], Field(max_length=limits.MAX_TAGS), AfterValidator(_dedupe)]

@@ -8,9 +8,21 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from engramdb.schemas.common import Description, ExternalId, Metadata, Name, PublicModel, StrictModel, Timestamp
+from engramdb.schemas.common import (
+    Description,
+    ExternalId,
+    Metadata,
+    Name,
+    PublicModel,
+    StrictModel,
+    Timestamp,
+)
 
 Scope = Literal["read", "write", "admin"]
+
+
+def _default_scopes() -> list[Scope]:
+    return ["read", "write"]
 
 
 class Organization(PublicModel):
@@ -121,7 +133,7 @@ class App(PublicModel):
 
 class ApiKeyCreate(StrictModel):
     name: Name
-    scopes: list[Scope] = Field(default_factory=lambda: ["read", "write"], min_length=1, max_length=3)
+    scopes: list[Scope] = Field(default_factory=_default_scopes, min_length=1, max_length=3)
     team_id: uuid.UUID | None = Field(default=None, description="Bind the key to one team's data.")
     user_id: uuid.UUID | None = Field(default=None, description="Bind the key to one user's data.")
     agent_id: uuid.UUID | None = Field(default=None, description="Bind the key to one agent's data.")
@@ -129,7 +141,7 @@ class ApiKeyCreate(StrictModel):
 
     @model_validator(mode="after")
     def _admin_unbound(self) -> ApiKeyCreate:
-        self.scopes = sorted(set(self.scopes))  # type: ignore[assignment]
+        self.scopes = sorted(set(self.scopes))
         if "admin" in self.scopes and (self.team_id or self.user_id or self.agent_id):
             raise ValueError("an admin key cannot be bound to a team, user or agent")
         return self

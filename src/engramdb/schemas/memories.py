@@ -31,7 +31,8 @@ class MemoryCreate(UserRef):
     metadata: Metadata = Field(default_factory=dict)
     expires_at: Timestamp | None = None
     source_message_ids: list[uuid.UUID] = Field(
-        default_factory=list, max_length=limits.MAX_SOURCE_MESSAGE_IDS,
+        default_factory=list,
+        max_length=limits.MAX_SOURCE_MESSAGE_IDS,
         description="The messages this memory was drawn from (provenance).",
     )
 

@@ -48,8 +48,13 @@ TEAMS: Resource[Team] = Resource(
     table=t.team,
     public=Team,
     conflicts={"uq_team_name": "a team with that name already exists"},
-    referrers=((t.user_account, "team_id"), (t.agent, "team_id"), (t.session, "team_id"),
-               (t.memory, "team_id"), (t.message, "team_id")),
+    referrers=(
+        (t.user_account, "team_id"),
+        (t.agent, "team_id"),
+        (t.session, "team_id"),
+        (t.memory, "team_id"),
+        (t.message, "team_id"),
+    ),
 )
 USERS: Resource[User] = Resource(
     kind="user",
@@ -76,7 +81,9 @@ APPS: Resource[App] = Resource(
 )
 
 
-async def _check_references(conn: AsyncConnection, res: Resource[Any], org_id: uuid.UUID, values: dict[str, Any]) -> None:
+async def _check_references(
+    conn: AsyncConnection, res: Resource[Any], org_id: uuid.UUID, values: dict[str, Any]
+) -> None:
     for column, (table, what) in res.references.items():
         if values.get(column) is not None:
             await require_row(conn, table, org_id, values[column], what)
@@ -100,7 +107,9 @@ async def get(db: Database, caller: Caller, res: Resource[P], item_id: uuid.UUID
     caller.require("admin")
     tbl = res.table
     async with db.tenant(caller.org_id) as conn:
-        row = await one_or_404(conn, select(tbl).where(tbl.c.org_id == caller.org_id, tbl.c.id == item_id), res.kind, item_id)
+        row = await one_or_404(
+            conn, select(tbl).where(tbl.c.org_id == caller.org_id, tbl.c.id == item_id), res.kind, item_id
+        )
     return res.public.model_validate(row)
 
 
@@ -113,9 +122,7 @@ async def get_user_by_external_id(db: Database, caller: Caller, external_id: str
     return User.model_validate(row)
 
 
-async def list_items(
-    db: Database, caller: Caller, res: Resource[P], *, cursor: str | None, limit: int
-) -> Page[P]:
+async def list_items(db: Database, caller: Caller, res: Resource[P], *, cursor: str | None, limit: int) -> Page[P]:
     caller.require("admin")
     tbl = res.table
     async with db.tenant(caller.org_id) as conn:

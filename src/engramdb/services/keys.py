@@ -48,9 +48,7 @@ def _public(row: dict[str, Any]) -> ApiKey:
     return ApiKey.model_validate(row)
 
 
-async def _insert_key(
-    conn: AsyncConnection, org_id: uuid.UUID, body: ApiKeyCreate
-) -> tuple[dict[str, Any], str]:
+async def _insert_key(conn: AsyncConnection, org_id: uuid.UUID, body: ApiKeyCreate) -> tuple[dict[str, Any], str]:
     prefix, token = generate_key()
     values = {
         "org_id": org_id,
@@ -80,10 +78,14 @@ async def create_organization(db: Database, *, name: str, actor: str = "cli") ->
                 f"`engramdb keys create --org {name}`"
             )
         org = (
-            await conn.execute(
-                insert(t.organization).values(org_id=org_id, name=name, metadata={}).returning(t.organization)
+            (
+                await conn.execute(
+                    insert(t.organization).values(org_id=org_id, name=name, metadata={}).returning(t.organization)
+                )
             )
-        ).mappings().one()
+            .mappings()
+            .one()
+        )
         await audit.record(conn, caller, "organization.created", "organization", org_id, {"name": name})
         row, token = await _insert_key(conn, org_id, ApiKeyCreate(name="initial admin key", scopes=["admin"]))
         await audit.record(conn, caller, "api_key.created", "api_key", row["id"], {"scopes": row["scopes"]})
@@ -104,8 +106,7 @@ async def find_organizations(db: Database, ref: str) -> list[Organization]:
     async with db.system() as conn:
         rows = (await conn.execute(select(o).where(cond).order_by(o.c.org_id))).mappings().all()
     return [
-        Organization(id=r["org_id"], name=r["name"], metadata=r["metadata"], created_at=r["created_at"])
-        for r in rows
+        Organization(id=r["org_id"], name=r["name"], metadata=r["metadata"], created_at=r["created_at"]) for r in rows
     ]
 
 
@@ -114,8 +115,7 @@ async def list_organizations(db: Database) -> list[Organization]:
     async with db.system() as conn:
         rows = (await conn.execute(select(o).order_by(o.c.org_id))).mappings().all()
     return [
-        Organization(id=r["org_id"], name=r["name"], metadata=r["metadata"], created_at=r["created_at"])
-        for r in rows
+        Organization(id=r["org_id"], name=r["name"], metadata=r["metadata"], created_at=r["created_at"]) for r in rows
     ]
 
 
@@ -227,7 +227,9 @@ async def revoke_key(db: Database, caller: Caller, key_id: uuid.UUID) -> ApiKey:
         if row["revoked_at"] is None:
             if "admin" in row["scopes"]:
                 others = await conn.scalar(
-                    select(func.count()).select_from(k).where(
+                    select(func.count())
+                    .select_from(k)
+                    .where(
                         k.c.org_id == caller.org_id,
                         k.c.id != key_id,
                         k.c.revoked_at.is_(None),

@@ -38,8 +38,14 @@ mem = t.memory
 hist = t.memory_history
 # Fields a change can touch, as (wire name, column name); the history records these.
 _TRACKED = (
-    ("content", "content"), ("type", "memory_type"), ("importance", "importance"), ("tags", "tags"),
-    ("categories", "categories"), ("metadata", "metadata"), ("expires_at", "expires_at"), ("state", "state"),
+    ("content", "content"),
+    ("type", "memory_type"),
+    ("importance", "importance"),
+    ("tags", "tags"),
+    ("categories", "categories"),
+    ("metadata", "metadata"),
+    ("expires_at", "expires_at"),
+    ("state", "state"),
 )
 
 
@@ -56,16 +62,32 @@ def _snapshot(row: dict[str, Any], fields: list[tuple[str, str]] | None = None) 
 
 
 async def _write_history(
-    conn: AsyncConnection, caller: Caller, row: dict[str, Any], action: str,
-    old: dict[str, Any] | None, new: dict[str, Any] | None,
+    conn: AsyncConnection,
+    caller: Caller,
+    row: dict[str, Any],
+    action: str,
+    old: dict[str, Any] | None,
+    new: dict[str, Any] | None,
 ) -> None:
-    await conn.execute(insert(hist).values(
-        org_id=caller.org_id, id=ids.uuid7(), memory_id=row["id"], version=row["version"], action=action,
-        old_values=old, new_values=new, actor_key_id=caller.key_id, actor=caller.actor, request_id=caller.request_id,
-    ))
+    await conn.execute(
+        insert(hist).values(
+            org_id=caller.org_id,
+            id=ids.uuid7(),
+            memory_id=row["id"],
+            version=row["version"],
+            action=action,
+            old_values=old,
+            new_values=new,
+            actor_key_id=caller.key_id,
+            actor=caller.actor,
+            request_id=caller.request_id,
+        )
+    )
 
 
-async def _visible(conn: AsyncConnection, caller: Caller, memory_id: uuid.UUID, *, lock: bool = False) -> dict[str, Any]:
+async def _visible(
+    conn: AsyncConnection, caller: Caller, memory_id: uuid.UUID, *, lock: bool = False
+) -> dict[str, Any]:
     query = select(mem).where(*caller.visible(mem), mem.c.id == memory_id)
     return await one_or_404(conn, query.with_for_update() if lock else query, "memory", memory_id)
 
@@ -81,13 +103,29 @@ async def create(db: Database, caller: Caller, body: MemoryCreate) -> Memory:
         await require_row(conn, t.app, caller.org_id, body.app_id, "app")
         if body.session_id is not None:
             await fetch_visible(conn, caller, body.session_id)
-        stmt = insert(mem).values(
-            org_id=caller.org_id, id=ids.uuid7(), user_id=user_id, agent_id=agent_id, team_id=team_id,
-            app_id=body.app_id, session_id=body.session_id, content=body.content, memory_type=body.type,
-            importance=body.importance, tags=body.tags, categories=body.categories, metadata=body.metadata,
-            expires_at=body.expires_at, source_message_ids=body.source_message_ids, source="api",
-            content_hash=hashlib.sha256(body.content.encode()).digest(),
-        ).returning(mem)
+        stmt = (
+            insert(mem)
+            .values(
+                org_id=caller.org_id,
+                id=ids.uuid7(),
+                user_id=user_id,
+                agent_id=agent_id,
+                team_id=team_id,
+                app_id=body.app_id,
+                session_id=body.session_id,
+                content=body.content,
+                memory_type=body.type,
+                importance=body.importance,
+                tags=body.tags,
+                categories=body.categories,
+                metadata=body.metadata,
+                expires_at=body.expires_at,
+                source_message_ids=body.source_message_ids,
+                source="api",
+                content_hash=hashlib.sha256(body.content.encode()).digest(),
+            )
+            .returning(mem)
+        )
         row = dict((await conn.execute(stmt)).mappings().one())
         await _write_history(conn, caller, row, "created", None, _snapshot(row))
         await audit.record(conn, caller, "memory.created", "memory", row["id"])
@@ -142,7 +180,11 @@ async def list_memories(
 
 
 async def _apply(
-    conn: AsyncConnection, caller: Caller, row: dict[str, Any], changes: dict[str, Any], action: str,
+    conn: AsyncConnection,
+    caller: Caller,
+    row: dict[str, Any],
+    changes: dict[str, Any],
+    action: str,
 ) -> dict[str, Any]:
     """Write ``changes`` (column -> value) as a new version with its history row; no-op if nothing differs."""
     changed = {col: val for col, val in changes.items() if row[col] != val}
@@ -151,8 +193,10 @@ async def _apply(
     fields = [(wire, col) for wire, col in _TRACKED if col in changed]
     old = _snapshot(row, fields)
     stmt = (
-        update(mem).where(mem.c.org_id == caller.org_id, mem.c.id == row["id"])
-        .values(**changed, version=mem.c.version + 1, updated_at=func.now()).returning(mem)
+        update(mem)
+        .where(mem.c.org_id == caller.org_id, mem.c.id == row["id"])
+        .values(**changed, version=mem.c.version + 1, updated_at=func.now())
+        .returning(mem)
     )
     new_row = dict((await conn.execute(stmt)).mappings().one())
     await _write_history(conn, caller, new_row, action, old, _snapshot(new_row, fields))

@@ -40,9 +40,13 @@ async def add(db: Database, caller: Caller, session_id: uuid.UUID, batch: Messag
         parents = {msg.parent_id for msg in batch.messages if msg.parent_id is not None}
         if parents:
             found = set(
-                (await conn.execute(
-                    select(m.c.id).where(m.c.org_id == caller.org_id, m.c.session_id == session_id, m.c.id.in_(parents))
-                )).scalars()
+                (
+                    await conn.execute(
+                        select(m.c.id).where(
+                            m.c.org_id == caller.org_id, m.c.session_id == session_id, m.c.id.in_(parents)
+                        )
+                    )
+                ).scalars()
             )
             missing = parents - found
             if missing:
@@ -59,18 +63,35 @@ async def add(db: Database, caller: Caller, session_id: uuid.UUID, batch: Messag
                         conn, caller, user_id=msg.user_id, external_user_id=msg.external_user_id
                     )
                 user_id = users[ref]
-            rows.append({
-                "org_id": caller.org_id, "id": ids.uuid7(), "session_id": session_id, "parent_id": msg.parent_id,
-                "team_id": sess["team_id"], "user_id": user_id, "agent_id": sess["agent_id"], "app_id": sess["app_id"],
-                "role": msg.role, "name": msg.name, "content": msg.content, "channel": msg.channel,
-                "tags": msg.tags, "metadata": msg.metadata, "content_hash": content_hash(msg.content),
-                "occurred_at": msg.occurred_at or now,
-            })
+            rows.append(
+                {
+                    "org_id": caller.org_id,
+                    "id": ids.uuid7(),
+                    "session_id": session_id,
+                    "parent_id": msg.parent_id,
+                    "team_id": sess["team_id"],
+                    "user_id": user_id,
+                    "agent_id": sess["agent_id"],
+                    "app_id": sess["app_id"],
+                    "role": msg.role,
+                    "name": msg.name,
+                    "content": msg.content,
+                    "channel": msg.channel,
+                    "tags": msg.tags,
+                    "metadata": msg.metadata,
+                    "content_hash": content_hash(msg.content),
+                    "occurred_at": msg.occurred_at or now,
+                }
+            )
         latest = max(r["occurred_at"] for r in rows)
         count = await conn.scalar(
-            update(s).where(s.c.org_id == caller.org_id, s.c.id == session_id)
-            .values(message_count=s.c.message_count + len(rows),
-                    last_message_at=func.greatest(s.c.last_message_at, latest), updated_at=func.now())
+            update(s)
+            .where(s.c.org_id == caller.org_id, s.c.id == session_id)
+            .values(
+                message_count=s.c.message_count + len(rows),
+                last_message_at=func.greatest(s.c.last_message_at, latest),
+                updated_at=func.now(),
+            )
             .returning(s.c.message_count)
         )
         assert count is not None
@@ -80,7 +101,11 @@ async def add(db: Database, caller: Caller, session_id: uuid.UUID, batch: Messag
         result = await conn.execute(insert(m).returning(m, sort_by_parameter_order=True), rows)
         stored = [dict(r) for r in result.mappings()]
         await audit.record(
-            conn, caller, "messages.added", "session", session_id,
+            conn,
+            caller,
+            "messages.added",
+            "session",
+            session_id,
             {"count": len(stored), "message_ids": [str(r["id"]) for r in stored]},
         )
     return [Message.model_validate(r) for r in stored]

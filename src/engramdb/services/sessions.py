@@ -22,7 +22,9 @@ from engramdb.storage.repo import one_or_404, page_by_id, require_row
 s = t.session
 
 
-async def fetch_visible(conn: AsyncConnection, caller: Caller, session_id: uuid.UUID, *, lock: bool = False) -> dict[str, Any]:
+async def fetch_visible(
+    conn: AsyncConnection, caller: Caller, session_id: uuid.UUID, *, lock: bool = False
+) -> dict[str, Any]:
     """The session if this caller may see it, else 404 (another org's or another user's alike)."""
     query = select(s).where(*caller.visible(s), s.c.id == session_id)
     if lock:
@@ -39,10 +41,21 @@ async def create(db: Database, caller: Caller, body: SessionCreate) -> Session:
         await require_row(conn, t.agent, caller.org_id, agent_id, "agent")
         await require_row(conn, t.team, caller.org_id, team_id, "team")
         await require_row(conn, t.app, caller.org_id, body.app_id, "app")
-        stmt = insert(s).values(
-            org_id=caller.org_id, id=ids.uuid7(), user_id=user_id, agent_id=agent_id, team_id=team_id,
-            app_id=body.app_id, title=body.title, tags=body.tags, metadata=body.metadata,
-        ).returning(s)
+        stmt = (
+            insert(s)
+            .values(
+                org_id=caller.org_id,
+                id=ids.uuid7(),
+                user_id=user_id,
+                agent_id=agent_id,
+                team_id=team_id,
+                app_id=body.app_id,
+                title=body.title,
+                tags=body.tags,
+                metadata=body.metadata,
+            )
+            .returning(s)
+        )
         row = (await conn.execute(stmt)).mappings().one()
         await audit.record(conn, caller, "session.created", "session", row["id"])
     return Session.model_validate(dict(row))
@@ -94,8 +107,10 @@ async def update_session(db: Database, caller: Caller, session_id: uuid.UUID, bo
     async with db.tenant(caller.org_id) as conn:
         await fetch_visible(conn, caller, session_id, lock=True)
         stmt = (
-            update(s).where(s.c.org_id == caller.org_id, s.c.id == session_id)
-            .values(**values, updated_at=func.now()).returning(s)
+            update(s)
+            .where(s.c.org_id == caller.org_id, s.c.id == session_id)
+            .values(**values, updated_at=func.now())
+            .returning(s)
         )
         row = (await conn.execute(stmt)).mappings().one()
         await audit.record(conn, caller, "session.updated", "session", session_id, {"fields": sorted(values)})
@@ -109,8 +124,10 @@ async def close(db: Database, caller: Caller, session_id: uuid.UUID) -> Session:
         row = await fetch_visible(conn, caller, session_id, lock=True)
         if row["status"] != "closed":
             stmt = (
-                update(s).where(s.c.org_id == caller.org_id, s.c.id == session_id)
-                .values(status="closed", closed_at=func.now(), updated_at=func.now()).returning(s)
+                update(s)
+                .where(s.c.org_id == caller.org_id, s.c.id == session_id)
+                .values(status="closed", closed_at=func.now(), updated_at=func.now())
+                .returning(s)
             )
             row = dict((await conn.execute(stmt)).mappings().one())
             await audit.record(conn, caller, "session.closed", "session", session_id)

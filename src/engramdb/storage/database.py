@@ -15,11 +15,11 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 from sqlalchemy import text
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import DataError, DBAPIError, OperationalError, StatementError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from engramdb.config import Settings
-from engramdb.errors import ServiceUnavailable
+from engramdb.errors import ServiceUnavailable, ValidationFailed
 
 APP_ROLE = "engram_app"
 _TENANT_SETUP = text("SELECT set_config('role', :role, true), set_config('engram.org_id', :org, true)")
@@ -81,6 +81,10 @@ class Database:
             yield conn
         except BaseException as exc:
             await conn_cm.__aexit__(type(exc), exc, exc.__traceback__)
+            if _is_bad_value(exc):
+                # The last line of defence: a value the schemas let through but Postgres refuses
+                # (a NUL byte, an out-of-range number) is the caller's error, not the server's.
+                raise ValidationFailed(f"a value in the request cannot be stored: {_first_line(exc)}") from exc
             raise
         else:
             try:
@@ -96,3 +100,16 @@ class Database:
 
     async def dispose(self) -> None:
         await self.engine.dispose()
+
+
+def _is_bad_value(exc: BaseException) -> bool:
+    if isinstance(exc, DataError):
+        return True
+    import psycopg
+
+    return isinstance(exc, StatementError) and isinstance(exc.orig, psycopg.DataError)
+
+
+def _first_line(exc: BaseException) -> str:
+    orig = getattr(exc, "orig", None) or exc
+    return str(orig).splitlines()[0] if str(orig) else orig.__class__.__name__

@@ -36,7 +36,7 @@ def start_embedded(data_dir: Path, database: str) -> str:
             import pgserver
 
             try:
-                server = pgserver.get_server(pgdata, cleanup_mode="stop")
+                server = pgserver.get_server(pgdata, cleanup_mode="stop")  # type: ignore[attr-defined]
             except Exception as exc:
                 raise ConfigurationError(
                     f"the embedded PostgreSQL in {pgdata} did not start ({exc}); see {pgdata / 'log'} "

@@ -58,9 +58,7 @@ def check_server(url: str) -> tuple[str, str]:
         server_num = conn.info.server_version
         if server_num < MIN_POSTGRES:
             raise ConfigurationError(f"PostgreSQL {server_num} is too old: Engram needs PostgreSQL 14 or newer")
-        row = conn.execute(
-            "SELECT default_version FROM pg_available_extensions WHERE name = 'vector'"
-        ).fetchone()
+        row = conn.execute("SELECT default_version FROM pg_available_extensions WHERE name = 'vector'").fetchone()
         if row is None:
             raise ConfigurationError(
                 "the pgvector extension is not installed on this PostgreSQL server. Install it "

@@ -47,7 +47,7 @@ async def one_or_404(conn: AsyncConnection, query: Select[Any], what: str, ident
 def raise_conflict(exc: IntegrityError, messages: Mapping[str, str]) -> NoReturn:
     """Turn a unique-constraint violation into a 409 naming what clashed; anything else re-raises."""
     constraint = getattr(getattr(exc.orig, "diag", None), "constraint_name", None)
-    if constraint in messages:
+    if isinstance(constraint, str) and constraint in messages:
         raise Conflict(messages[constraint]) from exc
     raise exc
 
@@ -58,8 +58,6 @@ async def require_row(
     """404 unless ``row_id`` (when given) names a row of ``table`` in this org."""
     if row_id is None:
         return
-    found = await conn.scalar(
-        select(table.c.id).where(table.c.org_id == org_id, table.c.id == row_id)
-    )
+    found = await conn.scalar(select(table.c.id).where(table.c.org_id == org_id, table.c.id == row_id))
     if found is None:
         raise NotFound(f"{what} {row_id} not found")

@@ -1,6 +1,5 @@
 """Teams, users, agents and apps (admin keys): the same five operations for each, built by one factory."""
 
-
 import uuid
 from typing import Any
 
@@ -35,8 +34,9 @@ def _crud_router(
     async def create_item(body: create_model, db: DbDep, caller: CallerDep) -> Any:  # type: ignore[valid-type]
         return await directory.create(db, caller, res, body)
 
-    async def list_items(db: DbDep, caller: CallerDep, cursor: CursorQ = None,
-                         limit: LimitQ = limits.DEFAULT_PAGE_SIZE) -> Any:
+    async def list_items(
+        db: DbDep, caller: CallerDep, cursor: CursorQ = None, limit: LimitQ = limits.DEFAULT_PAGE_SIZE
+    ) -> Any:
         return await directory.list_items(db, caller, res, cursor=cursor, limit=limit)
 
     async def get_item(item_id: uuid.UUID, db: DbDep, caller: CallerDep) -> Any:
@@ -49,16 +49,47 @@ def _crud_router(
         await directory.delete(db, caller, res, item_id)
         return Response(status_code=204)
 
-    router.add_api_route("", create_item, methods=["POST"], status_code=201, response_model=public,
-                         operation_id=f"create_{kind}", summary=f"Create a {kind}")
-    router.add_api_route("", list_items, methods=["GET"], response_model=Page[public],  # type: ignore[valid-type]
-                         operation_id=f"list_{plural}", summary=f"List {plural}")
-    router.add_api_route("/{item_id}", get_item, methods=["GET"], response_model=public,
-                         operation_id=f"get_{kind}", summary=f"Get a {kind}")
-    router.add_api_route("/{item_id}", update_item, methods=["PATCH"], response_model=public,
-                         operation_id=f"update_{kind}", summary=f"Update a {kind}")
-    router.add_api_route("/{item_id}", delete_item, methods=["DELETE"], status_code=204,
-                         operation_id=f"delete_{kind}", summary=f"Delete a {kind}")
+    router.add_api_route(
+        "",
+        create_item,
+        methods=["POST"],
+        status_code=201,
+        response_model=public,
+        operation_id=f"create_{kind}",
+        summary=f"Create a {kind}",
+    )
+    router.add_api_route(
+        "",
+        list_items,
+        methods=["GET"],
+        response_model=Page[public],  # type: ignore[valid-type]
+        operation_id=f"list_{plural}",
+        summary=f"List {plural}",
+    )
+    router.add_api_route(
+        "/{item_id}",
+        get_item,
+        methods=["GET"],
+        response_model=public,
+        operation_id=f"get_{kind}",
+        summary=f"Get a {kind}",
+    )
+    router.add_api_route(
+        "/{item_id}",
+        update_item,
+        methods=["PATCH"],
+        response_model=public,
+        operation_id=f"update_{kind}",
+        summary=f"Update a {kind}",
+    )
+    router.add_api_route(
+        "/{item_id}",
+        delete_item,
+        methods=["DELETE"],
+        status_code=204,
+        operation_id=f"delete_{kind}",
+        summary=f"Delete a {kind}",
+    )
     return router
 
 
@@ -68,7 +99,11 @@ agents = _crud_router(AGENTS, "agents", AgentCreate, AgentUpdate)
 apps = _crud_router(APPS, "apps", AppCreate, AppUpdate)
 
 
-@users.get("/by-external-id/{external_id}", response_model=User, operation_id="get_user_by_external_id",
-           summary="Get a user by your app's external id")
+@users.get(
+    "/by-external-id/{external_id}",
+    response_model=User,
+    operation_id="get_user_by_external_id",
+    summary="Get a user by your app's external id",
+)
 async def get_user_by_external_id(external_id: str, db: DbDep, caller: CallerDep) -> User:
     return await directory.get_user_by_external_id(db, caller, external_id)

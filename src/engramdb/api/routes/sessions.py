@@ -25,20 +25,38 @@ from engramdb.services import messages, sessions
 router = APIRouter(tags=["sessions"])
 
 
-@router.post("/sessions", status_code=201, response_model=Session, operation_id="create_session",
-             summary="Start a session (conversation)")
+@router.post(
+    "/sessions",
+    status_code=201,
+    response_model=Session,
+    operation_id="create_session",
+    summary="Start a session (conversation)",
+)
 async def create_session(body: SessionCreate, db: DbDep, caller: CallerDep) -> Session:
     return await sessions.create(db, caller, body)
 
 
 @router.get("/sessions", response_model=Page[Session], operation_id="list_sessions", summary="List sessions")
 async def list_sessions(
-    db: DbDep, caller: CallerDep, cursor: CursorQ = None, limit: LimitQ = limits.DEFAULT_PAGE_SIZE,
-    user_id: uuid.UUID | None = None, external_user_id: str | None = None, agent_id: uuid.UUID | None = None,
-    app_id: uuid.UUID | None = None, status: Literal["active", "closed"] | None = None, tags_any: TagsQ = None,
+    db: DbDep,
+    caller: CallerDep,
+    cursor: CursorQ = None,
+    limit: LimitQ = limits.DEFAULT_PAGE_SIZE,
+    user_id: uuid.UUID | None = None,
+    external_user_id: str | None = None,
+    agent_id: uuid.UUID | None = None,
+    app_id: uuid.UUID | None = None,
+    status: Literal["active", "closed"] | None = None,
+    tags_any: TagsQ = None,
 ) -> Page[Session]:
-    filters = SessionFilters(user_id=user_id, external_user_id=external_user_id, agent_id=agent_id,
-                             app_id=app_id, status=status, tags_any=tags_any)
+    filters = SessionFilters(
+        user_id=user_id,
+        external_user_id=external_user_id,
+        agent_id=agent_id,
+        app_id=app_id,
+        status=status,
+        tags_any=tags_any,
+    )
     return await sessions.list_sessions(db, caller, filters, cursor=cursor, limit=limit)
 
 
@@ -47,43 +65,77 @@ async def get_session(session_id: uuid.UUID, db: DbDep, caller: CallerDep) -> Se
     return await sessions.get(db, caller, session_id)
 
 
-@router.patch("/sessions/{session_id}", response_model=Session, operation_id="update_session",
-              summary="Update a session's title, tags or metadata")
+@router.patch(
+    "/sessions/{session_id}",
+    response_model=Session,
+    operation_id="update_session",
+    summary="Update a session's title, tags or metadata",
+)
 async def update_session(session_id: uuid.UUID, body: SessionUpdate, db: DbDep, caller: CallerDep) -> Session:
     return await sessions.update_session(db, caller, session_id, body)
 
 
-@router.post("/sessions/{session_id}/close", response_model=Session, operation_id="close_session",
-             summary="Close a session (no new messages)")
+@router.post(
+    "/sessions/{session_id}/close",
+    response_model=Session,
+    operation_id="close_session",
+    summary="Close a session (no new messages)",
+)
 async def close_session(session_id: uuid.UUID, db: DbDep, caller: CallerDep) -> Session:
     return await sessions.close(db, caller, session_id)
 
 
-@router.delete("/sessions/{session_id}", status_code=204, operation_id="delete_session",
-               summary="Delete a session and its messages")
+@router.delete(
+    "/sessions/{session_id}",
+    status_code=204,
+    operation_id="delete_session",
+    summary="Delete a session and its messages",
+)
 async def delete_session(session_id: uuid.UUID, db: DbDep, caller: CallerDep) -> Response:
     await sessions.delete_session(db, caller, session_id)
     return Response(status_code=204)
 
 
-@router.post("/sessions/{session_id}/messages", status_code=201, response_model=Page[Message],
-             operation_id="add_messages", summary="Append a batch of messages to a session")
+@router.post(
+    "/sessions/{session_id}/messages",
+    status_code=201,
+    response_model=Page[Message],
+    operation_id="add_messages",
+    summary="Append a batch of messages to a session",
+)
 async def add_messages(session_id: uuid.UUID, body: MessageBatch, db: DbDep, caller: CallerDep) -> Page[Message]:
     stored = await messages.add(db, caller, session_id, body)
     return Page[Message](data=stored, next_cursor=None)
 
 
-@router.get("/sessions/{session_id}/messages", response_model=Page[Message], operation_id="list_messages",
-            summary="List a session's messages in time order")
+@router.get(
+    "/sessions/{session_id}/messages",
+    response_model=Page[Message],
+    operation_id="list_messages",
+    summary="List a session's messages in time order",
+)
 async def list_messages(
-    session_id: uuid.UUID, db: DbDep, caller: CallerDep, cursor: CursorQ = None,
-    limit: LimitQ = limits.DEFAULT_PAGE_SIZE, role: Role | None = None, tags_any: TagsQ = None,
-    tags_all: TagsQ = None, occurred_after: datetime | None = None, occurred_before: datetime | None = None,
-    metadata: MetadataQ = None, order: Literal["asc", "desc"] = "asc",
+    session_id: uuid.UUID,
+    db: DbDep,
+    caller: CallerDep,
+    cursor: CursorQ = None,
+    limit: LimitQ = limits.DEFAULT_PAGE_SIZE,
+    role: Role | None = None,
+    tags_any: TagsQ = None,
+    tags_all: TagsQ = None,
+    occurred_after: datetime | None = None,
+    occurred_before: datetime | None = None,
+    metadata: MetadataQ = None,
+    order: Literal["asc", "desc"] = "asc",
 ) -> Page[Message]:
     filters = MessageFilters(
-        role=role, tags_any=tags_any, tags_all=tags_all, occurred_after=occurred_after,
-        occurred_before=occurred_before, metadata=json_object(metadata, "metadata"), order=order,
+        role=role,
+        tags_any=tags_any,
+        tags_all=tags_all,
+        occurred_after=occurred_after,
+        occurred_before=occurred_before,
+        metadata=json_object(metadata, "metadata"),
+        order=order,
     )
     return await messages.list_messages(db, caller, session_id, filters, cursor=cursor, limit=limit)
 

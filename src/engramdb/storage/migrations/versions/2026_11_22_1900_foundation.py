@@ -23,8 +23,17 @@ branch_labels = None
 depends_on = None
 
 TENANT_TABLES = (
-    "organization", "team", "user_account", "agent", "app", "api_key",
-    "session", "message", "memory", "memory_history", "audit_log",
+    "organization",
+    "team",
+    "user_account",
+    "agent",
+    "app",
+    "api_key",
+    "session",
+    "message",
+    "memory",
+    "memory_history",
+    "audit_log",
 )
 
 DDL = r"""

@@ -1,0 +1,219 @@
+"""Tenancy fails closed, for every route in the OpenAPI document (new routes are covered automatically:
+a route whose ids or body this test cannot fill makes it fail until the route is added here)."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from typing import Any
+
+import psycopg
+import pytest
+
+from tests.conftest import Org, client_for
+
+TENANT_TABLES = (
+    "team",
+    "user_account",
+    "agent",
+    "app",
+    "api_key",
+    "session",
+    "message",
+    "memory",
+    "memory_history",
+    "audit_log",
+)
+
+
+async def _seed(org: Org) -> dict[str, str]:
+    c = org.client
+    ids: dict[str, str] = {}
+    ids["team"] = (await c.post("/v1/teams", json={"name": "red"})).json()["id"]
+    user = (await c.post("/v1/users", json={"external_id": "alice-ext", "team_id": ids["team"]})).json()
+    ids["user"], ids["external_id"] = user["id"], user["external_id"]
+    ids["agent"] = (await c.post("/v1/agents", json={"name": "helper", "user_id": ids["user"]})).json()["id"]
+    ids["app"] = (await c.post("/v1/apps", json={"name": "crm"})).json()["id"]
+    ids["key"] = (await c.post("/v1/keys", json={"name": "spare", "scopes": ["admin"]})).json()["id"]
+    ids["session"] = (
+        await c.post(
+            "/v1/sessions",
+            json={"user_id": ids["user"], "agent_id": ids["agent"], "team_id": ids["team"], "app_id": ids["app"]},
+        )
+    ).json()["id"]
+    msgs = (
+        await c.post(
+            f"/v1/sessions/{ids['session']}/messages",
+            json={"messages": [{"role": "user", "content": "secret of org A"}]},
+        )
+    ).json()["data"]
+    ids["message"] = msgs[0]["id"]
+    ids["memory"] = (
+        await c.post(
+            "/v1/memories",
+            json={"user_id": ids["user"], "content": "org A's private memory", "session_id": ids["session"]},
+        )
+    ).json()["id"]
+    return ids
+
+
+# Which seeded id fills a path parameter, by the path's first segment after /v1.
+PATH_IDS = {
+    ("teams", "item_id"): "team",
+    ("users", "item_id"): "user",
+    ("agents", "item_id"): "agent",
+    ("apps", "item_id"): "app",
+    ("keys", "key_id"): "key",
+    ("sessions", "session_id"): "session",
+    ("messages", "message_id"): "message",
+    ("memories", "memory_id"): "memory",
+    ("users", "external_id"): "external_id",
+}
+
+
+# A valid body for each operation that takes one, naming org A's ids where it can.
+def _bodies(a: dict[str, str]) -> dict[str, dict[str, Any]]:
+    return {
+        "create_team": {"name": "blue"},
+        "update_team": {"name": "renamed"},
+        "create_user": {"external_id": "only-in-b"},
+        "update_user": {"display_name": "x"},
+        "create_agent": {"name": "b-agent", "user_id": a["user"]},
+        "update_agent": {"description": "x"},
+        "create_app": {"name": "b-app"},
+        "update_app": {"description": "x"},
+        "create_api_key": {"name": "k", "scopes": ["read"], "user_id": a["user"]},
+        "update_api_key": {"name": "x"},
+        "create_session": {"user_id": a["user"]},
+        "update_session": {"title": "x"},
+        "add_messages": {"messages": [{"role": "user", "content": "intruder"}]},
+        "create_memory": {"content": "x", "session_id": a["session"]},
+        "update_memory": {"content": "overwritten"},
+        "change_memory_state": {"state": "archived"},
+    }
+
+
+# Collection routes (no id in the path): what org B must get.
+COLLECTION_STATUS = {
+    "create_team": 201,
+    "create_user": 201,
+    "create_app": 201,  # created in B, not A
+    "create_agent": 404,
+    "create_api_key": 404,
+    "create_session": 404,
+    "create_memory": 404,  # name A's ids
+}
+
+
+def _snapshot(url: str, org_id: uuid.UUID) -> dict[str, Any]:
+    with psycopg.connect(url) as conn:
+        counts = {
+            table: conn.execute(f"SELECT count(*) FROM {table} WHERE org_id = %s", (org_id,)).fetchone()
+            for table in TENANT_TABLES
+        }
+        rows = {
+            table: conn.execute(
+                f"SELECT md5(coalesce(string_agg(t::text, '|' ORDER BY t::text), '')) FROM {table} t WHERE org_id = %s",
+                (org_id,),
+            ).fetchone()
+            for table in ("team", "user_account", "agent", "app", "session", "message", "memory")
+        }
+    return {"counts": counts, "rows": rows}
+
+
+async def test_every_route_fails_closed_for_another_org(app, make_org, database_url: str) -> None:  # type: ignore[no-untyped-def]
+    a = await make_org()
+    b = await make_org()
+    ids = await _seed(a)
+    bodies = _bodies(ids)
+    before = _snapshot(database_url, a.id)
+    checked = 0
+    for path, ops in app.openapi()["paths"].items():
+        for method, op in ops.items():
+            op_id = op["operationId"]
+            params = re.findall(r"{(\w+)}", path)
+            resource = path.split("/")[2]
+            url = path
+            for name in params:
+                key = PATH_IDS.get((resource, name))
+                assert key, f"{method.upper()} {path}: add ({resource!r}, {name!r}) to PATH_IDS"
+                url = url.replace("{" + name + "}", ids[key])
+            kwargs: dict[str, Any] = {}
+            if "requestBody" in op:
+                assert op_id in bodies, f"{op_id}: add a body to _bodies() in this test"
+                kwargs["json"] = bodies[op_id]
+            r = await b.client.request(method.upper(), url, **kwargs)
+            if op_id == "get_health":
+                assert r.status_code == 200
+            elif params:
+                assert r.status_code == 404, f"{method.upper()} {url}: {r.status_code} {r.text}"
+                assert r.headers["content-type"].startswith("application/problem+json")
+            elif method == "get":
+                assert r.status_code == 200, f"{op_id}: {r.text}"
+                for value in ids.values():
+                    assert value not in r.text, f"{op_id} leaked an id of org A"
+                assert "org A" not in r.text
+            else:
+                assert op_id in COLLECTION_STATUS, f"{op_id}: add its expected status to COLLECTION_STATUS"
+                assert r.status_code == COLLECTION_STATUS[op_id], f"{op_id}: {r.status_code} {r.text}"
+            checked += 1
+    assert checked >= 35
+    assert _snapshot(database_url, a.id) == before
+
+
+async def test_user_bound_key_sees_only_its_user(app, org: Org) -> None:  # type: ignore[no-untyped-def]
+    c = org.client
+    alice = (await c.post("/v1/users", json={"external_id": "alice"})).json()
+    bob = (await c.post("/v1/users", json={"external_id": "bob"})).json()
+    bob_session = (await c.post("/v1/sessions", json={"user_id": bob["id"]})).json()
+    bob_memory = (await c.post("/v1/memories", json={"user_id": bob["id"], "content": "bob's"})).json()
+    bob_msg = (
+        await c.post(
+            f"/v1/sessions/{bob_session['id']}/messages", json={"messages": [{"role": "user", "content": "hi"}]}
+        )
+    ).json()["data"][0]
+    key = (
+        await c.post("/v1/keys", json={"name": "alice", "scopes": ["read", "write"], "user_id": alice["id"]})
+    ).json()["api_key"]
+    async with client_for(app, key) as alice_client:
+        for url in (
+            f"/v1/sessions/{bob_session['id']}",
+            f"/v1/memories/{bob_memory['id']}",
+            f"/v1/messages/{bob_msg['id']}",
+            f"/v1/memories/{bob_memory['id']}/history",
+            f"/v1/sessions/{bob_session['id']}/messages",
+        ):
+            assert (await alice_client.get(url)).status_code == 404, url
+        r = await alice_client.post(
+            f"/v1/sessions/{bob_session['id']}/messages", json={"messages": [{"role": "user", "content": "x"}]}
+        )
+        assert r.status_code == 404
+        assert (await alice_client.patch(f"/v1/memories/{bob_memory['id']}", json={"content": "x"})).status_code == 404
+        # Writes default to the bound user, and may not name another one.
+        mine = (await alice_client.post("/v1/memories", json={"content": "alice's"})).json()
+        assert mine["user_id"] == alice["id"]
+        assert (await alice_client.post("/v1/memories", json={"content": "x", "user_id": bob["id"]})).status_code == 403
+        assert (
+            await alice_client.post("/v1/memories", json={"content": "x", "external_user_id": "bob"})
+        ).status_code == 403
+        assert (await alice_client.post("/v1/sessions", json={"external_user_id": "carol"})).status_code == 403
+        listed = (await alice_client.get("/v1/memories")).json()["data"]
+        assert [m["id"] for m in listed] == [mine["id"]]
+        assert (await alice_client.get("/v1/sessions")).json()["data"] == []
+        # A bound key is not an admin key.
+        assert (await alice_client.get("/v1/users")).status_code == 403
+
+
+@pytest.mark.parametrize("binding", ["agent_id", "team_id"])
+async def test_agent_and_team_bound_keys(app, org: Org, binding: str) -> None:  # type: ignore[no-untyped-def]
+    c = org.client
+    kind = "agents" if binding == "agent_id" else "teams"
+    mine = (await c.post(f"/v1/{kind}", json={"name": "mine"})).json()
+    other = (await c.post(f"/v1/{kind}", json={"name": "other"})).json()
+    other_session = (await c.post("/v1/sessions", json={binding: other["id"]})).json()
+    key = (await c.post("/v1/keys", json={"name": "bound", binding: mine["id"]})).json()["api_key"]
+    async with client_for(app, key) as bound:
+        assert (await bound.get(f"/v1/sessions/{other_session['id']}")).status_code == 404
+        created = (await bound.post("/v1/sessions", json={})).json()
+        assert created[binding] == mine["id"]
+        assert (await bound.post("/v1/sessions", json={binding: other["id"]})).status_code == 403

@@ -1,0 +1,111 @@
+"""Project-wide rules: documented settings, one-way layers, the pinned public surface."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import engramdb
+from engramdb import limits
+from engramdb.config import Settings
+
+ROOT = Path(__file__).resolve().parents[1]
+SRC = ROOT / "src" / "engramdb"
+
+
+def test_every_setting_is_documented() -> None:
+    doc = (ROOT / "docs" / "configuration.md").read_text()
+    missing = [f"ENGRAM_{name.upper()}" for name in Settings.model_fields if f"ENGRAM_{name.upper()}" not in doc]
+    assert not missing, f"document these in docs/configuration.md: {missing}"
+
+
+def test_every_limit_is_documented() -> None:
+    doc = (ROOT / "docs" / "api.md").read_text()
+    for name in dir(limits):
+        if name.isupper():
+            value = getattr(limits, name)
+            assert f"{value:,}" in doc or str(value) in doc, f"docs/api.md does not state {name} = {value}"
+
+
+def test_every_operation_is_documented(app) -> None:  # type: ignore[no-untyped-def]
+    doc = (ROOT / "docs" / "api.md").read_text()
+    for path, ops in app.openapi()["paths"].items():
+        for method in ops:
+            assert f"{method.upper()} {path}" in doc, f"docs/api.md does not list {method.upper()} {path}"
+
+
+def _imports(path: Path) -> set[str]:
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            names.update(a.name for a in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            names.add(node.module)
+    return names
+
+
+FORBIDDEN = {
+    "services": ("fastapi", "starlette", "typer", "mcp", "engramdb.api", "engramdb.cli"),
+    "storage": ("fastapi", "starlette", "typer", "mcp", "engramdb.api", "engramdb.cli", "engramdb.services"),
+    "schemas": (
+        "fastapi",
+        "starlette",
+        "typer",
+        "engramdb.api",
+        "engramdb.cli",
+        "engramdb.services",
+        "engramdb.storage",
+        "sqlalchemy",
+    ),
+    "cli": ("engramdb.storage.tables", "sqlalchemy"),
+    "api": ("engramdb.storage.tables", "sqlalchemy"),
+}
+
+
+def test_layers_point_one_way() -> None:
+    offences = []
+    for layer, banned in FORBIDDEN.items():
+        for path in (SRC / layer).rglob("*.py"):
+            for name in _imports(path):
+                if any(name == b or name.startswith(b + ".") for b in banned):
+                    offences.append(f"{path.relative_to(ROOT)} imports {name}")
+    assert not offences, offences
+
+
+def test_public_surface_is_pinned() -> None:
+    assert engramdb.__all__ == [
+        "Conflict",
+        "EngramError",
+        "InvalidRequest",
+        "NotFound",
+        "PayloadTooLarge",
+        "PermissionDenied",
+        "ServiceUnavailable",
+        "Settings",
+        "Unauthenticated",
+        "ValidationFailed",
+        "__version__",
+    ]
+
+
+def test_every_error_inherits_from_the_base() -> None:
+    import inspect
+
+    from engramdb import errors
+
+    classes = [c for _, c in inspect.getmembers(errors, inspect.isclass) if c.__module__ == errors.__name__]
+    assert len(classes) >= 9
+    for cls in classes:
+        assert issubclass(cls, errors.EngramError)
+        assert 400 <= cls.status < 600 and cls.slug and cls.title
+
+
+def test_settings_refuse_unsafe_values() -> None:
+    import pytest
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError, match="PostgreSQL URL"):
+        Settings(database_url="sqlite:///x.db")
+    with pytest.raises(ValidationError, match="placeholder"):
+        Settings(database_url="postgresql://engram:change-me@db/engram")
+    assert Settings(database_url="  ").database_url is None

@@ -1,0 +1,134 @@
+"""Through a real socket: `engramdb serve` on its embedded defaults, the CLI sharing its database from
+another process, the README's curl flow, and a bounded schemathesis run over the OpenAPI document."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+import schemathesis
+from hypothesis import HealthCheck, given, settings
+
+pytestmark = pytest.mark.slow
+# Bounded for CI; raise it by hand for a longer hunt (SCHEMATHESIS_EXAMPLES=200).
+EXAMPLES = int(os.environ.get("SCHEMATHESIS_EXAMPLES", "15"))
+
+
+@dataclass(frozen=True)
+class Server:
+    base: str
+    env: dict[str, str]
+    key: str
+    startup_s: float
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _cli(env: dict[str, str], *args: str) -> str:
+    done = subprocess.run(
+        [sys.executable, "-m", "engramdb", *args], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    data_dir: Path = tmp_path_factory.mktemp("served")
+    port = _free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ENGRAM_")}
+    env.update({"ENGRAM_DATA_DIR": str(data_dir), "ENGRAM_PORT": str(port), "ENGRAM_LOG_LEVEL": "warning"})
+    started = time.monotonic()
+    log_path = data_dir / "serve.log"
+    log = log_path.open("w")
+    proc = subprocess.Popen([sys.executable, "-m", "engramdb", "serve"], env=env, stdout=log, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(600):
+            if proc.poll() is not None:
+                raise AssertionError(f"engramdb serve exited: {log_path.read_text()}")
+            try:
+                if httpx.get(f"{base}/v1/health", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.1)
+        else:
+            raise AssertionError("engramdb serve did not become healthy in 60 s")
+        startup = time.monotonic() - started
+        created = json.loads(_cli(env, "init", "--org", "acme", "--json"))
+        yield Server(base=base, env=env, key=created["api_key"], startup_s=startup)
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        log.close()
+
+
+def test_readme_flow_over_http(server: Server) -> None:
+    h = {"Authorization": f"Bearer {server.key}"}
+    with httpx.Client(base_url=server.base, headers=h, timeout=10) as c:
+        s = c.post("/v1/sessions", json={"external_user_id": "alice"}).json()
+        msgs = c.post(
+            f"/v1/sessions/{s['id']}/messages",
+            json={
+                "messages": [
+                    {"role": "user", "content": "I moved to Lisbon last month"},
+                    {"role": "assistant", "content": "How do you like it?"},
+                    {"role": "user", "content": "Love it, but I miss Porto"},
+                ]
+            },
+        )
+        assert msgs.status_code == 201
+        listed = c.get(f"/v1/sessions/{s['id']}/messages").json()["data"]
+        assert len(listed) == 3
+        m = c.post("/v1/memories", json={"external_user_id": "alice", "content": "Lives in Lisbon"}).json()
+        assert c.get(f"/v1/memories/{m['id']}").json()["content"] == "Lives in Lisbon"
+        c.patch(f"/v1/memories/{m['id']}", json={"content": "Lives in Lisbon since 2024"})
+        history = c.get(f"/v1/memories/{m['id']}/history").json()["data"]
+        assert history[-1]["old_values"] == {"content": "Lives in Lisbon"}
+        actions = {e["action"] for e in c.get("/v1/audit").json()["data"]}
+        assert {"session.created", "messages.added", "memory.created", "memory.updated"} <= actions
+        other = json.loads(_cli(server.env, "init", "--org", "globex", "--json"))["api_key"]
+        for url in (f"/v1/sessions/{s['id']}", f"/v1/memories/{m['id']}", f"/v1/messages/{listed[0]['id']}"):
+            r = c.get(url, headers={"Authorization": f"Bearer {other}"})
+            assert r.status_code == 404 and r.headers["content-type"] == "application/problem+json"
+    assert server.startup_s < 60
+
+
+def test_schemathesis_finds_no_server_errors(server: Server) -> None:
+    """Bounded property-based run over every operation of the served OpenAPI document."""
+    api = schemathesis.openapi.from_url(f"{server.base}/openapi.json")
+    headers = {"Authorization": f"Bearer {server.key}"}
+    operations = 0
+    for result in api.get_all_operations():
+        operation = result.ok()
+        operations += 1
+
+        @given(case=operation.as_strategy())
+        @settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck))
+        def check(case) -> None:  # type: ignore[no-untyped-def]
+            response = case.call(headers=headers)
+            assert response.status_code < 500, f"{case.method} {case.formatted_path}: {response.text}"
+            if response.status_code >= 400:
+                content_type = response.headers["content-type"]
+                content_type = content_type[0] if isinstance(content_type, list) else content_type
+                assert content_type.startswith("application/problem+json"), response.text
+
+        check()
+    assert operations >= 35
