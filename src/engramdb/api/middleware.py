@@ -10,6 +10,7 @@ from typing import Any
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from engramdb.api.problems import MEDIA_TYPE, PROBLEM_BASE
+from engramdb.errors import PayloadTooLarge
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 
@@ -69,8 +70,8 @@ class RequestContext:
     async def _too_large(self, scope: Scope, send: Send, request_id: str) -> None:
         payload = json.dumps(
             {
-                "type": PROBLEM_BASE + "payload-too-large",
-                "title": "Payload too large",
+                "type": PROBLEM_BASE + PayloadTooLarge.slug,
+                "title": PayloadTooLarge.title,
                 "status": 413,
                 "detail": f"the request body is over the {self.max_bytes}-byte limit (ENGRAM_MAX_REQUEST_BYTES)",
                 "instance": scope.get("path"),

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
 
 from sqlalchemy import ColumnElement, Table
 
@@ -26,7 +25,6 @@ class Caller:
     actor: str = "system"
     request_id: str | None = None
     client_addr: str | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
     def operator(cls, org_id: uuid.UUID, *, actor: str = "cli") -> Caller:
