@@ -219,3 +219,24 @@ async def resolve_user(
         if exists is None:
             raise NotFound(f"user {user_id} not found")
     return caller.bind("user_id", user_id)
+
+
+async def find_external_user(conn: AsyncConnection, caller: Caller, external_id: str) -> uuid.UUID | None:
+    """The Engram id of the user with this external id, or None (a lookup for filters: creates nothing)."""
+    u = t.user_account
+    found: uuid.UUID | None = await conn.scalar(
+        select(u.c.id).where(u.c.org_id == caller.org_id, u.c.external_id == external_id)
+    )
+    return found
+
+
+async def resolve_scope(conn: AsyncConnection, caller: Caller, body: Any) -> dict[str, uuid.UUID | None]:
+    """The user, agent, team and app a new session or memory belongs to: each named one must exist in the
+    org and agree with the key's bindings; an unknown ``external_user_id`` creates the user."""
+    user_id = await resolve_user(conn, caller, user_id=body.user_id, external_user_id=body.external_user_id)
+    agent_id = caller.bind("agent_id", body.agent_id)
+    team_id = caller.bind("team_id", body.team_id)
+    await require_row(conn, t.agent, caller.org_id, agent_id, "agent")
+    await require_row(conn, t.team, caller.org_id, team_id, "team")
+    await require_row(conn, t.app, caller.org_id, body.app_id, "app")
+    return {"user_id": user_id, "agent_id": agent_id, "team_id": team_id, "app_id": body.app_id}

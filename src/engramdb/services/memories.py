@@ -28,11 +28,11 @@ from engramdb.schemas.memories import (
 )
 from engramdb.services import audit
 from engramdb.services.context import Caller
-from engramdb.services.directory import resolve_user
+from engramdb.services.directory import find_external_user, resolve_scope
 from engramdb.services.sessions import fetch_visible
 from engramdb.storage import tables as t
 from engramdb.storage.database import Database
-from engramdb.storage.repo import one_or_404, page_by_id, require_row
+from engramdb.storage.repo import one_or_404, page_by_id
 
 mem = t.memory
 hist = t.memory_history
@@ -95,12 +95,7 @@ async def _visible(
 async def create(db: Database, caller: Caller, body: MemoryCreate) -> Memory:
     caller.require("write")
     async with db.tenant(caller.org_id) as conn:
-        user_id = await resolve_user(conn, caller, user_id=body.user_id, external_user_id=body.external_user_id)
-        agent_id = caller.bind("agent_id", body.agent_id)
-        team_id = caller.bind("team_id", body.team_id)
-        await require_row(conn, t.agent, caller.org_id, agent_id, "agent")
-        await require_row(conn, t.team, caller.org_id, team_id, "team")
-        await require_row(conn, t.app, caller.org_id, body.app_id, "app")
+        scope = await resolve_scope(conn, caller, body)
         if body.session_id is not None:
             await fetch_visible(conn, caller, body.session_id)
         stmt = (
@@ -108,10 +103,7 @@ async def create(db: Database, caller: Caller, body: MemoryCreate) -> Memory:
             .values(
                 org_id=caller.org_id,
                 id=ids.uuid7(),
-                user_id=user_id,
-                agent_id=agent_id,
-                team_id=team_id,
-                app_id=body.app_id,
+                **scope,
                 session_id=body.session_id,
                 content=body.content,
                 memory_type=body.type,
@@ -147,10 +139,7 @@ async def list_memories(
     conds: list[ColumnElement[bool]] = caller.visible(mem)
     async with db.tenant(caller.org_id) as conn:
         if filters.external_user_id is not None:
-            u = t.user_account
-            uid = await conn.scalar(
-                select(u.c.id).where(u.c.org_id == caller.org_id, u.c.external_id == filters.external_user_id)
-            )
+            uid = await find_external_user(conn, caller, filters.external_user_id)
             if uid is None:
                 return Page[Memory](data=[], next_cursor=None)
             conds.append(mem.c.user_id == uid)
