@@ -20,10 +20,11 @@ from hypothesis import settings as hypothesis_settings
 
 from engramdb.api.app import create_app
 from engramdb.config import Settings
+from engramdb.providers.minilm import MiniLMEmbedder
 from engramdb.services import keys
 from engramdb.storage.database import Database
 from engramdb.storage.embedded import start_embedded
-from engramdb.storage.migrate import migrate
+from engramdb.storage.migrate import migrate, prepare_vectors
 
 # CI runs the same examples every time (a red build must be reproducible); by hand they vary.
 hypothesis_settings.register_profile("ci", derandomize=True, database=None)
@@ -52,7 +53,14 @@ def pg_server(tmp_path_factory: pytest.TempPathFactory) -> PgServer:
         conn.execute(f'DROP DATABASE IF EXISTS "{TEMPLATE}"')
         conn.execute(f'CREATE DATABASE "{TEMPLATE}"')
     migrate(server.url(TEMPLATE))
+    prepare_vectors(server.url(TEMPLATE), MiniLMEmbedder.model, MiniLMEmbedder.dimensions)
     return server
+
+
+@pytest.fixture(scope="session")
+def embedder() -> MiniLMEmbedder:
+    """The real default model, loaded once for the whole run."""
+    return MiniLMEmbedder()
 
 
 def fresh_database(server: PgServer) -> str:
@@ -80,8 +88,8 @@ async def db(settings: Settings) -> AsyncIterator[Database]:
 
 
 @pytest.fixture(scope="module")
-def app(settings: Settings, db: Database):  # type: ignore[no-untyped-def]
-    return create_app(settings, db=db)
+def app(settings: Settings, db: Database, embedder: MiniLMEmbedder):  # type: ignore[no-untyped-def]
+    return create_app(settings, db=db, embedder=embedder)
 
 
 @dataclass

@@ -44,6 +44,29 @@ class Settings(BaseSettings):
     key_touch_interval_s: int = Field(
         default=60, ge=0, description="How often (seconds) an API key's last_used_at is refreshed."
     )
+    embedder: str = Field(
+        default="minilm",
+        description="Embedding provider: minilm (bundled, offline), openai (any compatible URL), hash.",
+    )
+    embedder_url: str | None = Field(default=None, description="Base URL of an OpenAI-compatible embeddings API.")
+    embedder_model: str | None = Field(default=None, description="Model name sent to that API.")
+    embedder_api_key: str | None = Field(default=None, description="Bearer token for that API, if it needs one.")
+    embedder_dimensions: int | None = Field(default=None, ge=1, le=16000, description="Vector length of that model.")
+    embed_batch_size: int = Field(default=32, ge=1, le=2048, description="Texts per embedding call.")
+    embed_threads: int = Field(default=0, ge=0, le=256, description="CPU threads for the local model (0: all).")
+    search_language: str = Field(
+        default="english", pattern=r"^[a-z_]+$", description="PostgreSQL text-search configuration for new rows."
+    )
+    exact_search_limit: int = Field(
+        default=20_000, ge=0, description="Filtered vector searches over at most this many rows scan exactly."
+    )
+
+    @field_validator("embedder_api_key")
+    @classmethod
+    def _check_key(cls, value: str | None) -> str | None:
+        if value is not None and value.lower() in {"change-me", "changeme", "your-api-key", "sk-..."}:
+            raise ValueError("ENGRAM_EMBEDDER_API_KEY is a placeholder: set the real key or unset it")
+        return value or None
 
     @field_validator("database_url")
     @classmethod

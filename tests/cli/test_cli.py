@@ -50,7 +50,7 @@ def test_unknown_org_and_bad_scope_say_what_to_do(env: None) -> None:
 
 
 def test_migrate_and_doctor(env: None) -> None:
-    assert "0001_foundation" in run("migrate")
+    assert "schema at revision 0002_search (head 0002_search)" in run("migrate")
     out = run("doctor")
     for word in ("postgresql", "pgvector", "migrations", "row-level security"):
         assert word in out

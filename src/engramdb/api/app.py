@@ -15,9 +15,11 @@ from engramdb.api import problems
 from engramdb.api.middleware import RequestContext
 from engramdb.api.routes import audit, directory, health, keys, memories, sessions
 from engramdb.config import Settings
+from engramdb.providers.embedder import Embedder
 from engramdb.schemas.common import Problem
+from engramdb.services.runtime import Runtime
 from engramdb.storage.database import Database, resolve_url
-from engramdb.storage.migrate import migrate
+from engramdb.storage.migrate import migrate, prepare_vectors
 
 _log = logging.getLogger("engramdb")
 
@@ -40,25 +42,28 @@ organization, team, user and agent. Authenticate with `Authorization: Bearer <AP
 RFC 9457 `application/problem+json`; lists are cursor-paginated (`next_cursor`)."""
 
 
-def create_app(settings: Settings, *, db: Database | None = None) -> FastAPI:
+def create_app(settings: Settings, *, db: Database | None = None, embedder: Embedder | None = None) -> FastAPI:
     """Build the app. Without ``db`` the lifespan connects (starting the embedded Postgres if no URL is
-    configured) and, when ``auto_migrate`` is on, applies migrations first."""
+    configured), applies migrations when ``auto_migrate`` is on, makes sure the vector index of the
+    configured embedder exists, and loads the model before the first request."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        owned = db is None
-        if db is None:
-            url = await asyncio.to_thread(resolve_url, settings)
-            if settings.auto_migrate:
-                await asyncio.to_thread(migrate, url)
-            app.state.db = Database.connect(settings, url=url)
-        else:
-            app.state.db = db
+        if db is not None:
+            yield
+            return
+        url = await asyncio.to_thread(resolve_url, settings)
+        runtime = Runtime.build(settings, Database.connect(settings, url=url), embedder=embedder)
+        if settings.auto_migrate:
+            await asyncio.to_thread(migrate, url)
+        await asyncio.to_thread(prepare_vectors, url, runtime.embedder.model, runtime.embedder.dimensions)
+        await runtime.warm()
+        app.state.db = runtime.db
+        app.state.runtime = runtime
         try:
             yield
         finally:
-            if owned:
-                await app.state.db.dispose()
+            await runtime.db.dispose()
 
     app = FastAPI(
         title="Engram",
@@ -72,6 +77,7 @@ def create_app(settings: Settings, *, db: Database | None = None) -> FastAPI:
     app.state.settings = settings
     if db is not None:
         app.state.db = db
+        app.state.runtime = Runtime.build(settings, db, embedder=embedder)
     problems.install(app)
     v1 = APIRouter(prefix="/v1", responses=ERROR_RESPONSES)
     for router in (

@@ -12,6 +12,7 @@ from engramdb.config import Settings
 from engramdb.errors import Unauthenticated
 from engramdb.services import keys
 from engramdb.services.context import Caller
+from engramdb.services.runtime import Runtime
 from engramdb.storage.database import Database
 
 _bearer = HTTPBearer(auto_error=False, description="An Engram API key: `Authorization: Bearer egm_…`")
@@ -20,6 +21,11 @@ _bearer = HTTPBearer(auto_error=False, description="An Engram API key: `Authoriz
 def get_db(request: Request) -> Database:
     db: Database = request.app.state.db
     return db
+
+
+def get_runtime(request: Request) -> Runtime:
+    runtime: Runtime = request.app.state.runtime
+    return runtime
 
 
 def get_settings(request: Request) -> Settings:
@@ -44,6 +50,7 @@ async def get_caller(
 
 
 DbDep = Annotated[Database, Depends(get_db)]
+RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
 CallerDep = Annotated[Caller, Depends(get_caller)]
 CursorQ = Annotated[str | None, Query(max_length=512, description="`next_cursor` of the previous page.")]
 LimitQ = Annotated[int, Query(ge=1, le=limits.MAX_PAGE_SIZE, description="Page size.")]

@@ -17,11 +17,12 @@ from rich.table import Table
 from engramdb import __version__
 from engramdb.config import Settings
 from engramdb.errors import ConfigurationError, EngramError
+from engramdb.providers.embedder import create_embedder
 from engramdb.schemas.directory import ApiKeyCreate, Organization
 from engramdb.services import keys as key_service
 from engramdb.services.context import Caller
 from engramdb.storage.database import Database, resolve_url
-from engramdb.storage.migrate import check_server, migrate, schema_state
+from engramdb.storage.migrate import check_server, migrate, prepare_vectors, schema_state
 
 app = typer.Typer(help="Engram: long-term memory for AI agents.", no_args_is_help=True, add_completion=False)
 keys_app = typer.Typer(help="Create, list and revoke API keys.", no_args_is_help=True)
@@ -128,10 +129,15 @@ def migrate_cmd() -> None:
     """Apply pending database migrations (safe to run while servers are up)."""
     settings = _settings()
     try:
-        state = migrate(resolve_url(settings))
+        url = resolve_url(settings)
+        state = migrate(url)
+        embedder = create_embedder(settings)
+        created = prepare_vectors(url, embedder.model, embedder.dimensions)
     except EngramError as exc:
         raise _fail(exc) from exc
     out.print(f"schema at revision {state.current} (head {state.head})")
+    if created:
+        out.print(f"created vector indexes for {embedder.model}: {', '.join(created)}")
 
 
 @app.command()

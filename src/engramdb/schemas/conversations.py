@@ -87,6 +87,11 @@ class MessageCreate(UserRef):
 
 class MessageBatch(StrictModel):
     messages: list[MessageCreate] = Field(min_length=1, max_length=limits.MAX_MESSAGES_PER_BATCH)
+    defer_embedding: bool = Field(
+        default=False,
+        description="Store now, embed in the background (bulk imports); such messages are keyword-searchable "
+        "at once and vector-searchable once embedded.",
+    )
 
 
 class Message(PublicModel):

@@ -29,10 +29,11 @@ from engramdb.schemas.memories import (
 from engramdb.services import audit
 from engramdb.services.context import Caller
 from engramdb.services.directory import find_external_user, resolve_scope
+from engramdb.services.runtime import Runtime
 from engramdb.services.sessions import fetch_visible
 from engramdb.storage import tables as t
 from engramdb.storage.database import Database
-from engramdb.storage.repo import one_or_404, page_by_id
+from engramdb.storage.repo import one_or_404, page_by_id, public_columns
 
 mem = t.memory
 hist = t.memory_history
@@ -47,6 +48,9 @@ _TRACKED = (
     ("expires_at", "expires_at"),
     ("state", "state"),
 )
+
+
+_DERIVED = frozenset({"content_hash", "embedding", "embedding_model"})
 
 
 def _public(row: dict[str, Any]) -> Memory:
@@ -88,13 +92,14 @@ async def _write_history(
 async def _visible(
     conn: AsyncConnection, caller: Caller, memory_id: uuid.UUID, *, lock: bool = False
 ) -> dict[str, Any]:
-    query = select(mem).where(*caller.visible(mem), mem.c.id == memory_id)
+    query = select(*public_columns(mem)).where(*caller.visible(mem), mem.c.id == memory_id)
     return await one_or_404(conn, query.with_for_update() if lock else query, "memory", memory_id)
 
 
-async def create(db: Database, caller: Caller, body: MemoryCreate) -> Memory:
+async def create(rt: Runtime, caller: Caller, body: MemoryCreate) -> Memory:
     caller.require("write")
-    async with db.tenant(caller.org_id) as conn:
+    (vector,) = await rt.embedder.embed_batch([body.content], kind="passage")
+    async with rt.db.tenant(caller.org_id) as conn:
         scope = await resolve_scope(conn, caller, body)
         if body.session_id is not None:
             await fetch_visible(conn, caller, body.session_id)
@@ -115,8 +120,11 @@ async def create(db: Database, caller: Caller, body: MemoryCreate) -> Memory:
                 source_message_ids=body.source_message_ids,
                 source="api",
                 content_hash=hashlib.sha256(body.content.encode()).digest(),
+                embedding=vector,
+                embedding_model=rt.embedder.model,
+                language=rt.settings.search_language,
             )
-            .returning(mem)
+            .returning(*public_columns(mem))
         )
         row = dict((await conn.execute(stmt)).mappings().one())
         await _write_history(conn, caller, row, "created", None, _snapshot(row))
@@ -164,7 +172,9 @@ async def list_memories(
             conds.append(mem.c.created_at < filters.created_before)
         if not filters.include_expired:
             conds.append(or_(mem.c.expires_at.is_(None), mem.c.expires_at > func.now()))
-        rows, next_cursor = await page_by_id(conn, select(mem).where(*conds), mem, cursor=cursor, limit=limit)
+        rows, next_cursor = await page_by_id(
+            conn, select(*public_columns(mem)).where(*conds), mem, cursor=cursor, limit=limit
+        )
     return Page[Memory](data=[_public(r) for r in rows], next_cursor=next_cursor)
 
 
@@ -176,9 +186,11 @@ async def _apply(
     action: str,
 ) -> dict[str, Any]:
     """Write ``changes`` (column -> value) as a new version with its history row; no-op if nothing differs."""
-    changed = {col: val for col, val in changes.items() if row[col] != val}
+    changed = {col: val for col, val in changes.items() if col not in _DERIVED and row[col] != val}
     if not changed:
         return row
+    if "content" in changed:  # the hash and vector follow the text
+        changed.update({col: changes[col] for col in _DERIVED if col in changes})
     fields = [(wire, col) for wire, col in _TRACKED if col in changed]
     old = _snapshot(row, fields)
     stmt = (
@@ -193,7 +205,7 @@ async def _apply(
     return new_row
 
 
-async def update_memory(db: Database, caller: Caller, memory_id: uuid.UUID, body: MemoryUpdate) -> Memory:
+async def update_memory(rt: Runtime, caller: Caller, memory_id: uuid.UUID, body: MemoryUpdate) -> Memory:
     caller.require("write")
     wire = body.model_dump(exclude_unset=True)
     columns = dict(_TRACKED)
@@ -206,7 +218,9 @@ async def update_memory(db: Database, caller: Caller, memory_id: uuid.UUID, body
             changes.pop(col)
     if "content" in changes:
         changes["content_hash"] = hashlib.sha256(changes["content"].encode()).digest()
-    async with db.tenant(caller.org_id) as conn:
+        (changes["embedding"],) = await rt.embedder.embed_batch([changes["content"]], kind="passage")
+        changes["embedding_model"] = rt.embedder.model
+    async with rt.db.tenant(caller.org_id) as conn:
         row = await _visible(conn, caller, memory_id, lock=True)
         row = await _apply(conn, caller, row, changes, "updated")
     return _public(row)

@@ -16,11 +16,12 @@ from engramdb.schemas.conversations import Message, MessageBatch, MessageFilters
 from engramdb.services import audit
 from engramdb.services.context import Caller
 from engramdb.services.directory import resolve_user
+from engramdb.services.runtime import Runtime, message_embedding_text
 from engramdb.services.sessions import ensure_open, fetch_visible
 from engramdb.storage import tables as t
 from engramdb.storage.database import Database
 from engramdb.storage.pagination import BAD_CURSOR, decode_cursor, encode_cursor
-from engramdb.storage.repo import one_or_404
+from engramdb.storage.repo import one_or_404, public_columns
 
 m = t.message
 s = t.session
@@ -30,11 +31,21 @@ def content_hash(content: str) -> bytes:
     return hashlib.sha256(content.encode()).digest()
 
 
-async def add(db: Database, caller: Caller, session_id: uuid.UUID, batch: MessageBatch) -> list[Message]:
-    """Append a batch atomically: all of it is stored, in order, or none of it."""
+async def add(rt: Runtime, caller: Caller, session_id: uuid.UUID, batch: MessageBatch) -> list[Message]:
+    """Append a batch atomically: all of it is stored, in order, or none of it.
+
+    Messages are embedded before the transaction opens (so no lock is held while the model runs) and
+    before the call returns, so what was just written is searchable at once; with ``defer_embedding``
+    the background backfill embeds them instead.
+    """
     caller.require("write")
     now = datetime.now(UTC)
-    async with db.tenant(caller.org_id) as conn:
+    vectors: list[list[float] | None] = [None] * len(batch.messages)
+    if not batch.defer_embedding:
+        texts = [message_embedding_text(msg.name, msg.content) for msg in batch.messages]
+        vectors = list(await rt.embedder.embed_batch(texts, kind="passage"))
+    model = None if batch.defer_embedding else rt.embedder.model
+    async with rt.db.tenant(caller.org_id) as conn:
         sess = await fetch_visible(conn, caller, session_id, lock=True)
         ensure_open(sess)
         parents = {msg.parent_id for msg in batch.messages if msg.parent_id is not None}
@@ -53,7 +64,7 @@ async def add(db: Database, caller: Caller, session_id: uuid.UUID, batch: Messag
                 raise NotFound(f"parent message {sorted(map(str, missing))[0]} not found in session {session_id}")
         users: dict[tuple[uuid.UUID | None, str | None], uuid.UUID | None] = {}
         rows: list[dict[str, Any]] = []
-        for msg in batch.messages:
+        for msg, vector in zip(batch.messages, vectors, strict=True):
             ref = (msg.user_id, msg.external_user_id)
             if ref == (None, None):
                 user_id = sess["user_id"]
@@ -81,6 +92,9 @@ async def add(db: Database, caller: Caller, session_id: uuid.UUID, batch: Messag
                     "metadata": msg.metadata,
                     "content_hash": content_hash(msg.content),
                     "occurred_at": msg.occurred_at or now,
+                    "embedding": vector,
+                    "embedding_model": model if vector is not None else None,
+                    "language": rt.settings.search_language,
                 }
             )
         latest = max(r["occurred_at"] for r in rows)
@@ -98,7 +112,7 @@ async def add(db: Database, caller: Caller, session_id: uuid.UUID, batch: Messag
         first_seq = count - len(rows) + 1
         for offset, row in enumerate(rows):
             row["seq"] = first_seq + offset
-        result = await conn.execute(insert(m).returning(m, sort_by_parameter_order=True), rows)
+        result = await conn.execute(insert(m).returning(*public_columns(m), sort_by_parameter_order=True), rows)
         stored = [dict(r) for r in result.mappings()]
         await audit.record(
             conn,
@@ -140,7 +154,7 @@ async def list_messages(
     order = (m.c.occurred_at.desc(), m.c.seq.desc()) if descending else (m.c.occurred_at.asc(), m.c.seq.asc())
     async with db.tenant(caller.org_id) as conn:
         await fetch_visible(conn, caller, session_id)
-        result = await conn.execute(select(m).where(*conds).order_by(*order).limit(limit + 1))
+        result = await conn.execute(select(*public_columns(m)).where(*conds).order_by(*order).limit(limit + 1))
         rows = [dict(r) for r in result.mappings()]
     next_cursor = None
     if len(rows) > limit:
@@ -152,5 +166,7 @@ async def list_messages(
 async def get(db: Database, caller: Caller, message_id: uuid.UUID) -> Message:
     caller.require("read")
     async with db.tenant(caller.org_id) as conn:
-        row = await one_or_404(conn, select(m).where(*caller.visible(m), m.c.id == message_id), "message", message_id)
+        row = await one_or_404(
+            conn, select(*public_columns(m)).where(*caller.visible(m), m.c.id == message_id), "message", message_id
+        )
     return Message.model_validate(row)

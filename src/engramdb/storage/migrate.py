@@ -15,6 +15,7 @@ from sqlalchemy import create_engine, pool
 from engramdb.errors import ConfigurationError
 from engramdb.storage.database import sqlalchemy_url
 from engramdb.storage.partitions import ensure_partitions
+from engramdb.storage.vectors import ensure_vector_indexes
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 MIN_PGVECTOR = (0, 6)
@@ -82,3 +83,9 @@ def migrate(url: str) -> SchemaState:
     with psycopg.connect(url, autocommit=True) as conn:
         ensure_partitions(conn)
     return schema_state(url)
+
+
+def prepare_vectors(url: str, model: str, dimensions: int) -> list[str]:
+    """Make sure the HNSW indexes of the configured embedding model exist (see storage/vectors.py)."""
+    with psycopg.connect(url, autocommit=True) as conn:
+        return ensure_vector_indexes(conn, model, dimensions)

@@ -13,7 +13,7 @@ import psycopg
 from psycopg import errors as pg_errors
 from psycopg import sql
 
-PARTITIONED_TABLES = ("message", "audit_log")
+PARTITIONED_TABLES = ("message", "audit_log", "memory_access_log")
 MONTHS_AHEAD = 3
 _log = logging.getLogger(__name__)
 

@@ -61,3 +61,11 @@ async def require_row(
     found = await conn.scalar(select(table.c.id).where(table.c.org_id == org_id, table.c.id == row_id))
     if found is None:
         raise NotFound(f"{what} {row_id} not found")
+
+
+_INTERNAL = frozenset({"embedding", "search_tsv", "content_hash", "language"})
+
+
+def public_columns(table: Table) -> list[Any]:
+    """The columns a response may carry: everything but vectors and search internals."""
+    return [c for c in table.c if c.name not in _INTERNAL]

@@ -5,6 +5,7 @@ tests/storage/test_tables.py checks that every column named here exists in the m
 
 from __future__ import annotations
 
+from pgvector.sqlalchemy import Vector
 from sqlalchemy import (
     BigInteger,
     Boolean,
@@ -17,7 +18,7 @@ from sqlalchemy import (
     Table,
     Text,
 )
-from sqlalchemy.dialects.postgresql import ARRAY, JSONB, UUID
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB, REGCONFIG, TSVECTOR, UUID
 from sqlalchemy.sql import func
 
 metadata = MetaData()
@@ -156,6 +157,10 @@ message = Table(
     Column("tags", ARRAY(Text)),
     _meta(),
     Column("content_hash", LargeBinary, nullable=False),
+    Column("embedding", Vector()),
+    Column("embedding_model", Text),
+    Column("language", REGCONFIG),
+    Column("search_tsv", TSVECTOR),
     _ts("occurred_at", nullable=False),
     Column("created_at", DateTime(timezone=True), primary_key=True, server_default=func.now()),
 )
@@ -182,7 +187,10 @@ memory = Table(
     Column("source", Text, nullable=False),
     Column("source_message_ids", ARRAY(UUID(as_uuid=True))),
     Column("content_hash", LargeBinary, nullable=False),
+    Column("embedding", Vector()),
     Column("embedding_model", Text),
+    Column("language", REGCONFIG),
+    Column("search_tsv", TSVECTOR),
     Column("version", Integer, nullable=False),
     _ts("expires_at"),
     _ts("archived_at"),
@@ -221,4 +229,17 @@ audit_log = Table(
     Column("client_addr", Text),
     Column("details", JSONB, nullable=False),
     Column("created_at", DateTime(timezone=True), primary_key=True, server_default=func.now()),
+)
+
+memory_access_log = Table(
+    "memory_access_log",
+    metadata,
+    _uuid("org_id", primary_key=True),
+    _uuid("id", primary_key=True),
+    _uuid("memory_id", nullable=False),
+    Column("access_type", Text, nullable=False),
+    _uuid("key_id"),
+    Column("request_id", Text),
+    Column("score", Float),
+    Column("accessed_at", DateTime(timezone=True), primary_key=True, server_default=func.now()),
 )

@@ -6,7 +6,7 @@ from datetime import datetime
 from fastapi import APIRouter, Query, Response
 
 from engramdb import limits
-from engramdb.api.deps import CallerDep, CursorQ, DbDep, LimitQ
+from engramdb.api.deps import CallerDep, CursorQ, DbDep, LimitQ, RuntimeDep
 from engramdb.api.params import MetadataQ, TagsQ, json_object
 from engramdb.schemas.common import Page
 from engramdb.schemas.memories import (
@@ -25,8 +25,8 @@ router = APIRouter(prefix="/memories", tags=["memories"])
 
 
 @router.post("", status_code=201, response_model=Memory, operation_id="create_memory", summary="Create a memory")
-async def create_memory(body: MemoryCreate, db: DbDep, caller: CallerDep) -> Memory:
-    return await memories.create(db, caller, body)
+async def create_memory(body: MemoryCreate, rt: RuntimeDep, caller: CallerDep) -> Memory:
+    return await memories.create(rt, caller, body)
 
 
 @router.get("", response_model=Page[Memory], operation_id="list_memories", summary="List memories, newest first")
@@ -80,8 +80,8 @@ async def get_memory(memory_id: uuid.UUID, db: DbDep, caller: CallerDep) -> Memo
     operation_id="update_memory",
     summary="Update a memory (the old values go to its history)",
 )
-async def update_memory(memory_id: uuid.UUID, body: MemoryUpdate, db: DbDep, caller: CallerDep) -> Memory:
-    return await memories.update_memory(db, caller, memory_id, body)
+async def update_memory(memory_id: uuid.UUID, body: MemoryUpdate, rt: RuntimeDep, caller: CallerDep) -> Memory:
+    return await memories.update_memory(rt, caller, memory_id, body)
 
 
 @router.post(

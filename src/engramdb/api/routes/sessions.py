@@ -7,7 +7,7 @@ from typing import Literal
 from fastapi import APIRouter, Response
 
 from engramdb import limits
-from engramdb.api.deps import CallerDep, CursorQ, DbDep, LimitQ
+from engramdb.api.deps import CallerDep, CursorQ, DbDep, LimitQ, RuntimeDep
 from engramdb.api.params import MetadataQ, TagsQ, json_object
 from engramdb.schemas.common import Page
 from engramdb.schemas.conversations import (
@@ -103,8 +103,8 @@ async def delete_session(session_id: uuid.UUID, db: DbDep, caller: CallerDep) ->
     operation_id="add_messages",
     summary="Append a batch of messages to a session",
 )
-async def add_messages(session_id: uuid.UUID, body: MessageBatch, db: DbDep, caller: CallerDep) -> Page[Message]:
-    stored = await messages.add(db, caller, session_id, body)
+async def add_messages(session_id: uuid.UUID, body: MessageBatch, rt: RuntimeDep, caller: CallerDep) -> Page[Message]:
+    stored = await messages.add(rt, caller, session_id, body)
     return Page[Message](data=stored, next_cursor=None)
 
 

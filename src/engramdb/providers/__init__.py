@@ -1,0 +1,1 @@
+"""Providers: small Protocols with one required async method each, chosen by configuration."""

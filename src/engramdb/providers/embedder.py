@@ -1,0 +1,127 @@
+"""Embedders: turn text into unit vectors. One required method, ``embed_batch``.
+
+Built-ins register themselves in ``EMBEDDERS`` the same way a third-party embedder would
+(``register_embedder``). Every vector Engram stores records the ``model`` of the embedder that made it;
+vectors of different models are never compared.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import re
+from collections.abc import Callable, Sequence
+from typing import Literal, Protocol, runtime_checkable
+
+from engramdb.config import Settings
+from engramdb.errors import ConfigurationError
+
+Kind = Literal["query", "passage"]
+
+
+@runtime_checkable
+class Embedder(Protocol):
+    """``model`` names the vector space; ``dimensions`` is the vector length."""
+
+    model: str
+    dimensions: int
+
+    async def embed_batch(self, texts: Sequence[str], *, kind: Kind = "passage") -> list[list[float]]:
+        """Unit-length vectors for ``texts``, in order. ``kind`` lets asymmetric models treat queries apart."""
+        ...
+
+
+async def embed_one(embedder: Embedder, text: str, *, kind: Kind = "query") -> list[float]:
+    (vector,) = await embedder.embed_batch([text], kind=kind)
+    return vector
+
+
+EmbedderFactory = Callable[[Settings], Embedder]
+EMBEDDERS: dict[str, EmbedderFactory] = {}
+
+
+def register_embedder(name: str, factory: EmbedderFactory) -> None:
+    EMBEDDERS[name] = factory
+
+
+def create_embedder(settings: Settings) -> Embedder:
+    """The embedder ``ENGRAM_EMBEDDER`` names, built once per process."""
+    factory = EMBEDDERS.get(settings.embedder)
+    if factory is None:
+        raise ConfigurationError(
+            f"unknown ENGRAM_EMBEDDER '{settings.embedder}'; choose one of {', '.join(sorted(EMBEDDERS))}"
+        )
+    return factory(settings)
+
+
+class HashEmbedder:
+    """Deterministic bag-of-words hashing vectors: no model, for tests that do not measure retrieval."""
+
+    def __init__(self, dimensions: int = 384) -> None:
+        self.dimensions = dimensions
+        self.model = f"hash-{dimensions}"
+
+    def _vector(self, text: str) -> list[float]:
+        vec = [0.0] * self.dimensions
+        for word in re.findall(r"\w+", text.lower()):
+            digest = hashlib.blake2b(word.encode(), digest_size=8).digest()
+            index = int.from_bytes(digest[:4], "big") % self.dimensions
+            vec[index] += 1.0 if digest[4] & 1 else -1.0
+        norm = math.sqrt(sum(v * v for v in vec)) or 1.0
+        if norm == 1.0 and not any(vec):
+            vec[0] = 1.0
+        return [v / norm for v in vec]
+
+    async def embed_batch(self, texts: Sequence[str], *, kind: Kind = "passage") -> list[list[float]]:
+        return [self._vector(t) for t in texts]
+
+
+def _hash_factory(settings: Settings) -> Embedder:
+    return HashEmbedder(settings.embedder_dimensions or 384)
+
+
+def _minilm_factory(settings: Settings) -> Embedder:
+    from engramdb.providers.minilm import MiniLMEmbedder
+
+    return MiniLMEmbedder(batch_size=settings.embed_batch_size, threads=settings.embed_threads)
+
+
+def _openai_factory(settings: Settings) -> Embedder:
+    from engramdb.providers.openai_embedder import OpenAIEmbedder
+
+    return OpenAIEmbedder.from_settings(settings)
+
+
+register_embedder("minilm", _minilm_factory)
+register_embedder("hash", _hash_factory)
+register_embedder("openai", _openai_factory)
+
+
+class CachedEmbedder:
+    """Wraps an embedder: identical texts in a batch are embedded once, and recent results are reused."""
+
+    def __init__(self, inner: Embedder, *, size: int = 20_000) -> None:
+        self.inner = inner
+        self.model = inner.model
+        self.dimensions = inner.dimensions
+        self._size = size
+        self._cache: dict[tuple[str, bytes], list[float]] = {}
+
+    async def embed_batch(self, texts: Sequence[str], *, kind: Kind = "passage") -> list[list[float]]:
+        keys: list[tuple[str, bytes]] = [(kind, hashlib.sha256(t.encode()).digest()) for t in texts]
+        missing: dict[tuple[str, bytes], str] = {}
+        for key, text in zip(keys, texts, strict=True):
+            if key not in self._cache and key not in missing:
+                missing[key] = text
+        if missing:
+            vectors = await self.inner.embed_batch(list(missing.values()), kind=kind)
+            for key, vector in zip(missing, vectors, strict=True):
+                if len(self._cache) >= self._size:
+                    self._cache.pop(next(iter(self._cache)))
+                self._cache[key] = vector
+        return [self._cache[key] for key in keys]
+
+    async def warm(self) -> None:
+        warm = getattr(self.inner, "warm", None)
+        if warm is not None:
+            await warm()
