@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -13,7 +14,7 @@ from fastapi import APIRouter, FastAPI
 from engramdb import __version__
 from engramdb.api import problems
 from engramdb.api.middleware import RequestContext
-from engramdb.api.routes import audit, directory, health, keys, memories, sessions
+from engramdb.api.routes import audit, directory, health, keys, memories, search, sessions
 from engramdb.config import Settings
 from engramdb.providers.embedder import Embedder
 from engramdb.schemas.common import Problem
@@ -60,9 +61,13 @@ def create_app(settings: Settings, *, db: Database | None = None, embedder: Embe
         await runtime.warm()
         app.state.db = runtime.db
         app.state.runtime = runtime
+        tracker = asyncio.create_task(runtime.access.run(), name="engram-access-tracking")
         try:
             yield
         finally:
+            tracker.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await tracker
             await runtime.db.dispose()
 
     app = FastAPI(
@@ -89,6 +94,7 @@ def create_app(settings: Settings, *, db: Database | None = None, embedder: Embe
         keys.router,
         sessions.router,
         memories.router,
+        search.router,
         audit.router,
     ):
         v1.include_router(router)

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from engramdb.config import Settings
 from engramdb.providers.embedder import CachedEmbedder, Embedder, create_embedder
+from engramdb.services.access import AccessTracker
 from engramdb.storage.database import Database
 
 
@@ -14,10 +15,16 @@ class Runtime:
     db: Database
     embedder: Embedder
     settings: Settings
+    access: AccessTracker
 
     @classmethod
     def build(cls, settings: Settings, db: Database, *, embedder: Embedder | None = None) -> Runtime:
-        return cls(db=db, embedder=CachedEmbedder(embedder or create_embedder(settings)), settings=settings)
+        return cls(
+            db=db,
+            embedder=CachedEmbedder(embedder or create_embedder(settings)),
+            settings=settings,
+            access=AccessTracker(db),
+        )
 
     async def warm(self) -> None:
         """Load the embedding model now rather than on the first request."""

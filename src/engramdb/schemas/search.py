@@ -1,0 +1,101 @@
+"""Search requests and results: one declarative request, explainable scores."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Annotated, Literal
+
+from pydantic import Field, StringConstraints
+
+from engramdb import limits
+from engramdb.schemas.common import Metadata, PublicModel, StrictModel, Tag, Text, Timestamp
+from engramdb.schemas.conversations import Role, UserRef
+from engramdb.schemas.memories import MemoryState, MemoryType
+
+SearchType = Literal["messages", "memories"]
+SearchMode = Literal["hybrid", "vector", "keyword"]
+Query = Annotated[Text, StringConstraints(strip_whitespace=True, min_length=1, max_length=limits.MAX_QUERY_CHARS)]
+
+
+def _active() -> list[MemoryState]:
+    return ["active"]
+
+
+def _all_types() -> list[SearchType]:
+    return ["messages", "memories"]
+
+
+class SearchFilters(StrictModel):
+    tags_any: list[Tag] | None = Field(default=None, max_length=limits.MAX_TAGS)
+    tags_all: list[Tag] | None = Field(default=None, max_length=limits.MAX_TAGS)
+    categories: list[Tag] | None = Field(default=None, max_length=limits.MAX_TAGS, description="Memories only.")
+    metadata: Metadata | None = Field(default=None, description="JSON object the metadata must contain.")
+    occurred_after: Timestamp | None = Field(default=None, description="Messages only: said at or after.")
+    occurred_before: Timestamp | None = Field(default=None, description="Messages only: said before.")
+    created_after: Timestamp | None = None
+    created_before: Timestamp | None = None
+    role: list[Role] | None = Field(default=None, description="Messages only.")
+    memory_types: list[MemoryType] | None = Field(default=None, description="Memories only.")
+    state: list[MemoryState] = Field(default_factory=_active, min_length=1, description="Memories only.")
+
+
+class SearchWeights(StrictModel):
+    """How much recency and importance move a result (0 = not at all)."""
+
+    recency: float = Field(default=0.0, ge=0.0, le=1.0)
+    recency_half_life_days: float = Field(default=30.0, gt=0.0, le=36_500.0)
+    importance: float = Field(default=0.0, ge=0.0, le=1.0, description="Memories only.")
+
+
+class SearchRequest(UserRef):
+    query: Query
+    agent_id: uuid.UUID | None = None
+    session_id: uuid.UUID | None = None
+    app_id: uuid.UUID | None = None
+    types: list[SearchType] = Field(default_factory=_all_types, min_length=1, max_length=2)
+    top_k: int = Field(default=10, ge=1, le=limits.MAX_TOP_K)
+    mode: SearchMode = "hybrid"
+    candidates: int | None = Field(
+        default=None,
+        ge=1,
+        le=limits.MAX_CANDIDATES,
+        description="Candidates each retriever contributes before fusion (default: max(50, 5 × top_k)).",
+    )
+    filters: SearchFilters = Field(default_factory=SearchFilters)
+    weights: SearchWeights = Field(default_factory=SearchWeights)
+    explain: bool = False
+
+
+class ScoreExplanation(PublicModel):
+    vector_rank: int | None = None
+    vector_similarity: float | None = None
+    vector_method: Literal["hnsw", "exact"] | None = None
+    keyword_rank: int | None = None
+    keyword_score: float | None = None
+    rrf: float
+    recency: float | None = None
+    importance: float | None = None
+    final: float
+
+
+class SearchResult(PublicModel):
+    type: Literal["message", "memory"]
+    id: uuid.UUID
+    content: str
+    score: float
+    session_id: uuid.UUID | None
+    user_id: uuid.UUID | None
+    occurred_at: datetime | None
+    created_at: datetime
+    metadata: dict[str, object]
+    tags: list[str]
+    name: str | None = None
+    role: str | None = None
+    memory_type: str | None = None
+    importance: float | None = None
+    explanation: ScoreExplanation | None = None
+
+
+class SearchResponse(PublicModel):
+    results: list[SearchResult]

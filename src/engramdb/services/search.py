@@ -1,0 +1,256 @@
+"""Hybrid search over messages and memories.
+
+Each retriever (vector and keyword, per type) returns its top ``candidates`` under every filter, pushed
+into SQL; reciprocal rank fusion merges the lists, so a memory and a message compete fairly; recency and
+importance then adjust the fused score. ``explain`` returns every component.
+
+Exact top-k under filters: pgvector filters *after* an HNSW scan, so a small user inside a large org could
+get too few or wrong neighbours. When the rows that pass the filters number at most
+``ENGRAM_EXACT_SEARCH_LIMIT``, the vector retriever scans them exactly (through the filter indexes);
+otherwise it uses the HNSW index with a raised ``ef_search`` and falls back to an exact scan if the filters
+left it short of candidates.
+"""
+
+from __future__ import annotations
+
+import math
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from pgvector.sqlalchemy import Vector
+from sqlalchemy import ColumnElement, Table, cast, func, literal, literal_column, or_, select, text
+from sqlalchemy.dialects.postgresql import TSQUERY
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from engramdb.schemas.search import ScoreExplanation, SearchRequest, SearchResponse, SearchResult
+from engramdb.services.context import Caller
+from engramdb.services.directory import find_external_user
+from engramdb.services.runtime import Runtime
+from engramdb.storage import tables as t
+from engramdb.storage.vectors import literal as model_literal
+
+RRF_K = 60
+_TABLES = {"messages": ("message", t.message), "memories": ("memory", t.memory)}
+_COLUMNS = {
+    "message": (
+        "id",
+        "session_id",
+        "user_id",
+        "content",
+        "name",
+        "role",
+        "occurred_at",
+        "created_at",
+        "metadata",
+        "tags",
+    ),
+    "memory": ("id", "session_id", "user_id", "content", "memory_type", "importance", "created_at", "metadata", "tags"),
+}
+
+
+@dataclass
+class _Hit:
+    kind: str
+    row: dict[str, Any]
+    vector_rank: int | None = None
+    vector_similarity: float | None = None
+    vector_method: str | None = None
+    keyword_rank: int | None = None
+    keyword_score: float | None = None
+
+
+def _conditions(
+    kind: str, table: Table, caller: Caller, req: SearchRequest, user_id: uuid.UUID | None
+) -> list[ColumnElement[bool]]:
+    f = req.filters
+    conds = caller.visible(table)
+    for column, value in (
+        ("user_id", user_id),
+        ("agent_id", req.agent_id),
+        ("session_id", req.session_id),
+        ("app_id", req.app_id),
+    ):
+        if value is not None:
+            conds.append(table.c[column] == value)
+    if f.tags_any:
+        conds.append(table.c.tags.overlap(f.tags_any))
+    if f.tags_all:
+        conds.append(table.c.tags.contains(f.tags_all))
+    if f.metadata:
+        conds.append(table.c.metadata.contains(f.metadata))
+    if f.created_after:
+        conds.append(table.c.created_at >= f.created_after)
+    if f.created_before:
+        conds.append(table.c.created_at < f.created_before)
+    if kind == "message":
+        if f.occurred_after:
+            conds.append(table.c.occurred_at >= f.occurred_after)
+        if f.occurred_before:
+            conds.append(table.c.occurred_at < f.occurred_before)
+        if f.role:
+            conds.append(table.c.role.in_(f.role))
+    else:
+        conds.append(table.c.state.in_(f.state))
+        conds.append(or_(table.c.expires_at.is_(None), table.c.expires_at > func.now()))
+        if f.memory_types:
+            conds.append(table.c.memory_type.in_(f.memory_types))
+        if f.categories:
+            conds.append(table.c.categories.overlap(f.categories))
+    return conds
+
+
+async def _vector(
+    conn: AsyncConnection,
+    rt: Runtime,
+    kind: str,
+    table: Table,
+    conds: list[ColumnElement[bool]],
+    qvec: list[float],
+    n: int,
+) -> tuple[list[dict[str, Any]], str]:
+    model = rt.embedder.model
+    conds = [*conds, table.c.embedding_model == literal_column(model_literal(model))]
+    distance = cast(table.c.embedding, Vector(rt.embedder.dimensions)).cosine_distance(qvec)
+    columns = [table.c[c] for c in _COLUMNS[kind]]
+    base = select(*columns, distance.label("distance")).where(*conds)
+    limit = rt.settings.exact_search_limit
+    matching = await conn.scalar(
+        select(func.count()).select_from(select(literal(1)).where(*conds).limit(limit + 1).subquery())
+    )
+    if matching is not None and matching <= limit:
+        # ``+ 0`` keeps the planner off the HNSW index: filter indexes, then an exact sort.
+        rows = (await conn.execute(base.order_by(distance + 0).limit(n))).mappings().all()
+        return [dict(r) for r in rows], "exact"
+    ef_search = min(1000, max(40, 2 * n))
+    await conn.execute(text("SELECT set_config('hnsw.ef_search', :ef, true)"), {"ef": str(ef_search)})
+    rows = (await conn.execute(base.order_by(distance).limit(n))).mappings().all()
+    if len(rows) < n:
+        rows = (await conn.execute(base.order_by(distance + 0).limit(n))).mappings().all()
+        return [dict(r) for r in rows], "exact"
+    return [dict(r) for r in rows], "hnsw"
+
+
+async def keyword_query(conn: AsyncConnection, language: str, query: str) -> str | None:
+    """Any-word matching: the query's lexemes (stop words dropped, stems kept) joined with OR.
+
+    Natural-language questions rarely share every word with the turn that answers them, so requiring all
+    of them (as ``websearch_to_tsquery`` does) misses most answers; ranking rewards rows matching more.
+    """
+    lexemes = await conn.scalar(
+        text("SELECT array(SELECT lexeme FROM unnest(to_tsvector(CAST(:lang AS regconfig), :q)))"),
+        {"lang": language, "q": query},
+    )
+    if not lexemes:
+        return None
+    return " | ".join("'" + lx.replace("\\", "\\\\").replace("'", "''") + "'" for lx in lexemes)
+
+
+async def _keyword(
+    conn: AsyncConnection, kind: str, table: Table, conds: list[ColumnElement[bool]], tsquery: str, n: int
+) -> list[dict[str, Any]]:
+    q = cast(literal(tsquery), TSQUERY)
+    rank = func.ts_rank(table.c.search_tsv, q)
+    columns = [table.c[c] for c in _COLUMNS[kind]]
+    query = (
+        select(*columns, rank.label("rank"))
+        .where(*conds, table.c.search_tsv.op("@@")(q))
+        .order_by(rank.desc(), table.c.id)
+        .limit(n)
+    )
+    return [dict(r) for r in (await conn.execute(query)).mappings().all()]
+
+
+def _recency(row: dict[str, Any], now: datetime, half_life_days: float) -> float:
+    when = row.get("occurred_at") or row["created_at"]
+    age_days = max(0.0, (now - when).total_seconds() / 86_400)
+    return math.exp(-math.log(2) * age_days / half_life_days)
+
+
+async def search(
+    rt: Runtime, caller: Caller, req: SearchRequest
+) -> tuple[SearchResponse, list[tuple[uuid.UUID, float]]]:
+    """The fused top-k, and the (memory id, score) hits for access tracking."""
+    caller.require("read")
+    n = req.candidates or max(50, 5 * req.top_k)
+    qvec = None
+    if req.mode != "keyword":
+        (qvec,) = await rt.embedder.embed_batch([req.query], kind="query")
+    hits: dict[tuple[str, uuid.UUID], _Hit] = {}
+    async with rt.db.tenant(caller.org_id) as conn:
+        user_id = caller.bind("user_id", req.user_id)
+        if req.external_user_id is not None:
+            found = await find_external_user(conn, caller, req.external_user_id)
+            if found is None:
+                return SearchResponse(results=[]), []
+            user_id = caller.bind("user_id", found)
+        tsquery = None
+        if req.mode != "vector":
+            tsquery = await keyword_query(conn, rt.settings.search_language, req.query)
+        for type_name in dict.fromkeys(req.types):
+            kind, table = _TABLES[type_name]
+            conds = _conditions(kind, table, caller, req, user_id)
+            if qvec is not None:
+                rows, method = await _vector(conn, rt, kind, table, conds, qvec, n)
+                for rank, row in enumerate(rows, start=1):
+                    hit = hits.setdefault((kind, row["id"]), _Hit(kind, row))
+                    hit.vector_rank, hit.vector_method = rank, method
+                    hit.vector_similarity = 1.0 - float(row["distance"])
+            if tsquery is not None:
+                for rank, row in enumerate(await _keyword(conn, kind, table, conds, tsquery, n), start=1):
+                    hit = hits.setdefault((kind, row["id"]), _Hit(kind, row))
+                    hit.keyword_rank, hit.keyword_score = rank, float(row["rank"])
+    now = datetime.now(UTC)
+    w = req.weights
+    scored: list[tuple[float, _Hit, ScoreExplanation]] = []
+    for hit in hits.values():
+        rrf = sum(1.0 / (RRF_K + r) for r in (hit.vector_rank, hit.keyword_rank) if r is not None)
+        factor = 1.0
+        recency = importance = None
+        if w.recency:
+            recency = _recency(hit.row, now, w.recency_half_life_days)
+            factor += w.recency * recency
+        if w.importance and hit.kind == "memory":
+            importance = float(hit.row["importance"])
+            factor += w.importance * (2 * importance - 1)
+        final = rrf * max(factor, 0.0)
+        explanation = ScoreExplanation(
+            vector_rank=hit.vector_rank,
+            vector_similarity=hit.vector_similarity,
+            vector_method=hit.vector_method,
+            keyword_rank=hit.keyword_rank,
+            keyword_score=hit.keyword_score,
+            rrf=rrf,
+            recency=recency,
+            importance=importance,
+            final=final,
+        )
+        scored.append((final, hit, explanation))
+    scored.sort(key=lambda s: (-s[0], str(s[1].row["id"])))
+    results = []
+    accessed: list[tuple[uuid.UUID, float]] = []
+    for final, hit, explanation in scored[: req.top_k]:
+        row = hit.row
+        results.append(
+            SearchResult(
+                type=hit.kind,
+                id=row["id"],
+                content=row["content"],
+                score=final,
+                session_id=row["session_id"],
+                user_id=row["user_id"],
+                occurred_at=row.get("occurred_at"),
+                created_at=row["created_at"],
+                metadata=row["metadata"],
+                tags=row["tags"],
+                name=row.get("name"),
+                role=row.get("role"),
+                memory_type=row.get("memory_type"),
+                importance=row.get("importance"),
+                explanation=explanation if req.explain else None,
+            )
+        )
+        if hit.kind == "memory":
+            accessed.append((row["id"], final))
+    return SearchResponse(results=results), accessed
