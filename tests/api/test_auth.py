@@ -86,3 +86,18 @@ async def test_key_rename(org: Org) -> None:
     assert (await org.client.get(f"/v1/keys/{key['id']}")).json()["name"] == "b"
     listed = (await org.client.get("/v1/keys", params={"include_revoked": "true"})).json()["data"]
     assert key["id"] in [k["id"] for k in listed]
+
+
+async def test_concurrent_revocations_never_lock_the_org_out(org: Org) -> None:
+    import asyncio
+
+    (first,) = (await org.client.get("/v1/keys")).json()["data"]
+    second = (await org.client.post("/v1/keys", json={"name": "second", "scopes": ["admin"]})).json()
+    results = await asyncio.gather(
+        org.client.post(f"/v1/keys/{first['id']}/revoke"), org.client.post(f"/v1/keys/{second['id']}/revoke")
+    )
+    statuses = sorted(r.status_code for r in results)
+    # Both revocations were sent with the first key: one of them wins, the other finds itself blocked.
+    assert statuses in ([200, 409], [200, 401])
+    active = [k for k in (await org.client.get("/v1/keys")).json().get("data", [])]
+    assert len(active) <= 1

@@ -63,3 +63,47 @@ async def test_renaming_onto_an_existing_name_conflicts(org: Org) -> None:
     await org.client.post("/v1/apps", json={"name": "one"})
     two = (await org.client.post("/v1/apps", json={"name": "two"})).json()
     assert_problem(await org.client.patch(f"/v1/apps/{two['id']}", json={"name": "one"}), 409)
+
+
+async def test_user_erasure_keeps_other_users_data_consistent(org: Org) -> None:
+    c = org.client
+    a = (await c.post("/v1/sessions", json={"external_user_id": "keeper"})).json()
+    b = (await c.post("/v1/sessions", json={"external_user_id": "leaver"})).json()
+    await c.post(
+        f"/v1/sessions/{a['id']}/messages",
+        json={
+            "messages": [
+                {"role": "user", "content": "mine"},
+                {"role": "user", "content": "theirs", "external_user_id": "leaver"},
+            ]
+        },
+    )
+    keeper_memory = (
+        await c.post("/v1/memories", json={"external_user_id": "keeper", "content": "x", "session_id": b["id"]})
+    ).json()
+    assert (await c.delete(f"/v1/users/{b['user_id']}")).status_code == 204
+    session = (await c.get(f"/v1/sessions/{a['id']}")).json()
+    assert session["message_count"] == 1
+    assert [m["content"] for m in (await c.get(f"/v1/sessions/{a['id']}/messages")).json()["data"]] == ["mine"]
+    memory = (await c.get(f"/v1/memories/{keeper_memory['id']}")).json()
+    assert memory["session_id"] is None and memory["version"] == 2
+    last = (await c.get(f"/v1/memories/{keeper_memory['id']}/history")).json()["data"][-1]
+    assert last["action"] == "unlinked" and last["old_values"] == {"session_id": b["id"]}
+    # New messages keep counting on after the erasure.
+    more = await c.post(f"/v1/sessions/{a['id']}/messages", json={"messages": [{"role": "user", "content": "n"}]})
+    assert more.json()["data"][0]["seq"] == 3
+
+
+async def test_organization_names_are_unique_even_under_races(db) -> None:  # type: ignore[no-untyped-def]
+    import asyncio
+
+    from engramdb.errors import Conflict, ValidationFailed
+    from engramdb.services import keys
+
+    results = await asyncio.gather(
+        *(keys.create_organization(db, name="racy") for _ in range(3)), return_exceptions=True
+    )
+    assert sum(not isinstance(r, Exception) for r in results) == 1
+    assert sum(isinstance(r, Conflict) for r in results) == 2
+    with pytest.raises(ValidationFailed):
+        await keys.create_organization(db, name="  ")

@@ -100,3 +100,20 @@ async def test_message_fields_validate_cleanly(
     assert len(stored) == (1 if r.status_code == 201 else 0)
     if r.status_code == 201:
         assert stored[0]["content"] == content
+
+
+async def test_values_postgres_cannot_store_are_422(org: Org) -> None:
+    deep: dict[str, object] = {}
+    node = deep
+    for _ in range(40):
+        node["k"] = {}
+        node = node["k"]  # type: ignore[assignment]
+    assert_problem(await org.client.post("/v1/memories", json={"content": "x", "metadata": deep}), 422)
+    raw = b'{"content": "a\\ud800"}'
+    r = await org.client.post("/v1/memories", content=raw, headers={"content-type": "application/json"})
+    assert_problem(r, 422)
+    s = (await org.client.post("/v1/sessions", json={})).json()
+    import base64
+
+    cursor = base64.urlsafe_b64encode(b'["2026-01-01T00:00:00+00:00", Infinity]').decode().rstrip("=")
+    assert_problem(await org.client.get(f"/v1/sessions/{s['id']}/messages", params={"cursor": cursor}), 400)

@@ -181,3 +181,14 @@ async def test_per_message_users_in_a_group_chat(org: Org) -> None:
     guest = (await org.client.get("/v1/users/by-external-id/guest")).json()
     assert stored[0]["user_id"] == guest["id"]
     assert stored[1]["user_id"] == s["user_id"]
+
+
+async def test_deleting_a_session_unlinks_memories_with_history(org: Org) -> None:
+    s = await _session(org)
+    memory = (await org.client.post("/v1/memories", json={"content": "x", "session_id": s["id"]})).json()
+    assert (await org.client.delete(f"/v1/sessions/{s['id']}")).status_code == 204
+    after = (await org.client.get(f"/v1/memories/{memory['id']}")).json()
+    assert after["session_id"] is None
+    history = (await org.client.get(f"/v1/memories/{memory['id']}/history")).json()["data"]
+    assert history[-1]["action"] == "unlinked"
+    assert history[-1]["new_values"] == {"session_id": None, "reason": "session deleted"}

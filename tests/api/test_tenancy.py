@@ -90,6 +90,7 @@ def _bodies(a: dict[str, str]) -> dict[str, dict[str, Any]]:
         "create_memory": {"content": "x", "session_id": a["session"]},
         "update_memory": {"content": "overwritten"},
         "change_memory_state": {"state": "archived"},
+        "search": {"query": "secret of org A private memory", "top_k": 50},
     }
 
 
@@ -101,7 +102,8 @@ COLLECTION_STATUS = {
     "create_agent": 404,
     "create_api_key": 404,
     "create_session": 404,
-    "create_memory": 404,  # name A's ids
+    "create_memory": 404,
+    "search": 200,  # answers, from B's own data only  # name A's ids
 }
 
 
@@ -148,14 +150,14 @@ async def test_every_route_fails_closed_for_another_org(app, make_org, database_
             elif params:
                 assert r.status_code == 404, f"{method.upper()} {url}: {r.status_code} {r.text}"
                 assert r.headers["content-type"].startswith("application/problem+json")
-            elif method == "get":
-                assert r.status_code == 200, f"{op_id}: {r.text}"
-                for value in ids.values():
-                    assert value not in r.text, f"{op_id} leaked an id of org A"
-                assert "org A" not in r.text
             else:
-                assert op_id in COLLECTION_STATUS, f"{op_id}: add its expected status to COLLECTION_STATUS"
-                assert r.status_code == COLLECTION_STATUS[op_id], f"{op_id}: {r.status_code} {r.text}"
+                expected = 200 if method == "get" else COLLECTION_STATUS.get(op_id)
+                assert expected, f"{op_id}: add its expected status to COLLECTION_STATUS"
+                assert r.status_code == expected, f"{op_id}: {r.status_code} {r.text}"
+                if expected == 200:
+                    for value in ids.values():
+                        assert value not in r.text, f"{op_id} leaked an id of org A"
+                    assert "org A" not in r.text
             checked += 1
     assert checked >= 35
     assert _snapshot(database_url, a.id) == before
@@ -217,3 +219,46 @@ async def test_agent_and_team_bound_keys(app, org: Org, binding: str) -> None:  
         created = (await bound.post("/v1/sessions", json={})).json()
         assert created[binding] == mine["id"]
         assert (await bound.post("/v1/sessions", json={binding: other["id"]})).status_code == 403
+
+
+async def test_message_visibility_follows_its_session(app, org: Org) -> None:  # type: ignore[no-untyped-def]
+    c = org.client
+    alice = (await c.post("/v1/users", json={"external_id": "alice-v"})).json()
+    bob = (await c.post("/v1/users", json={"external_id": "bob-v"})).json()
+    session = (await c.post("/v1/sessions", json={"user_id": alice["id"]})).json()
+    said_by_bob = (
+        await c.post(
+            f"/v1/sessions/{session['id']}/messages",
+            json={"messages": [{"role": "user", "content": "hi from bob", "user_id": bob["id"]}]},
+        )
+    ).json()["data"][0]
+    keys = {}
+    for who in (alice, bob):
+        body = {"name": who["external_id"], "user_id": who["id"]}
+        keys[who["id"]] = (await c.post("/v1/keys", json=body)).json()["api_key"]
+    async with client_for(app, keys[bob["id"]]) as as_bob:
+        assert (await as_bob.get(f"/v1/messages/{said_by_bob['id']}")).status_code == 404
+        found = (await as_bob.post("/v1/search", json={"query": "hi from bob"})).json()["results"]
+        assert found == []
+    async with client_for(app, keys[alice["id"]]) as as_alice:
+        assert (await as_alice.get(f"/v1/messages/{said_by_bob['id']}")).status_code == 200
+        found = (await as_alice.post("/v1/search", json={"query": "hi from bob"})).json()["results"]
+        assert [r["id"] for r in found] == [said_by_bob["id"]]
+
+
+async def test_source_messages_must_be_visible(app, org: Org) -> None:  # type: ignore[no-untyped-def]
+    c = org.client
+    alice = (await c.post("/v1/users", json={"external_id": "alice-s"})).json()
+    bob = (await c.post("/v1/users", json={"external_id": "bob-s"})).json()
+    session = (await c.post("/v1/sessions", json={"user_id": alice["id"]})).json()
+    msg = (
+        await c.post(f"/v1/sessions/{session['id']}/messages", json={"messages": [{"role": "user", "content": "x"}]})
+    ).json()["data"][0]
+    key = (await c.post("/v1/keys", json={"name": "bob", "user_id": bob["id"]})).json()["api_key"]
+    async with client_for(app, key) as as_bob:
+        r = await as_bob.post("/v1/memories", json={"content": "stolen", "source_message_ids": [msg["id"]]})
+        assert r.status_code == 404
+    ok = await c.post("/v1/memories", json={"content": "fine", "source_message_ids": [msg["id"]]})
+    assert ok.status_code == 201
+    missing = await c.post("/v1/memories", json={"content": "x", "source_message_ids": [str(uuid.uuid4())]})
+    assert missing.status_code == 404

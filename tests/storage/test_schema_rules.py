@@ -114,3 +114,13 @@ def test_time_partitions_exist(database_url: str) -> None:
         }
     assert {"message_default", "audit_log_default"} <= parts
     assert sum(p.startswith("message_p") for p in parts) >= 4
+
+
+def test_app_role_has_no_rights_on_partitions(database_url: str) -> None:
+    """RLS applies through the parent only, so the tenant role must not reach a partition directly."""
+    with psycopg.connect(database_url) as conn:
+        rows = conn.execute(
+            """SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
+               WHERE has_table_privilege('engram_app', c.oid, 'SELECT, INSERT, UPDATE, DELETE')"""
+        ).fetchall()
+    assert rows == []

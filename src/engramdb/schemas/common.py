@@ -23,19 +23,22 @@ class PublicModel(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
 
-def _has_nul(value: Any) -> bool:
+def _check_json(value: Any, depth: int = 1) -> None:
+    if depth > limits.MAX_METADATA_DEPTH:
+        raise ValueError(f"metadata is nested deeper than {limits.MAX_METADATA_DEPTH} levels")
     if isinstance(value, str):
-        return "\x00" in value
-    if isinstance(value, dict):
-        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
-    if isinstance(value, list):
-        return any(_has_nul(v) for v in value)
-    return False
+        _no_nul(value)
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            _no_nul(key)
+            _check_json(item, depth + 1)
+    elif isinstance(value, list):
+        for item in value:
+            _check_json(item, depth + 1)
 
 
 def _check_metadata(value: dict[str, Any]) -> dict[str, Any]:
-    if _has_nul(value):
-        raise ValueError("metadata may not contain NUL characters")
+    _check_json(value)
     size = len(json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode())
     if size > limits.MAX_METADATA_BYTES:
         raise ValueError(f"metadata is {size} bytes as JSON; the limit is {limits.MAX_METADATA_BYTES}")
@@ -53,8 +56,13 @@ def _assume_utc(value: Any) -> Any:
 
 
 def _no_nul(value: str) -> str:
+    """Text PostgreSQL can store: no NUL characters, and valid Unicode (no lone surrogates)."""
     if "\x00" in value:
         raise ValueError("text may not contain NUL characters")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise ValueError("text is not valid Unicode (it holds a lone surrogate)") from exc
     return value
 
 

@@ -25,6 +25,10 @@ def _default_scopes() -> list[Scope]:
     return ["read", "write"]
 
 
+class OrganizationCreate(StrictModel):
+    name: Name
+
+
 class Organization(PublicModel):
     id: uuid.UUID
     name: str

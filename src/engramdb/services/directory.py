@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel
-from sqlalchemy import Table, func, insert, select, update
+from sqlalchemy import Table, func, insert, or_, select, update
 from sqlalchemy import delete as sql_delete
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.exc import IntegrityError
@@ -137,9 +137,8 @@ async def update_item(db: Database, caller: Caller, res: Resource[P], item_id: u
     values = body.model_dump(exclude_unset=True)
     tbl = res.table
     async with db.tenant(caller.org_id) as conn:
-        await one_or_404(
-            conn, select(tbl.c.id).where(tbl.c.org_id == caller.org_id, tbl.c.id == item_id), res.kind, item_id
-        )
+        locked = select(tbl.c.id).where(tbl.c.org_id == caller.org_id, tbl.c.id == item_id).with_for_update()
+        await one_or_404(conn, locked, res.kind, item_id)
         await _check_references(conn, res, caller.org_id, values)
         if "metadata" in values and values["metadata"] is None:
             values["metadata"] = {}
@@ -168,14 +167,58 @@ async def delete(db: Database, caller: Caller, res: Resource[Any], item_id: uuid
             res.kind,
             item_id,
         )
+        from engramdb.services import memories  # memories builds on the directory; imported here to avoid a cycle
+
         for ref_table, column in res.referrers:
+            if ref_table is t.memory:  # a memory's links change with history, like any other change
+                await memories.unlink(conn, caller, column, [item_id])
+                continue
             await conn.execute(
                 update(ref_table)
                 .where(ref_table.c.org_id == caller.org_id, ref_table.c[column] == item_id)
                 .values({column: None})
             )
+        recount: list[uuid.UUID] = []
+        if res is USERS:
+            recount = await _prepare_user_erasure(conn, caller, item_id)
         await conn.execute(sql_delete(tbl).where(tbl.c.org_id == caller.org_id, tbl.c.id == item_id))
+        if recount:
+            s, m = t.session, t.message
+            counted = select(func.count()).where(m.c.org_id == s.c.org_id, m.c.session_id == s.c.id).scalar_subquery()
+            await conn.execute(
+                update(s).where(s.c.org_id == caller.org_id, s.c.id.in_(recount)).values(message_count=counted)
+            )
         await audit.record(conn, caller, f"{res.kind}.deleted", res.kind, item_id)
+
+
+async def _prepare_user_erasure(conn: AsyncConnection, caller: Caller, user_id: uuid.UUID) -> list[uuid.UUID]:
+    """Before a user's rows cascade away: other users' memories drawn from this user's sessions lose that
+    link (recorded), and the other sessions this user spoke in are returned to have their counts redone."""
+    from engramdb.services import memories
+
+    s, m = t.session, t.message
+    own = list(
+        (await conn.execute(select(s.c.id).where(s.c.org_id == caller.org_id, s.c.user_id == user_id))).scalars()
+    )
+    mem = t.memory
+    referenced = list(
+        (
+            await conn.execute(
+                select(mem.c.session_id)
+                .distinct()
+                .where(
+                    mem.c.org_id == caller.org_id,
+                    mem.c.session_id.in_(own),
+                    or_(mem.c.user_id.is_(None), mem.c.user_id != user_id),
+                )
+            )
+        ).scalars()
+    )
+    await memories.unlink(conn, caller, "session_id", referenced)
+    others = select(m.c.session_id).distinct().where(m.c.org_id == caller.org_id, m.c.user_id == user_id)
+    if own:
+        others = others.where(m.c.session_id.not_in(own))
+    return list((await conn.execute(others)).scalars())
 
 
 async def resolve_user(

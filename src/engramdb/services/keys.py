@@ -15,13 +15,21 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from pydantic import ValidationError
 from sqlalchemy import func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from engramdb import ids
-from engramdb.errors import Conflict, Unauthenticated
+from engramdb import ids, limits
+from engramdb.errors import Conflict, Unauthenticated, ValidationFailed
 from engramdb.schemas.common import Page
-from engramdb.schemas.directory import ApiKey, ApiKeyCreate, ApiKeyCreated, ApiKeyUpdate, Organization
+from engramdb.schemas.directory import (
+    ApiKey,
+    ApiKeyCreate,
+    ApiKeyCreated,
+    ApiKeyUpdate,
+    Organization,
+    OrganizationCreate,
+)
 from engramdb.services import audit
 from engramdb.services.context import Caller
 from engramdb.storage import tables as t
@@ -29,6 +37,8 @@ from engramdb.storage.database import Database
 from engramdb.storage.repo import one_or_404, page_by_id, require_row
 
 KEY_SCHEME = "egm"
+_KEYS_LOCK = 0x656B6579  # advisory lock namespaces (two-int form: namespace, key)
+_ORGS_LOCK = 0x6F726773
 _ALPHABET = string.ascii_lowercase + string.digits
 _SECRET_ALPHABET = string.ascii_letters + string.digits
 
@@ -68,9 +78,15 @@ async def _insert_key(conn: AsyncConnection, org_id: uuid.UUID, body: ApiKeyCrea
 
 async def create_organization(db: Database, *, name: str, actor: str = "cli") -> tuple[Organization, ApiKeyCreated]:
     """A new organization and its first admin key (the only way an org comes to exist)."""
+    try:
+        name = OrganizationCreate(name=name).name
+    except ValidationError as exc:
+        raise ValidationFailed(f"an organization name must be 1 to {limits.MAX_NAME_CHARS} characters") from exc
     org_id = ids.uuid7()
     caller = Caller.operator(org_id, actor=actor)
     async with db.system() as conn:
+        # Names are unique across the server; creation is rare, so one lock serialises it simply.
+        await conn.execute(select(func.pg_advisory_xact_lock(_ORGS_LOCK, 0)))
         taken = await conn.scalar(select(func.count()).select_from(t.organization).where(t.organization.c.name == name))
         if taken:
             raise Conflict(
@@ -218,6 +234,8 @@ async def revoke_key(db: Database, caller: Caller, key_id: uuid.UUID) -> ApiKey:
     caller.require("admin")
     k = t.api_key
     async with db.tenant(caller.org_id) as conn:
+        # One revocation at a time per org, so two admins revoking each other's keys cannot lock it out.
+        await conn.execute(select(func.pg_advisory_xact_lock(_KEYS_LOCK, func.hashtext(str(caller.org_id)))))
         row = await one_or_404(
             conn,
             select(k).where(k.c.org_id == caller.org_id, k.c.id == key_id).with_for_update(),

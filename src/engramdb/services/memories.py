@@ -29,6 +29,7 @@ from engramdb.schemas.memories import (
 from engramdb.services import audit
 from engramdb.services.context import Caller
 from engramdb.services.directory import find_external_user, resolve_scope
+from engramdb.services.messages import visible_to
 from engramdb.services.runtime import Runtime
 from engramdb.services.sessions import fetch_visible
 from engramdb.storage import tables as t
@@ -47,6 +48,10 @@ _TRACKED = (
     ("metadata", "metadata"),
     ("expires_at", "expires_at"),
     ("state", "state"),
+    ("session_id", "session_id"),
+    ("team_id", "team_id"),
+    ("agent_id", "agent_id"),
+    ("app_id", "app_id"),
 )
 
 
@@ -58,7 +63,9 @@ def _public(row: dict[str, Any]) -> Memory:
 
 
 def _jsonable(value: Any) -> Any:
-    return value.isoformat() if isinstance(value, datetime) else value
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return str(value) if isinstance(value, uuid.UUID) else value
 
 
 def _snapshot(row: dict[str, Any], fields: list[tuple[str, str]] | None = None) -> dict[str, Any]:
@@ -96,6 +103,19 @@ async def _visible(
     return await one_or_404(conn, query.with_for_update() if lock else query, "memory", memory_id)
 
 
+async def _check_sources(conn: AsyncConnection, caller: Caller, message_ids: list[uuid.UUID]) -> None:
+    """Provenance must point at messages the caller can see (messages are partitioned: no FK can)."""
+    wanted = set(message_ids)
+    if not wanted:
+        return
+    msg = t.message
+    query = select(msg.c.id).where(*visible_to(caller), msg.c.id.in_(wanted))
+    found = set((await conn.execute(query)).scalars())
+    missing = sorted(map(str, wanted - found))
+    if missing:
+        raise NotFound(f"source message {missing[0]} not found")
+
+
 async def create(rt: Runtime, caller: Caller, body: MemoryCreate) -> Memory:
     caller.require("write")
     (vector,) = await rt.embedder.embed_batch([body.content], kind="passage")
@@ -103,6 +123,7 @@ async def create(rt: Runtime, caller: Caller, body: MemoryCreate) -> Memory:
         scope = await resolve_scope(conn, caller, body)
         if body.session_id is not None:
             await fetch_visible(conn, caller, body.session_id)
+        await _check_sources(conn, caller, body.source_message_ids)
         stmt = (
             insert(mem)
             .values(
@@ -184,6 +205,8 @@ async def _apply(
     row: dict[str, Any],
     changes: dict[str, Any],
     action: str,
+    *,
+    reason: str | None = None,
 ) -> dict[str, Any]:
     """Write ``changes`` (column -> value) as a new version with its history row; no-op if nothing differs."""
     changed = {col: val for col, val in changes.items() if col not in _DERIVED and row[col] != val}
@@ -197,12 +220,33 @@ async def _apply(
         update(mem)
         .where(mem.c.org_id == caller.org_id, mem.c.id == row["id"])
         .values(**changed, version=mem.c.version + 1, updated_at=func.now())
-        .returning(mem)
+        .returning(*public_columns(mem))
     )
     new_row = dict((await conn.execute(stmt)).mappings().one())
-    await _write_history(conn, caller, new_row, action, old, _snapshot(new_row, fields))
-    await audit.record(conn, caller, f"memory.{action}", "memory", row["id"], {"fields": [w for w, _ in fields]})
+    new = _snapshot(new_row, fields)
+    details: dict[str, Any] = {"fields": [w for w, _ in fields]}
+    if reason:
+        new["reason"] = details["reason"] = reason
+    await _write_history(conn, caller, new_row, action, old, new)
+    await audit.record(conn, caller, f"memory.{action}", "memory", row["id"], details)
     return new_row
+
+
+async def unlink(conn: AsyncConnection, caller: Caller, column: str, targets: list[uuid.UUID]) -> int:
+    """Clear ``column`` on every memory of the org that points at one of ``targets`` (a session, team,
+    agent or app being deleted), each as a recorded change. Returns how many memories changed."""
+    if not targets:
+        return 0
+    query = (
+        select(*public_columns(mem))
+        .where(mem.c.org_id == caller.org_id, mem.c[column].in_(targets))
+        .order_by(mem.c.id)
+        .with_for_update()
+    )
+    rows = [dict(r) for r in (await conn.execute(query)).mappings()]
+    for row in rows:
+        await _apply(conn, caller, row, {column: None}, "unlinked", reason=f"{column.removesuffix('_id')} deleted")
+    return len(rows)
 
 
 async def update_memory(rt: Runtime, caller: Caller, memory_id: uuid.UUID, body: MemoryUpdate) -> Memory:
@@ -238,7 +282,7 @@ async def change_state(db: Database, caller: Caller, memory_id: uuid.UUID, body:
         if row["state"] == body.state:
             return _public(row)
         action = "deleted" if body.state == "deleted" else "state_changed"
-        row = await _apply(conn, caller, row, changes, action)
+        row = await _apply(conn, caller, row, changes, action, reason=body.reason)
     return _public(row)
 
 

@@ -98,18 +98,19 @@ async def add(rt: Runtime, caller: Caller, session_id: uuid.UUID, batch: Message
                 }
             )
         latest = max(r["occurred_at"] for r in rows)
-        count = await conn.scalar(
+        last_seq = await conn.scalar(
             update(s)
             .where(s.c.org_id == caller.org_id, s.c.id == session_id)
             .values(
                 message_count=s.c.message_count + len(rows),
+                last_seq=s.c.last_seq + len(rows),
                 last_message_at=func.greatest(s.c.last_message_at, latest),
                 updated_at=func.now(),
             )
-            .returning(s.c.message_count)
+            .returning(s.c.last_seq)
         )
-        assert count is not None
-        first_seq = count - len(rows) + 1
+        assert last_seq is not None
+        first_seq = last_seq - len(rows) + 1
         for offset, row in enumerate(rows):
             row["seq"] = first_seq + offset
         result = await conn.execute(insert(m).returning(*public_columns(m), sort_by_parameter_order=True), rows)
@@ -147,8 +148,10 @@ async def list_messages(
     if cursor is not None:
         when, seq = decode_cursor(cursor, size=2)
         try:
-            last = (datetime.fromisoformat(str(when)), int(seq))
-        except (TypeError, ValueError) as exc:
+            if not isinstance(seq, int) or isinstance(seq, bool):
+                raise TypeError("seq")
+            last = (datetime.fromisoformat(str(when)), seq)
+        except (TypeError, ValueError, OverflowError) as exc:
             raise InvalidRequest(BAD_CURSOR) from exc
         conds.append(key < tuple_(*last) if descending else key > tuple_(*last))
     order = (m.c.occurred_at.desc(), m.c.seq.desc()) if descending else (m.c.occurred_at.asc(), m.c.seq.asc())
@@ -163,10 +166,17 @@ async def list_messages(
     return Page[Message](data=[Message.model_validate(r) for r in rows[:limit]], next_cursor=next_cursor)
 
 
+def visible_to(caller: Caller) -> list[ColumnElement[bool]]:
+    """A message is visible exactly when its session is (a bound key sees its sessions' messages)."""
+    conds: list[ColumnElement[bool]] = [m.c.org_id == caller.org_id]
+    if caller.bound:
+        conds.append(m.c.session_id.in_(select(s.c.id).where(*caller.visible(s))))
+    return conds
+
+
 async def get(db: Database, caller: Caller, message_id: uuid.UUID) -> Message:
     caller.require("read")
+    query = select(*public_columns(m)).where(*visible_to(caller), m.c.id == message_id)
     async with db.tenant(caller.org_id) as conn:
-        row = await one_or_404(
-            conn, select(*public_columns(m)).where(*caller.visible(m), m.c.id == message_id), "message", message_id
-        )
+        row = await one_or_404(conn, query, "message", message_id)
     return Message.model_validate(row)

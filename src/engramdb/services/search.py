@@ -27,6 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from engramdb.schemas.search import ScoreExplanation, SearchRequest, SearchResponse, SearchResult
 from engramdb.services.context import Caller
 from engramdb.services.directory import find_external_user
+from engramdb.services.messages import visible_to
 from engramdb.services.runtime import Runtime
 from engramdb.storage import tables as t
 from engramdb.storage.vectors import literal as model_literal
@@ -65,7 +66,7 @@ def _conditions(
     kind: str, table: Table, caller: Caller, req: SearchRequest, user_id: uuid.UUID | None
 ) -> list[ColumnElement[bool]]:
     f = req.filters
-    conds = caller.visible(table)
+    conds = visible_to(caller) if kind == "message" else caller.visible(table)
     for column, value in (
         ("user_id", user_id),
         ("agent_id", req.agent_id),
@@ -179,12 +180,14 @@ async def search(
         (qvec,) = await rt.embedder.embed_batch([req.query], kind="query")
     hits: dict[tuple[str, uuid.UUID], _Hit] = {}
     async with rt.db.tenant(caller.org_id) as conn:
-        user_id = caller.bind("user_id", req.user_id)
+        # A bound key is confined by visibility (its sessions, its memories); naming another user is 403.
+        user_id = req.user_id
         if req.external_user_id is not None:
-            found = await find_external_user(conn, caller, req.external_user_id)
-            if found is None:
+            user_id = await find_external_user(conn, caller, req.external_user_id)
+            if user_id is None:
                 return SearchResponse(results=[]), []
-            user_id = caller.bind("user_id", found)
+        if user_id is not None:
+            caller.bind("user_id", user_id)
         tsquery = None
         if req.mode != "vector":
             tsquery = await keyword_query(conn, rt.settings.search_language, req.query)

@@ -128,10 +128,9 @@ async def delete_session(db: Database, caller: Caller, session_id: uuid.UUID) ->
     caller.require("write")
     async with db.tenant(caller.org_id) as conn:
         await fetch_visible(conn, caller, session_id, lock=True)
-        m = t.memory
-        await conn.execute(
-            update(m).where(m.c.org_id == caller.org_id, m.c.session_id == session_id).values(session_id=None)
-        )
+        from engramdb.services import memories  # memories builds on sessions; imported here to avoid a cycle
+
+        await memories.unlink(conn, caller, "session_id", [session_id])
         await conn.execute(delete(s).where(s.c.org_id == caller.org_id, s.c.id == session_id))
         await audit.record(conn, caller, "session.deleted", "session", session_id)
 

@@ -15,11 +15,11 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 from sqlalchemy import text
-from sqlalchemy.exc import DataError, DBAPIError, OperationalError, StatementError
+from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, OperationalError, StatementError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from engramdb.config import Settings
-from engramdb.errors import ServiceUnavailable, ValidationFailed
+from engramdb.errors import Conflict, ServiceUnavailable, ValidationFailed
 
 APP_ROLE = "engram_app"
 _TENANT_SETUP = text("SELECT set_config('role', :role, true), set_config('engram.org_id', :org, true)")
@@ -85,6 +85,9 @@ class Database:
                 # The last line of defence: a value the schemas let through but Postgres refuses
                 # (a NUL byte, an out-of-range number) is the caller's error, not the server's.
                 raise ValidationFailed(f"a value in the request cannot be stored: {_first_line(exc)}") from exc
+            if _is_race(exc):
+                # A row this request relied on was deleted or created by another request meanwhile.
+                raise Conflict("another request changed the same data at the same time; retry") from exc
             raise
         else:
             try:
@@ -102,8 +105,13 @@ class Database:
         await self.engine.dispose()
 
 
+def _is_race(exc: BaseException) -> bool:
+    sqlstate = getattr(getattr(exc, "orig", None), "sqlstate", None)
+    return isinstance(exc, IntegrityError) and sqlstate in {"23503", "23505"}
+
+
 def _is_bad_value(exc: BaseException) -> bool:
-    if isinstance(exc, DataError):
+    if isinstance(exc, DataError | UnicodeEncodeError):
         return True
     import psycopg
 

@@ -132,6 +132,7 @@ session = Table(
     Column("tags", ARRAY(Text)),
     _meta(),
     Column("message_count", Integer, nullable=False),
+    Column("last_seq", BigInteger, nullable=False),
     _ts("last_message_at"),
     _ts("closed_at"),
     _ts("created_at"),

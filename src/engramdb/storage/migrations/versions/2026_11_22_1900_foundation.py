@@ -152,6 +152,7 @@ CREATE TABLE session (
   tags            text[] NOT NULL DEFAULT '{}',
   metadata        jsonb NOT NULL DEFAULT '{}'::jsonb,
   message_count   integer NOT NULL DEFAULT 0,
+  last_seq        bigint NOT NULL DEFAULT 0,
   last_message_at timestamptz,
   closed_at       timestamptz,
   created_at      timestamptz NOT NULL DEFAULT now(),
@@ -291,6 +292,9 @@ def upgrade() -> None:
     op.execute("GRANT USAGE ON SCHEMA public TO engram_app")
     op.execute("GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO engram_app")
     op.execute("REVOKE ALL ON alembic_version FROM engram_app")
+    # Partitions are reached only through their parent, whose policy applies; RLS does not carry over
+    # to a partition queried directly, so the tenant role gets no rights on any partition.
+    op.execute("REVOKE ALL ON message_default, audit_log_default FROM engram_app")
     # The migrating role must be able to SET ROLE engram_app (a superuser can already).
     op.execute(
         "DO $$ BEGIN IF NOT (SELECT rolsuper FROM pg_roles WHERE rolname = current_user) "
