@@ -81,7 +81,6 @@ class MiniLMEmbedder:
             options.log_severity_level = 3
             tokenizer = BertWordPieceTokenizer(str(vocab_path), lowercase=True, strip_accents=None)
             tokenizer.enable_truncation(MAX_TOKENS)
-            tokenizer.enable_padding()
             self._tokenizer = tokenizer
             self._session = ort.InferenceSession(str(model_path), options, providers=["CPUExecutionProvider"])
 
@@ -89,17 +88,26 @@ class MiniLMEmbedder:
         import numpy as np
 
         self._load()
-        vectors: list[list[float]] = []
-        for start in range(0, len(texts), self.batch_size):
-            encoded = self._tokenizer.encode_batch(list(texts[start : start + self.batch_size]))
-            ids = np.array([e.ids for e in encoded], dtype=np.int64)
-            mask = np.array([e.attention_mask for e in encoded], dtype=np.int64)
+        # Batches of similar length: padding to the longest text in a batch is wasted work.
+        encoded = self._tokenizer.encode_batch(list(texts), add_special_tokens=True)
+        order = sorted(range(len(encoded)), key=lambda i: len(encoded[i].ids))
+        out = np.zeros((len(encoded), DIMENSIONS), dtype=np.float32)
+        for start in range(0, len(order), self.batch_size):
+            chunk = order[start : start + self.batch_size]
+            width = max(len(encoded[i].ids) for i in chunk)
+            ids = np.zeros((len(chunk), width), dtype=np.int64)
+            mask = np.zeros((len(chunk), width), dtype=np.int64)
+            for row, i in enumerate(chunk):
+                n = len(encoded[i].ids)
+                ids[row, :n] = encoded[i].ids
+                mask[row, :n] = 1
             feeds = {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)}
             hidden = self._session.run(None, feeds)[0]
             weights = mask[..., None].astype(np.float32)
             pooled = (hidden * weights).sum(axis=1) / np.clip(weights.sum(axis=1), 1e-9, None)
             pooled /= np.clip(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12, None)
-            vectors.extend(pooled.astype(np.float32).tolist())
+            out[chunk] = pooled
+        vectors: list[list[float]] = out.tolist()
         return vectors
 
     async def embed_batch(self, texts: Sequence[str], *, kind: Kind = "passage") -> list[list[float]]:

@@ -27,6 +27,9 @@ ALTER TABLE message
   ADD COLUMN search_tsv tsvector GENERATED ALWAYS AS (
     to_tsvector(language, coalesce(name, '') || ' ' || content)) STORED;
 CREATE INDEX ix_message_search ON message USING gin (search_tsv);
+-- Keep vectors inline: a TOASTed vector costs extra page reads for every row an exact scan touches.
+ALTER TABLE message ALTER COLUMN embedding SET STORAGE PLAIN;
+ALTER TABLE memory ALTER COLUMN embedding SET STORAGE PLAIN;
 
 ALTER TABLE memory
   ADD COLUMN language regconfig NOT NULL DEFAULT 'english',
