@@ -46,6 +46,15 @@ class SearchWeights(StrictModel):
     recency: float = Field(default=0.0, ge=0.0, le=1.0)
     recency_half_life_days: float = Field(default=30.0, gt=0.0, le=36_500.0)
     importance: float = Field(default=0.0, ge=0.0, le=1.0, description="Memories only.")
+    neighbor: float = Field(
+        default=0.4,
+        ge=0.0,
+        le=1.0,
+        description="Messages only: a turn's vector score borrows this share of its most similar adjacent turn's.",
+    )
+    name_match: float = Field(
+        default=0.3, ge=0.0, le=1.0, description="Messages only: boost for turns whose speaker the query names."
+    )
 
 
 class SearchRequest(UserRef):
@@ -56,6 +65,7 @@ class SearchRequest(UserRef):
     types: list[SearchType] = Field(default_factory=_all_types, min_length=1, max_length=2)
     top_k: int = Field(default=10, ge=1, le=limits.MAX_TOP_K)
     mode: SearchMode = "hybrid"
+    rrf_k: int = Field(default=5, ge=1, le=1000, description="Reciprocal rank fusion constant: 1/(k + rank).")
     candidates: int | None = Field(
         default=None,
         ge=1,
@@ -70,12 +80,14 @@ class SearchRequest(UserRef):
 class ScoreExplanation(PublicModel):
     vector_rank: int | None = None
     vector_similarity: float | None = None
+    neighbor_similarity: float | None = None
     vector_method: Literal["hnsw", "exact"] | None = None
     keyword_rank: int | None = None
     keyword_score: float | None = None
     rrf: float
     recency: float | None = None
     importance: float | None = None
+    name_match: bool | None = None
     final: float
 
 

@@ -42,7 +42,7 @@ async def add(rt: Runtime, caller: Caller, session_id: uuid.UUID, batch: Message
     now = datetime.now(UTC)
     vectors: list[list[float] | None] = [None] * len(batch.messages)
     if not batch.defer_embedding:
-        texts = [message_embedding_text(msg.name, msg.content) for msg in batch.messages]
+        texts = [message_embedding_text(msg.name, msg.content, msg.occurred_at or now) for msg in batch.messages]
         vectors = list(await rt.embedder.embed_batch(texts, kind="passage"))
     model = None if batch.defer_embedding else rt.embedder.model
     async with rt.db.tenant(caller.org_id) as conn:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
 from engramdb.config import Settings
 from engramdb.providers.embedder import CachedEmbedder, Embedder, create_embedder
@@ -31,6 +32,11 @@ class Runtime:
         await self.embedder.embed_batch(["warm-up"], kind="query")
 
 
-def message_embedding_text(name: str | None, content: str) -> str:
-    """What is embedded for a message: the speaker's name gives the turn its context."""
-    return f"{name}: {content}" if name else content
+def message_embedding_text(name: str | None, content: str, occurred_at: datetime) -> str:
+    """What is embedded for a message: its date and speaker give the turn its context.
+
+    Measured on LoCoMo (docs/benchmarks.md): vector-only evidence R@10 is 0.305 for the bare text,
+    0.447 with the speaker and 0.480 with the date as well.
+    """
+    speaker = f"{name}: " if name else ""
+    return f"[{occurred_at.day} {occurred_at:%B %Y}] {speaker}{content}"

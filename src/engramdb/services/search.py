@@ -14,13 +14,14 @@ left it short of candidates.
 from __future__ import annotations
 
 import math
+import re
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from pgvector.sqlalchemy import Vector
-from sqlalchemy import ColumnElement, Table, cast, func, literal, literal_column, or_, select, text
+from sqlalchemy import ColumnElement, Table, cast, func, literal, literal_column, or_, select, text, tuple_
 from sqlalchemy.dialects.postgresql import TSQUERY
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -32,7 +33,6 @@ from engramdb.services.runtime import Runtime
 from engramdb.storage import tables as t
 from engramdb.storage.vectors import literal as model_literal
 
-RRF_K = 60
 _TABLES = {"messages": ("message", t.message), "memories": ("memory", t.memory)}
 _COLUMNS = {
     "message": (
@@ -58,6 +58,7 @@ class _Hit:
     vector_rank: int | None = None
     vector_similarity: float | None = None
     vector_method: str | None = None
+    neighbor_similarity: float | None = None
     keyword_rank: int | None = None
     keyword_score: float | None = None
 
@@ -110,27 +111,71 @@ async def _vector(
     conds: list[ColumnElement[bool]],
     qvec: list[float],
     n: int,
+    neighbor: float,
 ) -> tuple[list[dict[str, Any]], str]:
+    """The ``n`` rows closest to ``qvec`` under ``conds``; for messages each row's ``similarity`` also
+    borrows ``neighbor`` × the similarity of its most similar adjacent turn (same session, seq ± 1)."""
     model = rt.embedder.model
     conds = [*conds, table.c.embedding_model == literal_column(model_literal(model))]
     distance = cast(table.c.embedding, Vector(rt.embedder.dimensions)).cosine_distance(qvec)
     columns = [table.c[c] for c in _COLUMNS[kind]]
-    base = select(*columns, distance.label("distance")).where(*conds)
+    smooth = kind == "message" and neighbor > 0
+    if smooth:
+        columns.append(table.c.seq)
     limit = rt.settings.exact_search_limit
     matching = await conn.scalar(
         select(func.count()).select_from(select(literal(1)).where(*conds).limit(limit + 1).subquery())
     )
     if matching is not None and matching <= limit:
-        # ``+ 0`` keeps the planner off the HNSW index: filter indexes, then an exact sort.
-        rows = (await conn.execute(base.order_by(distance + 0).limit(n))).mappings().all()
+        inner = select(*columns, (1 - distance).label("similarity")).where(*conds).subquery()
+        sim = inner.c.similarity
+        if smooth:
+            before = func.lag(sim).over(partition_by=inner.c.session_id, order_by=inner.c.seq)
+            after = func.lead(sim).over(partition_by=inner.c.session_id, order_by=inner.c.seq)
+            best = func.greatest(before, after)
+            score = sim + neighbor * func.coalesce(best, 0.0)
+            query = select(inner, best.label("neighbor_similarity"), score.label("score"))
+        else:
+            query = select(inner, sim.label("score"))
+        # Ordering a derived column keeps the planner off the HNSW index: filter indexes, then a sort.
+        rows = (await conn.execute(query.order_by(text("score DESC")).limit(n))).mappings().all()
         return [dict(r) for r in rows], "exact"
     ef_search = min(1000, max(40, 2 * n))
     await conn.execute(text("SELECT set_config('hnsw.ef_search', :ef, true)"), {"ef": str(ef_search)})
-    rows = (await conn.execute(base.order_by(distance).limit(n))).mappings().all()
-    if len(rows) < n:
-        rows = (await conn.execute(base.order_by(distance + 0).limit(n))).mappings().all()
-        return [dict(r) for r in rows], "exact"
-    return [dict(r) for r in rows], "hnsw"
+    base = select(*columns, (1 - distance).label("similarity")).where(*conds)
+    found = [dict(r) for r in (await conn.execute(base.order_by(distance).limit(n))).mappings().all()]
+    method = "hnsw"
+    if len(found) < n:  # the filters removed too many index hits: scan exactly instead
+        found = [dict(r) for r in (await conn.execute(base.order_by(distance + 0).limit(n))).mappings().all()]
+        method = "exact"
+    for row in found:
+        row["score"] = row["similarity"]
+    if smooth and found:
+        await _smooth_with_neighbors(conn, table, conds, distance, found, neighbor)
+    return found, method
+
+
+async def _smooth_with_neighbors(
+    conn: AsyncConnection,
+    table: Table,
+    conds: list[ColumnElement[bool]],
+    distance: ColumnElement[float],
+    found: list[dict[str, Any]],
+    neighbor: float,
+) -> None:
+    """The index path's version of the window in the exact path: look the adjacent turns up."""
+    wanted = {(r["session_id"], r["seq"] + d) for r in found for d in (-1, 1)}
+    query = select(table.c.session_id, table.c.seq, (1 - distance).label("similarity")).where(
+        *conds, tuple_(table.c.session_id, table.c.seq).in_(list(wanted))
+    )
+    sims = {(r.session_id, r.seq): r.similarity for r in await conn.execute(query)}
+    for row in found:
+        near = [
+            sims[k] for k in ((row["session_id"], row["seq"] - 1), (row["session_id"], row["seq"] + 1)) if k in sims
+        ]
+        row["neighbor_similarity"] = max(near) if near else None
+        row["score"] = row["similarity"] + neighbor * (max(near) if near else 0.0)
+    found.sort(key=lambda r: -r["score"])
 
 
 async def keyword_query(conn: AsyncConnection, language: str, query: str) -> str | None:
@@ -161,6 +206,12 @@ async def _keyword(
         .limit(n)
     )
     return [dict(r) for r in (await conn.execute(query)).mappings().all()]
+
+
+def _names_in(query: str, name: str) -> bool:
+    """Whether the query names this speaker (whole words, any case): questions about a person are mostly
+    answered by what that person said."""
+    return re.search(rf"(?<!\w){re.escape(name.lower())}(?!\w)", query.lower()) is not None
 
 
 def _recency(row: dict[str, Any], now: datetime, half_life_days: float) -> float:
@@ -195,11 +246,13 @@ async def search(
             kind, table = _TABLES[type_name]
             conds = _conditions(kind, table, caller, req, user_id)
             if qvec is not None:
-                rows, method = await _vector(conn, rt, kind, table, conds, qvec, n)
+                rows, method = await _vector(conn, rt, kind, table, conds, qvec, n, req.weights.neighbor)
                 for rank, row in enumerate(rows, start=1):
                     hit = hits.setdefault((kind, row["id"]), _Hit(kind, row))
                     hit.vector_rank, hit.vector_method = rank, method
-                    hit.vector_similarity = 1.0 - float(row["distance"])
+                    hit.vector_similarity = float(row["similarity"])
+                    near = row.get("neighbor_similarity")
+                    hit.neighbor_similarity = None if near is None else float(near)
             if tsquery is not None:
                 for rank, row in enumerate(await _keyword(conn, kind, table, conds, tsquery, n), start=1):
                     hit = hits.setdefault((kind, row["id"]), _Hit(kind, row))
@@ -208,9 +261,13 @@ async def search(
     w = req.weights
     scored: list[tuple[float, _Hit, ScoreExplanation]] = []
     for hit in hits.values():
-        rrf = sum(1.0 / (RRF_K + r) for r in (hit.vector_rank, hit.keyword_rank) if r is not None)
+        rrf = sum(1.0 / (req.rrf_k + r) for r in (hit.vector_rank, hit.keyword_rank) if r is not None)
         factor = 1.0
         recency = importance = None
+        named = None
+        if w.name_match and hit.kind == "message" and hit.row.get("name"):
+            named = _names_in(req.query, hit.row["name"])
+            factor += w.name_match if named else 0.0
         if w.recency:
             recency = _recency(hit.row, now, w.recency_half_life_days)
             factor += w.recency * recency
@@ -222,6 +279,8 @@ async def search(
             vector_rank=hit.vector_rank,
             vector_similarity=hit.vector_similarity,
             vector_method=hit.vector_method,
+            neighbor_similarity=hit.neighbor_similarity,
+            name_match=named,
             keyword_rank=hit.keyword_rank,
             keyword_score=hit.keyword_score,
             rrf=rrf,
