@@ -149,7 +149,7 @@ async def authenticate(
         raise Unauthenticated("the API key is malformed: expected 'Authorization: Bearer egm_…'")
     digest = _digest(token)
     k = t.api_key
-    async with db.system() as conn:
+    async with db.autocommit() as conn:
         rows = (await conn.execute(select(k).where(k.c.prefix == parts[1]))).mappings().all()
         row = next((r for r in rows if hmac.compare_digest(r["secret_hash"], digest)), None)
         if row is None:

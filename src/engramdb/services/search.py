@@ -13,6 +13,7 @@ left it short of candidates.
 
 from __future__ import annotations
 
+import asyncio
 import math
 import re
 import uuid
@@ -226,9 +227,20 @@ async def search(
     """The fused top-k, and the (memory id, score) hits for access tracking."""
     caller.require("read")
     n = req.candidates or max(50, 5 * req.top_k)
-    qvec = None
+    # The query is embedded (on the model's thread) while the keyword side runs in the database.
+    embedding: asyncio.Future[list[list[float]]] | None = None
     if req.mode != "keyword":
-        (qvec,) = await rt.embedder.embed_batch([req.query], kind="query")
+        embedding = asyncio.ensure_future(rt.embedder.embed_batch([req.query], kind="query"))
+    try:
+        return await _search(rt, caller, req, n, embedding)
+    finally:
+        if embedding is not None and not embedding.done():
+            embedding.cancel()
+
+
+async def _search(
+    rt: Runtime, caller: Caller, req: SearchRequest, n: int, embedding: asyncio.Future[list[list[float]]] | None
+) -> tuple[SearchResponse, list[tuple[uuid.UUID, float]]]:
     hits: dict[tuple[str, uuid.UUID], _Hit] = {}
     async with rt.db.tenant(caller.org_id) as conn:
         # A bound key is confined by visibility (its sessions, its memories); naming another user is 403.
@@ -242,10 +254,18 @@ async def search(
         tsquery = None
         if req.mode != "vector":
             tsquery = await keyword_query(conn, rt.settings.search_language, req.query)
-        for type_name in dict.fromkeys(req.types):
-            kind, table = _TABLES[type_name]
-            conds = _conditions(kind, table, caller, req, user_id)
-            if qvec is not None:
+        scopes = [
+            (kind, table, _conditions(kind, table, caller, req, user_id))
+            for kind, table in (_TABLES[name] for name in dict.fromkeys(req.types))
+        ]
+        if tsquery is not None:
+            for kind, table, conds in scopes:
+                for rank, row in enumerate(await _keyword(conn, kind, table, conds, tsquery, n), start=1):
+                    hit = hits.setdefault((kind, row["id"]), _Hit(kind, row))
+                    hit.keyword_rank, hit.keyword_score = rank, float(row["rank"])
+        if embedding is not None:
+            (qvec,) = await embedding
+            for kind, table, conds in scopes:
                 rows, method = await _vector(conn, rt, kind, table, conds, qvec, n, req.weights.neighbor)
                 for rank, row in enumerate(rows, start=1):
                     hit = hits.setdefault((kind, row["id"]), _Hit(kind, row))
@@ -253,10 +273,6 @@ async def search(
                     hit.vector_similarity = float(row["similarity"])
                     near = row.get("neighbor_similarity")
                     hit.neighbor_similarity = None if near is None else float(near)
-            if tsquery is not None:
-                for rank, row in enumerate(await _keyword(conn, kind, table, conds, tsquery, n), start=1):
-                    hit = hits.setdefault((kind, row["id"]), _Hit(kind, row))
-                    hit.keyword_rank, hit.keyword_score = rank, float(row["rank"])
     now = datetime.now(UTC)
     w = req.weights
     scored: list[tuple[float, _Hit, ScoreExplanation]] = []

@@ -71,6 +71,20 @@ class Database:
             yield conn
 
     @asynccontextmanager
+    async def autocommit(self) -> AsyncIterator[AsyncConnection]:
+        """Single statements outside a transaction (one round trip each), as the connecting role."""
+        try:
+            conn_cm = self.engine.connect()
+            conn = await conn_cm.__aenter__()
+            await conn.execution_options(isolation_level="AUTOCOMMIT")
+        except (OperationalError, OSError) as exc:
+            raise ServiceUnavailable("the database is unreachable; try again shortly") from exc
+        try:
+            yield conn
+        finally:
+            await conn_cm.__aexit__(None, None, None)
+
+    @asynccontextmanager
     async def _begin(self) -> AsyncIterator[AsyncConnection]:
         try:
             conn_cm = self.engine.begin()

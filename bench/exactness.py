@@ -1,0 +1,145 @@
+"""Exact top-k under filters: a small user (and a session) inside a large org.
+
+Loads N synthetic message vectors into one org (default 200,000; the target user owns 500 of them, in
+5 sessions of 100), then for 100 queries compares Engram's vector top-10 under a user filter and under a
+session filter with the exact top-10 (brute force), and shows what a plain HNSW scan with the filter
+applied afterwards would have returned.
+
+    .venv/bin/python bench/exactness.py            # --rows 200000 --queries 100
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import random
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import psycopg
+from rich.console import Console
+from rich.progress import Progress
+from rich.table import Table
+
+from engramdb.config import Settings
+from engramdb.providers.minilm import MiniLMEmbedder
+from engramdb.schemas.search import SearchRequest
+from engramdb.services import keys, search
+from engramdb.services.runtime import Runtime
+from engramdb.storage.database import Database
+from engramdb.storage.embedded import start_embedded
+from engramdb.storage.migrate import migrate, prepare_vectors
+from engramdb.storage.vectors import index_name
+
+sys.path.insert(0, str(Path(__file__).parent))
+console = Console()
+MODEL = MiniLMEmbedder.model
+WORDS = ("garden trip sister coffee violin marathon puppy paint museum budget recipe lake concert "
+         "library camping birthday rent guitar yoga novel").split()
+
+
+def load(url: str, org_id: uuid.UUID, user_id: uuid.UUID, other_user: uuid.UUID, rows: int) -> list[uuid.UUID]:
+    """Sessions and messages straight into the tables (synthetic vectors made by the server)."""
+    sessions = [uuid.uuid4() for _ in range(5)]
+    filler = [uuid.uuid4() for _ in range(max(1, (rows - 500) // 1000))]
+    with psycopg.connect(url, autocommit=True) as conn, Progress(console=console) as progress:
+        for sid in sessions:
+            conn.execute("INSERT INTO session (org_id, id, user_id) VALUES (%s, %s, %s)", (org_id, sid, user_id))
+        for sid in filler:
+            conn.execute("INSERT INTO session (org_id, id, user_id) VALUES (%s, %s, %s)", (org_id, sid, other_user))
+        idx = index_name("message", MODEL)
+        conn.execute(f"DROP INDEX IF EXISTS {idx}")  # build once at the end: much faster than row by row
+        task = progress.add_task("load vectors", total=rows)
+        plan = [(sid, 100) for sid in sessions] + [(sid, 1000) for sid in filler]
+        loaded = 0
+        for sid, count in plan:
+            count = min(count, rows - loaded)
+            if count <= 0:
+                break
+            conn.execute(
+                """INSERT INTO message (org_id, id, session_id, seq, user_id, role, content, content_hash,
+                                        occurred_at, embedding, embedding_model)
+                   SELECT %s, gen_random_uuid(), %s, g, s.user_id, 'user', 'synthetic ' || g, '\\x00', now(),
+                          (SELECT array_agg(random() - 0.5 + 0 * g)::vector
+                             FROM generate_series(1, 384)), %s
+                   FROM generate_series(1, %s) g, session s WHERE s.org_id = %s AND s.id = %s""",
+                (org_id, sid, MODEL, count, org_id, sid),
+            )
+            loaded += count
+            progress.update(task, completed=loaded)
+        started = time.perf_counter()
+        conn.execute("SET maintenance_work_mem = '1GB'")
+        prepare_vectors(url, MODEL, MiniLMEmbedder.dimensions)
+        conn.execute("ANALYZE message")
+        console.print(f"HNSW index built over {loaded} vectors in {time.perf_counter() - started:.0f} s")
+    return sessions
+
+
+async def run(args: argparse.Namespace) -> None:
+    data_dir = Path(tempfile.mkdtemp(prefix="engram-exact-"))
+    url = start_embedded(data_dir, "engram")
+    migrate(url)
+    settings = Settings(database_url=url)
+    db = Database.connect(settings, url=url)
+    rt = Runtime.build(settings, db)
+    org, key = await keys.create_organization(db, name="exactness")
+    caller = await keys.authenticate(db, key.api_key)
+    user_id, other = uuid.uuid4(), uuid.uuid4()
+    with psycopg.connect(url, autocommit=True) as conn:
+        for uid in (user_id, other):
+            conn.execute("INSERT INTO user_account (org_id, id) VALUES (%s, %s)", (org.id, uid))
+    sessions = load(url, org.id, user_id, other, args.rows)
+    rng = random.Random(7)
+    queries = [" ".join(rng.sample(WORDS, 3)) for _ in range(args.queries)]
+    embedder = MiniLMEmbedder()
+    vectors = await embedder.embed_batch(queries, kind="query")
+    results = {"user (500 rows)": [], "session (100 rows)": []}
+    naive = {"user (500 rows)": [], "session (100 rows)": []}
+    latencies = []
+    with psycopg.connect(url) as conn:
+        for query, vec in zip(queries, vectors, strict=True):
+            literal = "[" + ",".join(f"{x:.7f}" for x in vec) + "]"
+            for label, column, value in (("user (500 rows)", "user_id", user_id),
+                                         ("session (100 rows)", "session_id", sessions[0])):
+                req = SearchRequest(query=query, mode="vector", types=["messages"], top_k=10,
+                                    weights={"neighbor": 0.0, "name_match": 0.0},
+                                    **({"user_id": value} if column == "user_id" else {"session_id": value}))
+                started = time.perf_counter()
+                response, _ = await search.search(rt, caller, req)
+                latencies.append((time.perf_counter() - started) * 1000)
+                got = {r.id for r in response.results}
+                dist = f"(embedding::vector(384) <=> '{literal}'::vector(384))"
+                where = f"org_id = %s AND {column} = %s AND embedding_model = '{MODEL}'"
+                exact = {r[0] for r in conn.execute(
+                    f"SELECT id FROM message WHERE {where} ORDER BY {dist} + 0 LIMIT 10", (org.id, value))}
+                conn.execute("SET LOCAL hnsw.ef_search = 40")
+                plain = {r[0] for r in conn.execute(
+                    f"SELECT id FROM message WHERE {where} ORDER BY {dist} LIMIT 10", (org.id, value))}
+                conn.rollback()
+                results[label].append(len(got & exact) / 10)
+                naive[label].append(len(plain & exact) / 10)
+    table = Table(title=f"vector top-10 vs exact top-10, {args.rows:,} vectors in one org, {args.queries} queries")
+    for col in ("filter", "Engram recall@10", "plain HNSW + filter recall@10"):
+        table.add_column(col)
+    for label in results:
+        table.add_row(label, f"{sum(results[label]) / len(results[label]):.3f}",
+                      f"{sum(naive[label]) / len(naive[label]):.3f}")
+    console.print(table)
+    latencies.sort()
+    console.print(f"search p50 {latencies[len(latencies) // 2]:.1f} ms, p95 {latencies[int(len(latencies) * .95)]:.1f} ms"
+                  " (in-process, query embedding included)")
+    await db.dispose()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rows", type=int, default=200_000)
+    parser.add_argument("--queries", type=int, default=100)
+    asyncio.run(run(parser.parse_args()))
+
+
+if __name__ == "__main__":
+    main()
