@@ -63,8 +63,8 @@ def load(url: str, org_id: uuid.UUID, user_id: uuid.UUID, other_user: uuid.UUID,
                 """INSERT INTO message (org_id, id, session_id, seq, user_id, role, content, content_hash,
                                         occurred_at, embedding, embedding_model)
                    SELECT %s, gen_random_uuid(), %s, g, s.user_id, 'user', 'synthetic ' || g, '\\x00', now(),
-                          (SELECT array_agg(random() - 0.5 + 0 * g)::vector
-                             FROM generate_series(1, 384)), %s
+                          (SELECT array_agg(random() - 0.5)::vector
+                             FROM generate_series(1, 384) WHERE g > 0), %s
                    FROM generate_series(1, %s) g, session s WHERE s.org_id = %s AND s.id = %s""",
                 (org_id, sid, MODEL, count, org_id, sid),
             )

@@ -113,13 +113,16 @@ class CachedEmbedder:
         for key, text in zip(keys, texts, strict=True):
             if key not in self._cache and key not in missing:
                 missing[key] = text
+        fresh: dict[tuple[str, bytes], list[float]] = {}
         if missing:
             vectors = await self.inner.embed_batch(list(missing.values()), kind=kind)
-            for key, vector in zip(missing, vectors, strict=True):
-                if len(self._cache) >= self._size:
-                    self._cache.pop(next(iter(self._cache)))
-                self._cache[key] = vector
-        return [self._cache[key] for key in keys]
+            fresh = dict(zip(missing, vectors, strict=True))
+        result = [fresh[key] if key in fresh else self._cache[key] for key in keys]
+        for key, vector in fresh.items():  # oldest entries make room (insertion order)
+            if len(self._cache) >= self._size:
+                self._cache.pop(next(iter(self._cache)))
+            self._cache[key] = vector
+        return result
 
     async def warm(self) -> None:
         warm = getattr(self.inner, "warm", None)
