@@ -37,8 +37,10 @@ from engramdb.storage.vectors import index_name
 sys.path.insert(0, str(Path(__file__).parent))
 console = Console()
 MODEL = MiniLMEmbedder.model
-WORDS = ("garden trip sister coffee violin marathon puppy paint museum budget recipe lake concert "
-         "library camping birthday rent guitar yoga novel").split()
+WORDS = (
+    "garden trip sister coffee violin marathon puppy paint museum budget recipe lake concert "
+    "library camping birthday rent guitar yoga novel"
+).split()
 
 
 def load(url: str, org_id: uuid.UUID, user_id: uuid.UUID, other_user: uuid.UUID, rows: int) -> list[uuid.UUID]:
@@ -102,22 +104,37 @@ async def run(args: argparse.Namespace) -> None:
     with psycopg.connect(url) as conn:
         for query, vec in zip(queries, vectors, strict=True):
             literal = "[" + ",".join(f"{x:.7f}" for x in vec) + "]"
-            for label, column, value in (("user (500 rows)", "user_id", user_id),
-                                         ("session (100 rows)", "session_id", sessions[0])):
-                req = SearchRequest(query=query, mode="vector", types=["messages"], top_k=10,
-                                    weights={"neighbor": 0.0, "name_match": 0.0},
-                                    **({"user_id": value} if column == "user_id" else {"session_id": value}))
+            for label, column, value in (
+                ("user (500 rows)", "user_id", user_id),
+                ("session (100 rows)", "session_id", sessions[0]),
+            ):
+                req = SearchRequest(
+                    query=query,
+                    mode="vector",
+                    types=["messages"],
+                    top_k=10,
+                    weights={"neighbor": 0.0, "name_match": 0.0},
+                    **({"user_id": value} if column == "user_id" else {"session_id": value}),
+                )
                 started = time.perf_counter()
                 response, _ = await search.search(rt, caller, req)
                 latencies.append((time.perf_counter() - started) * 1000)
                 got = {r.id for r in response.results}
                 dist = f"(embedding::vector(384) <=> '{literal}'::vector(384))"
                 where = f"org_id = %s AND {column} = %s AND embedding_model = '{MODEL}'"
-                exact = {r[0] for r in conn.execute(
-                    f"SELECT id FROM message WHERE {where} ORDER BY {dist} + 0 LIMIT 10", (org.id, value))}
+                exact = {
+                    r[0]
+                    for r in conn.execute(
+                        f"SELECT id FROM message WHERE {where} ORDER BY {dist} + 0 LIMIT 10", (org.id, value)
+                    )
+                }
                 conn.execute("SET LOCAL hnsw.ef_search = 40")
-                plain = {r[0] for r in conn.execute(
-                    f"SELECT id FROM message WHERE {where} ORDER BY {dist} LIMIT 10", (org.id, value))}
+                plain = {
+                    r[0]
+                    for r in conn.execute(
+                        f"SELECT id FROM message WHERE {where} ORDER BY {dist} LIMIT 10", (org.id, value)
+                    )
+                }
                 conn.rollback()
                 results[label].append(len(got & exact) / 10)
                 naive[label].append(len(plain & exact) / 10)
@@ -125,12 +142,15 @@ async def run(args: argparse.Namespace) -> None:
     for col in ("filter", "Engram recall@10", "plain HNSW + filter recall@10"):
         table.add_column(col)
     for label in results:
-        table.add_row(label, f"{sum(results[label]) / len(results[label]):.3f}",
-                      f"{sum(naive[label]) / len(naive[label]):.3f}")
+        table.add_row(
+            label, f"{sum(results[label]) / len(results[label]):.3f}", f"{sum(naive[label]) / len(naive[label]):.3f}"
+        )
     console.print(table)
     latencies.sort()
-    console.print(f"search p50 {latencies[len(latencies) // 2]:.1f} ms, p95 {latencies[int(len(latencies) * .95)]:.1f} ms"
-                  " (in-process, query embedding included)")
+    console.print(
+        f"search p50 {latencies[len(latencies) // 2]:.1f} ms, p95 {latencies[int(len(latencies) * 0.95)]:.1f} ms"
+        " (in-process, query embedding included)"
+    )
     await db.dispose()
 
 
