@@ -168,3 +168,19 @@ async def test_deferred_embedding_is_keyword_searchable_at_once(org: Org) -> Non
     kw = await _search(org, query="zeppelin", mode="keyword", session_id=s["id"])
     assert len(kw) == 1
     assert await _search(org, query="zeppelin", mode="vector", session_id=s["id"]) == []
+
+
+async def test_backfill_embeds_deferred_messages(app, org: Org) -> None:  # type: ignore[no-untyped-def]
+    from engramdb.services import backfill
+
+    s = (await org.client.post("/v1/sessions", json={})).json()
+    await org.client.post(
+        f"/v1/sessions/{s['id']}/messages",
+        json={"defer_embedding": True, "messages": [{"role": "user", "content": "the airship docks at dawn"}]},
+    )
+    rt = app.state.runtime
+    assert await backfill.count_pending(rt, other_models=False) >= 1
+    assert await backfill.backfill(rt) >= 1
+    assert await backfill.count_pending(rt, other_models=False) == 0
+    found = await _search(org, query="blimp arrival in the morning", mode="vector", session_id=s["id"])
+    assert [r["content"] for r in found] == ["the airship docks at dawn"]

@@ -67,3 +67,24 @@ def test_bad_configuration_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("ENGRAM_DATABASE_URL", "mysql://x")
     r = runner.invoke(app, ["migrate"])
     assert r.exit_code == 2 and "PostgreSQL URL" in r.output
+
+
+def test_reembed_switches_every_vector_to_the_configured_model(
+    env: None, database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import psycopg
+
+    created = json.loads(run("init", "--org", "reembed-org", "--json"))
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute("SELECT set_config('engram.org_id', %s, false)", (created["org_id"],))
+        conn.execute(
+            "INSERT INTO memory (org_id, id, content, content_hash) VALUES (%s, gen_random_uuid(), 'a fact', '\\x00')",
+            (created["org_id"],),
+        )
+    monkeypatch.setenv("ENGRAM_EMBEDDER", "hash")
+    out = run("reembed")
+    assert "embedded" in out and "hash-384" in out
+    with psycopg.connect(database_url) as conn:
+        left = conn.execute("SELECT count(*) FROM memory WHERE embedding_model IS DISTINCT FROM 'hash-384'").fetchone()
+    assert left == (0,)
+    assert "embedded 0 rows" in run("reembed")

@@ -18,6 +18,7 @@ from engramdb.api.routes import audit, directory, health, keys, memories, search
 from engramdb.config import Settings
 from engramdb.providers.embedder import Embedder
 from engramdb.schemas.common import Problem
+from engramdb.services import backfill
 from engramdb.services.runtime import Runtime
 from engramdb.storage.database import Database, resolve_url
 from engramdb.storage.migrate import migrate, prepare_vectors
@@ -61,13 +62,18 @@ def create_app(settings: Settings, *, db: Database | None = None, embedder: Embe
         await runtime.warm()
         app.state.db = runtime.db
         app.state.runtime = runtime
-        tracker = asyncio.create_task(runtime.access.run(), name="engram-access-tracking")
+        tasks = [
+            asyncio.create_task(runtime.access.run(), name="engram-access-tracking"),
+            asyncio.create_task(backfill.run(runtime), name="engram-embedding-backfill"),
+        ]
         try:
             yield
         finally:
-            tracker.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await tracker
+            for task in tasks:
+                task.cancel()
+            for task in tasks:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
             await runtime.db.dispose()
 
     app = FastAPI(

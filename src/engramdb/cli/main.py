@@ -265,6 +265,46 @@ def keys_revoke(org: OrgOpt, key_id: Annotated[uuid.UUID, typer.Argument(help="T
 
 
 @app.command()
+def reembed(
+    batch_size: Annotated[int, typer.Option(help="Texts per embedding call.")] = 64,
+) -> None:
+    """Embed every message and memory that has no vector of the configured model (after changing
+    ENGRAM_EMBEDDER, or for imports written with defer_embedding), with a progress bar."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+
+    from engramdb.services import backfill
+    from engramdb.services.runtime import Runtime
+
+    settings = _settings()
+
+    async def run() -> tuple[int, str]:
+        url = resolve_url(settings)
+        migrate(url)
+        runtime = Runtime.build(settings, Database.connect(settings, url=url))
+        prepare_vectors(url, runtime.embedder.model, runtime.embedder.dimensions)
+        try:
+            total = await backfill.count_pending(runtime, other_models=True)
+            columns = (*Progress.get_default_columns()[:1], BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
+            with Progress(*columns, console=err) as progress:
+                task = progress.add_task(f"embedding with {runtime.embedder.model}", total=total)
+                done = await backfill.backfill(
+                    runtime,
+                    other_models=True,
+                    batch_size=batch_size,
+                    on_progress=lambda n: progress.advance(task, n),
+                )
+            return done, runtime.embedder.model
+        finally:
+            await runtime.db.dispose()
+
+    try:
+        done, model = asyncio.run(run())
+    except EngramError as exc:
+        raise _fail(exc) from exc
+    out.print(f"embedded {done} rows with {model}; nothing is left to embed")
+
+
+@app.command()
 def doctor() -> None:
     """Check configuration, database, pgvector and migrations; exit 1 if anything needs fixing."""
     settings = _settings()

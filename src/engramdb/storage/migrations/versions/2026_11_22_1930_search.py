@@ -27,6 +27,9 @@ ALTER TABLE message
   ADD COLUMN search_tsv tsvector GENERATED ALWAYS AS (
     to_tsvector(language, coalesce(name, '') || ' ' || content)) STORED;
 CREATE INDEX ix_message_search ON message USING gin (search_tsv);
+-- Rows still waiting for a vector (deferred embedding): what the background backfill looks for.
+CREATE INDEX ix_message_unembedded ON message (org_id, id) WHERE embedding_model IS NULL;
+CREATE INDEX ix_memory_unembedded ON memory (org_id, id) WHERE embedding_model IS NULL;
 -- Keep vectors inline: a TOASTed vector costs extra page reads for every row an exact scan touches.
 ALTER TABLE message ALTER COLUMN embedding SET STORAGE PLAIN;
 ALTER TABLE memory ALTER COLUMN embedding SET STORAGE PLAIN;

@@ -1,0 +1,104 @@
+"""Embedding backfill: rows stored without a vector of the configured model get one.
+
+That covers messages written with ``defer_embedding``, rows embedded by a previous model after
+``ENGRAM_EMBEDDER`` changed, and anything a crash left half-done: the state lives in the rows
+(``embedding_model`` differs from the current model), so nothing is lost across restarts. The server runs
+it in the background; ``engramdb reembed`` runs it in the foreground with a progress bar. Batches are
+claimed with ``FOR UPDATE SKIP LOCKED``, so several processes can share the work.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+
+from sqlalchemy import ColumnElement, Table, bindparam, func, select, update
+
+from engramdb.services.runtime import Runtime, message_embedding_text
+from engramdb.storage import tables as t
+
+_log = logging.getLogger(__name__)
+
+
+def _pending(table: Table, model: str, *, other_models: bool) -> ColumnElement[bool]:
+    """Rows with no vector (indexed, cheap to find), and with ``other_models`` also rows embedded by
+    another model (a full scan: only ``engramdb reembed`` asks for it)."""
+    if other_models:
+        return table.c.embedding_model.is_distinct_from(model)
+    return table.c.embedding_model.is_(None)
+
+
+async def count_pending(rt: Runtime, *, other_models: bool = True) -> int:
+    total = 0
+    async with rt.db.system() as conn:
+        for table in (t.message, t.memory):
+            cond = _pending(table, rt.embedder.model, other_models=other_models)
+            total += await conn.scalar(select(func.count()).select_from(table).where(cond)) or 0
+    return total
+
+
+async def _batch(rt: Runtime, table: Table, size: int, other_models: bool) -> int:
+    model = rt.embedder.model
+    is_message = table is t.message
+    cols = [table.c.org_id, table.c.id, table.c.content]
+    if is_message:
+        cols += [table.c.created_at, table.c.name, table.c.occurred_at]
+    async with rt.db.system() as conn:
+        query = (
+            select(*cols)
+            .where(_pending(table, model, other_models=other_models))
+            .order_by(table.c.org_id, table.c.id)
+            .limit(size)
+            .with_for_update(skip_locked=True)
+        )
+        rows = (await conn.execute(query)).mappings().all()
+        if not rows:
+            return 0
+        texts = [
+            message_embedding_text(r["name"], r["content"], r["occurred_at"]) if is_message else r["content"]
+            for r in rows
+        ]
+        vectors = await rt.embedder.embed_batch(texts, kind="passage")
+        key = [table.c.org_id == bindparam("k_org"), table.c.id == bindparam("k_id")]
+        if is_message:
+            key.append(table.c.created_at == bindparam("k_created"))
+        stmt = update(table).where(*key).values(embedding=bindparam("v"), embedding_model=model)
+        params = [
+            {"k_org": r["org_id"], "k_id": r["id"], "v": v, **({"k_created": r["created_at"]} if is_message else {})}
+            for r, v in zip(rows, vectors, strict=True)
+        ]
+        await conn.execute(stmt, params)
+    return len(rows)
+
+
+async def backfill(
+    rt: Runtime, *, other_models: bool = False, batch_size: int = 64, on_progress: Callable[[int], None] | None = None
+) -> int:
+    """Embed everything pending, batch by batch; returns how many rows were embedded."""
+    done = 0
+    for table in (t.message, t.memory):
+        while True:
+            n = await _batch(rt, table, batch_size, other_models)
+            if not n:
+                break
+            done += n
+            if on_progress:
+                on_progress(n)
+    return done
+
+
+async def run(rt: Runtime, interval_s: float = 5.0) -> None:
+    """The server's background loop."""
+    while True:
+        try:
+            embedded = await backfill(rt)
+            if embedded:
+                _log.info("embedded %d pending rows", embedded)
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # keep serving; the rows stay pending and are retried
+            _log.exception("embedding backfill failed; will retry")
+        with contextlib.suppress(asyncio.CancelledError):
+            await asyncio.sleep(interval_s)
