@@ -12,7 +12,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, delete, func, insert, or_, select, update
+from sqlalchemy import ColumnElement, delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from engramdb import ids
@@ -34,6 +34,7 @@ from engramdb.services.runtime import Runtime
 from engramdb.services.sessions import fetch_visible
 from engramdb.storage import tables as t
 from engramdb.storage.database import Database
+from engramdb.storage.filters import content_filters, unexpired
 from engramdb.storage.repo import one_or_404, page_by_id, public_columns
 
 mem = t.memory
@@ -179,20 +180,17 @@ async def list_memories(
         if filters.type:
             conds.append(mem.c.memory_type == filters.type)
         conds.append(mem.c.state == filters.state if filters.state else mem.c.state != "deleted")
-        if filters.tags_any:
-            conds.append(mem.c.tags.overlap(filters.tags_any))
-        if filters.tags_all:
-            conds.append(mem.c.tags.contains(filters.tags_all))
-        if filters.categories:
-            conds.append(mem.c.categories.overlap(filters.categories))
-        if filters.metadata:
-            conds.append(mem.c.metadata.contains(filters.metadata))
-        if filters.created_after:
-            conds.append(mem.c.created_at >= filters.created_after)
-        if filters.created_before:
-            conds.append(mem.c.created_at < filters.created_before)
+        conds += content_filters(
+            mem,
+            tags_any=filters.tags_any,
+            tags_all=filters.tags_all,
+            categories=filters.categories,
+            metadata=filters.metadata,
+            created_after=filters.created_after,
+            created_before=filters.created_before,
+        )
         if not filters.include_expired:
-            conds.append(or_(mem.c.expires_at.is_(None), mem.c.expires_at > func.now()))
+            conds.append(unexpired(mem))
         rows, next_cursor = await page_by_id(
             conn, select(*public_columns(mem)).where(*conds), mem, cursor=cursor, limit=limit
         )

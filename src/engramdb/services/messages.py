@@ -20,6 +20,7 @@ from engramdb.services.runtime import Runtime, message_embedding_text
 from engramdb.services.sessions import ensure_open, fetch_visible
 from engramdb.storage import tables as t
 from engramdb.storage.database import Database
+from engramdb.storage.filters import content_filters
 from engramdb.storage.pagination import BAD_CURSOR, decode_cursor, encode_cursor
 from engramdb.storage.repo import one_or_404, public_columns
 
@@ -133,16 +134,14 @@ async def list_messages(
     conds: list[ColumnElement[bool]] = [m.c.org_id == caller.org_id, m.c.session_id == session_id]
     if filters.role:
         conds.append(m.c.role == filters.role)
-    if filters.tags_any:
-        conds.append(m.c.tags.overlap(filters.tags_any))
-    if filters.tags_all:
-        conds.append(m.c.tags.contains(filters.tags_all))
-    if filters.occurred_after:
-        conds.append(m.c.occurred_at >= filters.occurred_after)
-    if filters.occurred_before:
-        conds.append(m.c.occurred_at < filters.occurred_before)
-    if filters.metadata:
-        conds.append(m.c.metadata.contains(filters.metadata))
+    conds += content_filters(
+        m,
+        tags_any=filters.tags_any,
+        tags_all=filters.tags_all,
+        metadata=filters.metadata,
+        occurred_after=filters.occurred_after,
+        occurred_before=filters.occurred_before,
+    )
     key = tuple_(m.c.occurred_at, m.c.seq)
     descending = filters.order == "desc"
     if cursor is not None:

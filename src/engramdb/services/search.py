@@ -22,7 +22,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from pgvector.sqlalchemy import Vector
-from sqlalchemy import ColumnElement, Table, cast, func, literal, literal_column, or_, select, text, tuple_
+from sqlalchemy import ColumnElement, Table, cast, func, literal, literal_column, select, text, tuple_
 from sqlalchemy.dialects.postgresql import TSQUERY
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -32,6 +32,7 @@ from engramdb.services.directory import find_external_user
 from engramdb.services.messages import visible_to
 from engramdb.services.runtime import Runtime
 from engramdb.storage import tables as t
+from engramdb.storage.filters import content_filters, unexpired
 from engramdb.storage.vectors import literal as model_literal
 
 _TABLES = {"messages": ("message", t.message), "memories": ("memory", t.memory)}
@@ -77,30 +78,25 @@ def _conditions(
     ):
         if value is not None:
             conds.append(table.c[column] == value)
-    if f.tags_any:
-        conds.append(table.c.tags.overlap(f.tags_any))
-    if f.tags_all:
-        conds.append(table.c.tags.contains(f.tags_all))
-    if f.metadata:
-        conds.append(table.c.metadata.contains(f.metadata))
-    if f.created_after:
-        conds.append(table.c.created_at >= f.created_after)
-    if f.created_before:
-        conds.append(table.c.created_at < f.created_before)
-    if kind == "message":
-        if f.occurred_after:
-            conds.append(table.c.occurred_at >= f.occurred_after)
-        if f.occurred_before:
-            conds.append(table.c.occurred_at < f.occurred_before)
+    message = kind == "message"
+    conds += content_filters(
+        table,
+        tags_any=f.tags_any,
+        tags_all=f.tags_all,
+        metadata=f.metadata,
+        created_after=f.created_after,
+        created_before=f.created_before,
+        categories=None if message else f.categories,
+        occurred_after=f.occurred_after if message else None,
+        occurred_before=f.occurred_before if message else None,
+    )
+    if message:
         if f.role:
             conds.append(table.c.role.in_(f.role))
     else:
-        conds.append(table.c.state.in_(f.state))
-        conds.append(or_(table.c.expires_at.is_(None), table.c.expires_at > func.now()))
+        conds += [table.c.state.in_(f.state), unexpired(table)]
         if f.memory_types:
             conds.append(table.c.memory_type.in_(f.memory_types))
-        if f.categories:
-            conds.append(table.c.categories.overlap(f.categories))
     return conds
 
 

@@ -85,7 +85,12 @@ def migrate(url: str) -> SchemaState:
     return schema_state(url)
 
 
-def prepare_vectors(url: str, model: str, dimensions: int) -> list[str]:
-    """Make sure the HNSW indexes of the configured embedding model exist (see storage/vectors.py)."""
+def prepare_vectors(url: str, model: str, dimensions: int, *, build_memory: str | None = None) -> list[str]:
+    """Make sure the HNSW indexes of the configured embedding model exist (see storage/vectors.py).
+
+    ``build_memory`` (e.g. ``"1GB"``) raises ``maintenance_work_mem`` for the build: an HNSW graph that
+    does not fit in it builds many times slower."""
     with psycopg.connect(url, autocommit=True) as conn:
+        if build_memory:
+            conn.execute("SELECT set_config('maintenance_work_mem', %s, false)", (build_memory,))
         return ensure_vector_indexes(conn, model, dimensions)

@@ -1,0 +1,161 @@
+"""Search latency at scale and ingest throughput, through the HTTP API.
+
+Bulk-loads N synthetic memories (default 100,000; --rows 1000000 for the 1M figure) across 10 orgs of
+1,000 users each, straight into the tables (random unit vectors: fine for latency), builds the HNSW index,
+then measures POST /v1/search p50/p95/p99 at concurrency 1 and 8, org-wide and filtered to one user, and
+finally ingest throughput of POST /v1/sessions/{id}/messages as a share of the embedder's raw rate.
+
+    .venv/bin/python bench/scale.py                  # --rows 1000000 --queries 400
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import random
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import httpx
+import psycopg
+from rich.console import Console
+from rich.progress import Progress
+from rich.table import Table
+
+from engramdb.providers.minilm import MiniLMEmbedder
+from engramdb.storage.embedded import start_embedded
+from engramdb.storage.migrate import migrate, prepare_vectors
+from engramdb.storage.vectors import index_name
+
+sys.path.insert(0, str(Path(__file__).parent))
+from _server import engram_server, percentile  # noqa: E402
+
+console = Console()
+MODEL = MiniLMEmbedder.model
+WORDS = (
+    "garden trip sister coffee violin marathon puppy paint museum budget recipe lake concert library "
+    "camping birthday rent guitar yoga novel train doctor wedding football kitchen"
+).split()
+
+
+def bulk_load(url: str, org_id: uuid.UUID, rows: int, orgs: int = 10, users: int = 1000) -> list[uuid.UUID]:
+    """Memories for ``orgs`` orgs (the first is the benchmark's), ``users`` users each; returns its users."""
+    per_org = rows // orgs
+    per_user = max(1, per_org // users)
+    with psycopg.connect(url, autocommit=True) as conn, Progress(console=console) as progress:
+        conn.execute(f"DROP INDEX IF EXISTS {index_name('memory', MODEL)}")  # one build at the end is faster
+        task = progress.add_task("bulk load", total=per_org * orgs)
+        bench_users: list[uuid.UUID] = []
+        for n in range(orgs):
+            oid = org_id if n == 0 else uuid.uuid4()
+            if n:
+                conn.execute("INSERT INTO organization (org_id, name) VALUES (%s, %s)", (oid, f"filler-{n}"))
+            ids = [uuid.uuid4() for _ in range(users)]
+            with conn.cursor() as cur:
+                cur.executemany("INSERT INTO user_account (org_id, id) VALUES (%s, %s)", [(oid, u) for u in ids])
+            if n == 0:
+                bench_users = ids
+            conn.execute(
+                """INSERT INTO memory (org_id, id, user_id, content, content_hash, embedding, embedding_model)
+                   SELECT %s, gen_random_uuid(), u, 'synthetic memory ' || g, '\\x00',
+                          (SELECT array_agg(random() - 0.5)::vector FROM generate_series(1, 384) WHERE g > 0), %s
+                   FROM unnest(%s::uuid[]) u, generate_series(1, %s) g""",
+                (oid, MODEL, ids, per_user),
+            )
+            progress.advance(task, per_user * users)
+        started = time.perf_counter()
+        prepare_vectors(url, MODEL, MiniLMEmbedder.dimensions, build_memory="2GB")
+        conn.execute("ANALYZE memory")
+        console.print(f"HNSW index over {per_org * orgs:,} memories built in {time.perf_counter() - started:.0f} s")
+    return bench_users
+
+
+async def measure(base: str, key: str, bodies: list[dict[str, object]], concurrency: int) -> list[float]:
+    latencies: list[float] = []
+    queue = list(bodies)
+
+    async def worker(client: httpx.AsyncClient) -> None:
+        while queue:
+            body = queue.pop()
+            started = time.perf_counter()
+            r = await client.post("/v1/search", json=body)
+            latencies.append((time.perf_counter() - started) * 1000)
+            r.raise_for_status()
+
+    headers = {"Authorization": f"Bearer {key}"}
+    async with httpx.AsyncClient(base_url=base, headers=headers, timeout=60) as client:
+        for body in bodies[:20]:  # warm-up
+            await client.post("/v1/search", json=body)
+        await asyncio.gather(*(worker(client) for _ in range(concurrency)))
+    return latencies
+
+
+def ingest_rate(base: str, key: str, texts: list[str]) -> float:
+    with httpx.Client(base_url=base, headers={"Authorization": f"Bearer {key}"}, timeout=120) as client:
+        session = client.post("/v1/sessions", json={"external_user_id": "ingest"}).json()
+        started = time.perf_counter()
+        for i in range(0, len(texts), 100):
+            batch = [{"role": "user", "content": t} for t in texts[i : i + 100]]
+            client.post(f"/v1/sessions/{session['id']}/messages", json={"messages": batch}).raise_for_status()
+        return len(texts) / (time.perf_counter() - started)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rows", type=int, default=100_000)
+    parser.add_argument("--queries", type=int, default=400)
+    parser.add_argument("--ingest", type=int, default=2000, help="messages sent for the ingest figure")
+    args = parser.parse_args()
+    data_dir = Path(tempfile.mkdtemp(prefix="engram-scale-"))
+    url = start_embedded(data_dir, "engram")
+    migrate(url)
+    with engram_server(None, None, {"ENGRAM_DATABASE_URL": url}) as (base, key):
+        with psycopg.connect(url) as conn:
+            org_id = conn.execute("SELECT org_id FROM organization WHERE name = 'bench'").fetchone()[0]  # type: ignore[index]
+        users = bulk_load(url, org_id, args.rows)
+        rng = random.Random(11)
+        queries = [" ".join(rng.sample(WORDS, 3)) for _ in range(args.queries)]
+        table = Table(title=f"POST /v1/search over HTTP, {args.rows:,} memories in 10 orgs (types=memories, top_k=10)")
+        for col in ("filter", "concurrency", "p50 ms", "p95 ms", "p99 ms", "queries/s"):
+            table.add_column(col)
+        for label, extra in (("org-wide", {}), ("one user", "user")):
+            for concurrency in (1, 8):
+                bodies = [
+                    {
+                        "query": q,
+                        "types": ["memories"],
+                        "top_k": 10,
+                        **({"user_id": str(rng.choice(users))} if extra else {}),
+                    }
+                    for q in queries
+                ]
+                started = time.perf_counter()
+                lat = asyncio.run(measure(base, key, bodies, concurrency))
+                rate = len(lat) / (time.perf_counter() - started)
+                table.add_row(
+                    label,
+                    str(concurrency),
+                    f"{percentile(lat, 50):.1f}",
+                    f"{percentile(lat, 95):.1f}",
+                    f"{percentile(lat, 99):.1f}",
+                    f"{rate:.0f}",
+                )
+        console.print(table)
+        texts = [" ".join(rng.sample(WORDS, 8)) + f" number {i}" for i in range(args.ingest)]
+        embedder = MiniLMEmbedder()
+        embedder._embed(texts[:64])
+        started = time.perf_counter()
+        embedder._embed(texts)
+        raw = len(texts) / (time.perf_counter() - started)
+        api = ingest_rate(base, key, [t + " via api" for t in texts])
+        console.print(
+            f"ingest: raw embedder {raw:.0f} texts/s; through the API {api:.0f} messages/s "
+            f"= {api / raw:.0%} of the raw rate (batches of 100)"
+        )
+
+
+if __name__ == "__main__":
+    main()
