@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -73,11 +74,15 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     finally:
         proc.terminate()
         try:
-            proc.wait(timeout=20)
+            stopped = proc.wait(timeout=20)
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+            stopped = None
         log.close()
+    # A clean shutdown: background loops (access tracking, embedding backfill) end on cancellation.
+    # (uvicorn re-raises the signal after its graceful shutdown, so -SIGTERM is the clean exit status)
+    assert stopped in (0, -signal.SIGTERM), f"engramdb serve did not stop on SIGTERM: {log_path.read_text()[-2000:]}"
 
 
 def test_readme_flow_over_http(server: Server) -> None:

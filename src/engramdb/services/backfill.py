@@ -10,7 +10,6 @@ claimed with ``FOR UPDATE SKIP LOCKED``, so several processes can share the work
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Callable
 
@@ -100,5 +99,4 @@ async def run(rt: Runtime, interval_s: float = 5.0) -> None:
             raise
         except Exception:  # keep serving; the rows stay pending and are retried
             _log.exception("embedding backfill failed; will retry")
-        with contextlib.suppress(asyncio.CancelledError):
-            await asyncio.sleep(interval_s)
+        await asyncio.sleep(interval_s)  # cancellation (shutdown) ends the loop here
