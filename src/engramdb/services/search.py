@@ -35,6 +35,7 @@ from engramdb.storage import tables as t
 from engramdb.storage.filters import content_filters, unexpired
 from engramdb.storage.vectors import literal as model_literal
 
+MAX_EF_SEARCH = 1000  # pgvector's upper bound for hnsw.ef_search
 _TABLES = {"messages": ("message", t.message), "memories": ("memory", t.memory)}
 _COLUMNS = {
     "message": (
@@ -137,12 +138,17 @@ async def _vector(
         # Ordering a derived column keeps the planner off the HNSW index: filter indexes, then a sort.
         rows = (await conn.execute(query.order_by(text("score DESC")).limit(n))).mappings().all()
         return [dict(r) for r in rows], "exact"
-    ef_search = min(1000, max(40, 2 * n))
-    await conn.execute(text("SELECT set_config('hnsw.ef_search', :ef, true)"), {"ef": str(ef_search)})
     base = select(*columns, (1 - distance).label("similarity")).where(*conds)
-    found = [dict(r) for r in (await conn.execute(base.order_by(distance).limit(n))).mappings().all()]
+    found: list[dict[str, Any]] = []
     method = "hnsw"
-    if len(found) < n:  # the filters removed too many index hits: scan exactly instead
+    # pgvector 0.6 returns at most ef_search index hits and filters them afterwards: widen the search
+    # once if the filters left too few, then fall back to the exact scan.
+    for ef_search in dict.fromkeys((min(MAX_EF_SEARCH, max(40, 2 * n)), MAX_EF_SEARCH)):
+        await conn.execute(text("SELECT set_config('hnsw.ef_search', :ef, true)"), {"ef": str(ef_search)})
+        found = [dict(r) for r in (await conn.execute(base.order_by(distance).limit(n))).mappings().all()]
+        if len(found) >= n:
+            break
+    else:
         found = [dict(r) for r in (await conn.execute(base.order_by(distance + 0).limit(n))).mappings().all()]
         method = "exact"
     for row in found:
