@@ -58,7 +58,7 @@ class Settings(BaseSettings):
         default="english", pattern=r"^[a-z_]+$", description="PostgreSQL text-search configuration for new rows."
     )
     exact_search_limit: int = Field(
-        default=5_000, ge=0, description="Filtered vector searches over at most this many rows scan exactly."
+        default=20_000, ge=0, description="Filtered vector searches over at most this many rows scan exactly."
     )
 
     @field_validator("embedder_api_key")
