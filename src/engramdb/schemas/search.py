@@ -55,6 +55,12 @@ class SearchWeights(StrictModel):
     name_match: float = Field(
         default=0.3, ge=0.0, le=1.0, description="Messages only: boost for turns whose speaker the query names."
     )
+    session: float = Field(
+        default=0.5,
+        ge=0.0,
+        le=2.0,
+        description="Messages only: boost for turns in the sessions holding most of the strongest hits.",
+    )
 
 
 class SearchRequest(UserRef):
@@ -88,6 +94,7 @@ class ScoreExplanation(PublicModel):
     recency: float | None = None
     importance: float | None = None
     name_match: bool | None = None
+    session: float | None = None
     final: float
 
 

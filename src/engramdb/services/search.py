@@ -17,6 +17,7 @@ import asyncio
 import math
 import re
 import uuid
+from collections import defaultdict
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -35,6 +36,7 @@ from engramdb.storage import tables as t
 from engramdb.storage.filters import content_filters, unexpired
 from engramdb.storage.vectors import literal as model_literal
 
+_SESSION_POOL = 30  # how many of the best fused hits vote for their session
 MAX_EF_SEARCH = 1000  # pgvector's upper bound for hnsw.ef_search
 _TABLES = {"messages": ("message", t.message), "memories": ("memory", t.memory)}
 _COLUMNS = {
@@ -211,6 +213,26 @@ async def _keyword(
     return [dict(r) for r in (await conn.execute(query)).mappings().all()]
 
 
+def _session_coherence(scored: list[tuple[float, _Hit, ScoreExplanation]], weight: float) -> None:
+    """Messages in the sessions that hold most of the strongest hits rise: a conversation that answers
+    the query usually answers it in several turns. Each message's score is scaled by
+    ``1 + weight × (its session's share of the top-30 fused score, relative to the best session)``."""
+    mass: dict[uuid.UUID, float] = defaultdict(float)
+    for final, hit, _ in sorted(scored, key=lambda s: -s[0])[:_SESSION_POOL]:
+        if hit.kind == "message":
+            mass[hit.row["session_id"]] += final
+    if not mass:
+        return
+    best = max(mass.values())
+    for index, (final, hit, explanation) in enumerate(scored):
+        if hit.kind != "message":
+            continue
+        share = mass.get(hit.row["session_id"], 0.0) / best
+        explanation.session = share
+        explanation.final = final * (1 + weight * share)
+        scored[index] = (explanation.final, hit, explanation)
+
+
 def _names_in(query: str, name: str) -> bool:
     """Whether the query names this speaker (whole words, any case): questions about a person are mostly
     answered by what that person said."""
@@ -307,6 +329,8 @@ async def _search(
             final=final,
         )
         scored.append((final, hit, explanation))
+    if w.session and any(hit.kind == "message" for _, hit, _ in scored):
+        _session_coherence(scored, w.session)
     scored.sort(key=lambda s: (-s[0], str(s[1].row["id"])))
     results = []
     accessed: list[tuple[uuid.UUID, float]] = []
