@@ -216,7 +216,9 @@ async def _keyword(
 def _session_coherence(scored: list[tuple[float, _Hit, ScoreExplanation]], weight: float) -> None:
     """Messages in the sessions that hold most of the strongest hits rise: a conversation that answers
     the query usually answers it in several turns. Each message's score is scaled by
-    ``1 + weight × (its session's share of the top-30 fused score, relative to the best session)``."""
+    ``(1 + weight × share) / (1 + weight)``, where ``share`` is its session's part of the top-30 fused
+    score relative to the best session's: messages of the best session keep their score and the others
+    sink, so memories (which have no session to vote for) are not pushed down."""
     mass: dict[uuid.UUID, float] = defaultdict(float)
     for final, hit, _ in sorted(scored, key=lambda s: -s[0])[:_SESSION_POOL]:
         if hit.kind == "message":
@@ -229,7 +231,7 @@ def _session_coherence(scored: list[tuple[float, _Hit, ScoreExplanation]], weigh
             continue
         share = mass.get(hit.row["session_id"], 0.0) / best
         explanation.session = share
-        explanation.final = final * (1 + weight * share)
+        explanation.final = final * (1 + weight * share) / (1 + weight)
         scored[index] = (explanation.final, hit, explanation)
 
 
