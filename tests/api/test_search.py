@@ -143,6 +143,8 @@ async def test_bound_keys_and_bad_requests(app, org: Org) -> None:  # type: igno
         assert (await bound.post("/v1/search", json={"query": "dog"})).json()["results"] == []
         r = await bound.post("/v1/search", json={"query": "dog", "external_user_id": "owner"})
         assert_problem(r, 403)
+        # An unknown external id answers the same, so a bound key cannot probe which users exist.
+        assert_problem(await bound.post("/v1/search", json={"query": "dog", "external_user_id": "nobody"}), 403)
     for body in (
         {"query": ""},
         {"query": "x", "top_k": 0},

@@ -33,12 +33,15 @@ async def test_cache_embeds_each_text_once() -> None:
             return await super().embed_batch(texts, kind=kind)
 
     cached = CachedEmbedder(Counting(16), size=2)
-    first = await cached.embed_batch(["a", "b", "a"])
+    first = await cached.embed_batch(["a", "b", "a"], kind="query")
     assert calls == [["a", "b"]] and first[0] == first[2]
-    await cached.embed_batch(["b"])
+    await cached.embed_batch(["b"], kind="query")
     assert len(calls) == 1
-    again = await cached.embed_batch(["c", "d", "e", "a"])  # more new texts than the cache holds
+    again = await cached.embed_batch(["c", "d", "e", "a"], kind="query")  # more new texts than it holds
     assert again[3] == first[0] and len(calls) == 2
+    await cached.embed_batch(["p", "p"], kind="passage")  # passages: deduplicated, not kept
+    await cached.embed_batch(["p"], kind="passage")
+    assert calls[-2:] == [["p"], ["p"]]
     assert cached.model == "hash-16" and cached.dimensions == 16
 
 
@@ -120,3 +123,30 @@ def test_embedder_selection() -> None:
     assert made.model == "m" and made.dimensions == 4
     with pytest.raises(ValueError, match="placeholder"):
         Settings(embedder_api_key="change-me")
+
+
+async def test_openai_replies_that_cannot_be_used_are_503() -> None:
+    def reply(body: object) -> OpenAIEmbedder:
+        return OpenAIEmbedder(
+            base_url="http://emb.test",
+            model="m",
+            dimensions=2,
+            transport=_server(lambda r: httpx.Response(200, json=body)),
+        )
+
+    for body in (
+        {"data": [{"index": 0, "embedding": [0.0, 0.0]}]},
+        {"data": []},
+        {"nothing": 1},
+        {"data": [{"index": 0, "embedding": ["x", 1]}]},
+    ):
+        with pytest.raises(ServiceUnavailable):
+            await reply(body).embed_batch(["a"])
+    not_json = OpenAIEmbedder(
+        base_url="http://emb.test",
+        model="m",
+        dimensions=2,
+        transport=_server(lambda r: httpx.Response(200, text="<html>")),
+    )
+    with pytest.raises(ServiceUnavailable):
+        await not_json.embed_batch(["a"])

@@ -21,7 +21,7 @@ from engramdb.schemas.common import Problem
 from engramdb.services import backfill
 from engramdb.services.runtime import Runtime
 from engramdb.storage.database import Database, resolve_url
-from engramdb.storage.migrate import migrate, prepare_vectors
+from engramdb.storage.migrate import check_language, migrate, prepare_vectors
 
 _log = logging.getLogger("engramdb")
 
@@ -58,6 +58,7 @@ def create_app(settings: Settings, *, db: Database | None = None, embedder: Embe
         runtime = Runtime.build(settings, Database.connect(settings, url=url), embedder=embedder)
         if settings.auto_migrate:
             await asyncio.to_thread(migrate, url)
+        await asyncio.to_thread(check_language, url, settings.search_language)
         await asyncio.to_thread(prepare_vectors, url, runtime.embedder.model, runtime.embedder.dimensions)
         await runtime.warm()
         app.state.db = runtime.db

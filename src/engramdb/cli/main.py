@@ -22,7 +22,7 @@ from engramdb.schemas.directory import ApiKeyCreate, Organization
 from engramdb.services import keys as key_service
 from engramdb.services.context import Caller
 from engramdb.storage.database import Database, resolve_url
-from engramdb.storage.migrate import check_server, migrate, prepare_vectors, schema_state
+from engramdb.storage.migrate import check_language, check_server, migrate, prepare_vectors, schema_state
 
 app = typer.Typer(help="Engram: long-term memory for AI agents.", no_args_is_help=True, add_completion=False)
 keys_app = typer.Typer(help="Create, list and revoke API keys.", no_args_is_help=True)
@@ -103,6 +103,7 @@ def serve(
     try:
         url = resolve_url(settings)
         check_server(url)
+        check_language(url, settings.search_language)
         if migrate_first and settings.auto_migrate:
             migrate(url)
     except EngramError as exc:

@@ -98,9 +98,10 @@ register_embedder("openai", _openai_factory)
 
 
 class CachedEmbedder:
-    """Wraps an embedder: identical texts in a batch are embedded once, and recent results are reused."""
+    """Wraps an embedder: identical texts in a batch are embedded once, and recent *query* vectors are
+    reused (passages are written once and rarely seen again, so caching them would only cost memory)."""
 
-    def __init__(self, inner: Embedder, *, size: int = 20_000) -> None:
+    def __init__(self, inner: Embedder, *, size: int = 2_000) -> None:
         self.inner = inner
         self.model = inner.model
         self.dimensions = inner.dimensions
@@ -118,7 +119,7 @@ class CachedEmbedder:
             vectors = await self.inner.embed_batch(list(missing.values()), kind=kind)
             fresh = dict(zip(missing, vectors, strict=True))
         result = [fresh[key] if key in fresh else self._cache[key] for key in keys]
-        for key, vector in fresh.items():  # oldest entries make room (insertion order)
+        for key, vector in fresh.items() if kind == "query" else ():  # oldest entries make room
             if len(self._cache) >= self._size:
                 self._cache.pop(next(iter(self._cache)))
             self._cache[key] = vector

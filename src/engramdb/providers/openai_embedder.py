@@ -59,14 +59,21 @@ class OpenAIEmbedder:
                 raise ServiceUnavailable(
                     f"the embedding service answered {response.status_code}: {response.text[:200]}"
                 )
-            data = sorted(response.json()["data"], key=lambda item: item["index"])
-            for item in data:
-                vector = [float(x) for x in item["embedding"]]
+            try:
+                data = sorted(response.json()["data"], key=lambda item: item["index"])
+                batch = [[float(x) for x in item["embedding"]] for item in data]
+            except (ValueError, KeyError, TypeError) as exc:
+                raise ServiceUnavailable(f"the embedding service sent a reply Engram cannot read: {exc}") from exc
+            if len(batch) != len(chunk):
+                raise ServiceUnavailable(f"the embedding service returned {len(batch)} vectors for {len(chunk)} texts")
+            for vector in batch:
                 if len(vector) != self.dimensions:
                     raise ConfigurationError(
                         f"the embedding service returned {len(vector)} dimensions; "
                         f"ENGRAM_EMBEDDER_DIMENSIONS says {self.dimensions}"
                     )
-                norm = math.sqrt(sum(x * x for x in vector)) or 1.0
+                norm = math.sqrt(sum(x * x for x in vector))
+                if not math.isfinite(norm) or norm == 0.0:
+                    raise ServiceUnavailable("the embedding service returned a zero or non-finite vector")
                 vectors.append([x / norm for x in vector])
         return vectors

@@ -46,6 +46,9 @@ class AccessTracker:
             self._count += 1
 
     async def flush(self) -> int:
+        """Write what is pending, one transaction per org. An org whose write fails keeps its entries
+        for the next flush (bounded by ``max_pending``); memories are updated in id order, so two
+        processes flushing at once cannot deadlock on them."""
         pending, self._pending, self._count = self._pending, defaultdict(list), 0
         written = 0
         m = t.memory
@@ -53,28 +56,35 @@ class AccessTracker:
             counts: dict[uuid.UUID, int] = defaultdict(int)
             for a in accesses:
                 counts[a.memory_id] += 1
-            async with self.db.tenant(org_id) as conn:
-                for memory_id, count in counts.items():
+            try:
+                async with self.db.tenant(org_id) as conn:
+                    for memory_id in sorted(counts):
+                        await conn.execute(
+                            update(m)
+                            .where(m.c.org_id == org_id, m.c.id == memory_id)
+                            .values(access_count=m.c.access_count + counts[memory_id], last_accessed_at=func.now())
+                        )
                     await conn.execute(
-                        update(m)
-                        .where(m.c.org_id == org_id, m.c.id == memory_id)
-                        .values(access_count=m.c.access_count + count, last_accessed_at=func.now())
+                        insert(t.memory_access_log),
+                        [
+                            {
+                                "org_id": org_id,
+                                "id": ids.uuid7(),
+                                "memory_id": a.memory_id,
+                                "access_type": a.access_type,
+                                "key_id": a.key_id,
+                                "request_id": a.request_id,
+                                "score": a.score,
+                            }
+                            for a in accesses
+                        ],
                     )
-                await conn.execute(
-                    insert(t.memory_access_log),
-                    [
-                        {
-                            "org_id": org_id,
-                            "id": ids.uuid7(),
-                            "memory_id": a.memory_id,
-                            "access_type": a.access_type,
-                            "key_id": a.key_id,
-                            "request_id": a.request_id,
-                            "score": a.score,
-                        }
-                        for a in accesses
-                    ],
-                )
+            except Exception:
+                if self._count + len(accesses) <= self.max_pending:
+                    self._pending[org_id].extend(accesses)
+                    self._count += len(accesses)
+                _log.exception("access tracking for one org failed; kept for the next flush")
+                continue
             written += len(accesses)
         return written
 

@@ -13,7 +13,7 @@ import asyncio
 import logging
 from collections.abc import Callable
 
-from sqlalchemy import ColumnElement, Table, bindparam, func, select, update
+from sqlalchemy import ColumnElement, Table, bindparam, func, select, tuple_, update
 
 from engramdb.services.runtime import Runtime, message_embedding_text
 from engramdb.storage import tables as t
@@ -38,7 +38,25 @@ async def count_pending(rt: Runtime, *, other_models: bool = True) -> int:
     return total
 
 
-async def _batch(rt: Runtime, table: Table, size: int, other_models: bool) -> int:
+FAILED_PREFIX = "failed:"  # embedding_model of a row the embedder refused: skipped by the server's loop
+
+
+async def _embed_each(rt: Runtime, texts: list[str]) -> list[list[float] | None]:
+    """One by one after a batch failed, so a single bad row cannot hold back everything queued after it."""
+    out: list[list[float] | None] = []
+    for text_ in texts:
+        try:
+            (vector,) = await rt.embedder.embed_batch([text_], kind="passage")
+        except Exception:
+            _log.exception("embedding one row failed; it is marked and skipped until `engramdb reembed`")
+            vector = None
+        out.append(vector)
+    return out
+
+
+async def _batch(
+    rt: Runtime, table: Table, size: int, other_models: bool, after: tuple[object, object] | None
+) -> tuple[int, tuple[object, object] | None]:
     model = rt.embedder.model
     is_message = table is t.message
     cols = [table.c.org_id, table.c.id, table.c.content]
@@ -52,24 +70,37 @@ async def _batch(rt: Runtime, table: Table, size: int, other_models: bool) -> in
             .limit(size)
             .with_for_update(skip_locked=True)
         )
+        if after is not None:  # keyset position: one run never walks over rows it already did
+            query = query.where(tuple_(table.c.org_id, table.c.id) > tuple_(*after))
         rows = (await conn.execute(query)).mappings().all()
         if not rows:
-            return 0
+            return 0, None
         texts = [
             message_embedding_text(r["name"], r["content"], r["occurred_at"]) if is_message else r["content"]
             for r in rows
         ]
-        vectors = await rt.embedder.embed_batch(texts, kind="passage")
+        vectors: list[list[float] | None]
+        try:
+            vectors = list(await rt.embedder.embed_batch(texts, kind="passage"))
+        except Exception:
+            vectors = await _embed_each(rt, texts)
         key = [table.c.org_id == bindparam("k_org"), table.c.id == bindparam("k_id")]
         if is_message:
             key.append(table.c.created_at == bindparam("k_created"))
-        stmt = update(table).where(*key).values(embedding=bindparam("v"), embedding_model=model)
+        stmt = update(table).where(*key).values(embedding=bindparam("v"), embedding_model=bindparam("m"))
         params = [
-            {"k_org": r["org_id"], "k_id": r["id"], "v": v, **({"k_created": r["created_at"]} if is_message else {})}
+            {
+                "k_org": r["org_id"],
+                "k_id": r["id"],
+                "v": v,
+                "m": model if v is not None else FAILED_PREFIX + model,
+                **({"k_created": r["created_at"]} if is_message else {}),
+            }
             for r, v in zip(rows, vectors, strict=True)
         ]
         await conn.execute(stmt, params)
-    return len(rows)
+    last = rows[-1]
+    return len(rows), (last["org_id"], last["id"])
 
 
 async def backfill(
@@ -78,8 +109,9 @@ async def backfill(
     """Embed everything pending, batch by batch; returns how many rows were embedded."""
     done = 0
     for table in (t.message, t.memory):
+        after: tuple[object, object] | None = None
         while True:
-            n = await _batch(rt, table, batch_size, other_models)
+            n, after = await _batch(rt, table, batch_size, other_models, after)
             if not n:
                 break
             done += n

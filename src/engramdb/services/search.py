@@ -23,10 +23,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 from pgvector.sqlalchemy import Vector
-from sqlalchemy import ColumnElement, Table, cast, func, literal, literal_column, select, text, tuple_
+from sqlalchemy import ColumnElement, Table, and_, cast, func, literal, literal_column, select, text, tuple_
 from sqlalchemy.dialects.postgresql import TSQUERY
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from engramdb.errors import PermissionDenied
 from engramdb.schemas.search import ScoreExplanation, SearchRequest, SearchResponse, SearchResult
 from engramdb.services.context import Caller
 from engramdb.services.directory import find_external_user
@@ -127,16 +128,21 @@ async def _vector(
         select(func.count()).select_from(select(literal(1)).where(*conds).limit(limit + 1).subquery())
     )
     if matching is not None and matching <= limit:
-        inner = select(*columns, (1 - distance).label("similarity")).where(*conds).subquery()
-        sim = inner.c.similarity
         if smooth:
-            before = func.lag(sim).over(partition_by=inner.c.session_id, order_by=inner.c.seq)
-            after = func.lead(sim).over(partition_by=inner.c.session_id, order_by=inner.c.seq)
-            best = func.greatest(before, after)
-            score = sim + neighbor * func.coalesce(best, 0.0)
-            query = select(inner, best.label("neighbor_similarity"), score.label("score"))
+            # Neighbours are the turns at seq ± 1 of the same session (as on the index path below).
+            scored = select(*columns, (1 - distance).label("similarity")).where(*conds).cte("scored")
+            prev, nxt = scored.alias("prev"), scored.alias("nxt")
+            best = func.greatest(prev.c.similarity, nxt.c.similarity)
+            score = scored.c.similarity + neighbor * func.coalesce(best, 0.0)
+            query = (
+                select(scored, best.label("neighbor_similarity"), score.label("score"))
+                .select_from(scored)
+                .outerjoin(prev, and_(prev.c.session_id == scored.c.session_id, prev.c.seq == scored.c.seq - 1))
+                .outerjoin(nxt, and_(nxt.c.session_id == scored.c.session_id, nxt.c.seq == scored.c.seq + 1))
+            )
         else:
-            query = select(inner, sim.label("score"))
+            inner = select(*columns, (1 - distance).label("similarity")).where(*conds).subquery()
+            query = select(inner, inner.c.similarity.label("score"))
         # Ordering a derived column keeps the planner off the HNSW index: filter indexes, then a sort.
         rows = (await conn.execute(query.order_by(text("score DESC")).limit(n))).mappings().all()
         return [dict(r) for r in rows], "exact"
@@ -274,6 +280,8 @@ async def _search(
         if req.external_user_id is not None:
             user_id = await find_external_user(conn, caller, req.external_user_id)
             if user_id is None:
+                if caller.user_id is not None:  # same answer as for another existing user: no oracle
+                    raise PermissionDenied("this API key is bound to another user")
                 return SearchResponse(results=[]), []
         if user_id is not None:
             caller.bind("user_id", user_id)

@@ -99,6 +99,8 @@ class Database:
                 # The last line of defence: a value the schemas let through but Postgres refuses
                 # (a NUL byte, an out-of-range number) is the caller's error, not the server's.
                 raise ValidationFailed(f"a value in the request cannot be stored: {_first_line(exc)}") from exc
+            if getattr(getattr(exc, "orig", None), "sqlstate", None) == "57014":  # statement_timeout
+                raise ServiceUnavailable("the query took longer than the server allows; narrow it and retry") from exc
             if _is_race(exc):
                 # A row this request relied on was deleted or created by another request meanwhile.
                 raise Conflict("another request changed the same data at the same time; retry") from exc

@@ -94,3 +94,15 @@ def prepare_vectors(url: str, model: str, dimensions: int, *, build_memory: str 
         if build_memory:
             conn.execute("SELECT set_config('maintenance_work_mem', %s, false)", (build_memory,))
         return ensure_vector_indexes(conn, model, dimensions)
+
+
+def check_language(url: str, language: str) -> None:
+    """Refuse to start with an ENGRAM_SEARCH_LANGUAGE the server has no text-search configuration for."""
+    with psycopg.connect(url, autocommit=True) as conn:
+        found = conn.execute("SELECT 1 FROM pg_ts_config WHERE cfgname = %s", (language,)).fetchone()
+        if found is None:
+            names = [r[0] for r in conn.execute("SELECT cfgname FROM pg_ts_config ORDER BY 1").fetchall()]
+            raise ConfigurationError(
+                f"ENGRAM_SEARCH_LANGUAGE '{language}' is not a text-search configuration on this server; "
+                f"choose one of: {', '.join(names)}"
+            )

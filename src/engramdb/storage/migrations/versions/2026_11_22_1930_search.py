@@ -67,6 +67,7 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.execute("DROP TABLE IF EXISTS memory_access_log CASCADE")
+    op.execute("DROP INDEX IF EXISTS ix_memory_unembedded")
     op.execute("ALTER TABLE memory DROP COLUMN search_tsv, DROP COLUMN language")
     op.execute(
         "ALTER TABLE message DROP COLUMN search_tsv, DROP COLUMN language, "
