@@ -32,6 +32,11 @@ def _ts(name: str, *, nullable: bool = True) -> Column[object]:
     return Column(name, DateTime(timezone=True), nullable=nullable)
 
 
+def _scope() -> list[Column[object]]:
+    """The team, user, agent and app a session, message or memory belongs to."""
+    return [_uuid("team_id"), _uuid("user_id"), _uuid("agent_id"), _uuid("app_id")]
+
+
 def _meta() -> Column[object]:
     return Column("metadata", JSONB, nullable=False)
 
@@ -123,10 +128,7 @@ session = Table(
     metadata,
     _uuid("org_id", primary_key=True),
     _uuid("id", primary_key=True),
-    _uuid("team_id"),
-    _uuid("user_id"),
-    _uuid("agent_id"),
-    _uuid("app_id"),
+    *_scope(),
     Column("title", Text),
     Column("status", Text, nullable=False),
     Column("tags", ARRAY(Text)),
@@ -147,10 +149,7 @@ message = Table(
     _uuid("session_id", nullable=False),
     Column("seq", BigInteger, nullable=False),
     _uuid("parent_id"),
-    _uuid("team_id"),
-    _uuid("user_id"),
-    _uuid("agent_id"),
-    _uuid("app_id"),
+    *_scope(),
     Column("role", Text, nullable=False),
     Column("name", Text),
     Column("content", Text, nullable=False),
@@ -171,10 +170,7 @@ memory = Table(
     metadata,
     _uuid("org_id", primary_key=True),
     _uuid("id", primary_key=True),
-    _uuid("team_id"),
-    _uuid("user_id"),
-    _uuid("agent_id"),
-    _uuid("app_id"),
+    *_scope(),
     _uuid("session_id"),
     Column("content", Text, nullable=False),
     Column("memory_type", Text, nullable=False),
