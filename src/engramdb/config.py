@@ -53,12 +53,27 @@ class Settings(BaseSettings):
     embedder_api_key: str | None = Field(default=None, description="Bearer token for that API, if it needs one.")
     embedder_dimensions: int | None = Field(default=None, ge=1, le=16000, description="Vector length of that model.")
     embed_batch_size: int = Field(default=32, ge=1, le=2048, description="Texts per embedding call.")
-    embed_threads: int = Field(default=0, ge=0, le=256, description="CPU threads for the local model (0: all).")
+    embed_threads: int = Field(
+        default=0, ge=0, le=256, description="CPU threads for the local model (0: every core the process may use)."
+    )
     search_language: str = Field(
         default="english", pattern=r"^[a-z_]+$", description="PostgreSQL text-search configuration for new rows."
     )
     exact_search_limit: int = Field(
         default=20_000, ge=0, description="Filtered vector searches over at most this many rows scan exactly."
+    )
+    org_index_rows: int = Field(
+        default=50_000,
+        ge=0,
+        description="An organization with more embedded rows than this in a table gets its own HNSW index (0: never).",
+    )
+    org_index_check_s: float = Field(
+        default=300,
+        gt=0,
+        description="Seconds between checks for organizations that need their own index.",
+    )
+    index_build_memory: str = Field(
+        default="256MB", pattern=r"^[0-9]+(kB|MB|GB)$", description="maintenance_work_mem for building vector indexes."
     )
 
     @field_validator("embedder_api_key")

@@ -18,7 +18,7 @@ from engramdb.api.routes import audit, directory, health, keys, memories, search
 from engramdb.config import Settings
 from engramdb.providers.embedder import Embedder
 from engramdb.schemas.common import Problem
-from engramdb.services import backfill
+from engramdb.services import backfill, indexes
 from engramdb.services.runtime import Runtime
 from engramdb.storage.database import Database, resolve_url
 from engramdb.storage.migrate import check_language, migrate, prepare_vectors
@@ -66,6 +66,7 @@ def create_app(settings: Settings, *, db: Database | None = None, embedder: Embe
         tasks = [
             asyncio.create_task(runtime.access.run(), name="engram-access-tracking"),
             asyncio.create_task(backfill.run(runtime), name="engram-embedding-backfill"),
+            asyncio.create_task(indexes.run(runtime), name="engram-org-vector-indexes"),
         ]
         try:
             yield

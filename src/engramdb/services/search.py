@@ -23,9 +23,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 from pgvector.sqlalchemy import Vector
-from sqlalchemy import ColumnElement, Table, and_, cast, func, literal, literal_column, select, text, tuple_
-from sqlalchemy.dialects.postgresql import TSQUERY
+from sqlalchemy import ColumnElement, Table, case, cast, func, literal, literal_column, select, text, tuple_
+from sqlalchemy.dialects.postgresql import REGCONFIG, TSQUERY
 from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.sql.selectable import Select
 
 from engramdb.errors import PermissionDenied
 from engramdb.schemas.search import ScoreExplanation, SearchRequest, SearchResponse, SearchResult
@@ -40,20 +41,15 @@ from engramdb.storage.vectors import literal as model_literal
 _SESSION_POOL = 30  # how many of the best fused hits vote for their session
 MAX_EF_SEARCH = 1000  # pgvector's upper bound for hnsw.ef_search
 _TABLES = {"messages": ("message", t.message), "memories": ("memory", t.memory)}
-_COLUMNS = {
-    "message": (
-        "id",
-        "session_id",
-        "user_id",
-        "content",
-        "name",
-        "role",
-        "occurred_at",
-        "created_at",
-        "metadata",
-        "tags",
-    ),
-    "memory": ("id", "session_id", "user_id", "content", "memory_type", "importance", "created_at", "metadata", "tags"),
+# Candidates carry only what fusion needs; the top_k winners are read whole afterwards (reading every
+# candidate's content, metadata and tags cost more than the retrieval itself).
+_RANKING = {
+    "message": ("id", "session_id", "seq", "name", "occurred_at", "created_at"),
+    "memory": ("id", "session_id", "importance", "created_at"),
+}
+_FULL = {
+    "message": ("user_id", "content", "role", "metadata", "tags"),
+    "memory": ("user_id", "content", "memory_type", "metadata", "tags"),
 }
 
 
@@ -113,40 +109,45 @@ async def _vector(
     qvec: list[float],
     n: int,
     neighbor: float,
+    matching: int | None,
+    org_id: uuid.UUID,
 ) -> tuple[list[dict[str, Any]], str]:
     """The ``n`` rows closest to ``qvec`` under ``conds``; for messages each row's ``similarity`` also
-    borrows ``neighbor`` × the similarity of its most similar adjacent turn (same session, seq ± 1)."""
-    model = rt.embedder.model
-    conds = [*conds, table.c.embedding_model == literal_column(model_literal(model))]
+    borrows ``neighbor`` × the similarity of its most similar adjacent turn (same session, seq ± 1).
+    ``matching`` is the capped count of embedded rows under ``conds`` when the keyword side found it."""
+    conds = [*conds, _embedded_with(rt, table)]
     distance = cast(table.c.embedding, Vector(rt.embedder.dimensions)).cosine_distance(qvec)
-    columns = [table.c[c] for c in _COLUMNS[kind]]
+    columns = [table.c[c] for c in _RANKING[kind]]
     smooth = kind == "message" and neighbor > 0
-    if smooth:
-        columns.append(table.c.seq)
     limit = rt.settings.exact_search_limit
-    matching = await conn.scalar(
-        select(func.count()).select_from(select(literal(1)).where(*conds).limit(limit + 1).subquery())
-    )
+    if matching is None:
+        matching = await conn.scalar(_count(conds, limit))
     if matching is not None and matching <= limit:
         if smooth:
-            # Neighbours are the turns at seq ± 1 of the same session (as on the index path below).
-            scored = select(*columns, (1 - distance).label("similarity")).where(*conds).cte("scored")
-            prev, nxt = scored.alias("prev"), scored.alias("nxt")
-            best = func.greatest(prev.c.similarity, nxt.c.similarity)
-            score = scored.c.similarity + neighbor * func.coalesce(best, 0.0)
-            query = (
-                select(scored, best.label("neighbor_similarity"), score.label("score"))
-                .select_from(scored)
-                .outerjoin(prev, and_(prev.c.session_id == scored.c.session_id, prev.c.seq == scored.c.seq - 1))
-                .outerjoin(nxt, and_(nxt.c.session_id == scored.c.session_id, nxt.c.seq == scored.c.seq + 1))
-            )
+            # Neighbours are the turns at seq ± 1 of the same session (as on the index path below), read
+            # with window functions over one sort rather than self-joins.
+            scored = select(*columns, (1 - distance).label("similarity")).where(*conds).subquery("scored")
+
+            def adjacent(step: int) -> ColumnElement[float]:
+                shift = func.lag if step < 0 else func.lead
+                seq, similarity = (
+                    shift(c).over(partition_by=scored.c.session_id, order_by=scored.c.seq)
+                    for c in (scored.c.seq, scored.c.similarity)
+                )
+                return case((seq == scored.c.seq + step, similarity))
+
+            near = select(scored, func.greatest(adjacent(-1), adjacent(1)).label("neighbor_similarity")).subquery()
+            score = near.c.similarity + neighbor * func.coalesce(near.c.neighbor_similarity, 0.0)
+            query = select(near, score.label("score"))
         else:
             inner = select(*columns, (1 - distance).label("similarity")).where(*conds).subquery()
             query = select(inner, inner.c.similarity.label("score"))
         # Ordering a derived column keeps the planner off the HNSW index: filter indexes, then a sort.
         rows = (await conn.execute(query.order_by(text("score DESC")).limit(n))).mappings().all()
         return [dict(r) for r in rows], "exact"
-    base = select(*columns, (1 - distance).label("similarity")).where(*conds)
+    # The organization as a literal lets the planner match an organization's own index (services/indexes.py).
+    own_index = table.c.org_id == literal_column(f"'{uuid.UUID(str(org_id))}'::uuid")
+    base = select(*columns, (1 - distance).label("similarity")).where(*conds, own_index)
     found: list[dict[str, Any]] = []
     method = "hnsw"
     # pgvector 0.6 returns at most ef_search index hits and filters them afterwards: widen the search
@@ -164,6 +165,17 @@ async def _vector(
     if smooth and found:
         await _smooth_with_neighbors(conn, table, conds, distance, found, neighbor)
     return found, method
+
+
+def _embedded_with(rt: Runtime, table: Table) -> ColumnElement[bool]:
+    """Rows whose vector comes from the configured model (the partial HNSW index's predicate)."""
+    return table.c.embedding_model == literal_column(model_literal(rt.embedder.model))
+
+
+def _count(conds: list[ColumnElement[bool]], limit: int) -> Select[Any]:
+    """How many rows pass ``conds``, counting no further than ``limit + 1``."""
+    capped = select(literal(1)).where(*conds).limit(limit + 1).subquery()
+    return select(func.count()).select_from(capped)
 
 
 async def _smooth_with_neighbors(
@@ -189,34 +201,60 @@ async def _smooth_with_neighbors(
     found.sort(key=lambda r: -r["score"])
 
 
-async def keyword_query(conn: AsyncConnection, language: str, query: str) -> str | None:
-    """Any-word matching: the query's lexemes (stop words dropped, stems kept) joined with OR.
+def _any_word_query(language: str, query: str) -> ColumnElement[Any]:
+    """Any-word matching: the query's lexemes (stop words dropped, stems kept) joined with OR, built in
+    the statement that uses it. NULL (matching nothing) when the query has no lexemes.
 
     Natural-language questions rarely share every word with the turn that answers them, so requiring all
     of them (as ``websearch_to_tsquery`` does) misses most answers; ranking rewards rows matching more.
     """
-    lexemes = await conn.scalar(
-        text("SELECT array(SELECT lexeme FROM unnest(to_tsvector(CAST(:lang AS regconfig), :q)))"),
-        {"lang": language, "q": query},
+    words = func.unnest(func.to_tsvector(cast(literal(language), REGCONFIG), literal(query))).table_valued(
+        "lexeme", "positions", "weights"
     )
-    if not lexemes:
-        return None
-    return " | ".join("'" + lx.replace("\\", "\\\\").replace("'", "''") + "'" for lx in lexemes)
+    escaped = func.replace(func.replace(words.c.lexeme, "\\", "\\\\"), "'", "''")
+    joined = select(func.string_agg(literal("'") + escaped + literal("'"), literal(" | "))).select_from(words)
+    return cast(joined.scalar_subquery(), TSQUERY)
 
 
 async def _keyword(
-    conn: AsyncConnection, kind: str, table: Table, conds: list[ColumnElement[bool]], tsquery: str, n: int
-) -> list[dict[str, Any]]:
-    q = cast(literal(tsquery), TSQUERY)
+    conn: AsyncConnection,
+    rt: Runtime,
+    kind: str,
+    table: Table,
+    conds: list[ColumnElement[bool]],
+    query: str,
+    n: int,
+    count_embedded: bool,
+) -> tuple[list[dict[str, Any]], int | None]:
+    """The ``n`` best keyword matches under ``conds`` and, when ``count_embedded``, the capped count of
+    embedded rows under ``conds`` (the vector side's choice of method), in one round trip."""
+    q = _any_word_query(rt.settings.search_language, query)
     rank = func.ts_rank(table.c.search_tsv, q)
-    columns = [table.c[c] for c in _COLUMNS[kind]]
-    query = (
+    columns: list[ColumnElement[Any]] = [table.c[c] for c in _RANKING[kind]]
+    if count_embedded:
+        count = _count([*conds, _embedded_with(rt, table)], rt.settings.exact_search_limit)
+        columns.append(count.scalar_subquery().label("matching"))
+    statement = (
         select(*columns, rank.label("rank"))
         .where(*conds, table.c.search_tsv.op("@@")(q))
         .order_by(rank.desc(), table.c.id)
         .limit(n)
     )
-    return [dict(r) for r in (await conn.execute(query)).mappings().all()]
+    rows = [dict(r) for r in (await conn.execute(statement)).mappings().all()]
+    return rows, (rows[0]["matching"] if rows and count_embedded else None)
+
+
+async def _hydrate(conn: AsyncConnection, winners: list[_Hit]) -> None:
+    """Read the rest of each winner's row (content, metadata, tags, ...)."""
+    for kind, table in _TABLES.values():
+        ids = [hit.row["id"] for hit in winners if hit.kind == kind]
+        if not ids:
+            continue
+        statement = select(table.c.id, *(table.c[c] for c in _FULL[kind])).where(table.c.id.in_(ids))
+        full = {r["id"]: r for r in (await conn.execute(statement)).mappings().all()}
+        for hit in winners:
+            if hit.kind == kind:
+                hit.row.update(full[hit.row["id"]])
 
 
 def _session_coherence(scored: list[tuple[float, _Hit, ScoreExplanation]], weight: float) -> None:
@@ -285,28 +323,36 @@ async def _search(
                 return SearchResponse(results=[]), []
         if user_id is not None:
             caller.bind("user_id", user_id)
-        tsquery = None
-        if req.mode != "vector":
-            tsquery = await keyword_query(conn, rt.settings.search_language, req.query)
         scopes = [
             (kind, table, _conditions(kind, table, caller, req, user_id))
             for kind, table in (_TABLES[name] for name in dict.fromkeys(req.types))
         ]
-        if tsquery is not None:
+        matching: dict[str, int | None] = dict.fromkeys(_RANKING)
+        if req.mode != "vector":
             for kind, table, conds in scopes:
-                for rank, row in enumerate(await _keyword(conn, kind, table, conds, tsquery, n), start=1):
+                rows, matching[kind] = await _keyword(conn, rt, kind, table, conds, req.query, n, embedding is not None)
+                for rank, row in enumerate(rows, start=1):
                     hit = hits.setdefault((kind, row["id"]), _Hit(kind, row))
                     hit.keyword_rank, hit.keyword_score = rank, float(row["rank"])
         if embedding is not None:
             (qvec,) = await embedding
             for kind, table, conds in scopes:
-                rows, method = await _vector(conn, rt, kind, table, conds, qvec, n, req.weights.neighbor)
+                rows, method = await _vector(
+                    conn, rt, kind, table, conds, qvec, n, req.weights.neighbor, matching[kind], caller.org_id
+                )
                 for rank, row in enumerate(rows, start=1):
                     hit = hits.setdefault((kind, row["id"]), _Hit(kind, row))
                     hit.vector_rank, hit.vector_method = rank, method
                     hit.vector_similarity = float(row["similarity"])
                     near = row.get("neighbor_similarity")
                     hit.neighbor_similarity = None if near is None else float(near)
+        scored = _fuse(req, hits)
+        await _hydrate(conn, [hit for _, hit, _ in scored[: req.top_k]])
+    return _respond(req, scored)
+
+
+def _fuse(req: SearchRequest, hits: dict[tuple[str, uuid.UUID], _Hit]) -> list[tuple[float, _Hit, ScoreExplanation]]:
+    """Reciprocal rank fusion, then the speaker, recency, importance and session factors; best first."""
     now = datetime.now(UTC)
     w = req.weights
     scored: list[tuple[float, _Hit, ScoreExplanation]] = []
@@ -342,6 +388,12 @@ async def _search(
     if w.session and any(hit.kind == "message" for _, hit, _ in scored):
         _session_coherence(scored, w.session)
     scored.sort(key=lambda s: (-s[0], str(s[1].row["id"])))
+    return scored
+
+
+def _respond(
+    req: SearchRequest, scored: list[tuple[float, _Hit, ScoreExplanation]]
+) -> tuple[SearchResponse, list[tuple[uuid.UUID, float]]]:
     results = []
     accessed: list[tuple[uuid.UUID, float]] = []
     for final, hit, explanation in scored[: req.top_k]:

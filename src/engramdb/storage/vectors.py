@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import uuid
 
 import psycopg
 from psycopg import sql
@@ -46,6 +47,91 @@ def ensure_vector_indexes(conn: psycopg.Connection, model: str, dimensions: int)
         )
         created.append(name)
     return created
+
+
+def org_index_name(table: str, model: str, org_id: uuid.UUID) -> str:
+    """The name of one organization's own HNSW index (63 characters at most, as Postgres requires)."""
+    return f"{index_name(table, model)}_{org_id.hex}"
+
+
+def large_orgs(conn: psycopg.Connection, table: str, model: str, rows: int) -> list[uuid.UUID]:
+    """Organizations with more than ``rows`` rows of ``table`` embedded by ``model``."""
+    found = conn.execute(
+        sql.SQL("SELECT org_id FROM {} WHERE embedding_model = %s GROUP BY org_id HAVING count(*) > %s").format(
+            sql.Identifier(table)
+        ),
+        (model, rows),
+    ).fetchall()
+    return [r[0] for r in found]
+
+
+def _index_state(conn: psycopg.Connection, name: str) -> bool | None:
+    """None when the index does not exist, else whether it is valid (a failed concurrent build is not)."""
+    row = conn.execute("SELECT i.indisvalid FROM pg_index i WHERE i.indexrelid = to_regclass(%s)", (name,)).fetchone()
+    return None if row is None else bool(row[0])
+
+
+def ensure_org_index(conn: psycopg.Connection, table: str, model: str, dimensions: int, org_id: uuid.UUID) -> bool:
+    """Give one organization its own HNSW index of ``model`` on ``table``; True if it was built now.
+
+    The shared index covers every organization, and pgvector 0.6 applies the organization filter only
+    after the index scan, so a large organization that holds a small share of the shared index would
+    see its searches fall back to an exact scan. Its own partial index (``WHERE org_id = …``) is
+    searched directly. Built without blocking writes: ``CONCURRENTLY`` on a plain table; on a
+    partitioned one, an index on the parent alone, then each partition's built concurrently and
+    attached (new partitions get theirs when they are created). Needs an autocommit connection.
+    """
+    check_model_name(model)
+    name = org_index_name(table, model, org_id)
+    if _index_state(conn, name):
+        return False
+    method = sql.SQL(
+        "USING hnsw ((embedding::vector({})) vector_cosine_ops) WITH (m = 16, ef_construction = 64)"
+    ).format(sql.Literal(dimensions))
+    predicate = sql.SQL("WHERE org_id = {}::uuid AND embedding_model = {}").format(
+        sql.Literal(str(org_id)), sql.Literal(model)
+    )
+    partitions = [
+        r[0]
+        for r in conn.execute(
+            "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
+            "WHERE i.inhparent = to_regclass(%s) ORDER BY 1",
+            (table,),
+        ).fetchall()
+    ]
+    if not partitions:
+        if _index_state(conn, name) is False:
+            conn.execute(sql.SQL("DROP INDEX CONCURRENTLY {}").format(sql.Identifier(name)))
+        conn.execute(
+            sql.SQL("CREATE INDEX CONCURRENTLY IF NOT EXISTS {} ON {} {} {}").format(
+                sql.Identifier(name), sql.Identifier(table), method, predicate
+            )
+        )
+        return True
+    conn.execute(
+        sql.SQL("CREATE INDEX IF NOT EXISTS {} ON ONLY {} {} {}").format(
+            sql.Identifier(name), sql.Identifier(table), method, predicate
+        )
+    )
+    for partition in partitions:
+        part_name = "ix_p_" + hashlib.sha1(f"{partition}/{name}".encode()).hexdigest()[:32]
+        if _index_state(conn, part_name) is False:
+            conn.execute(sql.SQL("DROP INDEX CONCURRENTLY {}").format(sql.Identifier(part_name)))
+        attached = conn.execute(
+            "SELECT 1 FROM pg_inherits WHERE inhrelid = to_regclass(%s) AND inhparent = to_regclass(%s)",
+            (part_name, name),
+        ).fetchone()
+        if attached:
+            continue
+        conn.execute(
+            sql.SQL("CREATE INDEX CONCURRENTLY IF NOT EXISTS {} ON {} {} {}").format(
+                sql.Identifier(part_name), sql.Identifier(partition), method, predicate
+            )
+        )
+        conn.execute(
+            sql.SQL("ALTER INDEX {} ATTACH PARTITION {}").format(sql.Identifier(name), sql.Identifier(part_name))
+        )
+    return True
 
 
 def literal(model: str) -> str:
