@@ -41,8 +41,10 @@ class SearchFilters(StrictModel):
 
 
 class SearchWeights(StrictModel):
-    """How much recency and importance move a result (0 = not at all)."""
+    """How much each retriever and each factor counts (0 = not at all)."""
 
+    vector: float = Field(default=1.0, ge=0.0, le=4.0, description="Weight of the vector ranking in the fusion.")
+    keyword: float = Field(default=1.0, ge=0.0, le=4.0, description="Weight of the keyword ranking in the fusion.")
     recency: float = Field(default=0.0, ge=0.0, le=1.0)
     recency_half_life_days: float = Field(default=30.0, gt=0.0, le=36_500.0)
     importance: float = Field(default=0.0, ge=0.0, le=1.0, description="Memories only.")

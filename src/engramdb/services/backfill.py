@@ -12,10 +12,11 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
+from typing import Any
 
 from sqlalchemy import ColumnElement, Table, bindparam, func, select, tuple_, update
 
-from engramdb.services.runtime import Runtime, message_embedding_text
+from engramdb.services.runtime import MessageText, MessageVectors, Runtime, embed_messages
 from engramdb.storage import tables as t
 
 _log = logging.getLogger(__name__)
@@ -41,16 +42,31 @@ async def count_pending(rt: Runtime, *, other_models: bool = True) -> int:
 FAILED_PREFIX = "failed:"  # embedding_model of a row the embedder refused: skipped by the server's loop
 
 
-async def _embed_each(rt: Runtime, texts: list[str]) -> list[list[float] | None]:
-    """One by one after a batch failed, so a single bad row cannot hold back everything queued after it."""
-    out: list[list[float] | None] = []
-    for text_ in texts:
+async def _embed(rt: Runtime, rows: list[Any], is_message: bool) -> list[MessageVectors | None]:
+    """Each row's vectors; after a failed batch, one by one, so a single bad row cannot hold back
+    everything queued after it (that row gets None)."""
+
+    async def embed(batch: list[Any]) -> list[MessageVectors]:
+        if is_message:
+            return await embed_messages(
+                rt.embedder, [MessageText(r["name"], r["content"], r["occurred_at"]) for r in batch]
+            )
+        vectors = await rt.embedder.embed_batch([r["content"] for r in batch], kind="passage")
+        return [MessageVectors(v, None) for v in vectors]
+
+    try:
+        return list(await embed(rows))
+    except Exception:
+        _log.warning("embedding a batch failed; embedding its rows one by one")
+    out: list[MessageVectors | None] = []
+    for row in rows:
         try:
-            (vector,) = await rt.embedder.embed_batch([text_], kind="passage")
+            (vectors,) = await embed([row])
         except Exception:
             _log.exception("embedding one row failed; it is marked and skipped until `engramdb reembed`")
-            vector = None
-        out.append(vector)
+            out.append(None)
+        else:
+            out.append(vectors)
     return out
 
 
@@ -75,26 +91,21 @@ async def _batch(
         rows = (await conn.execute(query)).mappings().all()
         if not rows:
             return 0, None
-        texts = [
-            message_embedding_text(r["name"], r["content"], r["occurred_at"]) if is_message else r["content"]
-            for r in rows
-        ]
-        vectors: list[list[float] | None]
-        try:
-            vectors = list(await rt.embedder.embed_batch(texts, kind="passage"))
-        except Exception:
-            vectors = await _embed_each(rt, texts)
+        vectors = await _embed(rt, list(rows), is_message)
         key = [table.c.org_id == bindparam("k_org"), table.c.id == bindparam("k_id")]
         if is_message:
             key.append(table.c.created_at == bindparam("k_created"))
-        stmt = update(table).where(*key).values(embedding=bindparam("v"), embedding_model=bindparam("m"))
+        values: dict[str, Any] = {"embedding": bindparam("v"), "embedding_model": bindparam("m")}
+        if is_message:
+            values["sentence_embeddings"] = bindparam("s")
+        stmt = update(table).where(*key).values(values)
         params = [
             {
                 "k_org": r["org_id"],
                 "k_id": r["id"],
-                "v": v,
+                "v": v.embedding if v else None,
                 "m": model if v is not None else FAILED_PREFIX + model,
-                **({"k_created": r["created_at"]} if is_message else {}),
+                **({"k_created": r["created_at"], "s": v.sentence_embeddings if v else None} if is_message else {}),
             }
             for r, v in zip(rows, vectors, strict=True)
         ]

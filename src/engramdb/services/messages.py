@@ -16,7 +16,7 @@ from engramdb.schemas.conversations import Message, MessageBatch, MessageFilters
 from engramdb.services import audit
 from engramdb.services.context import Caller
 from engramdb.services.directory import resolve_user
-from engramdb.services.runtime import Runtime, message_embedding_text
+from engramdb.services.runtime import MessageText, MessageVectors, Runtime, embed_messages
 from engramdb.services.sessions import ensure_open, fetch_visible
 from engramdb.storage import tables as t
 from engramdb.storage.database import Database
@@ -41,10 +41,10 @@ async def add(rt: Runtime, caller: Caller, session_id: uuid.UUID, batch: Message
     """
     caller.require("write")
     now = datetime.now(UTC)
-    vectors: list[list[float] | None] = [None] * len(batch.messages)
+    vectors: list[MessageVectors | None] = [None] * len(batch.messages)
     if not batch.defer_embedding:
-        texts = [message_embedding_text(msg.name, msg.content, msg.occurred_at or now) for msg in batch.messages]
-        vectors = list(await rt.embedder.embed_batch(texts, kind="passage"))
+        texts = [MessageText(msg.name, msg.content, msg.occurred_at or now) for msg in batch.messages]
+        vectors = list(await embed_messages(rt.embedder, texts))
     model = None if batch.defer_embedding else rt.embedder.model
     async with rt.db.tenant(caller.org_id) as conn:
         sess = await fetch_visible(conn, caller, session_id, lock=True)
@@ -93,7 +93,8 @@ async def add(rt: Runtime, caller: Caller, session_id: uuid.UUID, batch: Message
                     "metadata": msg.metadata,
                     "content_hash": content_hash(msg.content),
                     "occurred_at": msg.occurred_at or now,
-                    "embedding": vector,
+                    "embedding": vector.embedding if vector else None,
+                    "sentence_embeddings": vector.sentence_embeddings if vector else None,
                     "embedding_model": model if vector is not None else None,
                     "language": rt.settings.search_language,
                 }

@@ -23,7 +23,21 @@ from datetime import UTC, datetime
 from typing import Any
 
 from pgvector.sqlalchemy import Vector
-from sqlalchemy import ColumnElement, Table, case, cast, func, literal, literal_column, select, text, tuple_
+from sqlalchemy import (
+    ColumnElement,
+    Float,
+    Table,
+    Text,
+    bindparam,
+    case,
+    cast,
+    func,
+    literal,
+    literal_column,
+    select,
+    text,
+    tuple_,
+)
 from sqlalchemy.dialects.postgresql import REGCONFIG, TSQUERY
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.selectable import Select
@@ -117,6 +131,7 @@ async def _vector(
     ``matching`` is the capped count of embedded rows under ``conds`` when the keyword side found it."""
     conds = [*conds, _embedded_with(rt, table)]
     distance = cast(table.c.embedding, Vector(rt.embedder.dimensions)).cosine_distance(qvec)
+    similarity = _similarity(table, distance, qvec, rt.embedder.dimensions)
     columns = [table.c[c] for c in _RANKING[kind]]
     smooth = kind == "message" and neighbor > 0
     limit = rt.settings.exact_search_limit
@@ -126,7 +141,7 @@ async def _vector(
         if smooth:
             # Neighbours are the turns at seq ± 1 of the same session (as on the index path below), read
             # with window functions over one sort rather than self-joins.
-            scored = select(*columns, (1 - distance).label("similarity")).where(*conds).subquery("scored")
+            scored = select(*columns, similarity.label("similarity")).where(*conds).subquery("scored")
 
             def adjacent(step: int) -> ColumnElement[float]:
                 shift = func.lag if step < 0 else func.lead
@@ -140,14 +155,14 @@ async def _vector(
             score = near.c.similarity + neighbor * func.coalesce(near.c.neighbor_similarity, 0.0)
             query = select(near, score.label("score"))
         else:
-            inner = select(*columns, (1 - distance).label("similarity")).where(*conds).subquery()
+            inner = select(*columns, similarity.label("similarity")).where(*conds).subquery()
             query = select(inner, inner.c.similarity.label("score"))
         # Ordering a derived column keeps the planner off the HNSW index: filter indexes, then a sort.
         rows = (await conn.execute(query.order_by(text("score DESC")).limit(n))).mappings().all()
         return [dict(r) for r in rows], "exact"
     # The organization as a literal lets the planner match an organization's own index (services/indexes.py).
     own_index = table.c.org_id == literal_column(f"'{uuid.UUID(str(org_id))}'::uuid")
-    base = select(*columns, (1 - distance).label("similarity")).where(*conds, own_index)
+    base = select(*columns, similarity.label("similarity")).where(*conds, own_index)
     found: list[dict[str, Any]] = []
     method = "hnsw"
     # pgvector 0.6 returns at most ef_search index hits and filters them afterwards: widen the search
@@ -158,13 +173,28 @@ async def _vector(
         if len(found) >= n:
             break
     else:
-        found = [dict(r) for r in (await conn.execute(base.order_by(distance + 0).limit(n))).mappings().all()]
+        exact = base.order_by(text("similarity DESC")).limit(n)  # a derived column: no index scan
+        found = [dict(r) for r in (await conn.execute(exact)).mappings().all()]
         method = "exact"
     for row in found:
         row["score"] = row["similarity"]
+    found.sort(key=lambda r: -r["score"])  # index order is by the message's vector, scores by its best sentence
     if smooth and found:
-        await _smooth_with_neighbors(conn, table, conds, distance, found, neighbor)
+        await _smooth_with_neighbors(conn, table, conds, similarity, found, neighbor)
     return found, method
+
+
+def _similarity(
+    table: Table, distance: ColumnElement[float], qvec: list[float], dimensions: int
+) -> ColumnElement[float]:
+    """Cosine similarity to the query; a message of several sentences scores as its best sentence when
+    that beats the message's own (mean) vector (see services/runtime.py ``embed_messages``)."""
+    if "sentence_embeddings" not in table.c:
+        return 1 - distance
+    sentence = func.unnest(table.c.sentence_embeddings).column_valued("sentence")
+    query = bindparam("query_vector", qvec, type_=Vector(dimensions))
+    best = select(func.max(1 - sentence.op("<=>", return_type=Float)(query))).scalar_subquery()
+    return func.greatest(1 - distance, best)
 
 
 def _embedded_with(rt: Runtime, table: Table) -> ColumnElement[bool]:
@@ -182,13 +212,13 @@ async def _smooth_with_neighbors(
     conn: AsyncConnection,
     table: Table,
     conds: list[ColumnElement[bool]],
-    distance: ColumnElement[float],
+    similarity: ColumnElement[float],
     found: list[dict[str, Any]],
     neighbor: float,
 ) -> None:
     """The index path's version of the window in the exact path: look the adjacent turns up."""
     wanted = {(r["session_id"], r["seq"] + d) for r in found for d in (-1, 1)}
-    query = select(table.c.session_id, table.c.seq, (1 - distance).label("similarity")).where(
+    query = select(table.c.session_id, table.c.seq, similarity.label("similarity")).where(
         *conds, tuple_(table.c.session_id, table.c.seq).in_(list(wanted))
     )
     sims = {(r.session_id, r.seq): r.similarity for r in await conn.execute(query)}
@@ -201,19 +231,16 @@ async def _smooth_with_neighbors(
     found.sort(key=lambda r: -r["score"])
 
 
-def _any_word_query(language: str, query: str) -> ColumnElement[Any]:
-    """Any-word matching: the query's lexemes (stop words dropped, stems kept) joined with OR, built in
-    the statement that uses it. NULL (matching nothing) when the query has no lexemes.
+_BM25_K1, _BM25_B = 1.2, 0.75
 
-    Natural-language questions rarely share every word with the turn that answers them, so requiring all
-    of them (as ``websearch_to_tsquery`` does) misses most answers; ranking rewards rows matching more.
-    """
+
+def _lexemes(language: str, query: str) -> Any:
+    """The query's lexemes (stop words dropped, stems kept), each also as a one-word ``tsquery``."""
     words = func.unnest(func.to_tsvector(cast(literal(language), REGCONFIG), literal(query))).table_valued(
         "lexeme", "positions", "weights"
     )
-    escaped = func.replace(func.replace(words.c.lexeme, "\\", "\\\\"), "'", "''")
-    joined = select(func.string_agg(literal("'") + escaped + literal("'"), literal(" | "))).select_from(words)
-    return cast(joined.scalar_subquery(), TSQUERY)
+    quoted = literal("'") + func.replace(func.replace(words.c.lexeme, "\\", "\\\\"), "'", "''") + literal("'")
+    return select(words.c.lexeme, cast(quoted, TSQUERY).label("tsq")).cte("terms")
 
 
 async def _keyword(
@@ -226,18 +253,43 @@ async def _keyword(
     n: int,
     count_embedded: bool,
 ) -> tuple[list[dict[str, Any]], int | None]:
-    """The ``n`` best keyword matches under ``conds`` and, when ``count_embedded``, the capped count of
-    embedded rows under ``conds`` (the vector side's choice of method), in one round trip."""
-    q = _any_word_query(rt.settings.search_language, query)
-    rank = func.ts_rank(table.c.search_tsv, q)
-    columns: list[ColumnElement[Any]] = [table.c[c] for c in _RANKING[kind]]
-    if count_embedded:
-        count = _count([*conds, _embedded_with(rt, table)], rt.settings.exact_search_limit)
-        columns.append(count.scalar_subquery().label("matching"))
+    """The ``n`` best keyword matches under ``conds`` by BM25 and the capped count of rows under ``conds``
+    (embedded rows when ``count_embedded``: the vector side's choice of method), in one round trip.
+
+    BM25 over the searched rows themselves: a word's weight (IDF) comes from how many of *these* rows
+    contain it, so a word every turn of this user shares ("go", a friend's name) counts little and a rare
+    one a lot; Postgres' ``ts_rank`` has no IDF. Term frequency is taken as 1 (chat turns are short) and
+    the length is the row's number of distinct lexemes.
+    """
+    terms = _lexemes(rt.settings.search_language, query)
+    any_word = cast(select(func.string_agg(cast(terms.c.tsq, Text), literal(" | "))).scalar_subquery(), TSQUERY)
+    matched = (
+        select(*(table.c[c] for c in _RANKING[kind]), table.c.search_tsv, func.length(table.c.search_tsv).label("len"))
+        .where(*conds, table.c.search_tsv.op("@@")(any_word))
+        .cte("matched")
+    )
+    pairs = (
+        select(matched.c.id, terms.c.lexeme)
+        .select_from(matched.join(terms, matched.c.search_tsv.op("@@")(terms.c.tsq)))
+        .cte("pairs")
+    )
+    df = select(pairs.c.lexeme, func.count().label("df")).group_by(pairs.c.lexeme).cte("df")
+    scope = [*conds, _embedded_with(rt, table)] if count_embedded else conds
+    total = _count(scope, rt.settings.exact_search_limit).scalar_subquery()
+    idf = func.ln(1 + (func.greatest(total, df.c.df) - df.c.df + 0.5) / (df.c.df + 0.5))
+    per_row = (
+        select(pairs.c.id, func.sum(idf).label("idf"))
+        .select_from(pairs.join(df, pairs.c.lexeme == df.c.lexeme))
+        .group_by(pairs.c.id)
+        .subquery("per_row")
+    )
+    average = select(func.avg(matched.c.len)).scalar_subquery()
+    norm = (_BM25_K1 + 1) / (1 + _BM25_K1 * (1 - _BM25_B + _BM25_B * matched.c.len / func.nullif(average, 0)))
+    rank = per_row.c.idf * norm
     statement = (
-        select(*columns, rank.label("rank"))
-        .where(*conds, table.c.search_tsv.op("@@")(q))
-        .order_by(rank.desc(), table.c.id)
+        select(*(matched.c[c] for c in _RANKING[kind]), rank.label("rank"), total.label("matching"))
+        .select_from(matched.join(per_row, per_row.c.id == matched.c.id))
+        .order_by(rank.desc(), matched.c.id)
         .limit(n)
     )
     rows = [dict(r) for r in (await conn.execute(statement)).mappings().all()]
@@ -357,7 +409,11 @@ def _fuse(req: SearchRequest, hits: dict[tuple[str, uuid.UUID], _Hit]) -> list[t
     w = req.weights
     scored: list[tuple[float, _Hit, ScoreExplanation]] = []
     for hit in hits.values():
-        rrf = sum(1.0 / (req.rrf_k + r) for r in (hit.vector_rank, hit.keyword_rank) if r is not None)
+        rrf = sum(
+            weight / (req.rrf_k + rank)
+            for rank, weight in ((hit.vector_rank, w.vector), (hit.keyword_rank, w.keyword))
+            if rank is not None
+        )
         factor = 1.0
         recency = importance = None
         named = None

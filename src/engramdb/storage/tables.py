@@ -5,6 +5,9 @@ tests/storage/test_tables.py checks that every column named here exists in the m
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 from pgvector.sqlalchemy import Vector
 from sqlalchemy import (
     BigInteger,
@@ -19,9 +22,28 @@ from sqlalchemy import (
     Text,
 )
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB, REGCONFIG, TSVECTOR, UUID
+from sqlalchemy.engine import Dialect
 from sqlalchemy.sql import func
+from sqlalchemy.types import UserDefinedType
 
 metadata = MetaData()
+
+
+class VectorList(UserDefinedType[list[list[float]]]):
+    """``vector[]``: written from a list of float lists; read back only in SQL (as the raw array text)."""
+
+    cache_ok = True
+
+    def get_col_spec(self, **kw: Any) -> str:
+        return "vector[]"
+
+    def bind_processor(self, dialect: Dialect) -> Callable[[list[list[float]] | None], str | None]:
+        def process(value: list[list[float]] | None) -> str | None:
+            if value is None:
+                return None
+            return "{" + ",".join('"[' + ",".join(repr(float(x)) for x in v) + ']"' for v in value) + "}"
+
+        return process
 
 
 def _uuid(name: str, *, nullable: bool = True, primary_key: bool = False) -> Column[object]:
@@ -158,6 +180,7 @@ message = Table(
     _meta(),
     Column("content_hash", LargeBinary, nullable=False),
     Column("embedding", Vector()),
+    Column("sentence_embeddings", VectorList()),
     Column("embedding_model", Text),
     Column("language", REGCONFIG),
     Column("search_tsv", TSVECTOR),
