@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import asyncio
 import json
 import math
 
@@ -150,3 +151,14 @@ async def test_openai_replies_that_cannot_be_used_are_503() -> None:
     )
     with pytest.raises(ServiceUnavailable):
         await not_json.embed_batch(["a"])
+
+
+async def test_a_query_does_not_wait_behind_a_passage_batch() -> None:
+    model = minilm.MiniLMEmbedder()
+    await model.warm()
+    bulk = asyncio.ensure_future(model.embed_batch([f"passage number {i} about gardens" for i in range(3000)]))
+    await asyncio.sleep(0.05)  # the batch is running on the passage thread
+    (vector,) = await model.embed_batch(["where is the garden?"], kind="query")
+    assert len(vector) == model.dimensions
+    assert not bulk.done()  # the query finished while the batch was still being embedded
+    assert len(await bulk) == 3000

@@ -1,6 +1,6 @@
-"""Sentence vectors: a multi-sentence message is embedded sentence by sentence, its own vector is their
-normalized mean, and search scores it by its best sentence on every path (exact scan, HNSW index,
-backfill of deferred messages)."""
+"""Part vectors: a message is embedded sentence by sentence and together with the previous turn, its own
+vector is its sentences' normalized mean, and search scores it by its best part on every path (exact
+scan, HNSW index, backfill of deferred messages)."""
 
 from __future__ import annotations
 
@@ -21,6 +21,7 @@ from engramdb.services.runtime import (
     MAX_SENTENCES,
     MessageText,
     Runtime,
+    context_text,
     embed_messages,
     message_embedding_text,
     sentences,
@@ -52,12 +53,24 @@ async def test_one_sentence_keeps_its_vector_and_several_average() -> None:
         embedder, [MessageText("Ann", "Just one sentence here", WHEN), MessageText("Ann", LONG, WHEN)]
     )
     (expected,) = await embedder.embed_batch([message_embedding_text("Ann", "Just one sentence here", WHEN)])
-    assert one.sentence_embeddings is None and one.embedding == expected
+    assert one.part_embeddings is None and one.embedding == expected
     parts = [message_embedding_text("Ann", p, WHEN) for p in sentences(LONG)]
-    assert several.sentence_embeddings == await embedder.embed_batch(parts)
-    mean = [sum(c) / len(parts) for c in zip(*several.sentence_embeddings, strict=True)]
+    assert several.part_embeddings == await embedder.embed_batch(parts)
+    mean = [sum(c) / len(parts) for c in zip(*several.part_embeddings, strict=True)]
     norm = math.sqrt(sum(x * x for x in mean))
     assert several.embedding == pytest.approx([x / norm for x in mean])
+
+
+async def test_a_reply_also_gets_a_vector_in_context() -> None:
+    embedder = HashEmbedder(64)
+    reply = MessageText("Ann", "Yes, last Tuesday!", WHEN, previous=("Bo", "Did you adopt the puppy?"))
+    assert context_text(reply) == message_embedding_text("Ann", "Bo: Did you adopt the puppy? Yes, last Tuesday!", WHEN)
+    (vectors,) = await embed_messages(embedder, [reply])
+    own, in_context = await embedder.embed_batch(
+        [message_embedding_text("Ann", "Yes, last Tuesday!", WHEN), context_text(reply) or ""]
+    )
+    assert vectors.embedding == own  # the message's own vector ignores the context
+    assert vectors.part_embeddings == [own, in_context]
 
 
 def _cosine(a: list[float], b: list[float]) -> float:
@@ -105,7 +118,29 @@ async def test_backfill_stores_sentence_vectors(db: Database, database_url: str)
     with psycopg.connect(database_url) as conn:
         counts = dict(
             conn.execute(
-                "SELECT content, array_length(sentence_embeddings, 1) FROM message WHERE org_id = %s", (org.id,)
+                "SELECT content, array_length(part_embeddings, 1) FROM message WHERE org_id = %s", (org.id,)
             ).fetchall()
         )
-    assert counts == {LONG: len(sentences(LONG)), "One.": None}
+    # LONG opens the session (its sentences only); "One." has its sentence and itself after LONG.
+    assert counts == {LONG: len(sentences(LONG)), "One.": 2}
+
+
+async def test_the_first_message_of_a_batch_follows_the_sessions_last_turn(db: Database, database_url: str) -> None:
+    embedder = HashEmbedder(384)
+    rt = Runtime.build(Settings(database_url=database_url), db, embedder=embedder)
+    org, key = await keys.create_organization(db, name=f"sentences-context-{uuid.uuid4().hex[:6]}")
+    caller = await keys.authenticate(db, key.api_key)
+    s = await sessions.create(db, caller, SessionCreate())
+    for name, content in (("Bo", "Did you adopt the puppy?"), ("Ann", "Yes, last Tuesday!")):
+        one = MessageBatch(messages=[{"role": "user", "name": name, "content": content, "occurred_at": WHEN}])
+        await messages.add(rt, caller, s.id, one)
+    with psycopg.connect(database_url) as conn:
+        row = conn.execute(
+            "SELECT array_length(part_embeddings, 1), (part_embeddings[2])::text FROM message "
+            "WHERE org_id = %s AND name = 'Ann'",
+            (org.id,),
+        ).fetchone()
+    assert row is not None and row[0] == 2
+    reply = MessageText("Ann", "Yes, last Tuesday!", WHEN, previous=("Bo", "Did you adopt the puppy?"))
+    (expected,) = await embedder.embed_batch([context_text(reply) or ""])
+    assert [float(x) for x in row[1].strip("[]").split(",")] == pytest.approx(expected, abs=1e-6)

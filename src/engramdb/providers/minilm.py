@@ -63,7 +63,9 @@ class MiniLMEmbedder:
     def __init__(self, *, batch_size: int = 32, threads: int = 0) -> None:
         self.batch_size = batch_size
         self.threads = threads
+        # Queries get their own thread: a search must not wait behind a backfill or import batch.
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="engram-embed")
+        self._query_executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="engram-embed-query")
         self._lock = threading.Lock()
         self._session: Any = None
         self._tokenizer: Any = None
@@ -123,7 +125,8 @@ class MiniLMEmbedder:
         if not texts:
             return []
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, self._embed, list(texts))
+        executor = self._query_executor if kind == "query" else self._executor
+        return await loop.run_in_executor(executor, self._embed, list(texts))
 
     async def warm(self) -> None:
         """Load the model now rather than on the first request."""

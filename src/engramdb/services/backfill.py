@@ -42,15 +42,21 @@ async def count_pending(rt: Runtime, *, other_models: bool = True) -> int:
 FAILED_PREFIX = "failed:"  # embedding_model of a row the embedder refused: skipped by the server's loop
 
 
+def _previous(row: Any) -> tuple[str | None, str] | None:
+    return None if row["prev_content"] is None else (row["prev_name"], row["prev_content"])
+
+
 async def _embed(rt: Runtime, rows: list[Any], is_message: bool) -> list[MessageVectors | None]:
     """Each row's vectors; after a failed batch, one by one, so a single bad row cannot hold back
-    everything queued after it (that row gets None)."""
+    everything queued after it (that row gets None). A message whose context the embedder refuses (the
+    previous turn may be the bad one) is embedded without it."""
 
-    async def embed(batch: list[Any]) -> list[MessageVectors]:
+    async def embed(batch: list[Any], context: bool = True) -> list[MessageVectors]:
         if is_message:
-            return await embed_messages(
-                rt.embedder, [MessageText(r["name"], r["content"], r["occurred_at"]) for r in batch]
-            )
+            texts = [
+                MessageText(r["name"], r["content"], r["occurred_at"], _previous(r) if context else None) for r in batch
+            ]
+            return await embed_messages(rt.embedder, texts)
         vectors = await rt.embedder.embed_batch([r["content"] for r in batch], kind="passage")
         return [MessageVectors(v, None) for v in vectors]
 
@@ -60,13 +66,15 @@ async def _embed(rt: Runtime, rows: list[Any], is_message: bool) -> list[Message
         _log.warning("embedding a batch failed; embedding its rows one by one")
     out: list[MessageVectors | None] = []
     for row in rows:
-        try:
-            (vectors,) = await embed([row])
-        except Exception:
-            _log.exception("embedding one row failed; it is marked and skipped until `engramdb reembed`")
-            out.append(None)
-        else:
-            out.append(vectors)
+        vectors: MessageVectors | None = None
+        for context in (True, False) if is_message else (True,):
+            try:
+                (vectors,) = await embed([row], context)
+                break
+            except Exception:
+                if not context or not is_message:
+                    _log.exception("embedding one row failed; it is marked and skipped until `engramdb reembed`")
+        out.append(vectors)
     return out
 
 
@@ -75,9 +83,15 @@ async def _batch(
 ) -> tuple[int, tuple[object, object] | None]:
     model = rt.embedder.model
     is_message = table is t.message
-    cols = [table.c.org_id, table.c.id, table.c.content]
+    cols: list[ColumnElement[Any]] = [table.c.org_id, table.c.id, table.c.content]
     if is_message:
         cols += [table.c.created_at, table.c.name, table.c.occurred_at]
+        prev = table.alias("prev")  # the session's previous turn, for the message's context vector
+        before = select(prev.c.name, prev.c.content).where(
+            prev.c.org_id == table.c.org_id, prev.c.session_id == table.c.session_id, prev.c.seq == table.c.seq - 1
+        )
+        cols += [before.with_only_columns(prev.c.name).scalar_subquery().label("prev_name")]
+        cols += [before.with_only_columns(prev.c.content).scalar_subquery().label("prev_content")]
     async with rt.db.system() as conn:
         query = (
             select(*cols)
@@ -97,7 +111,7 @@ async def _batch(
             key.append(table.c.created_at == bindparam("k_created"))
         values: dict[str, Any] = {"embedding": bindparam("v"), "embedding_model": bindparam("m")}
         if is_message:
-            values["sentence_embeddings"] = bindparam("s")
+            values["part_embeddings"] = bindparam("s")
         stmt = update(table).where(*key).values(values)
         params = [
             {
@@ -105,7 +119,7 @@ async def _batch(
                 "k_id": r["id"],
                 "v": v.embedding if v else None,
                 "m": model if v is not None else FAILED_PREFIX + model,
-                **({"k_created": r["created_at"], "s": v.sentence_embeddings if v else None} if is_message else {}),
+                **({"k_created": r["created_at"], "s": v.part_embeddings if v else None} if is_message else {}),
             }
             for r, v in zip(rows, vectors, strict=True)
         ]

@@ -43,7 +43,21 @@ async def add(rt: Runtime, caller: Caller, session_id: uuid.UUID, batch: Message
     now = datetime.now(UTC)
     vectors: list[MessageVectors | None] = [None] * len(batch.messages)
     if not batch.defer_embedding:
-        texts = [MessageText(msg.name, msg.content, msg.occurred_at or now) for msg in batch.messages]
+        async with rt.db.tenant(caller.org_id) as conn:
+            ensure_open(await fetch_visible(conn, caller, session_id))  # answer 404 / 409 before embedding
+            last = (
+                await conn.execute(
+                    select(m.c.name, m.c.content)
+                    .where(m.c.org_id == caller.org_id, m.c.session_id == session_id)
+                    .order_by(m.c.seq.desc())
+                    .limit(1)
+                )
+            ).first()
+        previous = None if last is None else (last.name, last.content)
+        texts = []
+        for msg in batch.messages:
+            texts.append(MessageText(msg.name, msg.content, msg.occurred_at or now, previous))
+            previous = (msg.name, msg.content)
         vectors = list(await embed_messages(rt.embedder, texts))
     model = None if batch.defer_embedding else rt.embedder.model
     async with rt.db.tenant(caller.org_id) as conn:
@@ -94,7 +108,7 @@ async def add(rt: Runtime, caller: Caller, session_id: uuid.UUID, batch: Message
                     "content_hash": content_hash(msg.content),
                     "occurred_at": msg.occurred_at or now,
                     "embedding": vector.embedding if vector else None,
-                    "sentence_embeddings": vector.sentence_embeddings if vector else None,
+                    "part_embeddings": vector.part_embeddings if vector else None,
                     "embedding_model": model if vector is not None else None,
                     "language": rt.settings.search_language,
                 }

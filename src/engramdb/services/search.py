@@ -189,9 +189,9 @@ def _similarity(
 ) -> ColumnElement[float]:
     """Cosine similarity to the query; a message of several sentences scores as its best sentence when
     that beats the message's own (mean) vector (see services/runtime.py ``embed_messages``)."""
-    if "sentence_embeddings" not in table.c:
+    if "part_embeddings" not in table.c:
         return 1 - distance
-    sentence = func.unnest(table.c.sentence_embeddings).column_valued("sentence")
+    sentence = func.unnest(table.c.part_embeddings).column_valued("sentence")
     query = bindparam("query_vector", qvec, type_=Vector(dimensions))
     best = select(func.max(1 - sentence.op("<=>", return_type=Float)(query))).scalar_subquery()
     return func.greatest(1 - distance, best)

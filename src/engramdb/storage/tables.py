@@ -180,7 +180,7 @@ message = Table(
     _meta(),
     Column("content_hash", LargeBinary, nullable=False),
     Column("embedding", Vector()),
-    Column("sentence_embeddings", VectorList()),
+    Column("part_embeddings", VectorList()),
     Column("embedding_model", Text),
     Column("language", REGCONFIG),
     Column("search_tsv", TSVECTOR),
