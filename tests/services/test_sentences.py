@@ -70,7 +70,7 @@ async def test_a_reply_also_gets_a_vector_in_context() -> None:
         [message_embedding_text("Ann", "Yes, last Tuesday!", WHEN), context_text(reply) or ""]
     )
     assert vectors.embedding == own  # the message's own vector ignores the context
-    assert vectors.part_embeddings == [own, in_context]
+    assert vectors.part_embeddings is None and vectors.context_embedding == in_context
 
 
 def _cosine(a: list[float], b: list[float]) -> float:
@@ -116,13 +116,16 @@ async def test_backfill_stores_sentence_vectors(db: Database, database_url: str)
     await messages.add(rt, caller, s.id, batch)
     await backfill.backfill(rt)
     with psycopg.connect(database_url) as conn:
-        counts = dict(
-            conn.execute(
-                "SELECT content, array_length(part_embeddings, 1) FROM message WHERE org_id = %s", (org.id,)
+        counts = {
+            content: (parts, context)
+            for content, parts, context in conn.execute(
+                "SELECT content, array_length(part_embeddings, 1), context_embedding IS NOT NULL FROM message "
+                "WHERE org_id = %s",
+                (org.id,),
             ).fetchall()
-        )
-    # LONG opens the session (its sentences only); "One." has its sentence and itself after LONG.
-    assert counts == {LONG: len(sentences(LONG)), "One.": 2}
+        }
+    # LONG opens the session (sentences, no context); "One." is one sentence, with itself after LONG.
+    assert counts == {LONG: (len(sentences(LONG)), False), "One.": (None, True)}
 
 
 async def test_the_first_message_of_a_batch_follows_the_sessions_last_turn(db: Database, database_url: str) -> None:
@@ -136,11 +139,11 @@ async def test_the_first_message_of_a_batch_follows_the_sessions_last_turn(db: D
         await messages.add(rt, caller, s.id, one)
     with psycopg.connect(database_url) as conn:
         row = conn.execute(
-            "SELECT array_length(part_embeddings, 1), (part_embeddings[2])::text FROM message "
+            "SELECT array_length(part_embeddings, 1), context_embedding::text FROM message "
             "WHERE org_id = %s AND name = 'Ann'",
             (org.id,),
         ).fetchone()
-    assert row is not None and row[0] == 2
+    assert row is not None and row[0] is None
     reply = MessageText("Ann", "Yes, last Tuesday!", WHEN, previous=("Bo", "Did you adopt the puppy?"))
     (expected,) = await embedder.embed_batch([context_text(reply) or ""])
     assert [float(x) for x in row[1].strip("[]").split(",")] == pytest.approx(expected, abs=1e-6)

@@ -54,6 +54,12 @@ class SearchWeights(StrictModel):
         le=1.0,
         description="Messages only: a turn's vector score borrows this share of its most similar adjacent turn's.",
     )
+    context: float = Field(
+        default=0.9,
+        ge=0.0,
+        le=1.0,
+        description="Messages only: a turn may score as its vector after the previous turn, scaled by this.",
+    )
     name_match: float = Field(
         default=0.3, ge=0.0, le=1.0, description="Messages only: boost for turns whose speaker the query names."
     )

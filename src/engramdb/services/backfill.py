@@ -112,6 +112,7 @@ async def _batch(
         values: dict[str, Any] = {"embedding": bindparam("v"), "embedding_model": bindparam("m")}
         if is_message:
             values["part_embeddings"] = bindparam("s")
+            values["context_embedding"] = bindparam("c")
         stmt = update(table).where(*key).values(values)
         params = [
             {
@@ -119,7 +120,15 @@ async def _batch(
                 "k_id": r["id"],
                 "v": v.embedding if v else None,
                 "m": model if v is not None else FAILED_PREFIX + model,
-                **({"k_created": r["created_at"], "s": v.part_embeddings if v else None} if is_message else {}),
+                **(
+                    {
+                        "k_created": r["created_at"],
+                        "s": v.part_embeddings if v else None,
+                        "c": v.context_embedding if v else None,
+                    }
+                    if is_message
+                    else {}
+                ),
             }
             for r, v in zip(rows, vectors, strict=True)
         ]

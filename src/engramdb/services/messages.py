@@ -109,6 +109,7 @@ async def add(rt: Runtime, caller: Caller, session_id: uuid.UUID, batch: Message
                     "occurred_at": msg.occurred_at or now,
                     "embedding": vector.embedding if vector else None,
                     "part_embeddings": vector.part_embeddings if vector else None,
+                    "context_embedding": vector.context_embedding if vector else None,
                     "embedding_model": model if vector is not None else None,
                     "language": rt.settings.search_language,
                 }

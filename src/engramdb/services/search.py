@@ -123,21 +123,20 @@ async def _vector(
     qvec: list[float],
     n: int,
     neighbor: float,
-    matching: int | None,
+    matching: int,
     org_id: uuid.UUID,
+    context: float,
 ) -> tuple[list[dict[str, Any]], str]:
     """The ``n`` rows closest to ``qvec`` under ``conds``; for messages each row's ``similarity`` also
     borrows ``neighbor`` × the similarity of its most similar adjacent turn (same session, seq ± 1).
-    ``matching`` is the capped count of embedded rows under ``conds`` when the keyword side found it."""
+    ``matching`` is the capped count of embedded rows under ``conds``."""
     conds = [*conds, _embedded_with(rt, table)]
     distance = cast(table.c.embedding, Vector(rt.embedder.dimensions)).cosine_distance(qvec)
-    similarity = _similarity(table, distance, qvec, rt.embedder.dimensions)
+    similarity = _similarity(table, distance, qvec, rt.embedder.dimensions, context)
     columns = [table.c[c] for c in _RANKING[kind]]
     smooth = kind == "message" and neighbor > 0
     limit = rt.settings.exact_search_limit
-    if matching is None:
-        matching = await conn.scalar(_count(conds, limit))
-    if matching is not None and matching <= limit:
+    if matching <= limit:
         if smooth:
             # Neighbours are the turns at seq ± 1 of the same session (as on the index path below), read
             # with window functions over one sort rather than self-joins.
@@ -185,16 +184,20 @@ async def _vector(
 
 
 def _similarity(
-    table: Table, distance: ColumnElement[float], qvec: list[float], dimensions: int
+    table: Table, distance: ColumnElement[float], qvec: list[float], dimensions: int, context: float
 ) -> ColumnElement[float]:
-    """Cosine similarity to the query; a message of several sentences scores as its best sentence when
-    that beats the message's own (mean) vector (see services/runtime.py ``embed_messages``)."""
+    """Cosine similarity to the query. A message scores as the best of its own (mean) vector, its best
+    sentence, and ``context`` × its vector after the previous turn (see services/runtime.py
+    ``embed_messages``): the context is discounted because it also carries the previous turn's topic."""
     if "part_embeddings" not in table.c:
         return 1 - distance
-    sentence = func.unnest(table.c.part_embeddings).column_valued("sentence")
     query = bindparam("query_vector", qvec, type_=Vector(dimensions))
+    sentence = func.unnest(table.c.part_embeddings).column_valued("sentence")
     best = select(func.max(1 - sentence.op("<=>", return_type=Float)(query))).scalar_subquery()
-    return func.greatest(1 - distance, best)
+    if not context:
+        return func.greatest(1 - distance, best)
+    in_context = context * (1 - table.c.context_embedding.op("<=>", return_type=Float)(query))
+    return func.greatest(1 - distance, best, in_context)
 
 
 def _embedded_with(rt: Runtime, table: Table) -> ColumnElement[bool]:
@@ -262,7 +265,12 @@ async def _keyword(
     the length is the row's number of distinct lexemes.
     """
     terms = _lexemes(rt.settings.search_language, query)
-    any_word = cast(select(func.string_agg(cast(terms.c.tsq, Text), literal(" | "))).scalar_subquery(), TSQUERY)
+    # Any of the words, as an expression of constants the planner folds, so it can weigh the full-text index.
+    # (The configuration is a literal: converting a string to regconfig at run time is not foldable.
+    # Settings allow only [a-z_]+ there.)
+    language: ColumnElement[Any] = literal_column(f"'{rt.settings.search_language}'::regconfig")
+    every_word = cast(func.plainto_tsquery(language, literal(query)), Text)
+    any_word = cast(func.replace(every_word, literal(" & "), literal(" | ")), TSQUERY)
     matched = (
         select(*(table.c[c] for c in _RANKING[kind]), table.c.search_tsv, func.length(table.c.search_tsv).label("len"))
         .where(*conds, table.c.search_tsv.op("@@")(any_word))
@@ -379,18 +387,30 @@ async def _search(
             (kind, table, _conditions(kind, table, caller, req, user_id))
             for kind, table in (_TABLES[name] for name in dict.fromkeys(req.types))
         ]
-        matching: dict[str, int | None] = dict.fromkeys(_RANKING)
+        # How many rows each vector retriever would scan decides exact scan or index; a scope seen large
+        # recently is not counted again (if it shrank meanwhile, the index path still falls back).
+        limit = rt.settings.exact_search_limit
+        large = {kind: _scope_key(caller, req, kind, user_id) in rt.large_scopes for kind in _RANKING}
+        matching: dict[str, int | None] = {kind: limit + 1 if large[kind] else None for kind in _RANKING}
         if req.mode != "vector":
             for kind, table, conds in scopes:
-                rows, matching[kind] = await _keyword(conn, rt, kind, table, conds, req.query, n, embedding is not None)
+                count = embedding is not None and not large[kind]
+                rows, found = await _keyword(conn, rt, kind, table, conds, req.query, n, count)
+                matching[kind] = matching[kind] if found is None else found
                 for rank, row in enumerate(rows, start=1):
                     hit = hits.setdefault((kind, row["id"]), _Hit(kind, row))
                     hit.keyword_rank, hit.keyword_score = rank, float(row["rank"])
         if embedding is not None:
             (qvec,) = await embedding
             for kind, table, conds in scopes:
+                size = matching[kind]
+                if size is None:
+                    size = await conn.scalar(_count([*conds, _embedded_with(rt, table)], limit)) or 0
+                if size > limit:
+                    rt.large_scopes.add(_scope_key(caller, req, kind, user_id))
+                w = req.weights
                 rows, method = await _vector(
-                    conn, rt, kind, table, conds, qvec, n, req.weights.neighbor, matching[kind], caller.org_id
+                    conn, rt, kind, table, conds, qvec, n, w.neighbor, size, caller.org_id, w.context
                 )
                 for rank, row in enumerate(rows, start=1):
                     hit = hits.setdefault((kind, row["id"]), _Hit(kind, row))
@@ -401,6 +421,22 @@ async def _search(
         scored = _fuse(req, hits)
         await _hydrate(conn, [hit for _, hit, _ in scored[: req.top_k]])
     return _respond(req, scored)
+
+
+def _scope_key(caller: Caller, req: SearchRequest, kind: str, user_id: uuid.UUID | None) -> tuple[object, ...]:
+    """Everything that decides which rows a retriever sees (not the query text)."""
+    return (
+        kind,
+        caller.org_id,
+        caller.team_id,
+        caller.user_id,
+        caller.agent_id,
+        user_id,
+        req.agent_id,
+        req.session_id,
+        req.app_id,
+        req.filters.model_dump_json(),
+    )
 
 
 def _fuse(req: SearchRequest, hits: dict[tuple[str, uuid.UUID], _Hit]) -> list[tuple[float, _Hit, ScoreExplanation]]:

@@ -22,7 +22,13 @@ from engramdb.config import Settings
 from engramdb.errors import Conflict, ServiceUnavailable, ValidationFailed
 
 APP_ROLE = "engram_app"
-_TENANT_SETUP = text("SELECT set_config('role', :role, true), set_config('engram.org_id', :org, true)")
+# Custom plans always: searches carry values the planner must see (the query's words decide whether the
+# full-text index pays; the organization literal decides which vector index matches), and prepared
+# statements would otherwise switch to a generic plan after five runs.
+_TENANT_SETUP = text(
+    "SELECT set_config('role', :role, true), set_config('engram.org_id', :org, true), "
+    "set_config('plan_cache_mode', 'force_custom_plan', true)"
+)
 
 
 def sqlalchemy_url(url: str) -> str:

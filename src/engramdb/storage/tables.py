@@ -181,6 +181,7 @@ message = Table(
     Column("content_hash", LargeBinary, nullable=False),
     Column("embedding", Vector()),
     Column("part_embeddings", VectorList()),
+    Column("context_embedding", Vector()),
     Column("embedding_model", Text),
     Column("language", REGCONFIG),
     Column("search_tsv", TSVECTOR),
