@@ -56,6 +56,10 @@ class Settings(BaseSettings):
     embed_threads: int = Field(
         default=0, ge=0, le=256, description="CPU threads for the local model (0: every core the process may use)."
     )
+    message_vectors: Literal["turn", "sentences", "sentences+context"] = Field(
+        default="sentences+context",
+        description="What of a message is embedded: the turn only, each sentence, or also the turn after the previous.",
+    )
     search_language: str = Field(
         default="english", pattern=r"^[a-z_]+$", description="PostgreSQL text-search configuration for new rows."
     )

@@ -61,6 +61,17 @@ async def test_one_sentence_keeps_its_vector_and_several_average() -> None:
     assert several.embedding == pytest.approx([x / norm for x in mean])
 
 
+async def test_fewer_parts_when_configured() -> None:
+    embedder = HashEmbedder(64)
+    reply = MessageText("Ann", LONG, WHEN, previous=("Bo", "Any news?"))
+    (whole,) = await embed_messages(embedder, [reply], "turn")
+    assert whole.part_embeddings is None and whole.context_embedding is None
+    assert [whole.embedding] == await embedder.embed_batch([message_embedding_text("Ann", LONG, WHEN)])
+    (split,) = await embed_messages(embedder, [reply], "sentences")
+    assert split.part_embeddings is not None and len(split.part_embeddings) == len(sentences(LONG))
+    assert split.context_embedding is None
+
+
 async def test_a_reply_also_gets_a_vector_in_context() -> None:
     embedder = HashEmbedder(64)
     reply = MessageText("Ann", "Yes, last Tuesday!", WHEN, previous=("Bo", "Did you adopt the puppy?"))

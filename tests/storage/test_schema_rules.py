@@ -124,3 +124,14 @@ def test_app_role_has_no_rights_on_partitions(database_url: str) -> None:
                WHERE has_table_privilege('engram_app', c.oid, 'SELECT, INSERT, UPDATE, DELETE')"""
         ).fetchall()
     assert rows == []
+
+
+def test_full_text_match_can_use_its_index_under_rls(database_url: str) -> None:
+    """Row-level security keeps quals that are not leakproof out of index scans; the migration (run by
+    a superuser here, as with the embedded server) declares the full-text match leakproof, so a keyword
+    search in a large organization can use the GIN index."""
+    with psycopg.connect(database_url) as conn:
+        row = conn.execute(
+            "SELECT proleakproof FROM pg_proc WHERE oid = 'ts_match_vq(tsvector,tsquery)'::regprocedure"
+        ).fetchone()
+    assert row == (True,)

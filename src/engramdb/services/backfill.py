@@ -56,7 +56,7 @@ async def _embed(rt: Runtime, rows: list[Any], is_message: bool) -> list[Message
             texts = [
                 MessageText(r["name"], r["content"], r["occurred_at"], _previous(r) if context else None) for r in batch
             ]
-            return await embed_messages(rt.embedder, texts)
+            return await embed_messages(rt.embedder, texts, rt.settings.message_vectors)
         vectors = await rt.embedder.embed_batch([r["content"] for r in batch], kind="passage")
         return [MessageVectors(v, None) for v in vectors]
 

@@ -58,7 +58,7 @@ async def add(rt: Runtime, caller: Caller, session_id: uuid.UUID, batch: Message
         for msg in batch.messages:
             texts.append(MessageText(msg.name, msg.content, msg.occurred_at or now, previous))
             previous = (msg.name, msg.content)
-        vectors = list(await embed_messages(rt.embedder, texts))
+        vectors = list(await embed_messages(rt.embedder, texts, rt.settings.message_vectors))
     model = None if batch.defer_embedding else rt.embedder.model
     async with rt.db.tenant(caller.org_id) as conn:
         sess = await fetch_visible(conn, caller, session_id, lock=True)

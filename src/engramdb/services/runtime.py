@@ -104,10 +104,16 @@ def context_text(message: MessageText) -> str | None:
     return message_embedding_text(message.name, f"{before} {message.content}", message.occurred_at)
 
 
-async def embed_messages(embedder: Embedder, messages: Sequence[MessageText]) -> list[MessageVectors]:
+async def embed_messages(
+    embedder: Embedder, messages: Sequence[MessageText], parts: str = "sentences+context"
+) -> list[MessageVectors]:
     """Embed each message's parts in one batch: each sentence (with the message's date and speaker, see
     ``message_embedding_text``) and the message in context (after the previous turn). The message's own
     vector is the normalized mean of its sentences'; search scores it by its best part.
+
+    ``parts`` (``ENGRAM_MESSAGE_VECTORS``) trades quality for ingest speed: ``turn`` embeds the message
+    whole (one text), ``sentences`` each sentence (the same tokens), ``sentences+context`` also the
+    message after the previous turn (about twice the tokens).
 
     Measured on LoCoMo (docs/benchmarks.md), vector-only evidence R@10: 0.480 for one vector per turn,
     0.564 scoring each turn by its best sentence, 0.606 with the turn in context as one more part (hybrid,
@@ -117,9 +123,10 @@ async def embed_messages(embedder: Embedder, messages: Sequence[MessageText]) ->
     spans: list[tuple[int, int, bool]] = []
     for m in messages:
         start = len(texts)
-        texts += [message_embedding_text(m.name, part, m.occurred_at) for part in sentences(m.content)]
+        pieces = [m.content] if parts == "turn" else sentences(m.content)
+        texts += [message_embedding_text(m.name, piece, m.occurred_at) for piece in pieces]
         sentence_end = len(texts)
-        after = context_text(m)
+        after = context_text(m) if parts == "sentences+context" else None
         if after is not None:
             texts.append(after)
         spans.append((start, sentence_end, after is not None))
