@@ -140,7 +140,10 @@ async def _vector(
         if smooth:
             # Neighbours are the turns at seq ± 1 of the same session (as on the index path below), read
             # with window functions over one sort rather than self-joins.
-            scored = select(*columns, similarity.label("similarity")).where(*conds).subquery("scored")
+            # MATERIALIZED: inlined, the similarity (parts and all) would be computed once per reference.
+            scored = (
+                select(*columns, similarity.label("similarity")).where(*conds).cte("scored").prefix_with("MATERIALIZED")
+            )
 
             def adjacent(step: int) -> ColumnElement[float]:
                 shift = func.lag if step < 0 else func.lead
