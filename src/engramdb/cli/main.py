@@ -336,12 +336,30 @@ def doctor() -> None:
         )
         with_role = _role_check(url)
         line(with_role is None, "row-level security", with_role or "tenant role engram_app cannot bypass RLS")
+        if _full_text_is_leakproof(url):
+            line(True, "full-text search", "the text match can use its index under row-level security")
+        else:
+            out.print(
+                "[yellow]warn[/yellow] full-text search: ts_match_vq is not LEAKPROOF, so keyword search scans "
+                "every row of a scope (slow for large organizations); as a superuser run "
+                "`ALTER FUNCTION pg_catalog.ts_match_vq(tsvector, tsquery) LEAKPROOF` (see docs/decisions/0003)"
+            )
     except EngramError as exc:
         line(False, "database", exc.detail)
     except Exception as exc:  # unreachable server, bad credentials: say it plainly
         line(False, "database", f"{exc.__class__.__name__}: {exc}")
     if problems:
         raise typer.Exit(1)
+
+
+def _full_text_is_leakproof(url: str) -> bool:
+    import psycopg
+
+    with psycopg.connect(url) as conn:
+        row = conn.execute(
+            "SELECT proleakproof FROM pg_proc WHERE oid = 'ts_match_vq(tsvector,tsquery)'::regprocedure"
+        ).fetchone()
+    return bool(row and row[0])
 
 
 def _role_check(url: str) -> str | None:
