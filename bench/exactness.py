@@ -112,7 +112,7 @@ async def run(args: argparse.Namespace) -> None:
                     mode="vector",
                     types=["messages"],
                     top_k=10,
-                    weights={"neighbor": 0.0, "name_match": 0.0},
+                    weights={"neighbor": 0.0, "name_match": 0.0, "session": 0.0},  # pure vector ranking
                     **({"user_id": value} if column == "user_id" else {"session_id": value}),
                 )
                 started = time.perf_counter()

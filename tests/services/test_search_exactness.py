@@ -71,7 +71,7 @@ async def test_small_scope_gets_the_exact_top_10(loaded, database_url: str, scop
             types=["messages"],
             top_k=10,
             explain=True,
-            weights={"neighbor": 0, "name_match": 0},
+            weights={"neighbor": 0, "name_match": 0, "session": 0},
             **{scope: target},
         )
         response, _ = await search.search(rt, caller, req)
