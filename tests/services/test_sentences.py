@@ -18,6 +18,7 @@ from engramdb.schemas.conversations import MessageBatch, SessionCreate
 from engramdb.schemas.search import SearchRequest
 from engramdb.services import backfill, keys, messages, search, sessions
 from engramdb.services.runtime import (
+    CONTEXT_WORDS,
     MAX_SENTENCES,
     MessageText,
     Runtime,
@@ -70,6 +71,20 @@ async def test_fewer_parts_when_configured() -> None:
     (split,) = await embed_messages(embedder, [reply], "sentences")
     assert split.part_embeddings is not None and len(split.part_embeddings) == len(sentences(LONG))
     assert split.context_embedding is None
+
+
+def test_a_long_previous_turn_never_crowds_out_the_message() -> None:
+    long_turn = " ".join(f"word{i}" for i in range(500))
+    text = context_text(MessageText("Ann", "Yes!", WHEN, previous=("Bo", long_turn))) or ""
+    assert text.endswith("Yes!") and "word499" in text and "word439" not in text
+    assert len(text.split()) < CONTEXT_WORDS + 10
+
+
+async def test_a_winner_deleted_meanwhile_is_left_out(db: Database, database_url: str) -> None:
+    org, _ = await keys.create_organization(db, name=f"sentences-gone-{uuid.uuid4().hex[:6]}")
+    gone = search._Hit("message", {"id": uuid.uuid4()})
+    async with db.tenant(org.id) as conn:
+        assert await search._hydrate(conn, [gone]) == []
 
 
 async def test_a_reply_also_gets_a_vector_in_context() -> None:

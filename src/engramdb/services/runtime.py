@@ -69,6 +69,7 @@ def message_embedding_text(name: str | None, content: str, occurred_at: datetime
 
 
 MAX_SENTENCES = 16  # a longer message's remaining sentences share the last vector
+CONTEXT_WORDS = 60  # of the previous turn, in a message's context vector
 _SENTENCE_END = re.compile(r"(?<=[.!?…])\s+|\n+")
 
 
@@ -100,6 +101,11 @@ def context_text(message: MessageText) -> str | None:
     if message.previous is None:
         return None
     name, content = message.previous
+    # Only the end of a long previous turn: the model reads a bounded number of tokens, and the message
+    # itself (which comes after) must never be cut off.
+    words = content.split()
+    if len(words) > CONTEXT_WORDS:
+        content = "… " + " ".join(words[-CONTEXT_WORDS:])
     before = f"{name}: {content}" if name else content
     return message_embedding_text(message.name, f"{before} {message.content}", message.occurred_at)
 

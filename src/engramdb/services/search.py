@@ -169,9 +169,12 @@ async def _vector(
     method = "hnsw"
     # pgvector 0.6 returns at most ef_search index hits and filters them afterwards: widen the search
     # once if the filters left too few, then fall back to the exact scan.
-    for ef_search in dict.fromkeys((min(MAX_EF_SEARCH, max(40, 2 * n)), MAX_EF_SEARCH)):
+    # The index orders by the message's own vector; messages are rescored by their parts, so fetch twice
+    # as many as needed to let a message that matches by one sentence or its context move up.
+    fetch = 2 * n if "part_embeddings" in table.c else n
+    for ef_search in dict.fromkeys((min(MAX_EF_SEARCH, max(40, 2 * fetch)), MAX_EF_SEARCH)):
         await conn.execute(text("SELECT set_config('hnsw.ef_search', :ef, true)"), {"ef": str(ef_search)})
-        found = [dict(r) for r in (await conn.execute(base.order_by(distance).limit(n))).mappings().all()]
+        found = [dict(r) for r in (await conn.execute(base.order_by(distance).limit(fetch))).mappings().all()]
         if len(found) >= n:
             break
     else:
@@ -180,7 +183,8 @@ async def _vector(
         method = "exact"
     for row in found:
         row["score"] = row["similarity"]
-    found.sort(key=lambda r: -r["score"])  # index order is by the message's vector, scores by its best sentence
+    found.sort(key=lambda r: -r["score"])  # index order is by the message's vector, scores by its best part
+    del found[n:]
     if smooth and found:
         await _smooth_with_neighbors(conn, table, conds, similarity, found, neighbor)
     return found, method
@@ -307,8 +311,10 @@ async def _keyword(
     return rows, (rows[0]["matching"] if rows and count_embedded else None)
 
 
-async def _hydrate(conn: AsyncConnection, winners: list[_Hit]) -> None:
-    """Read the rest of each winner's row (content, metadata, tags, ...)."""
+async def _hydrate(conn: AsyncConnection, winners: list[_Hit]) -> list[_Hit]:
+    """Read the rest of each winner's row (content, metadata, tags, ...); a winner deleted by another
+    request since the candidates were read (a new snapshot per statement) is left out."""
+    present: set[tuple[str, uuid.UUID]] = set()
     for kind, table in _TABLES.values():
         ids = [hit.row["id"] for hit in winners if hit.kind == kind]
         if not ids:
@@ -316,8 +322,10 @@ async def _hydrate(conn: AsyncConnection, winners: list[_Hit]) -> None:
         statement = select(table.c.id, *(table.c[c] for c in _FULL[kind])).where(table.c.id.in_(ids))
         full = {r["id"]: r for r in (await conn.execute(statement)).mappings().all()}
         for hit in winners:
-            if hit.kind == kind:
+            if hit.kind == kind and hit.row["id"] in full:
                 hit.row.update(full[hit.row["id"]])
+                present.add((kind, hit.row["id"]))
+    return [hit for hit in winners if (hit.kind, hit.row["id"]) in present]
 
 
 def _session_coherence(scored: list[tuple[float, _Hit, ScoreExplanation]], weight: float) -> None:
@@ -422,8 +430,8 @@ async def _search(
                     near = row.get("neighbor_similarity")
                     hit.neighbor_similarity = None if near is None else float(near)
         scored = _fuse(req, hits)
-        await _hydrate(conn, [hit for _, hit, _ in scored[: req.top_k]])
-    return _respond(req, scored)
+        kept = {id(hit) for hit in await _hydrate(conn, [hit for _, hit, _ in scored[: req.top_k]])}
+    return _respond(req, [s for s in scored[: req.top_k] if id(s[1]) in kept])
 
 
 def _scope_key(caller: Caller, req: SearchRequest, kind: str, user_id: uuid.UUID | None) -> tuple[object, ...]:
