@@ -38,7 +38,7 @@ from sqlalchemy import (
     text,
     tuple_,
 )
-from sqlalchemy.dialects.postgresql import REGCONFIG, TSQUERY
+from sqlalchemy.dialects.postgresql import TSQUERY
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.selectable import Select
 
@@ -244,11 +244,9 @@ async def _smooth_with_neighbors(
 _BM25_K1, _BM25_B = 1.2, 0.75
 
 
-def _lexemes(language: str, query: str) -> Any:
+def _lexemes(language: ColumnElement[Any], query: str) -> Any:
     """The query's lexemes (stop words dropped, stems kept), each also as a one-word ``tsquery``."""
-    words = func.unnest(func.to_tsvector(cast(literal(language), REGCONFIG), literal(query))).table_valued(
-        "lexeme", "positions", "weights"
-    )
+    words = func.unnest(func.to_tsvector(language, literal(query))).table_valued("lexeme", "positions", "weights")
     quoted = literal("'") + func.replace(func.replace(words.c.lexeme, "\\", "\\\\"), "'", "''") + literal("'")
     return select(words.c.lexeme, cast(quoted, TSQUERY).label("tsq")).cte("terms")
 
@@ -271,11 +269,11 @@ async def _keyword(
     one a lot; Postgres' ``ts_rank`` has no IDF. Term frequency is taken as 1 (chat turns are short) and
     the length is the row's number of distinct lexemes.
     """
-    terms = _lexemes(rt.settings.search_language, query)
-    # Any of the words, as an expression of constants the planner folds, so it can weigh the full-text index.
-    # (The configuration is a literal: converting a string to regconfig at run time is not foldable.
-    # Settings allow only [a-z_]+ there.)
+    # The configuration is a literal (settings allow only [a-z_]+): converting a string to regconfig at
+    # run time is not foldable, and the any-word query below must fold to a constant so the planner can
+    # weigh the full-text index.
     language: ColumnElement[Any] = literal_column(f"'{rt.settings.search_language}'::regconfig")
+    terms = _lexemes(language, query)
     every_word = cast(func.plainto_tsquery(language, literal(query)), Text)
     any_word = cast(func.replace(every_word, literal(" & "), literal(" | ")), TSQUERY)
     matched = (

@@ -30,6 +30,24 @@ def index_name(table: str, model: str) -> str:
     return f"ix_{table}_hnsw_{hashlib.sha1(model.encode()).hexdigest()[:10]}"
 
 
+def _hnsw(dimensions: int) -> sql.Composed:
+    """The index method and expression every vector index uses (queries use the same expression)."""
+    return sql.SQL("USING hnsw ((embedding::vector({})) vector_cosine_ops) WITH (m = 16, ef_construction = 64)").format(
+        sql.Literal(dimensions)
+    )
+
+
+def _build_concurrently(conn: psycopg.Connection, name: str, table: str, how: sql.Composable) -> None:
+    """``CREATE INDEX CONCURRENTLY``, first dropping what a failed earlier build left (an invalid index)."""
+    if _index_state(conn, name) is False:
+        conn.execute(sql.SQL("DROP INDEX CONCURRENTLY {}").format(sql.Identifier(name)))
+    conn.execute(
+        sql.SQL("CREATE INDEX CONCURRENTLY IF NOT EXISTS {} ON {} {}").format(
+            sql.Identifier(name), sql.Identifier(table), how
+        )
+    )
+
+
 def ensure_vector_indexes(conn: psycopg.Connection, model: str, dimensions: int) -> list[str]:
     """Create the HNSW (cosine) index of ``model`` on every embedded table if it is missing."""
     check_model_name(model)
@@ -40,10 +58,9 @@ def ensure_vector_indexes(conn: psycopg.Connection, model: str, dimensions: int)
         if exists and exists[0] is not None:
             continue
         conn.execute(
-            sql.SQL(
-                "CREATE INDEX IF NOT EXISTS {} ON {} USING hnsw ((embedding::vector({})) vector_cosine_ops) "
-                "WITH (m = 16, ef_construction = 64) WHERE embedding_model = {}"
-            ).format(sql.Identifier(name), sql.Identifier(table), sql.Literal(dimensions), sql.Literal(model))
+            sql.SQL("CREATE INDEX IF NOT EXISTS {} ON {} {} WHERE embedding_model = {}").format(
+                sql.Identifier(name), sql.Identifier(table), _hnsw(dimensions), sql.Literal(model)
+            )
         )
         created.append(name)
     return created
@@ -85,11 +102,8 @@ def ensure_org_index(conn: psycopg.Connection, table: str, model: str, dimension
     name = org_index_name(table, model, org_id)
     if _index_state(conn, name):
         return False
-    method = sql.SQL(
-        "USING hnsw ((embedding::vector({})) vector_cosine_ops) WITH (m = 16, ef_construction = 64)"
-    ).format(sql.Literal(dimensions))
-    predicate = sql.SQL("WHERE org_id = {}::uuid AND embedding_model = {}").format(
-        sql.Literal(str(org_id)), sql.Literal(model)
+    how = sql.SQL("{} WHERE org_id = {}::uuid AND embedding_model = {}").format(
+        _hnsw(dimensions), sql.Literal(str(org_id)), sql.Literal(model)
     )
     partitions = [
         r[0]
@@ -100,34 +114,20 @@ def ensure_org_index(conn: psycopg.Connection, table: str, model: str, dimension
         ).fetchall()
     ]
     if not partitions:
-        if _index_state(conn, name) is False:
-            conn.execute(sql.SQL("DROP INDEX CONCURRENTLY {}").format(sql.Identifier(name)))
-        conn.execute(
-            sql.SQL("CREATE INDEX CONCURRENTLY IF NOT EXISTS {} ON {} {} {}").format(
-                sql.Identifier(name), sql.Identifier(table), method, predicate
-            )
-        )
+        _build_concurrently(conn, name, table, how)
         return True
     conn.execute(
-        sql.SQL("CREATE INDEX IF NOT EXISTS {} ON ONLY {} {} {}").format(
-            sql.Identifier(name), sql.Identifier(table), method, predicate
-        )
+        sql.SQL("CREATE INDEX IF NOT EXISTS {} ON ONLY {} {}").format(sql.Identifier(name), sql.Identifier(table), how)
     )
     for partition in partitions:
         part_name = "ix_p_" + hashlib.sha1(f"{partition}/{name}".encode()).hexdigest()[:32]
-        if _index_state(conn, part_name) is False:
-            conn.execute(sql.SQL("DROP INDEX CONCURRENTLY {}").format(sql.Identifier(part_name)))
         attached = conn.execute(
             "SELECT 1 FROM pg_inherits WHERE inhrelid = to_regclass(%s) AND inhparent = to_regclass(%s)",
             (part_name, name),
         ).fetchone()
         if attached:
             continue
-        conn.execute(
-            sql.SQL("CREATE INDEX CONCURRENTLY IF NOT EXISTS {} ON {} {} {}").format(
-                sql.Identifier(part_name), sql.Identifier(partition), method, predicate
-            )
-        )
+        _build_concurrently(conn, part_name, partition, how)
         conn.execute(
             sql.SQL("ALTER INDEX {} ATTACH PARTITION {}").format(sql.Identifier(name), sql.Identifier(part_name))
         )
