@@ -80,11 +80,37 @@ class Settings(BaseSettings):
         default="256MB", pattern=r"^[0-9]+(kB|MB|GB)$", description="maintenance_work_mem for building vector indexes."
     )
 
-    @field_validator("embedder_api_key")
+    llm_base_url: str | None = Field(
+        default=None,
+        description="Base URL of an OpenAI-compatible chat API (…/v1). Unset: no LLM, offline extraction.",
+    )
+    llm_model: str | None = Field(default=None, description="Chat model name sent to that API.")
+    llm_api_key: str | None = Field(default=None, description="Bearer token for the chat API, if it needs one.")
+    llm_timeout_s: float = Field(default=60.0, gt=0, le=3600, description="Timeout of one chat completion, seconds.")
+    llm_max_retries: int = Field(
+        default=2, ge=0, le=10, description="Repairs of malformed output and retries of failed calls per request."
+    )
+    llm_structured_output: Literal["auto", "json_schema", "json_object", "none"] = Field(
+        default="auto",
+        description="How JSON is asked for: auto tries json_schema, falls back to json_object, then plain prompting.",
+    )
+    llm_temperature: float = Field(default=0.0, ge=0, le=2, description="Sampling temperature of chat calls.")
+    worker_in_serve: bool = Field(default=True, description="Run a background job worker inside `engramdb serve`.")
+    worker_concurrency: int = Field(default=2, ge=1, le=64, description="Jobs one worker runs at once.")
+    worker_stalled_s: float = Field(
+        default=30.0, ge=1, le=3600, description="A worker silent this long is gone: its jobs are run again."
+    )
+    job_max_attempts: int = Field(default=5, ge=1, le=50, description="Attempts of a failing job before it fails.")
+    extraction: Literal["auto", "offline", "llm", "off"] = Field(
+        default="auto",
+        description="How messages become memories: auto (the LLM if configured, else offline), offline, llm, off.",
+    )
+
+    @field_validator("embedder_api_key", "llm_api_key")
     @classmethod
     def _check_key(cls, value: str | None) -> str | None:
         if value is not None and value.lower() in {"change-me", "changeme", "your-api-key", "sk-..."}:
-            raise ValueError("ENGRAM_EMBEDDER_API_KEY is a placeholder: set the real key or unset it")
+            raise ValueError("the API key is a placeholder: set the real key or unset it")
         return value or None
 
     @field_validator("database_url")

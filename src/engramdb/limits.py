@@ -18,3 +18,12 @@ MAX_PAGE_SIZE = 200
 MAX_QUERY_CHARS = 2_000
 MAX_TOP_K = 100
 MAX_CANDIDATES = 1_000
+MAX_FACT_PART_CHARS = 500  # subject, predicate and object of a fact, each
+MAX_ALIASES = 32
+MAX_GRAPH_DEPTH = 4
+MAX_GRAPH_NODES = 500  # entities one neighbours call may return
+MAX_MERGE = 50  # entities merged in one call
+MIN_CONTEXT_TOKENS = 50
+MAX_CONTEXT_TOKENS = 32_000
+MAX_CATEGORIES = 200  # custom categories per organization
+WAIT_TIMEOUT_S = 60.0  # longest `wait=true` on a write

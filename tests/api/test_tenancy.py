@@ -23,6 +23,12 @@ TENANT_TABLES = (
     "memory",
     "memory_history",
     "audit_log",
+    "job",
+    "entity",
+    "fact",
+    "memory_entity",
+    "category",
+    "user_narrative",
 )
 
 
@@ -41,19 +47,30 @@ async def _seed(org: Org) -> dict[str, str]:
             json={"user_id": ids["user"], "agent_id": ids["agent"], "team_id": ids["team"], "app_id": ids["app"]},
         )
     ).json()["id"]
-    msgs = (
+    added = (
         await c.post(
             f"/v1/sessions/{ids['session']}/messages",
             json={"messages": [{"role": "user", "content": "secret of org A"}]},
         )
-    ).json()["data"]
+    ).json()
+    msgs, msgs_job = added["data"], added["job"]
     ids["message"] = msgs[0]["id"]
+    ids["job"] = msgs_job["id"]
     ids["memory"] = (
         await c.post(
             "/v1/memories",
             json={"user_id": ids["user"], "content": "org A's private memory", "session_id": ids["session"]},
         )
     ).json()["id"]
+    fact = (
+        await c.post(
+            "/v1/facts",
+            json={"subject": "Orgaperson", "predicate": "knows", "object": "Orgafriend", "object_is_entity": True},
+        )
+    ).json()["fact"]
+    ids["fact"], ids["entity"], ids["entity2"] = fact["id"], fact["subject_id"], fact["object_id"]
+    category = (await c.post("/v1/categories", json={"name": "org-a-only", "description": "org A's category"})).json()
+    ids["category"] = category["id"]
     return ids
 
 
@@ -68,6 +85,12 @@ PATH_IDS = {
     ("messages", "message_id"): "message",
     ("memories", "memory_id"): "memory",
     ("users", "external_id"): "external_id",
+    ("users", "user_id"): "user",
+    ("jobs", "job_id"): "job",
+    ("facts", "fact_id"): "fact",
+    ("entities", "entity_id"): "entity",
+    ("entities", "target_id"): "entity2",
+    ("categories", "category_id"): "category",
 }
 
 
@@ -91,6 +114,13 @@ def _bodies(a: dict[str, str]) -> dict[str, dict[str, Any]]:
         "update_memory": {"content": "overwritten"},
         "change_memory_state": {"state": "archived"},
         "search": {"query": "secret of org A private memory", "top_k": 50},
+        "create_fact": {"subject": "Intruder", "predicate": "knows", "object": "x", "user_id": a["user"]},
+        "update_entity": {"name": "renamed"},
+        "merge_entities": {"entity_ids": [a["entity2"]]},
+        "split_entity": {"name": "Splinter"},
+        "create_category": {"name": "b-only", "description": "org B's category"},
+        "update_category": {"description": "overwritten"},
+        "assemble_context": {"session_id": a["session"], "query": "secret of org A", "token_budget": 500},
     }
 
 
@@ -104,6 +134,9 @@ COLLECTION_STATUS = {
     "create_session": 404,
     "create_memory": 404,
     "search": 200,  # answers, from B's own data only  # name A's ids
+    "create_fact": 404,  # names A's user
+    "create_category": 201,  # created in B
+    "assemble_context": 404,  # names A's session
 }
 
 
@@ -118,7 +151,19 @@ def _snapshot(url: str, org_id: uuid.UUID) -> dict[str, Any]:
                 f"SELECT md5(coalesce(string_agg(t::text, '|' ORDER BY t::text), '')) FROM {table} t WHERE org_id = %s",
                 (org_id,),
             ).fetchone()
-            for table in ("team", "user_account", "agent", "app", "session", "message", "memory")
+            for table in (
+                "team",
+                "user_account",
+                "agent",
+                "app",
+                "session",
+                "message",
+                "memory",
+                "entity",
+                "fact",
+                "job",
+                "category",
+            )
         }
     return {"counts": counts, "rows": rows}
 

@@ -14,8 +14,9 @@ from fastapi import APIRouter, FastAPI
 from engramdb import __version__
 from engramdb.api import problems
 from engramdb.api.middleware import RequestContext
-from engramdb.api.routes import audit, directory, health, keys, memories, search, sessions
+from engramdb.api.routes import audit, directory, health, intelligence, keys, memories, search, sessions
 from engramdb.config import Settings
+from engramdb.jobs import build_app, run_worker
 from engramdb.providers.embedder import Embedder
 from engramdb.schemas.common import Problem
 from engramdb.services import backfill, indexes
@@ -68,6 +69,9 @@ def create_app(settings: Settings, *, db: Database | None = None, embedder: Embe
             asyncio.create_task(backfill.run(runtime), name="engram-embedding-backfill"),
             asyncio.create_task(indexes.run(runtime), name="engram-org-vector-indexes"),
         ]
+        if settings.worker_in_serve:
+            worker = run_worker(build_app(url, settings), runtime, name="serve")
+            tasks.append(asyncio.create_task(worker, name="engram-job-worker"))
         try:
             yield
         finally:
@@ -76,6 +80,7 @@ def create_app(settings: Settings, *, db: Database | None = None, embedder: Embe
             for task in tasks:
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
+            await runtime.close()
             await runtime.db.dispose()
 
     app = FastAPI(
@@ -103,6 +108,12 @@ def create_app(settings: Settings, *, db: Database | None = None, embedder: Embe
         sessions.router,
         memories.router,
         search.router,
+        intelligence.context_router,
+        intelligence.facts_router,
+        intelligence.graph_router,
+        intelligence.categories_router,
+        intelligence.narratives_router,
+        intelligence.jobs_router,
         audit.router,
     ):
         v1.include_router(router)

@@ -125,6 +125,39 @@ def serve(
     )
 
 
+@app.command()
+def worker(
+    concurrency: Annotated[int | None, typer.Option(help="Jobs run at once (ENGRAM_WORKER_CONCURRENCY).")] = None,
+) -> None:
+    """Run background jobs (extraction, summaries, narratives) until interrupted. `engramdb serve` runs
+    one already; start more of these, on any machine that reaches the database, to scale out."""
+    from engramdb.jobs import build_app, run_worker
+    from engramdb.services.runtime import Runtime
+
+    settings = _settings()
+    if concurrency is not None:
+        settings = settings.model_copy(update={"worker_concurrency": concurrency})
+
+    async def run() -> None:
+        url = resolve_url(settings)
+        migrate(url)
+        runtime = Runtime.build(settings, Database.connect(settings, url=url))
+        await runtime.warm()
+        try:
+            await run_worker(build_app(url, settings), runtime, name="cli")
+        finally:
+            await runtime.close()
+            await runtime.db.dispose()
+
+    err.print(f"Engram {__version__} worker: running jobs (Ctrl-C stops; unfinished jobs are retried)")
+    try:
+        asyncio.run(run())
+    except KeyboardInterrupt:
+        err.print("stopped")
+    except EngramError as exc:
+        raise _fail(exc) from exc
+
+
 @app.command("migrate")
 def migrate_cmd() -> None:
     """Apply pending database migrations (safe to run while servers are up)."""

@@ -20,6 +20,7 @@ from engramdb.schemas.common import (
     Text,
     Timestamp,
 )
+from engramdb.schemas.jobs import Job
 
 Role = Literal["user", "assistant", "system", "tool"]
 MessageContent = Annotated[Text, StringConstraints(min_length=1, max_length=limits.MAX_MESSAGE_CHARS)]
@@ -70,6 +71,9 @@ class Session(PublicModel):
     closed_at: datetime | None
     created_at: datetime
     updated_at: datetime
+    summary: str | None = Field(default=None, description="Rolling summary, updated by the extraction job.")
+    extracted_seq: int = Field(default=0, description="Messages up to this seq have been extracted.")
+    summary_updated_at: datetime | None = None
 
 
 class MessageCreate(UserRef):
@@ -91,6 +95,11 @@ class MessageBatch(StrictModel):
         default=False,
         description="Store now, embed in the background (bulk imports); such messages are keyword-searchable "
         "at once and vector-searchable once embedded.",
+    )
+    extract: bool = Field(
+        default=True,
+        description="Queue a background job that turns these messages into memories, facts and entities and "
+        "updates the session summary. False: store them only.",
     )
 
 
@@ -128,3 +137,11 @@ class SessionFilters(StrictModel):
     app_id: uuid.UUID | None = None
     status: Literal["active", "closed"] | None = None
     tags_any: list[Tag] | None = None
+
+
+class MessagesAdded(PublicModel):
+    """The stored messages, in order, and the extraction job queued for them (null with ``extract: false``)."""
+
+    data: list[Message]
+    next_cursor: None = None
+    job: Job | None = None

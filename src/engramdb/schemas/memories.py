@@ -68,8 +68,11 @@ class Memory(PublicModel):
     tags: list[str]
     categories: list[str]
     metadata: dict[str, object]
-    source: str
+    source: str = Field(description="`api` (written by a caller) or `extraction` (drawn from messages).")
     source_message_ids: list[uuid.UUID]
+    speaker: str | None = Field(default=None, description="Who said what it was drawn from.")
+    occurred_at: datetime | None = Field(default=None, description="When the event it records happened, if known.")
+    extractor: str | None = Field(default=None, description="`offline` or `llm:<model>` for extracted memories.")
     version: int
     expires_at: datetime | None
     archived_at: datetime | None

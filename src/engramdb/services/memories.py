@@ -69,11 +69,11 @@ def _jsonable(value: Any) -> Any:
     return str(value) if isinstance(value, uuid.UUID) else value
 
 
-def _snapshot(row: dict[str, Any], fields: list[tuple[str, str]] | None = None) -> dict[str, Any]:
+def snapshot(row: dict[str, Any], fields: list[tuple[str, str]] | None = None) -> dict[str, Any]:
     return {wire: _jsonable(row[col]) for wire, col in (fields or list(_TRACKED))}
 
 
-async def _write_history(
+async def write_history(
     conn: AsyncConnection,
     caller: Caller,
     row: dict[str, Any],
@@ -149,7 +149,7 @@ async def create(rt: Runtime, caller: Caller, body: MemoryCreate) -> Memory:
             .returning(*public_columns(mem))
         )
         row = dict((await conn.execute(stmt)).mappings().one())
-        await _write_history(conn, caller, row, "created", None, _snapshot(row))
+        await write_history(conn, caller, row, "created", None, snapshot(row))
         await audit.record(conn, caller, "memory.created", "memory", row["id"])
     return _public(row)
 
@@ -197,7 +197,7 @@ async def list_memories(
     return Page[Memory](data=[_public(r) for r in rows], next_cursor=next_cursor)
 
 
-async def _apply(
+async def apply_change(
     conn: AsyncConnection,
     caller: Caller,
     row: dict[str, Any],
@@ -213,7 +213,7 @@ async def _apply(
     if "content" in changed:  # the hash and vector follow the text
         changed.update({col: changes[col] for col in _DERIVED if col in changes})
     fields = [(wire, col) for wire, col in _TRACKED if col in changed]
-    old = _snapshot(row, fields)
+    old = snapshot(row, fields)
     stmt = (
         update(mem)
         .where(mem.c.org_id == caller.org_id, mem.c.id == row["id"])
@@ -221,11 +221,11 @@ async def _apply(
         .returning(*public_columns(mem))
     )
     new_row = dict((await conn.execute(stmt)).mappings().one())
-    new = _snapshot(new_row, fields)
+    new = snapshot(new_row, fields)
     details: dict[str, Any] = {"fields": [w for w, _ in fields]}
     if reason:
         new["reason"] = details["reason"] = reason
-    await _write_history(conn, caller, new_row, action, old, new)
+    await write_history(conn, caller, new_row, action, old, new)
     await audit.record(conn, caller, f"memory.{action}", "memory", row["id"], details)
     return new_row
 
@@ -243,7 +243,9 @@ async def unlink(conn: AsyncConnection, caller: Caller, column: str, targets: li
     )
     rows = [dict(r) for r in (await conn.execute(query)).mappings()]
     for row in rows:
-        await _apply(conn, caller, row, {column: None}, "unlinked", reason=f"{column.removesuffix('_id')} deleted")
+        await apply_change(
+            conn, caller, row, {column: None}, "unlinked", reason=f"{column.removesuffix('_id')} deleted"
+        )
     return len(rows)
 
 
@@ -264,7 +266,7 @@ async def update_memory(rt: Runtime, caller: Caller, memory_id: uuid.UUID, body:
         changes["embedding_model"] = rt.embedder.model
     async with rt.db.tenant(caller.org_id) as conn:
         row = await _visible(conn, caller, memory_id, lock=True)
-        row = await _apply(conn, caller, row, changes, "updated")
+        row = await apply_change(conn, caller, row, changes, "updated")
     return _public(row)
 
 
@@ -280,7 +282,7 @@ async def change_state(db: Database, caller: Caller, memory_id: uuid.UUID, body:
         if row["state"] == body.state:
             return _public(row)
         action = "deleted" if body.state == "deleted" else "state_changed"
-        row = await _apply(conn, caller, row, changes, action, reason=body.reason)
+        row = await apply_change(conn, caller, row, changes, action, reason=body.reason)
     return _public(row)
 
 

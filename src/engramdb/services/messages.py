@@ -13,11 +13,12 @@ from engramdb import ids
 from engramdb.errors import InvalidRequest, NotFound
 from engramdb.schemas.common import Page
 from engramdb.schemas.conversations import Message, MessageBatch, MessageFilters
-from engramdb.services import audit
+from engramdb.services import audit, jobs
 from engramdb.services.context import Caller
 from engramdb.services.directory import resolve_user
 from engramdb.services.runtime import MessageText, MessageVectors, Runtime, embed_messages
 from engramdb.services.sessions import ensure_open, fetch_visible
+from engramdb.storage import queue
 from engramdb.storage import tables as t
 from engramdb.storage.database import Database
 from engramdb.storage.filters import content_filters
@@ -32,12 +33,15 @@ def content_hash(content: str) -> bytes:
     return hashlib.sha256(content.encode()).digest()
 
 
-async def add(rt: Runtime, caller: Caller, session_id: uuid.UUID, batch: MessageBatch) -> list[Message]:
+async def add(
+    rt: Runtime, caller: Caller, session_id: uuid.UUID, batch: MessageBatch
+) -> tuple[list[Message], uuid.UUID | None]:
     """Append a batch atomically: all of it is stored, in order, or none of it.
 
     Messages are embedded before the transaction opens (so no lock is held while the model runs) and
     before the call returns, so what was just written is searchable at once; with ``defer_embedding``
-    the background backfill embeds them instead.
+    the background backfill embeds them instead. With ``extract`` an extraction job is queued in the same
+    transaction; its id is returned with the messages.
     """
     caller.require("write")
     now = datetime.now(UTC)
@@ -140,7 +144,18 @@ async def add(rt: Runtime, caller: Caller, session_id: uuid.UUID, batch: Message
             session_id,
             {"count": len(stored), "message_ids": [str(r["id"]) for r in stored]},
         )
-    return [Message.model_validate(r) for r in stored]
+        job_id = None
+        if batch.extract:
+            job_id = await jobs.enqueue(
+                conn,
+                caller.org_id,
+                queue.EXTRACT,
+                max_attempts=rt.settings.job_max_attempts,
+                session_id=session_id,
+                user_id=sess["user_id"],
+                lock=jobs.session_lock(caller.org_id, session_id),
+            )
+    return [Message.model_validate(r) for r in stored], job_id
 
 
 async def list_messages(

@@ -11,6 +11,7 @@ from datetime import datetime
 
 from engramdb.config import Settings
 from engramdb.providers.embedder import CachedEmbedder, Embedder, create_embedder
+from engramdb.providers.extraction.factory import Intelligence, create_intelligence
 from engramdb.services.access import AccessTracker
 from engramdb.storage.database import Database
 
@@ -42,16 +43,29 @@ class Runtime:
     embedder: Embedder
     settings: Settings
     access: AccessTracker
+    intelligence: Intelligence
     large_scopes: LargeScopes = field(default_factory=LargeScopes)
 
     @classmethod
-    def build(cls, settings: Settings, db: Database, *, embedder: Embedder | None = None) -> Runtime:
+    def build(
+        cls,
+        settings: Settings,
+        db: Database,
+        *,
+        embedder: Embedder | None = None,
+        intelligence: Intelligence | None = None,
+    ) -> Runtime:
         return cls(
             db=db,
             embedder=CachedEmbedder(embedder or create_embedder(settings)),
             settings=settings,
             access=AccessTracker(db),
+            intelligence=intelligence or create_intelligence(settings),
         )
+
+    async def close(self) -> None:
+        """Release what the providers hold open (the LLM client's connections)."""
+        await self.intelligence.close()
 
     async def warm(self) -> None:
         """Load the embedding model now rather than on the first request."""

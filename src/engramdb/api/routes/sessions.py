@@ -2,9 +2,9 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Literal
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Query, Response
 
 from engramdb import limits
 from engramdb.api.deps import CallerDep, CursorQ, DbDep, LimitQ, RuntimeDep
@@ -14,13 +14,14 @@ from engramdb.schemas.conversations import (
     Message,
     MessageBatch,
     MessageFilters,
+    MessagesAdded,
     Role,
     Session,
     SessionCreate,
     SessionFilters,
     SessionUpdate,
 )
-from engramdb.services import messages, sessions
+from engramdb.services import jobs, messages, sessions
 
 router = APIRouter(tags=["sessions"])
 
@@ -99,13 +100,28 @@ async def delete_session(session_id: uuid.UUID, db: DbDep, caller: CallerDep) ->
 @router.post(
     "/sessions/{session_id}/messages",
     status_code=201,
-    response_model=Page[Message],
+    response_model=MessagesAdded,
     operation_id="add_messages",
     summary="Append a batch of messages to a session",
 )
-async def add_messages(session_id: uuid.UUID, body: MessageBatch, rt: RuntimeDep, caller: CallerDep) -> Page[Message]:
-    stored = await messages.add(rt, caller, session_id, body)
-    return Page[Message](data=stored, next_cursor=None)
+async def add_messages(
+    session_id: uuid.UUID,
+    body: MessageBatch,
+    rt: RuntimeDep,
+    caller: CallerDep,
+    wait: Annotated[
+        bool,
+        Query(description="Return once the extraction job has finished (at most 60 s; then as it stands)."),
+    ] = False,
+) -> MessagesAdded:
+    stored, job_id = await messages.add(rt, caller, session_id, body)
+    job = None
+    if job_id is not None:
+        if wait:
+            job = await jobs.wait(rt.db, caller, job_id, timeout_s=limits.WAIT_TIMEOUT_S)
+        else:
+            job = await jobs.get(rt.db, caller, job_id)
+    return MessagesAdded(data=stored, job=job)
 
 
 @router.get(

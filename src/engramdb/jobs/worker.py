@@ -1,0 +1,100 @@
+"""The procrastinate app, its tasks and the worker loop.
+
+* Retries: a failed job is retried with exponential backoff (2, 4, 8, … s) up to
+  ``ENGRAM_JOB_MAX_ATTEMPTS`` attempts in all; each failure is recorded on the tenant's job row.
+* Order: jobs of one session share a procrastinate ``lock``, so they run one at a time, in order.
+* Crashes: a worker that dies (``kill -9``) stops sending heartbeats; the ``recover`` periodic task of
+  any live worker (and every worker as it starts) puts its jobs back in the queue once the dead one
+  has been silent for ``ENGRAM_WORKER_STALLED_S``. The handlers are idempotent
+  in effect (see ``services.extraction``), so the retry finishes the work exactly once.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from typing import Any
+
+from procrastinate import App, JobContext, PsycopgConnector, RetryStrategy
+
+from engramdb.config import Settings
+from engramdb.services import extraction, narratives
+from engramdb.services.runtime import Runtime
+from engramdb.storage import queue
+
+_log = logging.getLogger("engramdb.jobs")
+
+
+def build_app(url: str, settings: Settings) -> App:
+    """A procrastinate app on ``url`` (the owner's connection: the queue is not tenant data)."""
+    connector = PsycopgConnector(
+        conninfo=url,
+        kwargs={"options": f"-c search_path={queue.SCHEMA},public"},
+        min_size=1,
+        max_size=settings.worker_concurrency + 2,
+    )
+    app = App(connector=connector)
+    retry = RetryStrategy(max_attempts=max(0, settings.job_max_attempts - 1), exponential_wait=2)
+
+    def _runtime(context: JobContext) -> Runtime:
+        runtime: Runtime = context.additional_context["runtime"]
+        return runtime
+
+    def _attempt(context: JobContext) -> tuple[int, bool]:
+        done = context.job.attempts
+        return done + 1, done + 1 >= settings.job_max_attempts
+
+    @app.task(name=queue.EXTRACT, queue=queue.QUEUE, retry=retry, pass_context=True)
+    async def extract(context: JobContext, org_id: str, job_id: str) -> dict[str, Any] | None:
+        attempt, final = _attempt(context)
+        return await extraction.run(
+            _runtime(context), uuid.UUID(org_id), uuid.UUID(job_id), attempt=attempt, final=final
+        )
+
+    @app.task(name=queue.NARRATE, queue=queue.QUEUE, retry=retry, pass_context=True)
+    async def narrate(context: JobContext, org_id: str, job_id: str) -> dict[str, Any] | None:
+        attempt, final = _attempt(context)
+        return await narratives.run(
+            _runtime(context), uuid.UUID(org_id), uuid.UUID(job_id), attempt=attempt, final=final
+        )
+
+    @app.periodic(cron="* * * * *", periodic_id="recover")
+    @app.task(name="engram.recover", queue=queue.QUEUE, pass_context=True)
+    async def recover(context: JobContext, timestamp: int) -> int:
+        return await requeue_stalled(context.app, settings.worker_stalled_s)
+
+    @app.periodic(cron="*/10 * * * *", periodic_id="narratives")
+    @app.task(name="engram.queue_narratives", queue=queue.QUEUE, pass_context=True)
+    async def queue_narratives(context: JobContext, timestamp: int) -> int:
+        return await narratives.queue_stale(_runtime(context))
+
+    del extract, narrate, recover, queue_narratives
+    return app
+
+
+async def requeue_stalled(app: App, silent_s: float) -> int:
+    """Put back in the queue the jobs of workers that stopped sending heartbeats ``silent_s`` ago."""
+    stalled = list(await app.job_manager.get_stalled_jobs(seconds_since_heartbeat=silent_s))
+    for job in stalled:
+        _log.warning("requeueing job %s (%s): its worker stopped", job.id, job.task_name)
+        await app.job_manager.retry_job(job)
+    await app.job_manager.prune_stalled_workers(seconds_since_heartbeat=silent_s)
+    return len(stalled)
+
+
+async def run_worker(app: App, runtime: Runtime, *, name: str = "engram") -> None:
+    """Run jobs until cancelled. Jobs cut short by the cancellation are retried (by this or another
+    worker) once they are found stalled."""
+    stalled_s = runtime.settings.worker_stalled_s
+    async with app.open_async():
+        await requeue_stalled(app, stalled_s)
+        await app.run_worker_async(
+            queues=[queue.QUEUE],
+            name=name,
+            concurrency=runtime.settings.worker_concurrency,
+            install_signal_handlers=False,
+            additional_context={"runtime": runtime},
+            update_heartbeat_interval=min(10.0, stalled_s / 3),
+            stalled_worker_timeout=stalled_s,
+            shutdown_graceful_timeout=10.0,
+        )

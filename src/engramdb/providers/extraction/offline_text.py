@@ -1,0 +1,258 @@
+"""Sentences of a chat turn, which of them are worth remembering, and their first-person → third-person form.
+
+A memory must make sense on its own months later, read by an agent that does not know who said it:
+"I went to a support group yesterday" becomes "Caroline went to a support group on 7 May 2023". The
+rules are deliberately shallow (word lists and regular expressions, no tagger) so the extractor stays
+dependency-free and fast; where they guess, they guess towards leaving a sentence out, since a missing
+memory costs less than a wrong one.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Literal
+
+from engramdb.providers.extraction.offline_words import (
+    ADVERBS,
+    FAMILY_WORDS,
+    IMPERATIVES,
+    INFORMAL,
+    IRREGULAR_THIRD,
+    NEGATIVE_THIRD,
+    NOT_NAMES,
+    SECOND_PERSON,
+    STOPWORDS,
+    SUBJECTLESS_BASE,
+    UNCHANGED_VERBS,
+)
+
+_TYPOGRAPHY = str.maketrans({"\u2019": "'", "\u2018": "'", "\u201c": '"', "\u201d": '"', "\u2026": "...", "\u00a0": " "})
+_INFORMAL = re.compile(r"(?<![\w'])(" + "|".join(re.escape(w) for w in INFORMAL) + r")(?![\w'])", re.IGNORECASE)
+_SPLIT = re.compile(r"(?<=[.!?])[\"')\]]*\s+|\s*\n+\s*|\s+-{1,2}\s+(?=I\b)")
+_ABBREVIATION = re.compile(r"\b(?:Mr|Mrs|Ms|Dr|St|Jr|Sr|vs|etc|e\.g|i\.e)\.$")
+_LEAD = re.compile(
+    r"^(?:(?:oh|ooh|wow|whoa|woah|yeah|yea|yes|yep|yup|no|nope|nah|well|hey|hi|hello|haha\w*|hehe|lol|omg|ok"
+    r"|okay|cool|sure|totally|definitely|absolutely|aw+|awesome|great|nice|thanks|thank you|thx|man|dude|ah+"
+    r"|um+|uh+|hmm+|gosh|geez|ugh|alright|right|true|indeed|agreed|exactly|of course|for sure|congrats"
+    r"|congratulations|sounds good|same here|me too|same|good|wonderful|amazing|sweet|yay)\s*[,!.:;-]+\s*"
+    r"|(?:so|and|but|also|plus|anyway|btw|by the way|oh|honestly|actually|well|yeah|wow|hey|hi|hello|ah)\s+)+",
+    re.IGNORECASE,
+)
+_WORD = re.compile(r"[A-Za-z]+(?:['-][A-Za-z]+)*")
+_QUESTION_START = re.compile(
+    r"^(?:what|who|whom|whose|where|when|why|how|which|do|does|did|are|is|was|were|can|could|would|should|"
+    r"have|has|any|anything|ever|got any|you)\b",
+    re.IGNORECASE,
+)
+_COPULA_LATER = re.compile(r"\b(?:is|was|has|have|are|were|makes|made|helps|helped|means|gives|keeps)\b|'s\b")
+
+Kind = Literal["first", "subjectless", "third"]
+FIRST_SINGULAR = frozenset("i i'm i've i'll i'd me my mine myself".split())
+FIRST_PLURAL = frozenset("we we're we've we'll we'd us our ours ourselves".split())
+
+
+def normalize(text: str) -> str:
+    """One spelling for quotes, apostrophes and common chat words ("gonna" → "going to", "i" → "I")."""
+    text = text.translate(_TYPOGRAPHY)
+    return _INFORMAL.sub(lambda m: _same_case(m.group(0), INFORMAL[m.group(0).lower()]), text)
+
+
+def _same_case(original: str, replacement: str) -> str:
+    if original[0].isupper() and replacement[0].islower():
+        return replacement[0].upper() + replacement[1:]
+    return replacement
+
+
+def split_sentences(text: str) -> list[str]:
+    """The sentences of ``text``: ends of sentences, line breaks, and "- I …" asides."""
+    parts: list[str] = []
+    for piece in _SPLIT.split(text):
+        piece = piece.strip()
+        if not piece:
+            continue
+        if parts and _ABBREVIATION.search(parts[-1]):
+            parts[-1] = f"{parts[-1]} {piece}"
+        else:
+            parts.append(piece)
+    return parts
+
+
+def clean(sentence: str, names: frozenset[str]) -> str:
+    """The sentence without leading interjections ("Wow, yeah,") or a name it is addressed to."""
+    previous = None
+    while previous != sentence:
+        previous = sentence
+        sentence = _LEAD.sub("", sentence).strip()
+        words = sentence.split(maxsplit=1)
+        if len(words) == 2 and words[0].rstrip(",!.") in names and words[0][-1] in ",!.":
+            sentence = words[1]
+    bare = sentence.rstrip("!.")
+    for name in names:
+        if bare.endswith(f", {name}"):
+            sentence = bare[: -len(name) - 2] + sentence[len(bare) :]
+            break
+    return sentence.strip(" ,;:-")
+
+
+def words_of(sentence: str) -> list[str]:
+    return _WORD.findall(sentence)
+
+
+def content_words(words: list[str]) -> list[str]:
+    """Words that carry information (not function words, pronouns or small talk)."""
+    return [w for w in words if len(w) > 2 and w.lower() not in STOPWORDS]
+
+
+@dataclass(frozen=True)
+class Judged:
+    """A sentence kept for memory: how it refers to its subject, and its words."""
+
+    text: str
+    kind: Kind
+    words: tuple[str, ...]
+
+
+def judge(sentence: str, speaker: str, names: frozenset[str]) -> Judged | None:
+    """The sentence if it is a statement worth remembering about the speaker or a named person."""
+    if sentence.endswith("?") or _QUESTION_START.match(sentence) and not sentence.endswith("!"):
+        return None
+    words = words_of(sentence)
+    if len(words) < 4:
+        return None
+    lowered = [w.lower() for w in words]
+    if any(w in SECOND_PERSON for w in lowered) or lowered[0] in ("let's", "lets", "please", "thanks"):
+        return None
+    content = content_words(words)
+    if len(content) < 2:
+        return None
+    if any(w in FIRST_SINGULAR or w in FIRST_PLURAL for w in lowered):
+        if lowered[0] in IMPERATIVES:
+            return None
+        kind: Kind = "subjectless" if _subjectless(lowered) else "first"
+        return Judged(sentence, kind, tuple(words))
+    others = [w for w in words[1:] if w[0].isupper() and w not in NOT_NAMES and w not in names]
+    if words[0] in names and words[0] != speaker or others and len(content) >= 3 and words[0] not in NOT_NAMES:
+        return Judged(sentence, "third", tuple(words))
+    return None
+
+
+def _subjectless(lowered: list[str]) -> bool:
+    """Whether the sentence starts with the speaker's verb, its subject left out ("Lost my job today")."""
+    first = next((w for w in lowered if w not in ADVERBS), "")
+    if first in FIRST_SINGULAR or first in FIRST_PLURAL:
+        return False
+    return is_past(first) or first in SUBJECTLESS_BASE or first in ("been", "going", "trying", "hoping")
+
+
+def is_past(word: str) -> bool:
+    word = word.lower()
+    return word in UNCHANGED_VERBS and word not in ("can", "will", "may", "must", "shall") or (
+        len(word) > 4 and word.endswith("ed") and not word.endswith("eed")
+    )
+
+
+def third_singular(verb: str) -> str:
+    """The verb after "I" as it reads after a name: love → loves, am → is, don't → doesn't."""
+    low = verb.lower()
+    if low in IRREGULAR_THIRD:
+        return IRREGULAR_THIRD[low]
+    if low in NEGATIVE_THIRD:
+        return NEGATIVE_THIRD[low]
+    if low in UNCHANGED_VERBS or low.endswith(("ed", "n't", "ing")) or not low.isalpha():
+        return verb
+    if low.endswith(("s", "sh", "ch", "x", "z", "o")):
+        return verb + "es"
+    if len(low) > 2 and low.endswith("y") and low[-2] not in "aeiou":
+        return verb[:-1] + "ies"
+    return verb + "s"
+
+
+class Rewriter:
+    """Puts one speaker's sentence in the third person.
+
+    The first reference names the speaker ("Caroline", "Caroline's"); later ones in the same sentence use
+    "they" / "their", which reads better than repeating the name and needs no guess at gender. "We" becomes
+    "<name> and family" when the turn talks about family, else "<name> and others".
+    """
+
+    def __init__(self, name: str, *, family: bool = False) -> None:
+        self.name = name
+        self.group = f"{name} and family" if family else f"{name} and others"
+
+    @staticmethod
+    def for_turn(name: str, turn_words: set[str]) -> Rewriter:
+        return Rewriter(name, family=bool(turn_words & FAMILY_WORDS))
+
+    def rewrite(self, judged: Judged) -> str:
+        text = judged.text
+        if judged.kind == "third":
+            return text
+        if judged.kind == "subjectless":
+            text = self._add_subject(text)
+        tokens = list(_WORD.finditer(text))
+        named = self.name in text
+        out: list[str] = []
+        last = 0
+        replaced: dict[int, str] = {}
+        for i, token in enumerate(tokens):
+            word = replaced.pop(i, None) or self._replace(tokens, i, named, replaced)
+            if word != token.group(0) and not named:
+                named = self.name in word
+            out.append(text[last : token.start()])
+            out.append(word)
+            last = token.end()
+        out.append(text[last:])
+        result = "".join(out)
+        return result[0].upper() + result[1:] if result else result
+
+    def _add_subject(self, text: str) -> str:
+        """"Lost my job" → "<name> lost my job"; "Finishing the piece" → "<name> is finishing the piece"."""
+        first, _, rest = text.partition(" ")
+        low = first.lower()
+        if low.endswith("ing") and low not in ("thing", "nothing", "something"):
+            if _COPULA_LATER.search(rest):  # "Starting a store is scary": the gerund is the subject
+                return text
+            return f"{self.name} is {low} {rest}"
+        if low == "been":
+            return f"{self.name} has been {rest}"
+        if low in ADVERBS:
+            verb, _, tail = rest.partition(" ")
+            if verb.lower().endswith("ing"):
+                return f"{self.name} is {low} {rest}"
+            return f"{self.name} {low} {third_singular(verb)} {tail}".rstrip()
+        return f"{self.name} {third_singular(low)} {rest}"
+
+    def _replace(self, tokens: list[re.Match[str]], i: int, named: bool, replaced: dict[int, str]) -> str:
+        word = tokens[i].group(0)
+        low = word.lower()
+        if low in FIRST_SINGULAR:
+            new = self._singular(low, tokens, i, named, replaced)
+        elif low in FIRST_PLURAL:
+            new = self._plural(low, named)
+        else:
+            return word
+        return new[0].upper() + new[1:] if tokens[i].start() == 0 else new
+
+    def _singular(self, low: str, tokens: list[re.Match[str]], i: int, named: bool, replaced: dict[int, str]) -> str:
+        verb_at = next((j for j in range(i + 1, len(tokens)) if tokens[j].group(0).lower() not in ADVERBS), None)
+        verb = tokens[verb_at].group(0) if verb_at is not None else ""
+        if low == "i" and verb_at is not None:
+            replaced[verb_at] = third_singular(verb) if not named else {"am": "are", "was": "were"}.get(verb, verb)
+        if named:
+            return {"i": "they", "i'm": "they're", "i've": "they've", "i'll": "they'll", "i'd": "they'd",
+                    "me": "them", "my": "their", "mine": "theirs", "myself": "themselves"}[low]  # fmt: skip
+        if low == "i'd":
+            return f"{self.name} had" if verb == "been" or is_past(verb) else f"{self.name} would"
+        return {"i": self.name, "i'm": f"{self.name} is", "i've": f"{self.name} has", "i'll": f"{self.name} will",
+                "me": self.name, "my": f"{self.name}'s", "mine": f"{self.name}'s",
+                "myself": "themselves"}[low]  # fmt: skip
+
+    def _plural(self, low: str, named: bool) -> str:
+        if named:
+            return {"we": "they", "we're": "they're", "we've": "they've", "we'll": "they'll", "we'd": "they'd",
+                    "us": "them", "our": "their", "ours": "theirs", "ourselves": "themselves"}[low]  # fmt: skip
+        group = self.group
+        return {"we": group, "we're": f"{group} are", "we've": f"{group} have", "we'll": f"{group} will",
+                "we'd": f"{group} would", "us": group, "our": f"{self.name}'s", "ours": f"{self.name}'s",
+                "ourselves": "themselves"}[low]  # fmt: skip

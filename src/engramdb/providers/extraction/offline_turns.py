@@ -1,0 +1,271 @@
+"""One turn read by the offline rules: its memorable sentences, the facts they state and the names in them.
+
+The steps, in order: drop any injected context block, put the text in one spelling, split it into
+sentences, strip interjections, keep the sentences that state something about the speaker or a named
+person, write dates as absolute dates, then put the sentence in the third person. Facts are read from the
+sentence as spoken (first person), where the patterns are simplest.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+
+from engramdb.providers.extraction import (
+    EntityCandidate,
+    EntityType,
+    FactCandidate,
+    MemoryCandidate,
+    MemoryType,
+    Turn,
+    strip_injected,
+)
+from engramdb.providers.extraction.dates import DateMention, find_dates
+from engramdb.providers.extraction.offline_entities import find_names, guess_type
+from engramdb.providers.extraction.offline_patterns import Found, fact_dates, find_facts
+from engramdb.providers.extraction.offline_text import (
+    FIRST_PLURAL,
+    FIRST_SINGULAR,
+    Judged,
+    Rewriter,
+    clean,
+    content_words,
+    is_past,
+    judge,
+    normalize,
+    split_sentences,
+    words_of,
+)
+from engramdb.providers.extraction.offline_words import ADVERBS
+
+_TASK = re.compile(
+    r"\b(?:going\s+to|plan(?:ning|s)?\s+(?:to|on)|want\s+to|need\s+to|have\s+to|hope\s+to|hoping\s+to|"
+    r"intend(?:ing)?\s+to|thinking\s+(?:about|of)|looking\s+forward\s+to|can't\s+wait\s+to|about\s+to|"
+    r"aim(?:ing)?\s+to|would\s+like\s+to|I'd\s+like\s+to|I'd\s+love\s+to|I'll|we'll|(?:I|we)\s+will|soon|"
+    r"upcoming)\b",
+    re.IGNORECASE,
+)
+_PREFERENCE = re.compile(
+    r"\b(?:I|we)\s+(?:\w+\s+)?(?:love|like|enjoy|adore|prefer|hate|dislike|can't\s+stand)\b|"
+    r"\b(?:I'm|I\s+am|we're)\s+(?:\w+\s+)?(?:into|passionate\s+about|obsessed\s+with|a\s+(?:big\s+|huge\s+)?fan\s+of)"
+    r"\b|\b(?:favorite|go-to|top\s+pick)\b",
+    re.IGNORECASE,
+)
+_PROCEDURAL = re.compile(
+    r"\b(?:how\s+to|the\s+(?:trick|key|secret)\s+is|always|usually|whenever|every\s+time|steps?|make\s+sure|"
+    r"routine|habit|tend\s+to|first,?\s.{0,40}\bthen)\b",
+    re.IGNORECASE,
+)
+WEIGHTY = re.compile(
+    r"\b(?:name|born|married|divorced|engaged|pregnant|wife|husband|son|daughter|kids?|children|mother|father|"
+    r"mom|dad|sister|brother|family|live|lives|moved|job|work|career|diagnosed|sick|illness|hospital|surgery|"
+    r"allerg\w*|health|died|passed\s+away|graduated|degree|school|college|university|adopt\w*|retir\w*|"
+    r"birthday|anniversary|plan|planning|goal|dream)\b",
+    re.IGNORECASE,
+)
+_BASE_IMPORTANCE: dict[MemoryType, float] = {
+    "fact": 0.6,
+    "preference": 0.55,
+    "task": 0.6,
+    "procedural": 0.55,
+    "episodic": 0.45,
+}
+_EMOJI = re.compile("[\U0001f000-\U0001faff\u2600-\u27bf\ufe0f]+")
+_TRAILING = re.compile(r"(?:[\s,;:-]+(?:lol|haha\w*|hehe|xd))*[\s!.?,;:-]*$", re.IGNORECASE)
+_CONTINUES = frozenset("it it's that that's this they they're which he she those these".split())
+_YOU_SAID = re.compile(
+    r"^you(?:'ve|\s+have)?\s+(?:mentioned|said|told\s+me|shared|noted)\s+(?:that\s+|before\s+that\s+)?(?P<rest>.+)$",
+    re.IGNORECASE,
+)
+_YOU_TO_I = {"you": "I", "your": "my", "you're": "I'm", "you've": "I've", "you'll": "I'll", "you'd": "I'd",
+             "yours": "mine", "yourself": "myself", "are": "am", "were": "was"}  # fmt: skip
+
+
+@dataclass
+class Reading:
+    """What the rules found in one turn."""
+
+    memories: list[MemoryCandidate] = field(default_factory=list)
+    facts: list[FactCandidate] = field(default_factory=list)
+    entities: list[EntityCandidate] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Voice:
+    """Who a sentence is about: ``subject`` names them in facts, ``display`` in memories."""
+
+    subject: str
+    display: str
+    is_name: bool
+
+
+def voice_of(turn: Turn) -> Voice:
+    if turn.name:
+        return Voice(turn.name, turn.name, True)
+    return Voice(turn.role, f"the {turn.role}", False)
+
+
+def read_turn(turn: Turn, *, names: frozenset[str], user: Voice | None = None) -> Reading:
+    """Memories, facts and entities stated in ``turn``. An assistant's turn yields only what it says the
+    user said ("You mentioned you love hiking"), attributed to ``user``."""
+    text = normalize(strip_injected(turn.content))
+    reading = Reading()
+    if turn.role in ("assistant", "system", "tool") and not turn.name:
+        if user is not None:
+            for sentence in split_sentences(text):
+                said = _YOU_SAID.match(clean(sentence, names))
+                if said:
+                    _read_sentence(_you_to_i(said.group("rest")), turn, user, names, reading, None)
+        return reading
+    voice = voice_of(turn)
+    rewriter = Rewriter.for_turn(voice.display, {w.lower() for w in words_of(text)})
+    previous: Judged | None = None
+    for sentence in split_sentences(text):
+        previous = _read_sentence(clean(sentence, names), turn, voice, names, reading, rewriter, previous)
+    return reading
+
+
+def _you_to_i(text: str) -> str:
+    return re.sub(r"\b[\w']+\b", lambda m: _YOU_TO_I.get(m.group(0).lower(), m.group(0)), text)
+
+
+def _read_sentence(
+    sentence: str,
+    turn: Turn,
+    voice: Voice,
+    names: frozenset[str],
+    reading: Reading,
+    rewriter: Rewriter | None,
+    previous: Judged | None = None,
+) -> Judged | None:
+    """Adds what ``sentence`` states to ``reading``; returns it when it became a memory."""
+    if not sentence or sentence.endswith("?"):
+        return None
+    mentions = find_dates(sentence, turn.occurred_at)
+    event = min(mentions, key=lambda m: ("day", "week", "month", "year").index(m.granularity)) if mentions else None
+    lowered = {w.lower() for w in words_of(sentence)}
+    found = find_facts(sentence, event.span if event else None) if lowered & (FIRST_SINGULAR | FIRST_PLURAL) else []
+    _add_facts(found, turn, voice, event, reading)
+    judged = judge(sentence, voice.display, names)
+    if judged is None:
+        return None
+    rewriter = rewriter or Rewriter(voice.display)
+    content = _tidy_end(rewriter.rewrite(replace(judged, text=_absolute_dates(judged.text, mentions))))
+    memory_type = classify(judged, event, turn.occurred_at)
+    importance = _importance(memory_type, judged, bool(found), event is not None)
+    persons = frozenset(f.object for f in found if f.object_type == "person") | names
+    entities = _entities(sentence, voice, persons, reading)
+    occurred_at = event.start if event else None
+    if previous is not None and judged.words[0].lower() in _CONTINUES and reading.memories:
+        # "It's special to me" means nothing alone: it continues the sentence before it.
+        last = reading.memories.pop()
+        content = f"{last.content.rstrip('.')}; {content[0].lower()}{content[1:]}"
+        importance = max(importance, last.importance)
+        entities = tuple(dict.fromkeys(last.entities + entities))
+        memory_type, occurred_at = last.memory_type, last.occurred_at or occurred_at
+    reading.memories.append(
+        MemoryCandidate(
+            content=content,
+            memory_type=memory_type,
+            message_ids=(turn.id,),
+            speaker=voice.subject,
+            importance=importance,
+            entities=entities,
+            occurred_at=occurred_at,
+        )
+    )
+    return judged
+
+
+def _absolute_dates(text: str, mentions: list[DateMention]) -> str:
+    for mention in reversed(mentions):
+        start, end = mention.span
+        text = text[:start] + mention.phrase + text[end:]
+    return text
+
+
+def _tidy_end(text: str) -> str:
+    text = _TRAILING.sub("", _EMOJI.sub("", text)).strip()
+    return f"{text}." if text else text
+
+
+def classify(judged: Judged, event: DateMention | None, said_at: datetime) -> MemoryType:
+    """The memory's type: a plan, a past event, a preference, a how-to, else a fact."""
+    text = judged.text
+    future = event is not None and event.start.date() > said_at.date() and not event.since
+    if future or _TASK.search(text):
+        return "task"
+    past_date = event is not None and event.start.date() < said_at.date() and not event.since
+    if past_date or _past_verb(judged):
+        return "episodic"
+    if _PREFERENCE.search(text):
+        return "preference"
+    if _PROCEDURAL.search(text):
+        return "procedural"
+    return "fact"
+
+
+def _past_verb(judged: Judged) -> bool:
+    """Whether the speaker's main verb is in the past ("I went", "Lost my job")."""
+    words = [w.lower() for w in judged.words]
+    if judged.kind == "subjectless":
+        return is_past(next((w for w in words if w not in ADVERBS), ""))
+    for i, word in enumerate(words):
+        if word in ("i", "we"):
+            verb = next((w for w in words[i + 1 :] if w not in ADVERBS), "")
+            return is_past(verb) and verb != "used"
+    return False
+
+
+def _importance(memory_type: MemoryType, judged: Judged, has_fact: bool, has_date: bool) -> float:
+    """0..1: identity, relations, health and plans weigh more than passing events and feelings."""
+    score = _BASE_IMPORTANCE[memory_type]
+    if WEIGHTY.search(judged.text):
+        score += 0.15
+    if has_fact:
+        score += 0.1
+    if has_date:
+        score += 0.05
+    if len(content_words(list(judged.words))) >= 6:
+        score += 0.05
+    return round(min(max(score, 0.1), 0.95), 2)
+
+
+def _entities(sentence: str, voice: Voice, persons: frozenset[str], reading: Reading) -> tuple[str, ...]:
+    """Names in the sentence (the speaker first); adds each to the turn's entities with a type guess."""
+    words = sentence.split()
+    found: list[str] = [voice.display] if voice.is_name else []
+    if voice.is_name:
+        reading.entities.append(EntityCandidate(voice.display, "person"))
+    for name, at in find_names(sentence, persons):
+        kind: EntityType = guess_type(name, words, at, sentence, persons)
+        reading.entities.append(EntityCandidate(name, kind))
+        found.append(name)
+    return tuple(dict.fromkeys(found))
+
+
+def _add_facts(found: list[Found], turn: Turn, voice: Voice, event: DateMention | None, reading: Reading) -> None:
+    for fact in found:
+        valid_from, valid_until = fact_dates(fact, event.start if event else None, turn.occurred_at)
+        reading.facts.append(
+            FactCandidate(
+                subject=voice.subject,
+                predicate=fact.predicate,
+                object=fact.object,
+                message_ids=(turn.id,),
+                speaker=voice.subject,
+                object_is_entity=fact.object_is_entity,
+                subject_type="person",
+                object_type=fact.object_type,
+                confidence=fact.confidence,
+                single_valued=fact.single_valued,
+                valid_from=valid_from,
+                valid_until=valid_until,
+            )
+        )
+        if fact.object_is_entity:
+            aliases = (f"{voice.display}'s {fact.alias}",) if fact.alias else ()
+            reading.entities.append(EntityCandidate(fact.object, fact.object_type, aliases))
+        if voice.is_name:
+            reading.entities.append(EntityCandidate(voice.display, "person"))

@@ -1,0 +1,270 @@
+"""The extraction job: a session's new messages become memories, facts and entities, and its summary.
+
+Runs in the background (``engramdb.jobs``), one job at a time per session. It reads the messages after
+the session's ``extracted_seq`` watermark, lets the extractor propose candidates and the summarizer
+extend the summary (model and LLM calls happen outside any transaction), then consolidates everything
+and moves the watermark in one transaction. So a job killed at any point has either done all of a
+batch or none of it, and its retry starts where the last committed batch ended: nothing is lost and
+nothing is extracted twice.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections import Counter
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import func, select, update
+
+from engramdb.providers.extraction import (
+    INJECTED_OPEN,
+    EntityCandidate,
+    Extraction,
+    Turn,
+    Usage,
+    strip_injected,
+)
+from engramdb.services import categories, entities, facts, jobs
+from engramdb.services.consolidation import Owner, consolidate
+from engramdb.services.context import Caller
+from engramdb.services.runtime import Runtime
+from engramdb.storage import tables as t
+
+_log = logging.getLogger("engramdb.extraction")
+s = t.session
+m = t.message
+
+BATCH = 40  # messages per extractor call and per transaction
+CONTEXT_TURNS = 4  # earlier turns given to the extractor for reference
+SUMMARY_CHARS = 2_000
+OFFLINE_ROLES = frozenset({"user"})  # rules read people's own statements; an assistant's "I" is not a person
+LLM_ROLES = frozenset({"user", "assistant"})
+
+
+class SessionMoved(Exception):
+    """Another job moved the watermark meanwhile (only after a lost lock): start the batch again."""
+
+
+@dataclass
+class Totals:
+    messages: int = 0
+    batches: int = 0
+    counts: Counter[str] | None = None
+
+    def result(self) -> dict[str, Any]:
+        return {"messages": self.messages, "batches": self.batches, **dict(sorted((self.counts or Counter()).items()))}
+
+
+def _turn(row: Any) -> Turn:
+    return Turn(
+        id=row.id, role=row.role, name=row.name, content=strip_injected(row.content), occurred_at=row.occurred_at
+    )
+
+
+async def run(rt: Runtime, org_id: uuid.UUID, job_id: uuid.UUID, *, attempt: int, final: bool) -> dict[str, Any] | None:
+    """Run job ``job_id`` (attempt ``attempt``). Raises on failure, after recording it on the job row."""
+    job = await jobs.start(rt.db, org_id, job_id, attempt)
+    if job is None:
+        return None  # finished by an earlier attempt, or deleted with its organization
+    intel = rt.intelligence
+    provider = intel.extractor.name if intel.extractor else intel.summarizer.name
+    usage = Usage()
+    try:
+        totals = Totals(counts=Counter())
+        while True:
+            done, spent = await _batch(rt, org_id, job_id, job["session_id"], totals, provider)
+            usage = usage + spent
+            if done:
+                break
+        return totals.result()
+    except Exception as exc:
+        spent_now = getattr(exc, "usage", None)
+        await jobs.fail(
+            rt.db,
+            org_id,
+            job_id,
+            f"{type(exc).__name__}: {exc}",
+            final=final,
+            provider=provider,
+            usage=usage + spent_now if isinstance(spent_now, Usage) else usage,
+        )
+        raise
+
+
+async def _batch(
+    rt: Runtime, org_id: uuid.UUID, job_id: uuid.UUID, session_id: uuid.UUID, totals: Totals, provider: str
+) -> tuple[bool, Usage]:
+    """One batch; returns (finished, tokens spent). The job row is marked succeeded with the last one."""
+    intel = rt.intelligence
+    async with rt.db.tenant(org_id) as conn:
+        sess = (await conn.execute(select(s).where(s.c.org_id == org_id, s.c.id == session_id))).mappings().first()
+        if sess is None:
+            await jobs.succeed(
+                conn,
+                org_id,
+                job_id,
+                {**totals.result(), "skipped": "session deleted"},
+                provider=provider,
+                usage=Usage(),
+            )
+            return True, Usage()
+        watermark = sess["extracted_seq"]
+        cols = (m.c.id, m.c.seq, m.c.role, m.c.name, m.c.content, m.c.occurred_at, m.c.metadata)
+        base = (m.c.org_id == org_id, m.c.session_id == session_id)
+        rows = (
+            await conn.execute(select(*cols).where(*base, m.c.seq > watermark).order_by(m.c.seq).limit(BATCH))
+        ).all()
+        earlier = (
+            await conn.execute(
+                select(*cols).where(*base, m.c.seq <= watermark).order_by(m.c.seq.desc()).limit(CONTEXT_TURNS)
+            )
+        ).all()
+        names = await categories.all_categories(conn, org_id)
+    if not rows:
+        async with rt.db.tenant(org_id) as conn:
+            await jobs.succeed(conn, org_id, job_id, totals.result(), provider=provider, usage=Usage())
+        return True, Usage()
+    roles = OFFLINE_ROLES if intel.offline else LLM_ROLES
+    turns = [_turn(r) for r in rows if r.role in LLM_ROLES and not (r.metadata or {}).get("engram_injected")]
+    wanted = [turn for turn in turns if turn.role in roles and turn.content]
+    context = [_turn(r) for r in reversed(earlier) if r.role in LLM_ROLES]
+    extraction = Extraction()
+    if intel.extractor is not None and wanted:
+        extraction = await intel.extractor.extract(wanted, context=context, categories=list(names))
+    summary, summary_usage = sess["summary"], Usage()
+    summarizable = [turn for turn in turns if turn.content and INJECTED_OPEN not in turn.content]
+    if summarizable:
+        summary, summary_usage = await intel.summarizer.summarize(
+            sess["summary"], summarizable, max_chars=SUMMARY_CHARS
+        )
+    spent = extraction.usage + summary_usage
+    prepared = await _prepare(rt, extraction, names, {turn.id: turn for turn in turns})
+    last_seq = rows[-1].seq
+    finished = len(rows) < BATCH
+    async with rt.db.tenant(org_id) as conn:
+        locked = await conn.scalar(
+            select(s.c.extracted_seq).where(s.c.org_id == org_id, s.c.id == session_id).with_for_update()
+        )
+        if locked != watermark:
+            raise SessionMoved(f"session {session_id} was extracted by another job meanwhile")
+        caller = Caller(
+            org_id=org_id, scopes=frozenset({"admin"}), actor=f"extractor:{provider}", request_id=f"job:{job_id}"
+        )
+        counts = await _store(conn, rt, caller, dict(sess), prepared, provider)
+        totals.messages += len(rows)
+        totals.batches += 1
+        assert totals.counts is not None
+        totals.counts.update(counts)
+        await conn.execute(
+            update(s)
+            .where(s.c.org_id == org_id, s.c.id == session_id)
+            .values(
+                extracted_seq=last_seq, summary=summary or None, summary_seq=last_seq, summary_updated_at=func.now()
+            )
+        )
+        if finished:
+            await jobs.succeed(conn, org_id, job_id, totals.result(), provider=provider, usage=spent)
+        else:
+            await conn.execute(
+                update(t.job)
+                .where(t.job.c.org_id == org_id, t.job.c.id == job_id)
+                .values(
+                    prompt_tokens=t.job.c.prompt_tokens + spent.prompt_tokens,
+                    completion_tokens=t.job.c.completion_tokens + spent.completion_tokens,
+                    llm_calls=t.job.c.llm_calls + spent.calls,
+                    result=totals.result(),
+                )
+            )
+    return finished, spent
+
+
+@dataclass
+class Prepared:
+    """Candidates with everything that needs the model computed outside the transaction."""
+
+    extraction: Extraction
+    entities: list[EntityCandidate]
+    entity_vectors: list[list[float]]
+    memory_vectors: list[list[float]]
+    memory_categories: list[list[str]]
+    fact_vectors: list[list[float]]
+    occurred: dict[uuid.UUID, Any]
+
+
+def _entity_candidates(extraction: Extraction) -> list[EntityCandidate]:
+    """Every entity the candidates name, once per normalized name (a typed mention beats 'other')."""
+    found: dict[str, EntityCandidate] = {}
+
+    def add(cand: EntityCandidate) -> None:
+        key = entities.normalize(cand.name)
+        if not key:
+            return
+        old = found.get(key)
+        if old is None or (old.type == "other" and cand.type != "other"):
+            aliases = tuple(dict.fromkeys([*(old.aliases if old else ()), *cand.aliases]))
+            found[key] = EntityCandidate(cand.name, cand.type, aliases)
+        elif cand.aliases:
+            found[key] = EntityCandidate(old.name, old.type, tuple(dict.fromkeys([*old.aliases, *cand.aliases])))
+
+    for ent in extraction.entities:
+        add(ent)
+    for fact in extraction.facts:
+        add(EntityCandidate(fact.subject, fact.subject_type))
+        if fact.object_is_entity:
+            add(EntityCandidate(fact.object, fact.object_type))
+    return list(found.values())
+
+
+async def _prepare(
+    rt: Runtime, extraction: Extraction, names: dict[str, str], turns: dict[uuid.UUID, Turn]
+) -> Prepared:
+    ents = _entity_candidates(extraction)
+    mems = extraction.memories
+    texts = (
+        [e.name for e in ents]
+        + [c.content for c in mems]
+        + [facts.statement(f.subject, facts.normalize_predicate(f.predicate), f.object) for f in extraction.facts]
+    )
+    vectors = await rt.embedder.embed_batch(texts, kind="passage") if texts else []
+    n_e, n_m = len(ents), len(mems)
+    memory_vectors = vectors[n_e : n_e + n_m]
+    guessed = await categories.assign(rt, names, memory_vectors)
+    chosen = [[c for c in cand.categories if c in names] or guess for cand, guess in zip(mems, guessed, strict=True)]
+    occurred = {turn_id: turn.occurred_at for turn_id, turn in turns.items()}
+    return Prepared(extraction, ents, vectors[:n_e], memory_vectors, chosen, vectors[n_e + n_m :], occurred)
+
+
+async def _store(
+    conn: Any, rt: Runtime, caller: Caller, sess: dict[str, Any], p: Prepared, provider: str
+) -> Counter[str]:
+    counts: Counter[str] = Counter()
+    org_id = caller.org_id
+    resolved = await entities.resolve(conn, rt, org_id, sess["user_id"], p.entities, p.entity_vectors)
+    counts["entities"] += len(p.entities)
+    for cand, vector in zip(p.extraction.facts, p.fact_vectors, strict=True):
+        subject_id = resolved.get(entities.normalize(cand.subject))
+        if subject_id is None:
+            continue
+        object_id = resolved.get(entities.normalize(cand.object)) if cand.object_is_entity else None
+        first = next((p.occurred[mid] for mid in cand.message_ids if mid in p.occurred), None)
+        scope = facts.Scope(
+            org_id,
+            sess["user_id"],
+            sess["agent_id"],
+            sess["id"],
+            source="extraction",
+            extractor=provider,
+            occurred_at=first,
+        )
+        done = await facts.record(conn, rt, scope, cand, subject_id=subject_id, object_id=object_id, vector=vector)
+        counts[f"facts_{done.action.lower()}"] += 1
+    owner = Owner(sess["team_id"], sess["user_id"], sess["agent_id"], sess["app_id"], sess["id"])
+    for memo, vector, cats in zip(p.extraction.memories, p.memory_vectors, p.memory_categories, strict=True):
+        outcome = await consolidate(conn, rt, caller, owner, memo, vector, categories=cats, extractor=provider)
+        counts[f"memories_{outcome.action.lower()}"] += 1
+        names = [*memo.entities, *([memo.speaker] if memo.speaker else [])]
+        linked = {resolved[k] for k in (entities.normalize(n) for n in names) if k in resolved}
+        await entities.link_memory(conn, org_id, outcome.memory_id, linked)
+    return counts

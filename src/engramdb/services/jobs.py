@@ -1,0 +1,243 @@
+"""Background work as tenant rows: queue a job with the write that needs it; record what became of it.
+
+Each ``job`` row mirrors one procrastinate job (``queue_job_id``). The row is written in the same
+transaction as the write that asked for it, and so is the queue entry (``storage.queue.defer``); the
+handler records its outcome, with the effect of the work, in one transaction too, so a worker killed
+mid-job leaves the row ``running`` until the retry finishes it, never half done.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import ColumnElement, func, insert, select, tuple_, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from engramdb import ids
+from engramdb.errors import InvalidRequest
+from engramdb.providers.extraction import Usage as TokenUsage
+from engramdb.schemas.common import Page
+from engramdb.schemas.jobs import Job, Usage, UsageRow
+from engramdb.services.context import Caller
+from engramdb.storage import queue
+from engramdb.storage import tables as t
+from engramdb.storage.database import Database
+from engramdb.storage.pagination import BAD_CURSOR, decode_cursor, encode_cursor
+from engramdb.storage.repo import one_or_404, public_columns
+
+j = t.job
+FINISHED = ("succeeded", "failed")
+
+
+async def enqueue(
+    conn: AsyncConnection,
+    org_id: uuid.UUID,
+    kind: str,
+    *,
+    max_attempts: int,
+    session_id: uuid.UUID | None = None,
+    user_id: uuid.UUID | None = None,
+    lock: str | None = None,
+) -> uuid.UUID:
+    """A job row and its queue entry, in ``conn``'s transaction."""
+    job_id = ids.uuid7()
+    args = {"org_id": str(org_id), "job_id": str(job_id)}
+    queue_job_id = await queue.defer(conn, kind, args, lock=lock)
+    await conn.execute(
+        insert(j).values(
+            org_id=org_id,
+            id=job_id,
+            kind=kind,
+            status="queued",
+            session_id=session_id,
+            user_id=user_id,
+            max_attempts=max_attempts,
+            queue_job_id=queue_job_id,
+        )
+    )
+    return job_id
+
+
+def session_lock(org_id: uuid.UUID, session_id: uuid.UUID) -> str:
+    """Jobs of one session run one at a time, in order."""
+    return f"session:{org_id}:{session_id}"
+
+
+async def load(conn: AsyncConnection, org_id: uuid.UUID, job_id: uuid.UUID) -> dict[str, Any] | None:
+    row = (await conn.execute(select(j).where(j.c.org_id == org_id, j.c.id == job_id))).mappings().first()
+    return dict(row) if row else None
+
+
+async def start(db: Database, org_id: uuid.UUID, job_id: uuid.UUID, attempt: int) -> dict[str, Any] | None:
+    """Mark the job running (attempt ``attempt``, 1-based); None if it is gone or already finished."""
+    async with db.tenant(org_id) as conn:
+        row = (
+            (
+                await conn.execute(
+                    update(j)
+                    .where(j.c.org_id == org_id, j.c.id == job_id, j.c.status.notin_(FINISHED))
+                    .values(status="running", attempts=attempt, started_at=func.now(), updated_at=func.now())
+                    .returning(j)
+                )
+            )
+            .mappings()
+            .first()
+        )
+    return dict(row) if row else None
+
+
+async def succeed(
+    conn: AsyncConnection,
+    org_id: uuid.UUID,
+    job_id: uuid.UUID,
+    result: dict[str, Any],
+    *,
+    provider: str | None,
+    usage: TokenUsage,
+) -> None:
+    """Record success in the transaction that holds the job's effect."""
+    await conn.execute(
+        update(j)
+        .where(j.c.org_id == org_id, j.c.id == job_id)
+        .values(
+            status="succeeded",
+            result=result,
+            error=None,
+            provider=provider,
+            prompt_tokens=j.c.prompt_tokens + usage.prompt_tokens,
+            completion_tokens=j.c.completion_tokens + usage.completion_tokens,
+            llm_calls=j.c.llm_calls + usage.calls,
+            finished_at=func.now(),
+            updated_at=func.now(),
+        )
+    )
+
+
+async def fail(
+    db: Database,
+    org_id: uuid.UUID,
+    job_id: uuid.UUID,
+    error: str,
+    *,
+    final: bool,
+    provider: str | None = None,
+    usage: TokenUsage | None = None,
+) -> None:
+    """Record a failed attempt: ``queued`` again while attempts remain, ``failed`` after the last. Tokens
+    spent by the failed attempt still count."""
+    usage = usage or TokenUsage()
+    async with db.tenant(org_id) as conn:
+        await conn.execute(
+            update(j)
+            .where(j.c.org_id == org_id, j.c.id == job_id)
+            .values(
+                status="failed" if final else "queued",
+                error=error[:2000],
+                provider=provider,
+                prompt_tokens=j.c.prompt_tokens + usage.prompt_tokens,
+                completion_tokens=j.c.completion_tokens + usage.completion_tokens,
+                llm_calls=j.c.llm_calls + usage.calls,
+                finished_at=func.now() if final else None,
+                updated_at=func.now(),
+            )
+        )
+
+
+def _visible(caller: Caller) -> list[ColumnElement[bool]]:
+    conds: list[ColumnElement[bool]] = [j.c.org_id == caller.org_id]
+    if caller.user_id is not None:
+        conds.append(j.c.user_id == caller.user_id)
+    if caller.bound and caller.user_id is None:
+        # Team- and agent-bound keys see the jobs of the sessions they can see.
+        conds.append(j.c.session_id.in_(select(t.session.c.id).where(*caller.visible(t.session))))
+    return conds
+
+
+async def get(db: Database, caller: Caller, job_id: uuid.UUID) -> Job:
+    caller.require("read")
+    async with db.tenant(caller.org_id) as conn:
+        row = await one_or_404(
+            conn, select(*public_columns(j)).where(*_visible(caller), j.c.id == job_id), "job", job_id
+        )
+    return Job.model_validate(row)
+
+
+async def wait(db: Database, caller: Caller, job_id: uuid.UUID, *, timeout_s: float) -> Job:
+    """The job once finished, or as it stands after ``timeout_s``."""
+    deadline = time.monotonic() + timeout_s
+    delay = 0.02
+    while True:
+        job = await get(db, caller, job_id)
+        if job.status in FINISHED or time.monotonic() >= deadline:
+            return job
+        await asyncio.sleep(min(delay, max(0.0, deadline - time.monotonic())))
+        delay = min(delay * 1.5, 0.25)
+
+
+async def list_jobs(
+    db: Database,
+    caller: Caller,
+    *,
+    status: str | None,
+    kind: str | None,
+    session_id: uuid.UUID | None,
+    cursor: str | None,
+    limit: int,
+) -> Page[Job]:
+    caller.require("read")
+    conds = _visible(caller)
+    if status is not None:
+        conds.append(j.c.status == status)
+    if kind is not None:
+        conds.append(j.c.kind == kind)
+    if session_id is not None:
+        conds.append(j.c.session_id == session_id)
+    key = tuple_(j.c.created_at, j.c.id)
+    if cursor is not None:
+        when, last_id = decode_cursor(cursor, size=2)
+        try:
+            conds.append(key < tuple_(datetime.fromisoformat(str(when)), uuid.UUID(str(last_id))))
+        except (TypeError, ValueError) as exc:
+            raise InvalidRequest(BAD_CURSOR) from exc
+    async with db.tenant(caller.org_id) as conn:
+        rows = [
+            dict(r)
+            for r in (
+                await conn.execute(select(*public_columns(j)).where(*conds).order_by(key.desc()).limit(limit + 1))
+            ).mappings()
+        ]
+    next_cursor = None
+    if len(rows) > limit:
+        last = rows[limit - 1]
+        next_cursor = encode_cursor([last["created_at"].isoformat(), str(last["id"])])
+    return Page[Job](data=[Job.model_validate(r) for r in rows[:limit]], next_cursor=next_cursor)
+
+
+async def usage(db: Database, caller: Caller, *, since: datetime | None, until: datetime | None) -> Usage:
+    """Jobs and LLM tokens per kind and provider (admin)."""
+    caller.require("admin")
+    conds: list[ColumnElement[bool]] = [j.c.org_id == caller.org_id]
+    if since is not None:
+        conds.append(j.c.created_at >= since)
+    if until is not None:
+        conds.append(j.c.created_at < until)
+    query = (
+        select(
+            j.c.kind,
+            j.c.provider,
+            func.count().label("jobs"),
+            func.coalesce(func.sum(j.c.prompt_tokens), 0).label("prompt_tokens"),
+            func.coalesce(func.sum(j.c.completion_tokens), 0).label("completion_tokens"),
+            func.coalesce(func.sum(j.c.llm_calls), 0).label("llm_calls"),
+        )
+        .where(*conds)
+        .group_by(j.c.kind, j.c.provider)
+        .order_by(j.c.kind, j.c.provider)
+    )
+    async with db.tenant(caller.org_id) as conn:
+        rows = (await conn.execute(query)).mappings().all()
+    return Usage(since=since, until=until, data=[UsageRow.model_validate(dict(r)) for r in rows])

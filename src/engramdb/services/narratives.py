@@ -1,0 +1,204 @@
+"""User narratives: a versioned profile of each user, rewritten from their memories and current facts.
+
+A narrate job writes a new version only when something changed since the last one; old versions stay.
+A periodic job (``engramdb.jobs``) queues narrate jobs for users whose memories changed.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from sqlalchemy import func, insert, select, text
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from engramdb import ids
+from engramdb.errors import NotFound
+from engramdb.providers.extraction import Usage
+from engramdb.schemas.common import Page
+from engramdb.schemas.jobs import Job
+from engramdb.schemas.narratives import Narrative
+from engramdb.services import facts, jobs
+from engramdb.services.context import Caller
+from engramdb.services.runtime import Runtime
+from engramdb.storage import queue
+from engramdb.storage import tables as t
+from engramdb.storage.repo import one_or_404, page_by_id, public_columns
+
+un = t.user_narrative
+mem = t.memory
+NARRATIVE_CHARS = 3_000
+MAX_STATEMENTS = 200
+
+
+async def _user(conn: AsyncConnection, caller: Caller, user_id: uuid.UUID) -> dict[str, Any]:
+    u = t.user_account
+    conds = [u.c.org_id == caller.org_id, u.c.id == user_id]
+    if caller.user_id is not None:
+        conds.append(u.c.id == caller.user_id)
+    return await one_or_404(conn, select(u.c.id, u.c.display_name, u.c.external_id).where(*conds), "user", user_id)
+
+
+async def run(rt: Runtime, org_id: uuid.UUID, job_id: uuid.UUID, *, attempt: int, final: bool) -> dict[str, Any] | None:
+    job = await jobs.start(rt.db, org_id, job_id, attempt)
+    if job is None:
+        return None
+    summarizer = rt.intelligence.summarizer
+    user_id = job["user_id"]
+    try:
+        async with rt.db.tenant(org_id) as conn:
+            user = (
+                await conn.execute(
+                    select(t.user_account.c.display_name, t.user_account.c.external_id).where(
+                        t.user_account.c.org_id == org_id, t.user_account.c.id == user_id
+                    )
+                )
+            ).first()
+            if user is None:
+                await jobs.succeed(
+                    conn, org_id, job_id, {"skipped": "user deleted"}, provider=summarizer.name, usage=Usage()
+                )
+                return None
+            memories = (
+                (
+                    await conn.execute(
+                        select(mem.c.content)
+                        .where(mem.c.org_id == org_id, mem.c.user_id == user_id, mem.c.state == "active")
+                        .order_by(mem.c.importance.desc(), mem.c.updated_at.desc())
+                        .limit(MAX_STATEMENTS)
+                    )
+                )
+                .scalars()
+                .all()
+            )
+            f = t.fact
+            current = (
+                (
+                    await conn.execute(
+                        select(f.c.statement)
+                        .where(f.c.org_id == org_id, f.c.user_id == user_id, *facts.current_now())
+                        .order_by(f.c.weight.desc(), f.c.recorded_at.desc())
+                        .limit(MAX_STATEMENTS)
+                    )
+                )
+                .scalars()
+                .all()
+            )
+            previous = await conn.scalar(
+                select(un.c.content)
+                .where(un.c.org_id == org_id, un.c.user_id == user_id)
+                .order_by(un.c.version.desc())
+                .limit(1)
+            )
+        subject = user.display_name or user.external_id or "the user"
+        content, usage = await summarizer.narrate(subject, previous, [*current, *memories], max_chars=NARRATIVE_CHARS)
+        async with rt.db.tenant(org_id) as conn:
+            if content and content != previous:
+                version = await conn.scalar(
+                    select(func.coalesce(func.max(un.c.version), 0) + 1).where(
+                        un.c.org_id == org_id, un.c.user_id == user_id
+                    )
+                )
+                await conn.execute(
+                    insert(un).values(
+                        org_id=org_id,
+                        id=ids.uuid7(),
+                        user_id=user_id,
+                        version=version,
+                        content=content,
+                        provider=summarizer.name,
+                        memory_count=len(memories),
+                        fact_count=len(current),
+                    )
+                )
+                result: dict[str, Any] = {"version": version, "memories": len(memories), "facts": len(current)}
+            else:
+                result = {"unchanged": True}
+            await jobs.succeed(conn, org_id, job_id, result, provider=summarizer.name, usage=usage)
+        return result
+    except Exception as exc:
+        await jobs.fail(rt.db, org_id, job_id, f"{type(exc).__name__}: {exc}", final=final, provider=summarizer.name)
+        raise
+
+
+async def request(rt: Runtime, caller: Caller, user_id: uuid.UUID) -> Job:
+    """Queue a narrative rewrite for one user now."""
+    caller.require("write")
+    async with rt.db.tenant(caller.org_id) as conn:
+        await _user(conn, caller, user_id)
+        job_id = await jobs.enqueue(
+            conn,
+            caller.org_id,
+            queue.NARRATE,
+            max_attempts=rt.settings.job_max_attempts,
+            user_id=user_id,
+            lock=f"narrate:{caller.org_id}:{user_id}",
+        )
+    return await jobs.get(rt.db, caller, job_id)
+
+
+async def latest(rt: Runtime, caller: Caller, user_id: uuid.UUID) -> Narrative:
+    caller.require("read")
+    async with rt.db.tenant(caller.org_id) as conn:
+        await _user(conn, caller, user_id)
+        row = (
+            (
+                await conn.execute(
+                    select(*public_columns(un))
+                    .where(un.c.org_id == caller.org_id, un.c.user_id == user_id)
+                    .order_by(un.c.version.desc())
+                    .limit(1)
+                )
+            )
+            .mappings()
+            .first()
+        )
+    if row is None:
+        raise NotFound(f"user {user_id} has no narrative yet; request one with POST /v1/users/{user_id}/narrative")
+    return Narrative.model_validate(dict(row))
+
+
+async def versions(
+    rt: Runtime, caller: Caller, user_id: uuid.UUID, *, cursor: str | None, limit: int
+) -> Page[Narrative]:
+    caller.require("read")
+    async with rt.db.tenant(caller.org_id) as conn:
+        await _user(conn, caller, user_id)
+        rows, next_cursor = await page_by_id(
+            conn,
+            select(*public_columns(un)).where(un.c.org_id == caller.org_id, un.c.user_id == user_id),
+            un,
+            cursor=cursor,
+            limit=limit,
+        )
+    return Page[Narrative](data=[Narrative.model_validate(r) for r in rows], next_cursor=next_cursor)
+
+
+_STALE = text(
+    """SELECT m.org_id, m.user_id FROM memory m
+       WHERE m.user_id IS NOT NULL AND m.state = 'active'
+       GROUP BY m.org_id, m.user_id
+       HAVING max(m.updated_at) > coalesce(
+         (SELECT max(n.created_at) FROM user_narrative n WHERE n.org_id = m.org_id AND n.user_id = m.user_id),
+         '-infinity')
+       AND NOT EXISTS (SELECT 1 FROM job j WHERE j.org_id = m.org_id AND j.user_id = m.user_id
+                       AND j.kind = :kind AND j.status IN ('queued', 'running'))
+       LIMIT :limit"""
+)
+
+
+async def queue_stale(rt: Runtime, *, limit: int = 100) -> int:
+    """Queue narrate jobs for users whose memories changed since their last narrative (periodic)."""
+    async with rt.db.system() as conn:
+        stale = (await conn.execute(_STALE, {"kind": queue.NARRATE, "limit": limit})).all()
+    for org_id, user_id in stale:
+        async with rt.db.tenant(org_id) as conn:
+            await jobs.enqueue(
+                conn,
+                org_id,
+                queue.NARRATE,
+                max_attempts=rt.settings.job_max_attempts,
+                user_id=user_id,
+                lock=f"narrate:{org_id}:{user_id}",
+            )
+    return len(stale)

@@ -1,0 +1,154 @@
+"""Messages written through the API become memories, facts, entities and a summary in the background,
+with no LLM configured (the offline extractor)."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.conftest import Org
+
+pytestmark = pytest.mark.usefixtures("worker")
+
+TURNS = [
+    {"role": "user", "name": "Caroline", "content": "Hey Mel! Good to see you! How have you been?"},
+    {"role": "user", "name": "Melanie", "content": "I'm swamped with the kids & work. What's up with you?"},
+    {
+        "role": "user",
+        "name": "Caroline",
+        "content": "I went to a LGBTQ support group yesterday and it was so powerful.",
+    },
+    {"role": "user", "name": "Melanie", "content": "My sister Anna lives in Boston. I love painting landscapes."},
+    {"role": "user", "name": "Caroline", "content": "I moved to Lisbon last month."},
+]
+
+
+async def _session(org: Org) -> str:
+    r = await org.client.post("/v1/users", json={"external_id": f"u-{org.id.hex[:6]}"})
+    user = r.json()["id"]
+    r = await org.client.post("/v1/sessions", json={"user_id": user})
+    assert r.status_code == 201, r.text
+    return str(r.json()["id"])
+
+
+async def test_messages_become_memories_facts_and_entities(org: Org) -> None:
+    c = org.client
+    session = await _session(org)
+    turns = [{**t, "occurred_at": "2023-05-08T13:56:00Z"} for t in TURNS]
+    r = await c.post(f"/v1/sessions/{session}/messages", params={"wait": "true"}, json={"messages": turns})
+    assert r.status_code == 201, r.text
+    job = r.json()["job"]
+    assert job["status"] == "succeeded", job
+    assert job["provider"] == "offline"
+    assert job["result"]["messages"] == 5
+    assert job["result"].get("memories_add", 0) >= 2
+    message_ids = {m["id"] for m in r.json()["data"]}
+
+    r = await c.get(f"/v1/jobs/{job['id']}")
+    assert r.status_code == 200 and r.json()["status"] == "succeeded"
+
+    r = await c.get("/v1/memories", params={"session_id": session})
+    memories = r.json()["data"]
+    contents = " | ".join(m["content"] for m in memories)
+    assert "Caroline went to a LGBTQ support group" in contents
+    assert all(m["source"] == "extraction" and m["extractor"] == "offline" for m in memories)
+    assert all(set(m["source_message_ids"]) <= message_ids and m["source_message_ids"] for m in memories)
+    assert not any("Good to see you" in m["content"] for m in memories)  # greetings are not memories
+
+    r = await c.get("/v1/facts", params={"subject": "Melanie"})
+    triples = {(f["predicate"], f["object"]) for f in r.json()["data"]}
+    assert ("sister", "Anna") in triples
+    r = await c.get("/v1/facts", params={"subject": "Caroline", "predicate": "lives_in"})
+    (lives,) = r.json()["data"]
+    assert lives["object"] == "Lisbon" and lives["valid_from"].startswith("2023-04")
+
+    r = await c.get("/v1/entities", params={"q": "anna"})
+    (anna,) = r.json()["data"]
+    assert anna["type"] == "person"
+
+    r = await c.get(f"/v1/sessions/{session}")
+    assert r.json()["summary"] and r.json()["extracted_seq"] == 5
+
+
+async def test_a_contradiction_in_conversation_closes_the_old_fact(org: Org) -> None:
+    c = org.client
+    session = await _session(org)
+    first = {"role": "user", "name": "Dan", "content": "I live in Berlin.", "occurred_at": "2022-03-01T10:00:00Z"}
+    later = {"role": "user", "name": "Dan", "content": "I moved to Munich.", "occurred_at": "2024-09-01T10:00:00Z"}
+    for turn in (first, later):
+        r = await c.post(f"/v1/sessions/{session}/messages", params={"wait": "true"}, json={"messages": [turn]})
+        assert r.json()["job"]["status"] == "succeeded"
+    r = await c.get("/v1/facts", params={"subject": "Dan", "predicate": "lives_in", "valid_at": "2023-01-01T00:00:00Z"})
+    assert [f["object"] for f in r.json()["data"]] == ["Berlin"]
+    r = await c.get("/v1/facts", params={"subject": "Dan", "predicate": "lives_in", "valid_at": "2025-01-01T00:00:00Z"})
+    assert [f["object"] for f in r.json()["data"]] == ["Munich"]
+
+
+async def test_a_repeated_statement_is_not_stored_twice(org: Org) -> None:
+    c = org.client
+    session = await _session(org)
+    turn = {"role": "user", "name": "Eli", "content": "I love playing the violin in the evenings."}
+    ids = []
+    for _ in range(2):
+        r = await c.post(f"/v1/sessions/{session}/messages", params={"wait": "true"}, json={"messages": [turn]})
+        ids.append(r.json()["data"][0]["id"])
+    r = await c.get("/v1/memories", params={"session_id": session})
+    (memory,) = [m for m in r.json()["data"] if "violin" in m["content"]]
+    assert set(memory["source_message_ids"]) == set(ids)  # the repeat added provenance (NOOP)
+    r = await c.get(f"/v1/memories/{memory['id']}/history")
+    assert [h["action"] for h in r.json()["data"]].count("reinforced") == 1
+
+
+async def test_injected_context_is_never_extracted_and_extract_false_skips(org: Org) -> None:
+    c = org.client
+    session = await _session(org)
+    block = '<engram-context id="x">\n## Known facts\n- Fay lives in Oslo [fact:1]\n</engram-context>'
+    turn = {"role": "user", "name": "Fay", "content": f"{block}\nThanks!"}
+    r = await c.post(f"/v1/sessions/{session}/messages", params={"wait": "true"}, json={"messages": [turn]})
+    assert r.json()["job"]["status"] == "succeeded"
+    r = await c.get("/v1/facts", params={"subject": "Fay"})
+    assert r.json()["data"] == []
+    skip = {"role": "user", "name": "Fay", "content": "I work at Initech."}
+    r = await c.post(f"/v1/sessions/{session}/messages", json={"messages": [skip], "extract": False})
+    assert r.json()["job"] is None
+
+
+async def test_batches_are_extracted_in_order_each_once(org: Org) -> None:
+    c = org.client
+    session = await _session(org)
+    jobs = []
+    for i in range(4):
+        turn = {"role": "user", "name": "Gus", "content": f"I visited museum number {i} in Paris today."}
+        r = await c.post(f"/v1/sessions/{session}/messages", json={"messages": [turn]})
+        jobs.append(r.json()["job"]["id"])
+    r = await c.post(
+        f"/v1/sessions/{session}/messages",
+        params={"wait": "true"},
+        json={"messages": [{"role": "user", "name": "Gus", "content": "I adopted a dog named Rex."}]},
+    )
+    assert r.json()["job"]["status"] == "succeeded"
+    for job_id in jobs:
+        r = await c.get(f"/v1/jobs/{job_id}")
+        assert r.json()["status"] == "succeeded"
+    r = await c.get("/v1/jobs", params={"session_id": session})
+    handled = sum(j["result"].get("messages", 0) for j in r.json()["data"])
+    assert handled == 5  # every message extracted exactly once, whichever job took it
+    r = await c.get(f"/v1/sessions/{session}")
+    assert r.json()["extracted_seq"] == 5
+
+
+async def test_narrative_and_usage(org: Org) -> None:
+    c = org.client
+    session = await _session(org)
+    r = await c.get(f"/v1/sessions/{session}")
+    user = r.json()["user_id"]
+    turn = {"role": "user", "name": "Hana", "content": "I work as a nurse. My brother Ken lives in Osaka."}
+    await c.post(f"/v1/sessions/{session}/messages", params={"wait": "true"}, json={"messages": [turn]})
+    r = await c.get(f"/v1/users/{user}/narrative")
+    assert r.status_code == 404
+    r = await c.post(f"/v1/users/{user}/narrative", params={"wait": "true"})
+    assert r.status_code == 202 and r.json()["status"] == "succeeded", r.text
+    r = await c.get(f"/v1/users/{user}/narrative")
+    assert r.status_code == 200 and "nurse" in r.json()["content"] and r.json()["version"] == 1
+    r = await c.get("/v1/usage")
+    kinds = {row["kind"] for row in r.json()["data"]}
+    assert {"engram.extract", "engram.narrate"} <= kinds
