@@ -26,4 +26,4 @@ MAX_MERGE = 50  # entities merged in one call
 MIN_CONTEXT_TOKENS = 50
 MAX_CONTEXT_TOKENS = 32_000
 MAX_CATEGORIES = 200  # custom categories per organization
-WAIT_TIMEOUT_S = 60.0  # longest `wait=true` on a write
+WAIT_TIMEOUT_S = 60  # longest `wait=true` on a write

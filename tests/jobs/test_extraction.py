@@ -152,3 +152,20 @@ async def test_narrative_and_usage(org: Org) -> None:
     r = await c.get("/v1/usage")
     kinds = {row["kind"] for row in r.json()["data"]}
     assert {"engram.extract", "engram.narrate"} <= kinds
+
+
+async def test_an_unnamed_users_turns_are_attributed_to_the_sessions_user(org: Org) -> None:
+    c = org.client
+    r = await c.post("/v1/sessions", json={"external_user_id": "kim"})
+    session = r.json()["id"]
+    turns = [
+        {"role": "user", "content": "I live in Denver and I work at Acme Corp."},
+        {"role": "assistant", "content": "I love Denver! I work as your assistant."},
+    ]
+    r = await c.post(f"/v1/sessions/{session}/messages", params={"wait": "true"}, json={"messages": turns})
+    assert r.json()["job"]["status"] == "succeeded"
+    r = await c.get("/v1/facts", params={"subject": "kim"})
+    assert ("lives_in", "Denver") in {(f["predicate"], f["object"]) for f in r.json()["data"]}
+    r = await c.get("/v1/memories", params={"session_id": session})
+    contents = [m["content"] for m in r.json()["data"]]
+    assert contents and all("assistant" not in text for text in contents)  # the assistant's "I" is not a person

@@ -82,7 +82,9 @@ async def assemble(rt: Runtime, caller: Caller, req: ContextRequest) -> ContextR
                 if section == "summary" and not kept:  # a long summary is cut, not dropped
                     room = (allowance - used) * 3 - 8
                     if room > 40:
-                        cut = line.text.encode()[:room].decode(errors="ignore").rsplit(" ", 1)[0] + " …"
+                        cite = f" … [session:{line.id}]"
+                        text = line.text.encode()[: room - len(cite.encode())].decode(errors="ignore")
+                        cut = text.rsplit(" ", 1)[0] + cite
                         kept.append(_Line(cut, line.kind, line.id))
                         used += tokens(cut + "\n")
                 break
@@ -120,7 +122,7 @@ async def _gather(rt: Runtime, caller: Caller, req: ContextRequest) -> _Plan:
             user_id = user_id or sess["user_id"]
         user_id = user_id or caller.user_id
         if sess is not None and sess.get("summary") and "summary" in req.sections:
-            plan.lines["summary"] = [_Line(sess["summary"], "summary", sess["id"])]
+            plan.lines["summary"] = [_Line(f"{sess['summary']} [session:{sess['id']}]", "summary", sess["id"])]
         if sess is not None and req.recent_messages and "messages" in req.sections:
             m = t.message
             rows = (

@@ -57,10 +57,10 @@ class Totals:
         return {"messages": self.messages, "batches": self.batches, **dict(sorted((self.counts or Counter()).items()))}
 
 
-def _turn(row: Any) -> Turn:
-    return Turn(
-        id=row.id, role=row.role, name=row.name, content=strip_injected(row.content), occurred_at=row.occurred_at
-    )
+def _turn(row: Any, user_name: str | None) -> Turn:
+    """A message as the extractor sees it; a user's unnamed turn is attributed to the session's user."""
+    name = row.name or (user_name if row.role == "user" else None)
+    return Turn(id=row.id, role=row.role, name=name, content=strip_injected(row.content), occurred_at=row.occurred_at)
 
 
 async def run(rt: Runtime, org_id: uuid.UUID, job_id: uuid.UUID, *, attempt: int, final: bool) -> dict[str, Any] | None:
@@ -122,14 +122,23 @@ async def _batch(
             )
         ).all()
         names = await categories.all_categories(conn, org_id)
+        user_name = None
+        if sess["user_id"] is not None:
+            u = t.user_account
+            found = (
+                await conn.execute(
+                    select(u.c.display_name, u.c.external_id).where(u.c.org_id == org_id, u.c.id == sess["user_id"])
+                )
+            ).first()
+            user_name = found and (found.display_name or found.external_id)
     if not rows:
         async with rt.db.tenant(org_id) as conn:
             await jobs.succeed(conn, org_id, job_id, totals.result(), provider=provider, usage=Usage())
         return True, Usage()
     roles = OFFLINE_ROLES if intel.offline else LLM_ROLES
-    turns = [_turn(r) for r in rows if r.role in LLM_ROLES and not (r.metadata or {}).get("engram_injected")]
+    turns = [_turn(r, user_name) for r in rows if r.role in LLM_ROLES and not (r.metadata or {}).get("engram_injected")]
     wanted = [turn for turn in turns if turn.role in roles and turn.content]
-    context = [_turn(r) for r in reversed(earlier) if r.role in LLM_ROLES]
+    context = [_turn(r, user_name) for r in reversed(earlier) if r.role in LLM_ROLES]
     extraction = Extraction()
     if intel.extractor is not None and wanted:
         extraction = await intel.extractor.extract(wanted, context=context, categories=list(names))

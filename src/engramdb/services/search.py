@@ -1,4 +1,4 @@
-"""Hybrid search over messages and memories.
+"""Hybrid search over messages and memories, and through services/search_graph.py facts and entities.
 
 Each retriever (vector and keyword, per type) returns its top ``candidates`` under every filter, pushed
 into SQL; reciprocal rank fusion merges the lists, so a memory and a message compete fairly; recency and
@@ -44,6 +44,7 @@ from sqlalchemy.sql.selectable import Select
 
 from engramdb.errors import PermissionDenied
 from engramdb.schemas.search import ScoreExplanation, SearchRequest, SearchResponse, SearchResult
+from engramdb.services import search_graph
 from engramdb.services.context import Caller
 from engramdb.services.directory import find_external_user
 from engramdb.services.messages import visible_to
@@ -313,12 +314,14 @@ async def _hydrate(conn: AsyncConnection, winners: list[_Hit]) -> list[_Hit]:
     """Read the rest of each winner's row (content, metadata, tags, ...); a winner deleted by another
     request since the candidates were read (a new snapshot per statement) is left out."""
     present: set[tuple[str, uuid.UUID]] = set()
-    for kind, table in _TABLES.values():
+    for kind in dict.fromkeys(hit.kind for hit in winners):
         ids = [hit.row["id"] for hit in winners if hit.kind == kind]
-        if not ids:
-            continue
-        statement = select(table.c.id, *(table.c[c] for c in _FULL[kind])).where(table.c.id.in_(ids))
-        full = {r["id"]: r for r in (await conn.execute(statement)).mappings().all()}
+        if kind in _FULL:
+            table = t.message if kind == "message" else t.memory
+            statement = select(table.c.id, *(table.c[c] for c in _FULL[kind])).where(table.c.id.in_(ids))
+            full = {r["id"]: dict(r) for r in (await conn.execute(statement)).mappings().all()}
+        else:
+            full = await search_graph.full_rows(conn, kind, ids)
         for hit in winners:
             if hit.kind == kind and hit.row["id"] in full:
                 hit.row.update(full[hit.row["id"]])
@@ -394,8 +397,9 @@ async def _search(
             caller.bind("user_id", user_id)
         scopes = [
             (kind, table, _conditions(kind, table, caller, req, user_id))
-            for kind, table in (_TABLES[name] for name in dict.fromkeys(req.types))
+            for kind, table in (_TABLES[name] for name in dict.fromkeys(req.types) if name in _TABLES)
         ]
+        graph_scopes = search_graph.scopes(caller, req, user_id)
         # How many rows each vector retriever would scan decides exact scan or index; a scope seen large
         # recently is not counted again (if it shrank meanwhile, the index path still falls back).
         limit = rt.settings.exact_search_limit
@@ -406,9 +410,9 @@ async def _search(
                 count = embedding is not None and not large[kind]
                 rows, found = await _keyword(conn, rt, kind, table, conds, req.query, n, count)
                 matching[kind] = matching[kind] if found is None else found
-                for rank, row in enumerate(rows, start=1):
-                    hit = hits.setdefault((kind, row["id"]), _Hit(kind, row))
-                    hit.keyword_rank, hit.keyword_score = rank, float(row["rank"])
+                _rank(hits, kind, rows, None)
+            for scope in graph_scopes:
+                _rank(hits, scope.kind, await search_graph.keyword(conn, rt, scope, req.query, n), None)
         if embedding is not None:
             (qvec,) = await embedding
             for kind, table, conds in scopes:
@@ -421,15 +425,26 @@ async def _search(
                 rows, method = await _vector(
                     conn, rt, kind, table, conds, qvec, n, w.neighbor, size, caller.org_id, w.context
                 )
-                for rank, row in enumerate(rows, start=1):
-                    hit = hits.setdefault((kind, row["id"]), _Hit(kind, row))
-                    hit.vector_rank, hit.vector_method = rank, method
-                    hit.vector_similarity = float(row["similarity"])
-                    near = row.get("neighbor_similarity")
-                    hit.neighbor_similarity = None if near is None else float(near)
-        scored = _fuse(req, hits)
+                _rank(hits, kind, rows, method)
+            for scope in graph_scopes:
+                _rank(hits, scope.kind, await search_graph.vector(conn, rt, scope, qvec, n), "exact")
+        linked = await search_graph.graph_links(conn, caller, req, user_id, [(h.kind, h.row) for h in hits.values()])
+        scored = _fuse(req, hits, linked)
         kept = {id(hit) for hit in await _hydrate(conn, [hit for _, hit, _ in scored[: req.top_k]])}
     return _respond(req, [s for s in scored[: req.top_k] if id(s[1]) in kept])
+
+
+def _rank(hits: dict[tuple[str, uuid.UUID], _Hit], kind: str, rows: list[dict[str, Any]], method: str | None) -> None:
+    """Record each row's place in one retriever's list: a vector list found by ``method``, else keyword."""
+    for rank, row in enumerate(rows, start=1):
+        hit = hits.setdefault((kind, row["id"]), _Hit(kind, row))
+        if method is None:
+            hit.keyword_rank, hit.keyword_score = rank, float(row["rank"])
+            continue
+        hit.vector_rank, hit.vector_method = rank, method
+        hit.vector_similarity = float(row["similarity"])
+        near = row.get("neighbor_similarity")
+        hit.neighbor_similarity = None if near is None else float(near)
 
 
 def _scope_key(caller: Caller, req: SearchRequest, kind: str, user_id: uuid.UUID | None) -> tuple[object, ...]:
@@ -448,8 +463,11 @@ def _scope_key(caller: Caller, req: SearchRequest, kind: str, user_id: uuid.UUID
     )
 
 
-def _fuse(req: SearchRequest, hits: dict[tuple[str, uuid.UUID], _Hit]) -> list[tuple[float, _Hit, ScoreExplanation]]:
-    """Reciprocal rank fusion, then the speaker, recency, importance and session factors; best first."""
+def _fuse(
+    req: SearchRequest, hits: dict[tuple[str, uuid.UUID], _Hit], linked: set[tuple[str, uuid.UUID]] | None
+) -> list[tuple[float, _Hit, ScoreExplanation]]:
+    """Reciprocal rank fusion, then the speaker, recency, importance, graph and session factors; best first.
+    ``linked``: the hits tied to an entity the query names (None: the graph boost did not run)."""
     now = datetime.now(UTC)
     w = req.weights
     scored: list[tuple[float, _Hit, ScoreExplanation]] = []
@@ -471,6 +489,10 @@ def _fuse(req: SearchRequest, hits: dict[tuple[str, uuid.UUID], _Hit]) -> list[t
         if w.importance and hit.kind == "memory":
             importance = float(hit.row["importance"])
             factor += w.importance * (2 * importance - 1)
+        graph = None
+        if linked is not None and hit.kind in search_graph.LINKED:
+            graph = (hit.kind, hit.row["id"]) in linked
+            factor += w.graph if graph else 0.0
         final = rrf * max(factor, 0.0)
         explanation = ScoreExplanation(
             vector_rank=hit.vector_rank,
@@ -483,6 +505,7 @@ def _fuse(req: SearchRequest, hits: dict[tuple[str, uuid.UUID], _Hit]) -> list[t
             rrf=rrf,
             recency=recency,
             importance=importance,
+            graph_match=graph,
             final=final,
         )
         scored.append((final, hit, explanation))
@@ -505,7 +528,7 @@ def _respond(
                 id=row["id"],
                 content=row["content"],
                 score=final,
-                session_id=row["session_id"],
+                session_id=row.get("session_id"),
                 user_id=row["user_id"],
                 occurred_at=row.get("occurred_at"),
                 created_at=row["created_at"],
@@ -515,6 +538,7 @@ def _respond(
                 role=row.get("role"),
                 memory_type=row.get("memory_type"),
                 importance=row.get("importance"),
+                **{field: row.get(field) for field in search_graph.RESULT_FIELDS},
                 explanation=explanation if req.explain else None,
             )
         )

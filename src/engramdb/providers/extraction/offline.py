@@ -33,14 +33,26 @@ def extract_offline(turns: Sequence[Turn], context: Sequence[Turn] = ()) -> Extr
     memories: list[MemoryCandidate] = []
     facts: list[FactCandidate] = []
     entities: list[EntityCandidate] = []
+    said: list[str] = [t.name for t in context if t.name]
     for turn in turns:
-        reading = read_turn(turn, names=names, user=user)
+        reading = read_turn(turn, names=names, user=user, listener=_listener(turn, said, names))
+        if turn.name:
+            said.append(turn.name)
         memories += reading.memories
         facts += reading.facts
         entities += reading.entities
         if turn.role == "user":
             user = voice_of(turn)
     return Extraction(_unique_memories(memories), _unique_facts(facts), _unique_entities(entities))
+
+
+def _listener(turn: Turn, said: list[str], names: frozenset[str]) -> str | None:
+    """Who "you" is in ``turn``: the last other speaker, or the only other name in the conversation."""
+    if not turn.name:
+        return None
+    last = next((name for name in reversed(said) if name != turn.name), None)
+    others = names - {turn.name}
+    return last or (next(iter(others)) if len(others) == 1 else None)
 
 
 def normalized(text: str) -> str:

@@ -25,19 +25,20 @@ from engramdb.providers.extraction.dates import DateMention, find_dates
 from engramdb.providers.extraction.offline_entities import find_names, guess_type
 from engramdb.providers.extraction.offline_patterns import Found, fact_dates, find_facts
 from engramdb.providers.extraction.offline_text import (
+    CONTINUES,
     FIRST_PLURAL,
     FIRST_SINGULAR,
     Judged,
     Rewriter,
     clean,
     content_words,
+    is_adverb,
     is_past,
     judge,
     normalize,
     split_sentences,
     words_of,
 )
-from engramdb.providers.extraction.offline_words import ADVERBS
 
 _TASK = re.compile(
     r"\b(?:going\s+to|plan(?:ning|s)?\s+(?:to|on)|want\s+to|need\s+to|have\s+to|hope\s+to|hoping\s+to|"
@@ -73,7 +74,6 @@ _BASE_IMPORTANCE: dict[MemoryType, float] = {
 }
 _EMOJI = re.compile("[\U0001f000-\U0001faff\u2600-\u27bf\ufe0f]+")
 _TRAILING = re.compile(r"(?:[\s,;:-]+(?:lol|haha\w*|hehe|xd))*[\s!.?,;:-]*$", re.IGNORECASE)
-_CONTINUES = frozenset("it it's that that's this they they're which he she those these".split())
 _YOU_SAID = re.compile(
     r"^you(?:'ve|\s+have)?\s+(?:mentioned|said|told\s+me|shared|noted)\s+(?:that\s+|before\s+that\s+)?(?P<rest>.+)$",
     re.IGNORECASE,
@@ -106,9 +106,12 @@ def voice_of(turn: Turn) -> Voice:
     return Voice(turn.role, f"the {turn.role}", False)
 
 
-def read_turn(turn: Turn, *, names: frozenset[str], user: Voice | None = None) -> Reading:
-    """Memories, facts and entities stated in ``turn``. An assistant's turn yields only what it says the
-    user said ("You mentioned you love hiking"), attributed to ``user``."""
+def read_turn(
+    turn: Turn, *, names: frozenset[str], user: Voice | None = None, listener: str | None = None
+) -> Reading:
+    """Memories, facts and entities stated in ``turn``; ``listener`` is who "you" is, when known. An
+    assistant's turn yields only what it says the user said ("You mentioned you love hiking"), attributed
+    to ``user``."""
     text = normalize(strip_injected(turn.content))
     reading = Reading()
     if turn.role in ("assistant", "system", "tool") and not turn.name:
@@ -119,7 +122,7 @@ def read_turn(turn: Turn, *, names: frozenset[str], user: Voice | None = None) -
                     _read_sentence(_you_to_i(said.group("rest")), turn, user, names, reading, None)
         return reading
     voice = voice_of(turn)
-    rewriter = Rewriter.for_turn(voice.display, {w.lower() for w in words_of(text)})
+    rewriter = Rewriter.for_turn(voice.display, {w.lower() for w in words_of(text)}, listener)
     previous: Judged | None = None
     for sentence in split_sentences(text):
         previous = _read_sentence(clean(sentence, names), turn, voice, names, reading, rewriter, previous)
@@ -147,7 +150,7 @@ def _read_sentence(
     lowered = {w.lower() for w in words_of(sentence)}
     found = find_facts(sentence, event.span if event else None) if lowered & (FIRST_SINGULAR | FIRST_PLURAL) else []
     _add_facts(found, turn, voice, event, reading)
-    judged = judge(sentence, voice.display, names)
+    judged = judge(sentence, voice.display, names, listener=rewriter and rewriter.listener, continues=previous is not None)
     if judged is None:
         return None
     rewriter = rewriter or Rewriter(voice.display)
@@ -157,7 +160,7 @@ def _read_sentence(
     persons = frozenset(f.object for f in found if f.object_type == "person") | names
     entities = _entities(sentence, voice, persons, reading)
     occurred_at = event.start if event else None
-    if previous is not None and judged.words[0].lower() in _CONTINUES and reading.memories:
+    if previous is not None and judged.words[0].lower() in CONTINUES and reading.memories:
         # "It's special to me" means nothing alone: it continues the sentence before it.
         last = reading.memories.pop()
         content = f"{last.content.rstrip('.')}; {content[0].lower()}{content[1:]}"
@@ -210,10 +213,10 @@ def _past_verb(judged: Judged) -> bool:
     """Whether the speaker's main verb is in the past ("I went", "Lost my job")."""
     words = [w.lower() for w in judged.words]
     if judged.kind == "subjectless":
-        return is_past(next((w for w in words if w not in ADVERBS), ""))
+        return is_past(next((w for w in words if not is_adverb(w)), ""))
     for i, word in enumerate(words):
         if word in ("i", "we"):
-            verb = next((w for w in words[i + 1 :] if w not in ADVERBS), "")
+            verb = next((w for w in words[i + 1 :] if not is_adverb(w)), "")
             return is_past(verb) and verb != "used"
     return False
 

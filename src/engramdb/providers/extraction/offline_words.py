@@ -69,7 +69,9 @@ IMPERATIVES = frozenset(
 
 # A sentence may start without its subject ("Lost my job yesterday"): first words taken as the speaker's
 # verb. Past forms and these base forms; any other base form reads as an instruction.
-SUBJECTLESS_BASE = frozenset("love like enjoy hate hope need want miss feel plan wish adore prefer".split())
+SUBJECTLESS_BASE = frozenset(
+    "love enjoy hate hope need want miss feel plan wish adore prefer appreciate believe can't cannot".split()
+)
 
 # Not content: function words, pronouns, fillers and the vocabulary of small talk. A sentence needs a
 # few words outside this list to be worth remembering.
