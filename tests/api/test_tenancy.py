@@ -307,3 +307,48 @@ async def test_source_messages_must_be_visible(app, org: Org) -> None:  # type: 
     assert ok.status_code == 201
     missing = await c.post("/v1/memories", json={"content": "x", "source_message_ids": [str(uuid.uuid4())]})
     assert missing.status_code == 404
+
+
+async def test_user_bound_key_sees_only_its_users_facts_entities_and_jobs(app, org: Org) -> None:  # type: ignore[no-untyped-def]
+    c = org.client
+    alice = (await c.post("/v1/users", json={"external_id": "alice-f"})).json()
+    bob = (await c.post("/v1/users", json={"external_id": "bob-f"})).json()
+    bob_fact = (
+        await c.post(
+            "/v1/facts",
+            json={
+                "subject": "Bobfact",
+                "predicate": "owns",
+                "object": "Boat",
+                "object_is_entity": True,
+                "user_id": bob["id"],
+            },
+        )
+    ).json()["fact"]
+    bob_session = (await c.post("/v1/sessions", json={"user_id": bob["id"]})).json()
+    bob_job = (
+        await c.post(
+            f"/v1/sessions/{bob_session['id']}/messages", json={"messages": [{"role": "user", "content": "hi"}]}
+        )
+    ).json()["job"]
+    key = (await c.post("/v1/keys", json={"name": "alice-f", "user_id": alice["id"]})).json()["api_key"]
+    async with client_for(app, key) as as_alice:
+        for url in (
+            f"/v1/facts/{bob_fact['id']}",
+            f"/v1/entities/{bob_fact['subject_id']}",
+            f"/v1/entities/{bob_fact['subject_id']}/neighbors",
+            f"/v1/jobs/{bob_job['id']}",
+            f"/v1/users/{bob['id']}/narrative",
+        ):
+            assert (await as_alice.get(url)).status_code == 404, url
+        assert (await as_alice.get("/v1/facts")).json()["data"] == []
+        assert (await as_alice.get("/v1/entities")).json()["data"] == []
+        assert (await as_alice.get("/v1/jobs")).json()["data"] == []
+        r = await as_alice.post("/v1/context", json={"session_id": bob_session["id"], "token_budget": 200})
+        assert r.status_code == 404
+        r = await as_alice.post(
+            "/v1/facts", json={"subject": "x", "predicate": "p", "object": "y", "user_id": bob["id"]}
+        )
+        assert r.status_code == 403
+        mine = (await as_alice.post("/v1/facts", json={"subject": "Me", "predicate": "likes", "object": "tea"})).json()
+        assert mine["fact"]["user_id"] == alice["id"]

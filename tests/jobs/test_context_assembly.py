@@ -28,7 +28,9 @@ async def _setup(org: Org) -> tuple[str, str]:
     r = await c.post(f"/v1/sessions/{session}/messages", params={"wait": "true"}, json={"messages": turns})
     assert r.json()["job"]["status"] == "succeeded"
     for i in range(30):
-        await c.post("/v1/memories", json={"user_id": user, "content": f"Jo noted filler item number {i} about the weather."})
+        await c.post(
+            "/v1/memories", json={"user_id": user, "content": f"Jo noted filler item number {i} about the weather."}
+        )
     await c.post("/v1/facts", json={"subject": "Jo", "predicate": "lives_in", "object": "Lyon", "user_id": user})
     return user, session
 
