@@ -106,7 +106,9 @@ def _entity_scope(caller: Caller, user_id: uuid.UUID | None) -> list[ColumnEleme
     return conds
 
 
-def _filters(metadata: Any, created_at: Any, filters: SearchFilters) -> list[ColumnElement[bool]]:
+def _filters(
+    metadata: ColumnElement[Any], created_at: ColumnElement[Any], filters: SearchFilters
+) -> list[ColumnElement[bool]]:
     conds: list[ColumnElement[bool]] = []
     if filters.metadata:
         conds.append(metadata.contains(filters.metadata))

@@ -26,13 +26,11 @@ Granularity = Literal["day", "week", "month", "year"]
 _RANK: dict[Granularity, int] = {"day": 0, "week": 1, "month": 2, "year": 3}
 _WIDER: dict[Granularity, Granularity] = {"day": "week", "week": "month", "month": "year", "year": "year"}
 
-MONTHS = (
-    "january february march april may june july august september october november december".split()
-)
+MONTHS = "january february march april may june july august september october november december".split()
 WEEKDAYS = "monday tuesday wednesday thursday friday saturday sunday".split()
-_MONTH_NUMBER = {name: i + 1 for i, name in enumerate(MONTHS)} | {
-    name[:3]: i + 1 for i, name in enumerate(MONTHS)
-} | {"sept": 9}
+_MONTH_NUMBER = (
+    {name: i + 1 for i, name in enumerate(MONTHS)} | {name[:3]: i + 1 for i, name in enumerate(MONTHS)} | {"sept": 9}
+)
 _SEASON_MONTH = {"spring": 3, "summer": 6, "fall": 9, "autumn": 9, "winter": 12}
 _NUMBER_WORDS = {
     "a": 1, "an": 1, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8,
@@ -56,6 +54,19 @@ class DateMention:
     span: tuple[int, int]
     label: str
     since: bool = False
+
+    @property
+    def end(self) -> datetime:
+        """The first moment after the period (a weekend ends on its Monday)."""
+        if self.granularity == "day":
+            return self.start + timedelta(days=1)
+        if self.granularity == "week":
+            return self.start + timedelta(days=7 - self.start.weekday())
+        if self.granularity == "month":
+            following = _month(self.start.year, self.start.month + 1)[0]
+        else:
+            following = date(self.start.year + 1, self.start.month, 1)
+        return datetime(following.year, following.month, following.day, tzinfo=UTC)
 
     @property
     def phrase(self) -> str:
@@ -271,6 +282,7 @@ _COUNT = (
 _UNIT = r"(?P<unit>day|week|month|year)s?"
 _DIR = r"(?P<dir>last|previous|next|this\s+past|this\s+coming|coming|this)"
 _YEAR = r"(?P<year>(?:19|20)\d{2})"
+_NOT_A_YEAR = r"(?:%|people|steps|miles|dollars|times)"  # "in 2000 steps" counts, it does not date
 _TIME_OF_DAY = r"(?:\s+(?:morning|afternoon|evening|night))?"
 _I = re.IGNORECASE
 
@@ -304,7 +316,7 @@ _RULES: tuple[tuple[re.Pattern[str], _Handler], ...] = (
         ),
         _h_bare_month,
     ),
-    (re.compile(rf"\b(?:[Ii]n|[Ss]ince|[Dd]uring|[Uu]ntil|[Ff]rom)\s+{_YEAR}\b(?!\s*(?:%|people|steps|miles|dollars|times))"), _h_year),
+    (re.compile(rf"\b(?:[Ii]n|[Ss]ince|[Dd]uring|[Uu]ntil|[Ff]rom)\s+{_YEAR}\b(?!\s*{_NOT_A_YEAR})"), _h_year),
     (re.compile(rf"\b{_DIR}\s+(?P<season>spring|summer|fall|autumn|winter)\b", _I), _h_season),
 )
 _PREPOSITION = re.compile(r"\b(?:back\s+in|sometime\s+in|ever\s+since|since|on|in|during)\s+$", _I)

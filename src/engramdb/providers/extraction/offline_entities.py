@@ -30,10 +30,9 @@ PLACES = frozenset(
     Stockholm Oslo Copenhagen Helsinki Warsaw Budapest Brussels Barcelona Seville Valencia Marseille Lyon
     Nice Bali Hollywood Yosemite Yellowstone""".split()
 ) | frozenset(
-    ("New York", "Los Angeles", "San Francisco", "San Diego", "New Zealand", "South Africa", "Hong Kong",
-     "United States", "United Kingdom", "Las Vegas", "New Orleans", "Puerto Rico", "Costa Rica",
-     "Mexico City", "Buenos Aires", "Sao Paulo", "Cape Town", "North Carolina", "South Carolina",
-     "New Jersey", "New Mexico", "West Virginia", "Rhode Island", "Grand Canyon")  # fmt: skip
+    "New York|Los Angeles|San Francisco|San Diego|New Zealand|South Africa|Hong Kong|United States|United Kingdom|"
+    "Las Vegas|New Orleans|Puerto Rico|Costa Rica|Mexico City|Buenos Aires|Sao Paulo|Cape Town|North Carolina|"
+    "South Carolina|New Jersey|New Mexico|West Virginia|Rhode Island|Grand Canyon".split("|")
 )
 _ORG_SUFFIXES = frozenset(
     "Inc Corp Corporation LLC Ltd University College School Academy Institute Company Co Club Foundation Bank "

@@ -19,17 +19,33 @@ _BULLET = re.compile(r"^\s*(?:[-*\u2022]|\d+[.)])\s+")
 _NEAR_DUPLICATE = 0.7  # share of content words two points have in common to count as one
 SECTIONS = ("Identity", "Relations", "Likes", "Plans", "Events", "Other")
 _SECTION_RULES: tuple[tuple[str, re.Pattern[str]], ...] = (
-    ("Plans", re.compile(r"\b(?:plans?|planning|going\s+to|will|wants?\s+to|hopes?\s+to|intends?|upcoming|goal)\b", re.I)),
-    ("Relations", re.compile(
-        r"\b(?:sister|brother|mother|father|mom|dad|husband|wife|son|daughter|friends?|partner|boyfriend|girlfriend|"
-        r"kids|children|family|cousin|aunt|uncle|grand\w+|boss|coworker|colleague|married|dating|spouse)\b", re.I)),
-    ("Identity", re.compile(
-        r"\b(?:name|age|years\s+old|lives?|lives_in|moved|from|born|works?|works_at|job|occupation|is\s+an?|"
-        r"stud(?:y|ies)|student|graduated|identifies)\b", re.I)),
-    ("Likes", re.compile(r"\b(?:loves?|likes?|enjoys?|prefers?|favou?rite\w*|hates?|dislikes?|passionate|fan\s+of)\b",
-                         re.I)),
-    ("Events", re.compile(r"\b(?:went|visited|attended|yesterday|ago|last|on\s+\d{1,2}\s+[A-Z][a-z]+\s+\d{4}|\w+ed)\b")),
-)  # fmt: skip
+    ("Plans", re.compile(r"\b(?:plans?|planning|going\s+to|will|wants?\s+to|hopes?\s+to|intends?|upcoming)\b", re.I)),
+    (
+        "Relations",
+        re.compile(
+            r"\b(?:sister|brother|mother|father|mom|dad|husband|wife|son|daughter|friends?|partner|boyfriend|"
+            r"girlfriend|kids|children|family|cousin|aunt|uncle|grand\w+|boss|coworker|colleague|married|dating|"
+            r"spouse)\b",
+            re.I,
+        ),
+    ),
+    (
+        "Identity",
+        re.compile(
+            r"\b(?:name|age|years\s+old|lives?|lives_in|moved|from|born|works?|works_at|job|occupation|is\s+an?|"
+            r"stud(?:y|ies)|student|graduated|identifies)\b",
+            re.I,
+        ),
+    ),
+    (
+        "Likes",
+        re.compile(r"\b(?:loves?|likes?|enjoys?|prefers?|favou?rite\w*|hates?|dislikes?|passionate|fan\s+of)\b", re.I),
+    ),
+    (
+        "Events",
+        re.compile(r"\b(?:went|visited|attended|yesterday|ago|last|on\s+\d{1,2}\s+[A-Z][a-z]+\s+\d{4}|\w+ed)\b"),
+    ),
+)
 
 
 @dataclass(frozen=True)

@@ -27,7 +27,9 @@ from engramdb.providers.extraction.offline_words import (
     UNCHANGED_VERBS,
 )
 
-_TYPOGRAPHY = str.maketrans({"\u2019": "'", "\u2018": "'", "\u201c": '"', "\u201d": '"', "\u2026": "...", "\u00a0": " "})
+_TYPOGRAPHY = str.maketrans(
+    {"\u2019": "'", "\u2018": "'", "\u201c": '"', "\u201d": '"', "\u2026": "...", "\u00a0": " "}
+)
 _INFORMAL = re.compile(r"(?<![\w'])(" + "|".join(re.escape(w) for w in INFORMAL) + r")(?![\w'])", re.IGNORECASE)
 _SPLIT = re.compile(r"(?<=[.!?])[\"')\]]*\s+|\s*\n+\s*|\s+-{1,2}\s+(?=I\b)")
 _ABBREVIATION = re.compile(r"\b(?:Mr|Mrs|Ms|Dr|St|Jr|Sr|vs|etc|e\.g|i\.e)\.$")
@@ -41,8 +43,8 @@ _LEAD = re.compile(
 )
 _WORD = re.compile(r"[A-Za-z]+(?:['-][A-Za-z]+)*")
 _QUESTION_START = re.compile(
-    r"^(?:what|who|whom|whose|where|when|why|how|which|do|does|did|are|is|was|were|can|could|would|should|"
-    r"have|has|any|anything|ever|got any|you)\b",
+    r"^(?:what|who|whom|whose|why|how|do|does|did|are|is|was|were|can|could|would|should|have|has|any|anything|"
+    r"ever|got\s+any|you)(?=\s)",
     re.IGNORECASE,
 )
 _SMALL_TALK = re.compile(
@@ -83,7 +85,8 @@ def _is_subject(tokens: list[re.Match[str]], i: int) -> bool:
     after = tokens[i + 1].group(0).lower()
     before = tokens[i - 1].group(0).lower() if i > 0 else ""
     between = tokens[i].string[tokens[i].end() : tokens[i + 1].start()].strip()
-    return not between and after not in _NOT_VERB and before not in _TAKES_OBJECT
+    takes_object = before in _TAKES_OBJECT or before.endswith("ing")
+    return not between and after not in _NOT_VERB and not takes_object
 
 
 def normalize(text: str) -> str:
@@ -204,13 +207,16 @@ def _subjectless(lowered: list[str]) -> bool:
     first = next((w for w in lowered if not is_adverb(w)), "")
     if first in FIRST_SINGULAR or first in FIRST_PLURAL:
         return False
-    return is_past(first) or first in SUBJECTLESS_BASE or first in ("been", "going", "trying", "hoping")
+    gerund = first.endswith("ing") and first not in ("thing", "nothing", "something", "everything", "anything")
+    return is_past(first) or first in SUBJECTLESS_BASE or first == "been" or gerund
 
 
 def is_past(word: str) -> bool:
     word = word.lower()
-    return word in UNCHANGED_VERBS and word not in ("can", "will", "may", "must", "shall") or (
-        len(word) > 4 and word.endswith("ed") and not word.endswith("eed") and word.isalpha()
+    return (
+        word in UNCHANGED_VERBS
+        and word not in ("can", "will", "may", "must", "shall")
+        or (len(word) > 4 and word.endswith("ed") and not word.endswith("eed") and word.isalpha())
     )
 
 
@@ -269,8 +275,9 @@ class Rewriter:
         return result[0].upper() + result[1:] if result else result
 
     def _add_subject(self, text: str) -> str:
-        """"Lost my job" → "<name> lost my job"; "Finishing the piece" → "<name> is finishing the piece";
-        "Really made me think" → "It really made me think" (the speaker is the object there)."""
+        """The subject a sentence left out: "Lost my job" → "<name> lost my job", "Finishing the piece" →
+        "<name> is finishing the piece", but "Really made me think" → "It really made me think" (there the
+        speaker is the object)."""
         words = text.split(" ")
         at = next((i for i, w in enumerate(words) if not is_adverb(w)), 0)
         verb, low = words[at], words[at].lower()
@@ -313,7 +320,7 @@ class Rewriter:
 
     @staticmethod
     def _second(low: str, tokens: list[re.Match[str]], i: int, replaced: dict[int, str], listener: str) -> str:
-        """"you" → the listener, the verb after a subject "you" in the third person ("you are" → "Dave is")."""
+        """The listener for "you", and the verb after a subject "you" in the third person ("you are" → "Dave is")."""
         if low == "you" and _is_subject(tokens, i):
             verb_at = next((j for j in range(i + 1, len(tokens)) if not is_adverb(tokens[j].group(0))), None)
             if verb_at is not None:

@@ -106,9 +106,7 @@ def voice_of(turn: Turn) -> Voice:
     return Voice(turn.role, f"the {turn.role}", False)
 
 
-def read_turn(
-    turn: Turn, *, names: frozenset[str], user: Voice | None = None, listener: str | None = None
-) -> Reading:
+def read_turn(turn: Turn, *, names: frozenset[str], user: Voice | None = None, listener: str | None = None) -> Reading:
     """Memories, facts and entities stated in ``turn``; ``listener`` is who "you" is, when known. An
     assistant's turn yields only what it says the user said ("You mentioned you love hiking"), attributed
     to ``user``."""
@@ -148,9 +146,10 @@ def _read_sentence(
     mentions = find_dates(sentence, turn.occurred_at)
     event = min(mentions, key=lambda m: ("day", "week", "month", "year").index(m.granularity)) if mentions else None
     lowered = {w.lower() for w in words_of(sentence)}
-    found = find_facts(sentence, event.span if event else None) if lowered & (FIRST_SINGULAR | FIRST_PLURAL) else []
+    found = find_facts(sentence, voice.display, event) if lowered & (FIRST_SINGULAR | FIRST_PLURAL) else []
     _add_facts(found, turn, voice, event, reading)
-    judged = judge(sentence, voice.display, names, listener=rewriter and rewriter.listener, continues=previous is not None)
+    listener = rewriter.listener if rewriter else None
+    judged = judge(sentence, voice.display, names, listener=listener, continues=previous is not None)
     if judged is None:
         return None
     rewriter = rewriter or Rewriter(voice.display)
@@ -250,12 +249,13 @@ def _entities(sentence: str, voice: Voice, persons: frozenset[str], reading: Rea
 
 def _add_facts(found: list[Found], turn: Turn, voice: Voice, event: DateMention | None, reading: Reading) -> None:
     for fact in found:
-        valid_from, valid_until = fact_dates(fact, event.start if event else None, turn.occurred_at)
+        valid_from, valid_until = fact_dates(fact, event, turn.occurred_at)
+        obj = f"{fact.object} {event.phrase}" if fact.predicate == "plans" and fact.dated and event else fact.object
         reading.facts.append(
             FactCandidate(
                 subject=voice.subject,
                 predicate=fact.predicate,
-                object=fact.object,
+                object=obj,
                 message_ids=(turn.id,),
                 speaker=voice.subject,
                 object_is_entity=fact.object_is_entity,
