@@ -3,13 +3,14 @@ server on loopback with scripted replies (good, malformed then repaired, failing
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 from engramdb.config import Settings
-from tests.conftest import Org
+from tests.conftest import Org, assert_problem
 from tests.providers.fake_openai import FakeOpenAI, error, good, malformed
 
 pytestmark = pytest.mark.usefixtures("worker")
@@ -108,8 +109,6 @@ async def test_a_failing_llm_fails_the_job_visibly_after_its_attempts(org: Org, 
         json={"messages": [{"role": "user", "name": "Ivy", "content": "I live in Rome."}]},
     )
     job_id = r.json()["job"]["id"]
-    import asyncio
-
     for _ in range(150):  # two attempts, 2 s apart, each with one transport retry
         r = await org.client.get(f"/v1/jobs/{job_id}")
         if r.json()["status"] == "failed":
@@ -121,4 +120,17 @@ async def test_a_failing_llm_fails_the_job_visibly_after_its_attempts(org: Org, 
     assert "LLMError" in job["error"] and "500" in job["error"]
     r = await org.client.get(f"/v1/sessions/{session}")
     assert r.json()["extracted_seq"] == 0  # nothing half done: the messages wait for a later job
+
     fake_llm.always(good(REPLY))
+    r = await org.client.post(f"/v1/jobs/{job_id}/retry")
+    assert r.status_code == 201, r.text
+    retried = r.json()["id"]
+    for _ in range(100):
+        r = await org.client.get(f"/v1/jobs/{retried}")
+        if r.json()["status"] == "succeeded":
+            break
+        await asyncio.sleep(0.1)
+    assert r.json()["status"] == "succeeded" and r.json()["result"]["messages"] == 1
+    r = await org.client.get(f"/v1/sessions/{session}")
+    assert r.json()["extracted_seq"] == 1
+    assert_problem(await org.client.post(f"/v1/jobs/{retried}/retry"), 409)

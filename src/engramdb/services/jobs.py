@@ -18,7 +18,7 @@ from sqlalchemy import ColumnElement, func, insert, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from engramdb import ids
-from engramdb.errors import InvalidRequest
+from engramdb.errors import Conflict, InvalidRequest
 from engramdb.providers.extraction import Usage as TokenUsage
 from engramdb.schemas.common import Page
 from engramdb.schemas.jobs import Job, Usage, UsageRow
@@ -65,6 +65,39 @@ async def enqueue(
 def session_lock(org_id: uuid.UUID, session_id: uuid.UUID) -> str:
     """Jobs of one session run one at a time, in order."""
     return f"session:{org_id}:{session_id}"
+
+
+def user_lock(org_id: uuid.UUID, user_id: uuid.UUID) -> str:
+    """Narratives of one user are rewritten one at a time."""
+    return f"narrate:{org_id}:{user_id}"
+
+
+async def retry(db: Database, caller: Caller, job_id: uuid.UUID, *, max_attempts: int) -> Job:
+    """Queue a failed job again, as a new job (the failed one keeps its record). An extraction retried
+    picks up every message its session has not had extracted, the failed job's included."""
+    caller.require("write")
+    async with db.tenant(caller.org_id) as conn:
+        row = await one_or_404(
+            conn, select(j).where(*_visible(caller), j.c.id == job_id).with_for_update(), "job", job_id
+        )
+        if row["status"] != "failed":
+            raise Conflict(f"job {job_id} is {row['status']}; only a failed job can be retried")
+        if row["kind"] == queue.EXTRACT and row["session_id"] is not None:
+            lock = session_lock(caller.org_id, row["session_id"])
+        elif row["kind"] == queue.NARRATE and row["user_id"] is not None:
+            lock = user_lock(caller.org_id, row["user_id"])
+        else:
+            raise Conflict(f"job {job_id} no longer has what it worked on")
+        new_id = await enqueue(
+            conn,
+            caller.org_id,
+            row["kind"],
+            max_attempts=max_attempts,
+            session_id=row["session_id"],
+            user_id=row["user_id"],
+            lock=lock,
+        )
+    return await get(db, caller, new_id)
 
 
 async def load(conn: AsyncConnection, org_id: uuid.UUID, job_id: uuid.UUID) -> dict[str, Any] | None:

@@ -132,7 +132,7 @@ async def request(rt: Runtime, caller: Caller, user_id: uuid.UUID) -> Job:
             queue.NARRATE,
             max_attempts=rt.settings.job_max_attempts,
             user_id=user_id,
-            lock=f"narrate:{caller.org_id}:{user_id}",
+            lock=jobs.user_lock(caller.org_id, user_id),
         )
     return await jobs.get(rt.db, caller, job_id)
 
@@ -199,6 +199,6 @@ async def queue_stale(rt: Runtime, *, limit: int = 100) -> int:
                 queue.NARRATE,
                 max_attempts=rt.settings.job_max_attempts,
                 user_id=user_id,
-                lock=f"narrate:{org_id}:{user_id}",
+                lock=jobs.user_lock(org_id, user_id),
             )
     return len(stale)

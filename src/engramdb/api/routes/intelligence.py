@@ -59,6 +59,17 @@ async def list_jobs(
     return await jobs.list_jobs(db, caller, status=status, kind=kind, session_id=session_id, cursor=cursor, limit=limit)
 
 
+@jobs_router.post(
+    "/jobs/{job_id}/retry",
+    status_code=201,
+    response_model=Job,
+    operation_id="retry_job",
+    summary="Queue a failed job again (as a new job)",
+)
+async def retry_job(job_id: uuid.UUID, rt: RuntimeDep, caller: CallerDep) -> Job:
+    return await jobs.retry(rt.db, caller, job_id, max_attempts=rt.settings.job_max_attempts)
+
+
 @jobs_router.get("/usage", response_model=Usage, operation_id="get_usage", summary="Jobs and LLM tokens (admin)")
 async def get_usage(
     db: DbDep, caller: CallerDep, since: datetime | None = None, until: datetime | None = None
