@@ -52,9 +52,9 @@ def test_unknown_org_and_bad_scope_say_what_to_do(env: None) -> None:
 
 def test_migrate_and_doctor(env: None) -> None:
     current = re.search(r"schema at revision (\S+) \(head (\S+)\)", run("migrate"))
-    assert current is not None and current[1] == current[2] == "0003_part_vectors"
+    assert current is not None and current[1] == current[2] == "0004_intelligence"
     out = run("doctor")
-    for word in ("postgresql", "pgvector", "migrations", "row-level security"):
+    for word in ("postgresql", "pgvector", "migrations", "row-level security", "jobs", "extraction"):
         assert word in out
     assert "FAIL" not in out
     assert "full-text search: the text match can use its index" in out  # migrated by a superuser here

@@ -377,12 +377,41 @@ def doctor() -> None:
                 "every row of a scope (slow for large organizations); as a superuser run "
                 "`ALTER FUNCTION pg_catalog.ts_match_vq(tsvector, tsquery) LEAKPROOF` (see docs/decisions/0003)"
             )
+        if state.up_to_date:
+            workers, counts = _queue_state(url, settings.worker_stalled_s)
+            detail = ", ".join(f"{n} {status}" for status, n in sorted(counts.items())) or "no jobs yet"
+            line(True, "jobs", f"{detail}; {workers} live worker(s)")
+            if counts.get("queued") and not workers:
+                out.print(
+                    "[yellow]warn[/yellow] jobs are queued but no worker is running: start `engramdb serve` "
+                    "(ENGRAM_WORKER_IN_SERVE=true) or `engramdb worker`"
+                )
+        llm = (
+            "offline rules (no ENGRAM_LLM_BASE_URL)"
+            if settings.llm_base_url is None
+            else (f"{settings.llm_model} at {settings.llm_base_url}")
+        )
+        line(settings.llm_base_url is None or settings.llm_model is not None, "extraction", llm)
     except EngramError as exc:
         line(False, "database", exc.detail)
     except Exception as exc:  # unreachable server, bad credentials: say it plainly
         line(False, "database", f"{exc.__class__.__name__}: {exc}")
     if problems:
         raise typer.Exit(1)
+
+
+def _queue_state(url: str, stalled_s: float) -> tuple[int, dict[str, int]]:
+    """Live workers (recent heartbeat) and jobs by status, across every organization."""
+    import psycopg
+
+    with psycopg.connect(url) as conn:
+        row = conn.execute(
+            "SELECT count(*) FROM procrastinate.procrastinate_workers"
+            " WHERE last_heartbeat > now() - make_interval(secs => %s)",
+            (stalled_s,),
+        ).fetchone()
+        counts: dict[object, object] = dict(conn.execute("SELECT status, count(*) FROM job GROUP BY status").fetchall())
+    return (int(row[0]) if row else 0), {str(k): int(str(v)) for k, v in counts.items()}
 
 
 def _full_text_is_leakproof(url: str) -> bool:
