@@ -284,7 +284,7 @@ _DIR = r"(?P<dir>last|previous|next|this\s+past|this\s+coming|coming|this)"
 _YEAR = r"(?P<year>(?:19|20)\d{2})"
 _NOT_A_YEAR = r"(?:%|people|steps|miles|dollars|times)"  # "in 2000 steps" counts, it does not date
 _TIME_OF_DAY = r"(?:\s+(?:morning|afternoon|evening|night))?"
-_I = re.IGNORECASE
+_I = re.IGNORECASE | re.ASCII  # ASCII: "ſ" must not match "s", nor "İ" match "i"
 
 # Overlapping matches are settled longest first, so "7 May 2023" beats "May 2023" and "in May".
 _RULES: tuple[tuple[re.Pattern[str], _Handler], ...] = (
@@ -319,9 +319,10 @@ _RULES: tuple[tuple[re.Pattern[str], _Handler], ...] = (
     (re.compile(rf"\b(?:[Ii]n|[Ss]ince|[Dd]uring|[Uu]ntil|[Ff]rom)\s+{_YEAR}\b(?!\s*{_NOT_A_YEAR})"), _h_year),
     (re.compile(rf"\b{_DIR}\s+(?P<season>spring|summer|fall|autumn|winter)\b", _I), _h_season),
 )
-_PREPOSITION = re.compile(r"\b(?:back\s+in|sometime\s+in|ever\s+since|since|on|in|during)\s+$", _I)
+_PREPOSITION = re.compile(r"\b(?:(?:back|sometime)(?:\s+in)?|ever\s+since|since|on|in|during)\s+$", _I)
 _CUE = re.compile(
-    r"\d|day|night|tonight|week|month|year|ago|jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec|spring|summer"
+    r"\d|day|night|morning|afternoon|evening|tomorrow|week|month|year|ago|jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov"
+    r"|dec|spring|summer"
     r"|fall|autumn|winter",
     _I,
 )
@@ -362,7 +363,11 @@ def _mention(text: str, start: int, end: int, resolved: _Resolved) -> DateMentio
     return DateMention(moment, granularity, (start, end), label, since)
 
 
+def most_specific(mentions: list[DateMention]) -> DateMention | None:
+    """The finest-grained of ``mentions`` (the first among equals), or None."""
+    return min(mentions, key=lambda m: _RANK[m.granularity]) if mentions else None
+
+
 def resolve_date(text: str, reference: datetime) -> DateMention | None:
     """The most specific date expression in ``text`` (the first among equals), or None."""
-    mentions = find_dates(text, reference)
-    return min(mentions, key=lambda m: _RANK[m.granularity]) if mentions else None
+    return most_specific(find_dates(text, reference))

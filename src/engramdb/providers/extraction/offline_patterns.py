@@ -29,7 +29,7 @@ ObjectKind = Literal["person", "place", "org", "phrase", "number", "name"]
 
 _ADV = (
     r"(?:(?:really|also|just|still|currently|now|actually|totally|absolutely|definitely|truly|recently|finally|"
-    r"officially|originally|even|always|absolutely|kind of|sort of|so|all)\s+)*"
+    r"officially|originally|even|always|kind of|sort of|so|all)\s+)*"
 )
 _I = rf"\bI\s+{_ADV}"
 _IM = rf"\bI(?:'m|\s+am)\s+{_ADV}"
@@ -52,9 +52,51 @@ class _Rule:
     confidence: float = 0.8
 
 
-def _rule(pattern: str, predicate: str, kind: ObjectKind, **options: bool | float) -> _Rule:
+def _rule(
+    pattern: str,
+    predicate: str,
+    kind: ObjectKind,
+    *,
+    single_valued: bool = False,
+    ended: bool = False,
+    confidence: float = 0.8,
+) -> _Rule:
+    """A rule; names must be capitalised, so rules whose object is a name are case-sensitive. An ended fact
+    is never single-valued: "I used to live in Paris" must not close where the speaker lives now."""
     flags = 0 if kind in ("person", "name") else re.IGNORECASE
-    return _Rule(re.compile(pattern, flags), predicate, kind, **options)  # type: ignore[arg-type]
+    return _Rule(re.compile(pattern, flags), predicate, kind, single_valued and not ended, ended, confidence)
+
+
+# A rule is only tried on a sentence holding one of its predicate's words: most sentences state no fact,
+# and the word test is far cheaper than the patterns.
+_CUES: dict[str, frozenset[str]] = {
+    "{rel}": frozenset(RELATIONS),
+    "has_pet": PETS | {f"{pet}s" for pet in PETS},
+    "name": frozenset({"name"}),
+    "lives_in": frozenset({"live", "lived", "reside", "living", "moved", "relocated"}),
+    "from": frozenset({"from", "grew", "raised"}),
+    "born_in": frozenset({"born"}),
+    "works_at": frozenset({"work", "worked", "working", "interning", "intern", "job", "position", "role"}),
+    "occupation": OCCUPATIONS | {"job", "work", "worked", "working", "became"},
+    "age": frozenset({"old", "yrs", "yo", "y/o", "turned"}),
+    "spouse": frozenset({"married"}),
+    "partner": frozenset({"dating", "engaged", "relationship"}),
+    "favorite_{what}": frozenset({"favorite"}),
+    "dislikes": frozenset({"hate", "dislike", "detest", "stand", "like", "enjoy", "fan", "into"}),
+    "likes": frozenset({"love", "like", "enjoy", "adore", "into", "passionate", "obsessed", "crazy", "fan"}),
+    "studies": frozenset({"study", "studied", "studying", "major", "majored", "majoring"}),
+    "attends": frozenset({"university", "college", "school", "academy", "institute"}),
+    "allergic_to": frozenset({"allergic"}),
+    "started": frozenset({"started", "began", "took", "picked"}),
+    "quit": frozenset({"quit", "gave"}),
+    "plans": frozenset({"planning", "hoping", "intending", "aiming", "thinking", "going", "plan", "intend", "hope"}),
+}
+# Predicates that say who someone is (a sentence stating one is a fact), and those a dated change starts.
+IDENTITY = frozenset(
+    "lives_in from born_in works_at occupation name age spouse partner attends studies has_pet".split()
+) | frozenset(RELATIONS.values())
+_CHANGES = frozenset("lives_in works_at occupation started quit has_pet spouse partner attends studies".split())
+_TOKEN = re.compile(r"[a-z'/-]+")
 
 
 _RULES: tuple[_Rule, ...] = (
@@ -77,10 +119,10 @@ _RULES: tuple[_Rule, ...] = (
     ),
     _rule(rf"\b[Mm]y\s+name\s+is\s+{_NAME}", "name", "person", single_valued=True, confidence=0.95),
     _rule(rf"{_I}(?:no\s+longer|don't|do\s+not)\s+live\s+in\s+{_OBJ}", "lives_in", "place", ended=True),
-    _rule(rf"{_I}used\s+to\s+live\s+in\s+{_OBJ}", "lives_in", "place", ended=True),
-    _rule(rf"{_I}(?:live|lived|reside)\s+in\s+{_OBJ}", "lives_in", "place", single_valued=True),
+    _rule(rf"{_I}(?:used\s+to\s+live|lived)\s+in\s+{_OBJ}", "lives_in", "place", ended=True),
+    _rule(rf"{_I}(?:live|reside)\s+in\s+{_OBJ}", "lives_in", "place", single_valued=True),
     _rule(
-        rf"\bI(?:'m|\s+am|'ve\s+been|\s+have\s+been)\s+{_ADV}living\s+in\s+{_OBJ}",
+        rf"\bI(?:'m|\s+am|'ve\s+been|\s+have\s+been|'ve|\s+have)\s+{_ADV}(?:living|lived)\s+in\s+{_OBJ}",
         "lives_in",
         "place",
         single_valued=True,
@@ -198,7 +240,8 @@ _RULES: tuple[_Rule, ...] = (
 )
 
 _CUT = re.compile(
-    r"\s+(?:and|but|because|so|since|which|who|where|when|while|if|though|although|as\s+well|after|before|"
+    r"\s+(?:and\s+(?=(?:I|I'm|it|it's|that|that's|this|they|we|he|she|then|so|also|now|my)\b)|but|because|so|"
+    r"since|which|who|where|when|while|if|though|although|as\s+well|after|before|"
     r"until|now|anymore|too|lol|haha|as|than|I|with\s+my|with\s+our|for\s+(?:a|the)\s+(?:while|bit|few)|"
     r"right\s+now|these\s+days|lately|nowadays|again|at\s+the\s+moment)\b.*$|\s+-\s.*$",
     re.IGNORECASE,
@@ -273,7 +316,10 @@ def find_facts(sentence: str, speaker: str, date: DateMention | None = None) -> 
     """The facts ``sentence`` states about ``speaker``; ``date`` (the sentence's date) is cut out of objects."""
     found: list[Found] = []
     taken: set[str] = set()
+    present = set(_TOKEN.findall(sentence.lower()))
     for rule in _RULES:
+        if present.isdisjoint(_CUES[rule.predicate]):
+            continue
         match = rule.pattern.search(sentence)
         if match is None:
             continue
@@ -317,11 +363,13 @@ def _definite(predicate: str, obj: str) -> bool:
 
 def fact_dates(found: Found, event: DateMention | None, said_at: datetime) -> tuple[datetime | None, datetime | None]:
     """(valid_from, valid_until). An ended fact ends on the day the text gives, else when it was said (a
-    coarser date such as "this month" contains that moment). A plan's date is the plan's, not the fact's."""
+    coarser date such as "this month" contains that moment). A date starts a fact only when the fact is a
+    change that happens on a day ("moved to Lisbon last month"): "I went out yesterday with my friend Sam"
+    does not date the friendship, and a plan's date is the plan's, not the fact's."""
     if found.ended:
         if event is not None and (event.granularity == "day" or not event.start <= said_at < event.end):
             return None, event.start
         return None, said_at
-    if found.predicate == "plans" or event is None:
+    if event is None or found.predicate not in _CHANGES:
         return None, None
     return event.start, None

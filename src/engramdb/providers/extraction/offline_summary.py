@@ -12,38 +12,47 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from engramdb.providers.extraction import MemoryCandidate
-from engramdb.providers.extraction.offline_text import content_words, words_of
+from engramdb.providers.extraction.offline_text import content_words, is_past, words_of
 from engramdb.providers.extraction.offline_turns import WEIGHTY
 
 _BULLET = re.compile(r"^\s*(?:[-*\u2022]|\d+[.)])\s+")
 _NEAR_DUPLICATE = 0.7  # share of content words two points have in common to count as one
 SECTIONS = ("Identity", "Relations", "Likes", "Plans", "Events", "Other")
+# Tried in this order; each looks near the statement's start, where its main verb is.
 _SECTION_RULES: tuple[tuple[str, re.Pattern[str]], ...] = (
-    ("Plans", re.compile(r"\b(?:plans?|planning|going\s+to|will|wants?\s+to|hopes?\s+to|intends?|upcoming)\b", re.I)),
     (
-        "Relations",
+        "Plans",
         re.compile(
-            r"\b(?:sister|brother|mother|father|mom|dad|husband|wife|son|daughter|friends?|partner|boyfriend|"
-            r"girlfriend|kids|children|family|cousin|aunt|uncle|grand\w+|boss|coworker|colleague|married|dating|"
-            r"spouse)\b",
+            r"^\S+(?:\s+\S+)?\s+(?:\w+\s+)?(?:is\s+going\s+to|will|plans?|is\s+planning|wants?\s+to|hopes?\s+to|"
+            r"intends?\s+to|would\s+love\s+to|is\s+thinking\s+(?:about|of)|is\s+looking\s+forward)\b",
+            re.I,
+        ),
+    ),
+    ("Events", re.compile(r"\b(?:on|in\s+the\s+week\s+of|on\s+the\s+weekend\s+of)\s+\d{1,2}\s+[A-Z][a-z]+\s+\d{4}\b")),
+    (
+        "Identity",
+        re.compile(
+            r"^\S+\s+(?:\w+\s+)?(?:is\s+an?\s|is\s+from|works|lives|lives_in|works_at|occupation|name|age|studies|"
+            r"is\s+\d+|has\s+an?\s+(?:dog|cat|pet)|has_pet|born|identifies|moved)",
             re.I,
         ),
     ),
     (
-        "Identity",
+        "Relations",
         re.compile(
-            r"\b(?:name|age|years\s+old|lives?|lives_in|moved|from|born|works?|works_at|job|occupation|is\s+an?|"
-            r"stud(?:y|ies)|student|graduated|identifies)\b",
+            r"'s\s+(?:sister|brother|mother|father|mom|dad|husband|wife|son|daughter|friends?|partner|boyfriend|"
+            r"girlfriend|kids|children|family|cousin|aunt|uncle|grand\w+|boss|coworker|colleague)\b|"
+            r"\b(?:married|dating|spouse|partner)\b",
             re.I,
         ),
     ),
     (
         "Likes",
-        re.compile(r"\b(?:loves?|likes?|enjoys?|prefers?|favou?rite\w*|hates?|dislikes?|passionate|fan\s+of)\b", re.I),
-    ),
-    (
-        "Events",
-        re.compile(r"\b(?:went|visited|attended|yesterday|ago|last|on\s+\d{1,2}\s+[A-Z][a-z]+\s+\d{4}|\w+ed)\b"),
+        re.compile(
+            r"^\S+\s+(?:\w+\s+)?(?:loves|likes|enjoys|prefers|hates|dislikes|is\s+(?:\w+\s+)?passionate|"
+            r"is\s+(?:a\s+)?(?:big\s+|huge\s+)?fan)\b|\bfavou?rite",
+            re.I,
+        ),
     ),
 )
 
@@ -104,11 +113,12 @@ def _clip(text: str, max_chars: int) -> str:
 
 
 def section_of(statement: str) -> str:
-    """Which part of a profile a statement belongs to."""
+    """Which part of a profile a statement belongs to; a past event without a date is an event too."""
     for section, pattern in _SECTION_RULES:
         if pattern.search(statement):
             return section
-    return "Other"
+    words = statement.split()
+    return "Events" if len(words) > 1 and is_past(words[1]) else "Other"
 
 
 def narrate_profile(subject: str, previous: str | None, statements: Sequence[str], *, max_chars: int) -> str:

@@ -41,6 +41,11 @@ _LEAD = re.compile(
     r"|(?:so|and|but|also|plus|anyway|btw|by the way|oh|honestly|actually|well|yeah|wow|hey|hi|hello|ah)\s+)+",
     re.IGNORECASE,
 )
+_CATCHING_UP = re.compile(
+    r"^(?:it's\s+been\s+\w+(?:\s+\w+)?\s+)?since\s+(?:we|our|I)\s+(?:last\s+)?(?:chat|talk|spoke|talked|chatted|"
+    r"caught\s+up|saw\s+each\s+other|met)\w*\s*[,-]*\s*",
+    re.IGNORECASE,
+)
 _WORD = re.compile(r"[A-Za-z]+(?:['-][A-Za-z]+)*")
 _QUESTION_START = re.compile(
     r"^(?:what|who|whom|whose|why|how|do|does|did|are|is|was|were|can|could|would|should|have|has|any|anything|"
@@ -63,11 +68,11 @@ _COPULA_LATER = re.compile(
 Kind = Literal["first", "subjectless", "third"]
 FIRST_SINGULAR = frozenset("i i'm i've i'll i'd me my mine myself".split())
 FIRST_PLURAL = frozenset("we we're we've we'll we'd us our ours ourselves".split())
+FIRST_PERSON = FIRST_SINGULAR | FIRST_PLURAL
 CONTINUES = frozenset("it it's that that's this they they're which he he's she she's those these".split())
 _REFLEXIVE = frozenset(("myself", "ourselves"))  # alone, they make a general remark ("time for ourselves")
 _LY_VERBS = frozenset("apply reply rely supply imply multiply comply fly ally bully rally tally".split())
-
-
+_INTENDING = frozenset("going trying hoping planning wanting aiming".split())  # "Going to …" has no subject
 _GREETINGS = frozenset("hey hi hello sure thanks yeah yes wow oh ok okay congrats aw aww".split())
 _SECOND = frozenset("you your yours yourself you're you've you'll you'd".split())
 _NOT_VERB = frozenset("and or but so too all guys both for to with in on at the a an as from about".split())
@@ -92,7 +97,7 @@ def _is_subject(tokens: list[re.Match[str]], i: int) -> bool:
 def normalize(text: str) -> str:
     """One spelling for quotes, apostrophes and common chat words ("gonna" → "going to", "i" → "I")."""
     text = text.translate(_TYPOGRAPHY)
-    return _INFORMAL.sub(lambda m: _same_case(m.group(0), INFORMAL[m.group(0).lower()]), text)
+    return _INFORMAL.sub(lambda m: _same_case(m.group(0), INFORMAL.get(m.group(0).lower(), m.group(0))), text)
 
 
 def _same_case(original: str, replacement: str) -> str:
@@ -120,7 +125,7 @@ def clean(sentence: str, names: frozenset[str]) -> str:
     previous = None
     while previous != sentence:
         previous = sentence
-        sentence = _LEAD.sub("", sentence).strip()
+        sentence = _CATCHING_UP.sub("", _LEAD.sub("", sentence)).strip()
         words = sentence.split(maxsplit=2)
         if len(words) >= 2 and words[0][-1] in ",!." and _addressed(words[0][:-1], " ".join(words[1:]), names):
             sentence = " ".join(words[1:])
@@ -161,57 +166,86 @@ class Judged:
 
 
 def judge(
-    sentence: str, speaker: str, names: frozenset[str], *, listener: str | None = None, continues: bool = False
+    sentence: str,
+    speaker: str,
+    names: frozenset[str],
+    *,
+    listener: str | None = None,
+    continues: bool = False,
+    stated: bool = False,
 ) -> Judged | None:
     """The sentence if it is a statement worth remembering about the speaker or a named person.
 
     ``listener``: who "you" is, when known; a sentence about the speaker may then mention them ("I appreciate
     your support"), while one only about the listener ("You're doing great") stays out. ``continues``: the
-    sentence before it was kept, so a follow-up ("It's special to me", "It's a vegan recipe") may be too."""
+    sentence before it was kept, so a follow-up ("It's special to me") may be too. ``stated``: a fact was
+    read from it, which shows it is informative however short ("I love hiking")."""
     if sentence.endswith("?") or _QUESTION_START.match(sentence) and not sentence.endswith("!"):
         return None
     words = words_of(sentence)
-    if len(words) < 4:
-        return None
     lowered = [w.lower() for w in words]
-    if lowered[0] in ("let's", "lets", "please", "thanks") or _SMALL_TALK.search(sentence):
+    if len(words) < (3 if stated else 4) or lowered[0] in ("let's", "lets", "please", "thanks"):
         return None
-    first = any((w in FIRST_SINGULAR or w in FIRST_PLURAL) and w not in _REFLEXIVE for w in lowered)
+    if _SMALL_TALK.search(sentence):
+        return None
+    first = any(w in FIRST_PERSON and w not in _REFLEXIVE for w in lowered)
     if any(w in SECOND_PERSON for w in lowered) and (listener is None or not first):
         return None
-    content = content_words(words)
-    if len(content) < (1 if continues else 2):
+    content = len(content_words(words))
+    if content < (0 if stated or continues and first else 1 if continues else 2):
+        return None
+    kind = _kind(words, lowered, first, content, continues, names, speaker)
+    return None if kind is None else Judged(sentence, kind, tuple(words))
+
+
+def _kind(
+    words: list[str],
+    lowered: list[str],
+    first: bool,
+    content: int,
+    continues: bool,
+    names: frozenset[str],
+    speaker: str,
+) -> Kind | None:
+    """How a sentence refers to whom it is about, or None when it is about no one in particular."""
+    if lowered[0] in IMPERATIVES:
         return None
     if first:
-        if lowered[0] in IMPERATIVES:
-            return None
-        kind: Kind = "subjectless" if _subjectless(lowered) else "first"
-        return Judged(sentence, kind, tuple(words))
-    if len(content) >= 3 and _subjectless(lowered) and lowered[0] not in IMPERATIVES:
-        return Judged(sentence, "subjectless", tuple(words))
-    if continues and lowered[0] in CONTINUES and len(content) >= 2:
-        return Judged(sentence, "third", tuple(words))
+        return "subjectless" if _subjectless(lowered) else "first"
+    if content >= 3 and _subjectless(lowered) and not _gerund_subject(lowered):
+        return "subjectless"
+    if continues and lowered[0] in CONTINUES and content >= 2:
+        return "third"
     others = [w for w in words[1:] if w[0].isupper() and w not in NOT_NAMES and w not in names]
-    if words[0] in names and words[0] != speaker or others and len(content) >= 3 and words[0] not in NOT_NAMES:
-        return Judged(sentence, "third", tuple(words))
+    if words[0] in names and words[0] != speaker or others and content >= 3 and words[0] not in NOT_NAMES:
+        return "third"
     return None
 
 
+def _gerund_subject(lowered: list[str]) -> bool:
+    """A general remark led by a gerund ("Watching movies is a fun way to relax"), about no one in particular."""
+    return lowered[0].endswith("ing") and _COPULA_LATER.search(" ".join(lowered[1:])) is not None
+
+
 def is_adverb(word: str) -> bool:
+    """Whether ``word`` sits between a subject and its verb ("I *really* love"): listed, or an -ly word."""
     word = word.lower()
     return word in ADVERBS or len(word) > 4 and word.endswith("ly") and word not in _LY_VERBS
 
 
 def _subjectless(lowered: list[str]) -> bool:
     """Whether the sentence starts with the speaker's verb, its subject left out ("Lost my job today")."""
-    first = next((w for w in lowered if not is_adverb(w)), "")
-    if first in FIRST_SINGULAR or first in FIRST_PLURAL:
+    at = next((i for i, w in enumerate(lowered) if not is_adverb(w)), 0)
+    first, following = lowered[at], lowered[at + 1] if at + 1 < len(lowered) else ""
+    if first in FIRST_PERSON:
         return False
     gerund = first.endswith("ing") and first not in ("thing", "nothing", "something", "everything", "anything")
-    return is_past(first) or first in SUBJECTLESS_BASE or first == "been" or gerund
+    been = first == "been" and following not in ("a", "an")  # "Been a long road" has lost an "it"
+    return is_past(first) or first in SUBJECTLESS_BASE or been or gerund
 
 
 def is_past(word: str) -> bool:
+    """Whether ``word`` is a past form (or a modal), which reads the same after "I" and after a name."""
     word = word.lower()
     return (
         word in UNCHANGED_VERBS
@@ -285,7 +319,7 @@ class Rewriter:
         lead = f"{before} " if before else ""
         if low.endswith("ing") and low not in ("thing", "nothing", "something"):
             # "Starting a store is scary": the gerund is the subject
-            if at == 0 and _COPULA_LATER.search(after) and not after.startswith("to "):
+            if at == 0 and _COPULA_LATER.search(after) and low not in _INTENDING:
                 return text
             return f"{self.name} is {lead}{low} {after}"
         if low == "been":

@@ -21,13 +21,12 @@ from engramdb.providers.extraction import (
     Turn,
     strip_injected,
 )
-from engramdb.providers.extraction.dates import DateMention, find_dates
+from engramdb.providers.extraction.dates import DateMention, find_dates, most_specific
 from engramdb.providers.extraction.offline_entities import find_names, guess_type
-from engramdb.providers.extraction.offline_patterns import Found, fact_dates, find_facts
+from engramdb.providers.extraction.offline_patterns import IDENTITY, Found, fact_dates, find_facts
 from engramdb.providers.extraction.offline_text import (
     CONTINUES,
-    FIRST_PLURAL,
-    FIRST_SINGULAR,
+    FIRST_PERSON,
     Judged,
     Rewriter,
     clean,
@@ -106,6 +105,16 @@ def voice_of(turn: Turn) -> Voice:
     return Voice(turn.role, f"the {turn.role}", False)
 
 
+@dataclass(frozen=True)
+class _Speech:
+    """What every sentence of one turn shares: the turn, who speaks, the names known, how to rewrite."""
+
+    turn: Turn
+    voice: Voice
+    names: frozenset[str]
+    rewriter: Rewriter
+
+
 def read_turn(turn: Turn, *, names: frozenset[str], user: Voice | None = None, listener: str | None = None) -> Reading:
     """Memories, facts and entities stated in ``turn``; ``listener`` is who "you" is, when known. An
     assistant's turn yields only what it says the user said ("You mentioned you love hiking"), attributed
@@ -114,16 +123,18 @@ def read_turn(turn: Turn, *, names: frozenset[str], user: Voice | None = None, l
     reading = Reading()
     if turn.role in ("assistant", "system", "tool") and not turn.name:
         if user is not None:
+            speech = _Speech(turn, user, names, Rewriter(user.display))
             for sentence in split_sentences(text):
                 said = _YOU_SAID.match(clean(sentence, names))
                 if said:
-                    _read_sentence(_you_to_i(said.group("rest")), turn, user, names, reading, None)
+                    _read_sentence(_you_to_i(said.group("rest")), speech, reading)
         return reading
     voice = voice_of(turn)
     rewriter = Rewriter.for_turn(voice.display, {w.lower() for w in words_of(text)}, listener)
+    speech = _Speech(turn, voice, names, rewriter)
     previous: Judged | None = None
     for sentence in split_sentences(text):
-        previous = _read_sentence(clean(sentence, names), turn, voice, names, reading, rewriter, previous)
+        previous = _read_sentence(clean(sentence, names), speech, reading, previous)
     return reading
 
 
@@ -131,53 +142,67 @@ def _you_to_i(text: str) -> str:
     return re.sub(r"\b[\w']+\b", lambda m: _YOU_TO_I.get(m.group(0).lower(), m.group(0)), text)
 
 
-def _read_sentence(
-    sentence: str,
-    turn: Turn,
-    voice: Voice,
-    names: frozenset[str],
-    reading: Reading,
-    rewriter: Rewriter | None,
-    previous: Judged | None = None,
-) -> Judged | None:
-    """Adds what ``sentence`` states to ``reading``; returns it when it became a memory."""
+def _read_sentence(sentence: str, speech: _Speech, reading: Reading, previous: Judged | None = None) -> Judged | None:
+    """Adds what ``sentence`` states to ``reading``; returns it when it became a memory. ``previous``: the
+    sentence before it, when that one became a memory."""
     if not sentence or sentence.endswith("?"):
         return None
+    turn, voice = speech.turn, speech.voice
     mentions = find_dates(sentence, turn.occurred_at)
-    event = min(mentions, key=lambda m: ("day", "week", "month", "year").index(m.granularity)) if mentions else None
-    lowered = {w.lower() for w in words_of(sentence)}
-    found = find_facts(sentence, voice.display, event) if lowered & (FIRST_SINGULAR | FIRST_PLURAL) else []
+    event = most_specific(mentions)
+    first_person = not FIRST_PERSON.isdisjoint(w.lower() for w in words_of(sentence))
+    found = find_facts(sentence, voice.display, event) if first_person else []
     _add_facts(found, turn, voice, event, reading)
-    listener = rewriter.listener if rewriter else None
-    judged = judge(sentence, voice.display, names, listener=listener, continues=previous is not None)
+    judged = judge(
+        sentence,
+        voice.display,
+        speech.names,
+        listener=speech.rewriter.listener,
+        continues=previous is not None,
+        stated=bool(found),
+    )
     if judged is None:
         return None
-    rewriter = rewriter or Rewriter(voice.display)
-    content = _tidy_end(rewriter.rewrite(replace(judged, text=_absolute_dates(judged.text, mentions))))
-    memory_type = classify(judged, event, turn.occurred_at)
-    importance = _importance(memory_type, judged, bool(found), event is not None)
-    persons = frozenset(f.object for f in found if f.object_type == "person") | names
-    entities = _entities(sentence, voice, persons, reading)
-    occurred_at = event.start if event else None
+    memory = _memory(judged, mentions, event, found, speech, reading)
     if previous is not None and judged.words[0].lower() in CONTINUES and reading.memories:
-        # "It's special to me" means nothing alone: it continues the sentence before it.
-        last = reading.memories.pop()
-        content = f"{last.content.rstrip('.')}; {content[0].lower()}{content[1:]}"
-        importance = max(importance, last.importance)
-        entities = tuple(dict.fromkeys(last.entities + entities))
-        memory_type, occurred_at = last.memory_type, last.occurred_at or occurred_at
-    reading.memories.append(
-        MemoryCandidate(
-            content=content,
-            memory_type=memory_type,
-            message_ids=(turn.id,),
-            speaker=voice.subject,
-            importance=importance,
-            entities=entities,
-            occurred_at=occurred_at,
-        )
-    )
+        memory = _joined(reading.memories.pop(), memory)
+    reading.memories.append(memory)
     return judged
+
+
+def _memory(
+    judged: Judged,
+    mentions: list[DateMention],
+    event: DateMention | None,
+    found: list[Found],
+    speech: _Speech,
+    reading: Reading,
+) -> MemoryCandidate:
+    content = _tidy_end(speech.rewriter.rewrite(replace(judged, text=_absolute_dates(judged.text, mentions))))
+    identity = any(f.predicate in IDENTITY for f in found)
+    memory_type = classify(judged, event, speech.turn.occurred_at, identity=identity)
+    persons = frozenset(f.object for f in found if f.object_type == "person") | speech.names
+    return MemoryCandidate(
+        content=content,
+        memory_type=memory_type,
+        message_ids=(speech.turn.id,),
+        speaker=speech.voice.subject,
+        importance=_importance(memory_type, judged, bool(found), event is not None),
+        entities=_entities(judged.text, speech.voice, persons, reading),
+        occurred_at=event.start if event else None,
+    )
+
+
+def _joined(last: MemoryCandidate, memory: MemoryCandidate) -> MemoryCandidate:
+    """ "It's special to me" means nothing alone: it continues the sentence before it."""
+    content = memory.content
+    return replace(
+        last,
+        content=f"{last.content.rstrip('.')}; {content[0].lower()}{content[1:]}",
+        importance=max(last.importance, memory.importance),
+        entities=tuple(dict.fromkeys(last.entities + memory.entities)),
+        occurred_at=last.occurred_at or memory.occurred_at,
+    )
 
 
 def _absolute_dates(text: str, mentions: list[DateMention]) -> str:
@@ -192,8 +217,9 @@ def _tidy_end(text: str) -> str:
     return f"{text}." if text else text
 
 
-def classify(judged: Judged, event: DateMention | None, said_at: datetime) -> MemoryType:
-    """The memory's type: a plan, a past event, a preference, a how-to, else a fact."""
+def classify(judged: Judged, event: DateMention | None, said_at: datetime, *, identity: bool = False) -> MemoryType:
+    """The memory's type: a plan, a past event, a preference, a how-to, else a fact. ``identity``: the
+    sentence states who the speaker is (job, home, family), which makes it a fact even if it says "love"."""
     text = judged.text
     future = event is not None and event.start.date() > said_at.date() and not event.since
     if future or _TASK.search(text):
@@ -201,6 +227,8 @@ def classify(judged: Judged, event: DateMention | None, said_at: datetime) -> Me
     past_date = event is not None and event.start.date() < said_at.date() and not event.since
     if past_date or _past_verb(judged):
         return "episodic"
+    if identity:
+        return "fact"
     if _PREFERENCE.search(text):
         return "preference"
     if _PROCEDURAL.search(text):

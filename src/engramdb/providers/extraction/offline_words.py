@@ -25,7 +25,7 @@ UNCHANGED_VERBS = frozenset(
     "won't didn't wasn't weren't mustn't needn't might've could've would've should've gotten used".split()
 )
 IRREGULAR_THIRD = {"am": "is", "are": "is", "be": "is", "have": "has", "do": "does", "go": "goes"}
-NEGATIVE_THIRD = {"don't": "doesn't", "haven't": "hasn't", "aren't": "isn't", "am not": "is not"}
+NEGATIVE_THIRD = {"don't": "doesn't", "haven't": "hasn't", "aren't": "isn't"}
 
 # Chat spellings put in standard form before anything else, so the rules see one spelling.
 INFORMAL = {
