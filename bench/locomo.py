@@ -77,9 +77,7 @@ def ingest(client: httpx.Client, samples: list[dict[str, Any]], progress: Progre
                     for t in turns[start : start + 100]
                 ]
                 # Message-level retrieval only: extraction (bench/extraction.py) would compete for the CPU.
-                r = client.post(
-                    f"/v1/sessions/{session['id']}/messages", json={"messages": batch, "extract": False}
-                )
+                r = client.post(f"/v1/sessions/{session['id']}/messages", json={"messages": batch, "extract": False})
                 r.raise_for_status()
                 progress.advance(task, len(batch))
     return total, time.perf_counter() - started
