@@ -35,7 +35,8 @@ async def test_a_poisoned_row_is_marked_and_the_rest_embedded(db: Database, data
         s = await sessions.create(db, caller, SessionCreate())
         contents = ["POISON pill", "fine text"] if name == "first" else ["another org's text"]
         batch = MessageBatch(defer_embedding=True, messages=[{"role": "user", "content": c} for c in contents])
-        rows += await messages.add(rt, caller, s.id, batch)
+        added, _ = await messages.add(rt, caller, s.id, batch)
+        rows += added
     assert await backfill.count_pending(rt, other_models=False) == 3
     assert await backfill.backfill(rt, batch_size=2) == 3
     assert await backfill.count_pending(rt, other_models=False) == 0

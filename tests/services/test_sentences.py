@@ -115,7 +115,7 @@ async def test_search_scores_a_message_by_its_best_sentence(  # type: ignore[no-
     batch = MessageBatch(
         messages=[{"role": "user", "name": "Maria", "content": c, "occurred_at": WHEN} for c in [LONG, *filler]]
     )
-    (long_message, *_) = await messages.add(rt, caller, s.id, batch)
+    (long_message, *_), _ = await messages.add(rt, caller, s.id, batch)
     query = "What exercise did she take up?"
     req = SearchRequest(
         query=query, mode="vector", types=["messages"], top_k=5, candidates=10, explain=True, weights={"neighbor": 0}
