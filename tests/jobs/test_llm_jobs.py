@@ -4,13 +4,13 @@ server on loopback with scripted replies (good, malformed then repaired, failing
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 from engramdb.config import Settings
 from tests.conftest import Org, assert_problem
+from tests.jobs.conftest import llm_settings
 from tests.providers.fake_openai import FakeOpenAI, error, good, malformed
 
 pytestmark = pytest.mark.usefixtures("worker")
@@ -43,24 +43,8 @@ REPLY: dict[str, Any] = {
 
 
 @pytest.fixture(scope="module")
-def fake_llm() -> Iterator[FakeOpenAI]:
-    server = FakeOpenAI().start()
-    yield server
-    server.close()
-
-
-@pytest.fixture(scope="module")
 def settings(database_url: str, fake_llm: FakeOpenAI) -> Settings:
-    return Settings(
-        database_url=database_url,
-        auto_migrate=False,
-        key_touch_interval_s=0,
-        llm_base_url=fake_llm.base_url,
-        llm_model="fake-model",
-        llm_timeout_s=2,
-        llm_max_retries=1,
-        job_max_attempts=2,
-    )
+    return llm_settings(database_url, fake_llm, llm_timeout_s=2, llm_max_retries=1, job_max_attempts=2)
 
 
 async def _add(org: Org, content: str) -> dict[str, Any]:

@@ -10,7 +10,6 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import psycopg
@@ -19,6 +18,7 @@ import pytest
 from engramdb.config import Settings
 from engramdb.jobs import build_app, run_worker
 from tests.conftest import Org
+from tests.jobs.conftest import llm_settings
 from tests.jobs.test_llm_jobs import REPLY
 from tests.providers.fake_openai import FakeOpenAI, good, slow
 
@@ -27,22 +27,8 @@ STALLED_S = 2.0
 
 
 @pytest.fixture(scope="module")
-def fake_llm() -> Iterator[FakeOpenAI]:
-    server = FakeOpenAI().start()
-    yield server
-    server.close()
-
-
-@pytest.fixture(scope="module")
 def settings(database_url: str, fake_llm: FakeOpenAI) -> Settings:
-    return Settings(
-        database_url=database_url,
-        auto_migrate=False,
-        key_touch_interval_s=0,
-        llm_base_url=fake_llm.base_url,
-        llm_model="fake-model",
-        worker_stalled_s=STALLED_S,
-    )
+    return llm_settings(database_url, fake_llm, worker_stalled_s=STALLED_S)
 
 
 def _start_worker(database_url: str, fake_llm: FakeOpenAI, log: Path) -> subprocess.Popen[bytes]:

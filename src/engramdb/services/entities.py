@@ -14,7 +14,7 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import ColumnElement, delete, func, insert, literal, select, text, update
+from sqlalchemy import ColumnElement, and_, delete, func, insert, literal, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -69,36 +69,16 @@ async def resolve(
         alias_keys = sorted({normalize(a) for a in cand.aliases} - {key, ""})
         if key in out:
             continue
-        row = (
-            await conn.execute(
-                select(e.c.id, e.c.entity_type, e.c.aliases, e.c.alias_keys)
-                .where(
-                    e.c.org_id == org_id,
-                    _owner(user_id),
-                    e.c.merged_into.is_(None),
-                    (e.c.normalized_name == key) | e.c.alias_keys.contains([key]),
-                )
-                .order_by((e.c.normalized_name == key).desc(), e.c.mention_count.desc())
-                .limit(1)
-            )
-        ).first()
+        named = (e.c.normalized_name == key) | e.c.alias_keys.contains([key])
+        row = await _closest(
+            conn, org_id, user_id, named, (e.c.normalized_name == key).desc(), e.c.mention_count.desc()
+        )
         if row is None and cand.type != "other":
             distance = e.c.embedding.cosine_distance(vector)
-            row = (
-                await conn.execute(
-                    select(e.c.id, e.c.entity_type, e.c.aliases, e.c.alias_keys)
-                    .where(
-                        e.c.org_id == org_id,
-                        _owner(user_id),
-                        e.c.merged_into.is_(None),
-                        e.c.entity_type == cand.type,
-                        e.c.embedding_model == rt.embedder.model,
-                        distance <= 1 - SAME_ENTITY,
-                    )
-                    .order_by(distance)
-                    .limit(1)
-                )
-            ).first()
+            similar = and_(
+                e.c.entity_type == cand.type, e.c.embedding_model == rt.embedder.model, distance <= 1 - SAME_ENTITY
+            )
+            row = await _closest(conn, org_id, user_id, similar, distance)
             if row is not None:
                 alias_keys = sorted(set(alias_keys) | {key})
         if row is None:
@@ -125,6 +105,19 @@ async def resolve(
         for alias in alias_keys:
             out.setdefault(alias, entity_id)
     return out
+
+
+async def _closest(
+    conn: AsyncConnection, org_id: uuid.UUID, user_id: uuid.UUID | None, match: ColumnElement[bool], *order: Any
+) -> Any:
+    """The owner's live entity that ``match``es, first by ``order``, or None."""
+    query = (
+        select(e.c.id, e.c.entity_type, e.c.aliases, e.c.alias_keys)
+        .where(e.c.org_id == org_id, _owner(user_id), e.c.merged_into.is_(None), match)
+        .order_by(*order)
+        .limit(1)
+    )
+    return (await conn.execute(query)).first()
 
 
 async def _insert(

@@ -18,7 +18,6 @@ from sqlalchemy import ColumnElement, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from engramdb import ids
-from engramdb.errors import InvalidRequest
 from engramdb.providers.extraction import EntityCandidate, FactCandidate
 from engramdb.schemas.common import Page
 from engramdb.schemas.graph import Fact, FactCreate, FactQuery, FactResult
@@ -27,8 +26,7 @@ from engramdb.services.context import Caller
 from engramdb.services.directory import resolve_user
 from engramdb.services.runtime import Runtime
 from engramdb.storage import tables as t
-from engramdb.storage.pagination import BAD_CURSOR, decode_cursor, encode_cursor
-from engramdb.storage.repo import one_or_404, public_columns
+from engramdb.storage.repo import one_or_404, page_by_id, public_columns
 
 f = t.fact
 Action = Literal["ADD", "NOOP", "INVALIDATE"]
@@ -284,17 +282,10 @@ async def list_facts(rt: Runtime, caller: Caller, q: FactQuery, *, cursor: str |
                 *entities.visible(caller), or_(e.c.normalized_name == key, e.c.alias_keys.contains([key]))
             )
             conds.append(f.c.subject_id.in_(subjects))
-        query = select(*public_columns(f)).where(*conds)
-        if cursor is not None:
-            (last,) = decode_cursor(cursor, size=1)
-            try:
-                last_id = uuid.UUID(str(last))
-            except ValueError as exc:
-                raise InvalidRequest(BAD_CURSOR) from exc
-            query = query.where(f.c.id < last_id)
-        rows = [dict(r) for r in (await conn.execute(query.order_by(f.c.id.desc()).limit(limit + 1))).mappings()]
-    next_cursor = encode_cursor([str(rows[limit - 1]["id"])]) if len(rows) > limit else None
-    return Page[Fact](data=[_public(r) for r in rows[:limit]], next_cursor=next_cursor)
+        rows, next_cursor = await page_by_id(
+            conn, select(*public_columns(f)).where(*conds), f, cursor=cursor, limit=limit
+        )
+    return Page[Fact](data=[_public(r) for r in rows], next_cursor=next_cursor)
 
 
 async def get(rt: Runtime, caller: Caller, fact_id: uuid.UUID) -> Fact:
