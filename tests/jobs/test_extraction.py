@@ -169,3 +169,21 @@ async def test_an_unnamed_users_turns_are_attributed_to_the_sessions_user(org: O
     r = await c.get("/v1/memories", params={"session_id": session})
     contents = [m["content"] for m in r.json()["data"]]
     assert contents and all("assistant" not in text for text in contents)  # the assistant's "I" is not a person
+
+
+async def test_a_fact_that_ended_before_it_was_said_is_kept_with_its_end(org: Org) -> None:
+    c = org.client
+    session = await _session(org)
+    turn = {
+        "role": "user",
+        "name": "Jon",
+        "content": "Lost my job as a banker yesterday.",
+        "occurred_at": "2023-01-20T16:04:00Z",
+    }
+    r = await c.post(f"/v1/sessions/{session}/messages", params={"wait": "true"}, json={"messages": [turn]})
+    job = r.json()["job"]
+    assert job["status"] == "succeeded", job
+    assert "rejected" not in job["result"]
+    r = await c.get("/v1/facts", params={"subject": "Jon"})
+    ended = [f for f in r.json()["data"] if f["valid_until"]]
+    assert ended and ended[0]["valid_until"].startswith("2023-01-19") and ended[0]["valid_from"] is None

@@ -13,10 +13,11 @@ from __future__ import annotations
 import logging
 import uuid
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import func, select, update
+from sqlalchemy.exc import DataError, IntegrityError
 
 from engramdb.providers.extraction import (
     INJECTED_OPEN,
@@ -52,9 +53,14 @@ class Totals:
     messages: int = 0
     batches: int = 0
     counts: Counter[str] | None = None
+    rejected: list[str] = field(default_factory=list)
 
     def result(self) -> dict[str, Any]:
-        return {"messages": self.messages, "batches": self.batches, **dict(sorted((self.counts or Counter()).items()))}
+        out: dict[str, Any] = {"messages": self.messages, "batches": self.batches}
+        out.update(sorted((self.counts or Counter()).items()))
+        if self.rejected:
+            out["rejected_examples"] = self.rejected
+        return out
 
 
 def _turn(row: Any, user_name: str | None) -> Turn:
@@ -161,7 +167,7 @@ async def _batch(
         caller = Caller(
             org_id=org_id, scopes=frozenset({"admin"}), actor=f"extractor:{provider}", request_id=f"job:{job_id}"
         )
-        counts = await _store(conn, rt, caller, dict(sess), prepared, provider)
+        counts = await _store(conn, rt, caller, dict(sess), prepared, provider, totals.rejected)
         totals.messages += len(rows)
         totals.batches += 1
         assert totals.counts is not None
@@ -246,8 +252,9 @@ async def _prepare(
 
 
 async def _store(
-    conn: Any, rt: Runtime, caller: Caller, sess: dict[str, Any], p: Prepared, provider: str
+    conn: Any, rt: Runtime, caller: Caller, sess: dict[str, Any], p: Prepared, provider: str, rejected: list[str]
 ) -> Counter[str]:
+    """Consolidate a batch's candidates; each in a savepoint, so one the database refuses is left out."""
     counts: Counter[str] = Counter()
     org_id = caller.org_id
     resolved = await entities.resolve(conn, rt, org_id, sess["user_id"], p.entities, p.entity_vectors)
@@ -267,13 +274,34 @@ async def _store(
             extractor=provider,
             occurred_at=first,
         )
-        done = await facts.record(conn, rt, scope, cand, subject_id=subject_id, object_id=object_id, vector=vector)
+        try:
+            async with conn.begin_nested():
+                done = await facts.record(
+                    conn, rt, scope, cand, subject_id=subject_id, object_id=object_id, vector=vector
+                )
+        except (IntegrityError, DataError) as exc:
+            _reject(counts, rejected, f"fact {facts.statement(cand.subject, cand.predicate, cand.object)!r}", exc)
+            continue
         counts[f"facts_{done.action.lower()}"] += 1
     owner = Owner(sess["team_id"], sess["user_id"], sess["agent_id"], sess["app_id"], sess["id"])
     for memo, vector, cats in zip(p.extraction.memories, p.memory_vectors, p.memory_categories, strict=True):
-        outcome = await consolidate(conn, rt, caller, owner, memo, vector, categories=cats, extractor=provider)
+        try:
+            async with conn.begin_nested():
+                outcome = await consolidate(conn, rt, caller, owner, memo, vector, categories=cats, extractor=provider)
+                names = [*memo.entities, *([memo.speaker] if memo.speaker else [])]
+                linked = {resolved[k] for k in (entities.normalize(n) for n in names) if k in resolved}
+                await entities.link_memory(conn, org_id, outcome.memory_id, linked)
+        except (IntegrityError, DataError) as exc:
+            _reject(counts, rejected, f"memory {memo.content[:80]!r}", exc)
+            continue
         counts[f"memories_{outcome.action.lower()}"] += 1
-        names = [*memo.entities, *([memo.speaker] if memo.speaker else [])]
-        linked = {resolved[k] for k in (entities.normalize(n) for n in names) if k in resolved}
-        await entities.link_memory(conn, org_id, outcome.memory_id, linked)
     return counts
+
+
+def _reject(counts: Counter[str], rejected: list[str], what: str, exc: Exception) -> None:
+    """A candidate the database refuses is left out of the batch (and said so on the job), so one bad
+    candidate cannot hold up every message of its session."""
+    counts["rejected"] += 1
+    if len(rejected) < 10:
+        rejected.append(f"{what}: {str(getattr(exc, 'orig', exc)).splitlines()[0]}")
+    _log.warning("extraction left out %s: %s", what, exc)

@@ -74,6 +74,9 @@ async def record(
     """Consolidate one fact into what is believed now (see the module docstring)."""
     predicate = normalize_predicate(cand.predicate)
     valid_from = cand.valid_from or scope.occurred_at
+    if cand.valid_until is not None and valid_from is not None and cand.valid_until < valid_from:
+        # "Lost my job yesterday": it held until then; when it began is unknown (not when it was said).
+        valid_from = cand.valid_from if cand.valid_from and cand.valid_from <= cand.valid_until else None
     current = [
         dict(r)
         for r in (
