@@ -93,9 +93,9 @@ def test_questions_greetings_and_small_talk_give_nothing(text: str) -> None:
             "The support group has made Caroline feel accepted.",
         ),
         (
-            "Really made me think about my own mental health.",
+            "I read a book about anxiety. Really made me think about my own mental health.",
             "Caroline",
-            "It really made Caroline think about Caroline's own mental health.",
+            "Caroline read a book about anxiety; it really made Caroline think about Caroline's own mental health.",
         ),
     ],
 )
@@ -106,6 +106,99 @@ def test_first_person_statements_are_rewritten_in_the_third_person(text: str, na
 def test_a_follow_up_sentence_joins_the_one_it_continues() -> None:
     text = "Wow, Melanie! I painted that lake sunrise last year! It's special to me."
     assert contents(text) == ["Caroline painted that lake sunrise in 2022; it's special to Caroline."]
+
+
+@pytest.mark.parametrize(
+    ("text", "name", "expected"),
+    [
+        ("It was awesome.", "Tim", []),
+        ("Really made me think about my own mental health.", "Caroline", []),
+        ("What a day. These little guys sure bring joy to my life.", "Nate", []),
+        (
+            "I adopted two puppies last month. These little guys sure bring joy to my life.",
+            "Nate",
+            ["Nate adopted two puppies in April 2023; these little guys sure bring joy to Nate's life."],
+        ),
+        (
+            "Check out this photo of my dogs. They're all mutts, but I love them.",
+            "Audrey",
+            ["Audrey shared a photo of Audrey's dogs; they're all mutts, but Audrey loves them."],
+        ),
+        (
+            "These figurines I bought yesterday remind me of family love.",
+            "Melanie",
+            ["The figurines Melanie bought on 7 May 2023 remind Melanie of family love."],
+        ),
+        ("That's why I love volunteering.", "Maria", ["Maria loves volunteering."]),
+        ("It's great to see my hard work paying off.", "Dave", ["It's great to see Dave's hard work paying off."]),
+        ("It's been a busy week for me.", "Andrew", ["It's been a busy week for Andrew."]),
+    ],
+)
+def test_a_memory_never_leans_on_a_sentence_it_does_not_contain(text: str, name: str, expected: list[str]) -> None:
+    assert contents(text, name) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "name", "expected"),
+    [
+        (
+            "Yesterday was awesome - my friends and I took a rock climbing class!",
+            "Andrew",
+            "Yesterday (7 May 2023) was awesome - Andrew's friends and Andrew took a rock climbing class.",
+        ),
+        (
+            "This week has been swamped with exams for me but I'm plowing through.",
+            "Tim",
+            "This week (week of 8 May 2023) has been swamped with exams for Tim but Tim is plowing through.",
+        ),
+        (
+            "Tonight's going to be an awesome night and I'm not going to forget it.",
+            "Jon",
+            "Tonight (8 May 2023) is going to be an awesome night and Jon is not going to forget it.",
+        ),
+    ],
+)
+def test_a_date_that_is_the_subject_keeps_its_words_and_gets_the_date_in_parentheses(
+    text: str, name: str, expected: str
+) -> None:
+    assert contents(text, name) == [expected]
+
+
+@pytest.mark.parametrize(
+    ("text", "name", "expected"),
+    [
+        ("Hah, yeah! But really having a creative space for dancers is so important.", "Gina", []),
+        ("Wow, Maria! I see, so that's the key to making a difference.", "John", []),
+        (
+            "Networking plays a big role in getting endorsements, and I'm grateful for the support.",
+            "John",
+            ["Networking plays a big role in getting endorsements, and John is grateful for the support."],
+        ),
+        (
+            "I think having someone to support me is such a blessing.",
+            "Joanna",
+            ["Joanna thinks having someone to support Joanna is such a blessing."],
+        ),
+        (
+            "Bringing others comfort brings me such joy.",
+            "Caroline",
+            ["Bringing others comfort brings Caroline such joy."],
+        ),
+    ],
+)
+def test_a_gerund_subject_or_an_opinion_keeps_its_clause_intact(text: str, name: str, expected: list[str]) -> None:
+    assert contents(text, name) == expected
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Slowly introduce Scout to Toby and Buddy, it takes time for the pups.",
+        "Just be patient with Scout and give Toby some time.",
+    ],
+)
+def test_advice_to_the_listener_is_not_a_memory(text: str) -> None:
+    assert contents(text, "Joanna") == []
 
 
 def test_you_is_the_other_speaker_when_the_sentence_is_about_the_speaker() -> None:

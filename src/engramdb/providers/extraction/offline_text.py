@@ -13,8 +13,8 @@ import re
 from dataclasses import dataclass
 from typing import Literal
 
+from engramdb.providers.extraction.offline_refs import is_adverb, is_advice, refers_back
 from engramdb.providers.extraction.offline_words import (
-    ADVERBS,
     FAMILY_WORDS,
     IMPERATIVES,
     INFORMAL,
@@ -37,7 +37,8 @@ _LEAD = re.compile(
     r"^(?:(?:oh|ooh|wow|whoa|woah|yeah|yea|yes|yep|yup|no|nope|nah|well|hey|hi|hello|haha\w*|hehe|lol|omg|ok"
     r"|okay|cool|sure|totally|definitely|absolutely|aw+|awesome|great|nice|thanks|thank you|thx|man|dude|ah+"
     r"|um+|uh+|hmm+|gosh|geez|ugh|alright|right|true|indeed|agreed|exactly|of course|for sure|congrats"
-    r"|congratulations|sounds good|same here|me too|same|good|wonderful|amazing|sweet|yay)\s*[,!.:;-]+\s*"
+    r"|congratulations|sounds good|same here|me too|same|good|wonderful|amazing|sweet|yay|I see|I mean|you know)"
+    r"\s*[,!.:;-]+\s*"
     r"|(?:so|and|but|also|plus|anyway|btw|by the way|oh|honestly|actually|well|yeah|wow|hey|hi|hello|ah)\s+)+",
     re.IGNORECASE,
 )
@@ -59,19 +60,21 @@ _SMALL_TALK = re.compile(
     r"I\s+guess|I\s+know\s+(?:what|right|how)|I\s+agree|I\s+hear\s+you)\b",
     re.IGNORECASE,
 )
+_SHOWING = re.compile(
+    r"^(?:check\s+out|look\s+at|take\s+a\s+look\s+at|here's|here\s+(?:is|are))\s+(this|that|these|those|(?=my\b))\s*",
+    re.IGNORECASE,
+)
 _PERSONAL = re.compile(r"\b(?:I|I'm|I've|my|me|we|our|you|your)\b", re.IGNORECASE)
 _COPULA_LATER = re.compile(
-    r"\b(?:is|was|has|have|are|were|makes|made|helps|helped|means|gives|keeps|(?:must|can|could|would|will|should)\s+be)"
-    r"\b|'s\b"
+    r"\b(?:is|was|has|have|are|were|isn't|wasn't|hasn't|doesn't|makes|made|helps|helped|means|gives|keeps|(?:must|can|could|would|will|should)\s+be)"
+    r"\b|'s\b|\b(?:let|lets|[a-z]+[^s\W]s)\s+(?:me|us|a|an|the|such)\b"
 )
-
 Kind = Literal["first", "subjectless", "third"]
 FIRST_SINGULAR = frozenset("i i'm i've i'll i'd me my mine myself".split())
 FIRST_PLURAL = frozenset("we we're we've we'll we'd us our ours ourselves".split())
 FIRST_PERSON = FIRST_SINGULAR | FIRST_PLURAL
 CONTINUES = frozenset("it it's that that's this they they're which he he's she she's those these".split())
 _REFLEXIVE = frozenset(("myself", "ourselves"))  # alone, they make a general remark ("time for ourselves")
-_LY_VERBS = frozenset("apply reply rely supply imply multiply comply fly ally bully rally tally".split())
 _INTENDING = frozenset("going trying hoping planning wanting aiming".split())  # "Going to …" has no subject
 _GREETINGS = frozenset("hey hi hello sure thanks yeah yes wow oh ok okay congrats aw aww".split())
 _SECOND = frozenset("you your yours yourself you're you've you'll you'd".split())
@@ -198,6 +201,24 @@ def judge(
     return None if kind is None else Judged(sentence, kind, tuple(words))
 
 
+def lead_in(sentence: str) -> Judged | None:
+    """The sentence as context for the one after it ("My dogs are Lab mixes." before "They love the
+    beach."): any plain statement that does not itself lean on an earlier one or on the listener."""
+    shown = _SHOWING.match(sentence)
+    if shown:  # "Check out this photo of my dogs." → "I shared a photo of my dogs."
+        article = {"this": "a", "that": "a", "these": "some", "those": "some"}.get(shown.group(1).lower(), "")
+        sentence = f"I shared {article}{' ' if article else ''}{sentence[shown.end() :]}".rstrip("!")
+    words = words_of(sentence)
+    lowered = [w.lower() for w in words]
+    if len(words) < 3 or sentence.endswith("?") or _QUESTION_START.match(sentence) or _SMALL_TALK.search(sentence):
+        return None
+    if any(w in SECOND_PERSON for w in lowered) or lowered[0] in IMPERATIVES or is_advice(lowered):
+        return None
+    if refers_back(sentence) or not content_words(words):
+        return None
+    return Judged(sentence, "subjectless" if _subjectless(lowered) else "first", tuple(words))
+
+
 def _kind(
     words: list[str],
     lowered: list[str],
@@ -208,7 +229,7 @@ def _kind(
     speaker: str,
 ) -> Kind | None:
     """How a sentence refers to whom it is about, or None when it is about no one in particular."""
-    if lowered[0] in IMPERATIVES:
+    if lowered[0] in IMPERATIVES or is_advice(lowered):
         return None
     if first:
         return "subjectless" if _subjectless(lowered) else "first"
@@ -223,14 +244,10 @@ def _kind(
 
 
 def _gerund_subject(lowered: list[str]) -> bool:
-    """A general remark led by a gerund ("Watching movies is a fun way to relax"), about no one in particular."""
-    return lowered[0].endswith("ing") and _COPULA_LATER.search(" ".join(lowered[1:])) is not None
-
-
-def is_adverb(word: str) -> bool:
-    """Whether ``word`` sits between a subject and its verb ("I *really* love"): listed, or an -ly word."""
-    word = word.lower()
-    return word in ADVERBS or len(word) > 4 and word.endswith("ly") and word not in _LY_VERBS
+    """A general remark led by a gerund ("Watching movies is a fun way to relax", "Really having a space
+    for dancers matters"), about no one in particular."""
+    at = next((i for i, w in enumerate(lowered) if not is_adverb(w)), 0)
+    return lowered[at].endswith("ing") and _COPULA_LATER.search(" ".join(lowered[at + 1 :])) is not None
 
 
 def _subjectless(lowered: list[str]) -> bool:
@@ -319,7 +336,7 @@ class Rewriter:
         lead = f"{before} " if before else ""
         if low.endswith("ing") and low not in ("thing", "nothing", "something"):
             # "Starting a store is scary": the gerund is the subject
-            if at == 0 and _COPULA_LATER.search(after) and low not in _INTENDING:
+            if _COPULA_LATER.search(after) and low not in _INTENDING:
                 return text
             return f"{self.name} is {lead}{low} {after}"
         if low == "been":

@@ -24,6 +24,7 @@ from engramdb.providers.extraction import (
 from engramdb.providers.extraction.dates import DateMention, find_dates, most_specific
 from engramdb.providers.extraction.offline_entities import find_names, guess_type
 from engramdb.providers.extraction.offline_patterns import IDENTITY, Found, fact_dates, find_facts
+from engramdb.providers.extraction.offline_refs import is_adverb, refers_back, resolve_lead
 from engramdb.providers.extraction.offline_text import (
     CONTINUES,
     FIRST_PERSON,
@@ -31,9 +32,9 @@ from engramdb.providers.extraction.offline_text import (
     Rewriter,
     clean,
     content_words,
-    is_adverb,
     is_past,
     judge,
+    lead_in,
     normalize,
     split_sentences,
     words_of,
@@ -73,6 +74,9 @@ _BASE_IMPORTANCE: dict[MemoryType, float] = {
 }
 _EMOJI = re.compile("[\U0001f000-\U0001faff\u2600-\u27bf\ufe0f]+")
 _TRAILING = re.compile(r"(?:[\s,;:-]+(?:lol|haha\w*|hehe|xd))*[\s!.?,;:-]*$", re.IGNORECASE)
+# What follows a date expression that is the subject of its clause, and what may come before it.
+_DATE_SUBJECT = re.compile(r"'s been|'s(?= )|(?= (?:was|is|has|had|were|will|would|felt|seemed|went) )")
+_CLAUSE_START = re.compile(r"(?:^|[,;:-]\s*|\b(?:and|but|so)\s+)$", re.IGNORECASE)
 _YOU_SAID = re.compile(
     r"^you(?:'ve|\s+have)?\s+(?:mentioned|said|told\s+me|shared|noted)\s+(?:that\s+|before\s+that\s+)?(?P<rest>.+)$",
     re.IGNORECASE,
@@ -133,8 +137,11 @@ def read_turn(turn: Turn, *, names: frozenset[str], user: Voice | None = None, l
     rewriter = Rewriter.for_turn(voice.display, {w.lower() for w in words_of(text)}, listener)
     speech = _Speech(turn, voice, names, rewriter)
     previous: Judged | None = None
+    before: str | None = None
     for sentence in split_sentences(text):
-        previous = _read_sentence(clean(sentence, names), speech, reading, previous)
+        cleaned = clean(sentence, names)
+        previous = _read_sentence(cleaned, speech, reading, previous, before)
+        before = cleaned
     return reading
 
 
@@ -142,9 +149,11 @@ def _you_to_i(text: str) -> str:
     return re.sub(r"\b[\w']+\b", lambda m: _YOU_TO_I.get(m.group(0).lower(), m.group(0)), text)
 
 
-def _read_sentence(sentence: str, speech: _Speech, reading: Reading, previous: Judged | None = None) -> Judged | None:
+def _read_sentence(
+    sentence: str, speech: _Speech, reading: Reading, previous: Judged | None = None, before: str | None = None
+) -> Judged | None:
     """Adds what ``sentence`` states to ``reading``; returns it when it became a memory. ``previous``: the
-    sentence before it, when that one became a memory."""
+    sentence before it, when that one became a memory; ``before``: the sentence before it, in any case."""
     if not sentence or sentence.endswith("?"):
         return None
     turn, voice = speech.turn, speech.voice
@@ -164,8 +173,18 @@ def _read_sentence(sentence: str, speech: _Speech, reading: Reading, previous: J
     if judged is None:
         return None
     memory = _memory(judged, mentions, event, found, speech, reading)
-    if previous is not None and judged.words[0].lower() in CONTINUES and reading.memories:
+    leaning = refers_back(memory.content)
+    if previous is not None and reading.memories and (leaning or judged.words[0].lower() in CONTINUES):
         memory = _joined(reading.memories.pop(), memory)
+    elif leaning and not refers_back(resolve_lead(memory.content)):
+        memory = replace(memory, content=resolve_lead(memory.content))
+    elif leaning:
+        lead = lead_in(before) if before else None
+        if lead is None:
+            return None  # "It was awesome": nothing in the turn says what "it" is
+        text = _absolute_dates(lead.text, find_dates(lead.text, turn.occurred_at))
+        lead_text = _tidy_end(speech.rewriter.rewrite(replace(lead, text=text)))
+        memory = replace(memory, content=_follow(lead_text, memory.content))
     reading.memories.append(memory)
     return judged
 
@@ -193,12 +212,16 @@ def _memory(
     )
 
 
+def _follow(first: str, then: str) -> str:
+    """Two statements as one: "A." and "It was B." → "A; it was B."."""
+    return f"{first.rstrip('.')}; {then[0].lower()}{then[1:]}"
+
+
 def _joined(last: MemoryCandidate, memory: MemoryCandidate) -> MemoryCandidate:
     """ "It's special to me" means nothing alone: it continues the sentence before it."""
-    content = memory.content
     return replace(
         last,
-        content=f"{last.content.rstrip('.')}; {content[0].lower()}{content[1:]}",
+        content=_follow(last.content, memory.content),
         importance=max(last.importance, memory.importance),
         entities=tuple(dict.fromkeys(last.entities + memory.entities)),
         occurred_at=last.occurred_at or memory.occurred_at,
@@ -206,9 +229,18 @@ def _joined(last: MemoryCandidate, memory: MemoryCandidate) -> MemoryCandidate:
 
 
 def _absolute_dates(text: str, mentions: list[DateMention]) -> str:
+    """Each date expression in its absolute form. One that is the subject of its clause ("Yesterday was
+    awesome", "and last week's been busy") keeps its words and gets the date in parentheses: "On 7 May
+    2023 was awesome" is not English."""
     for mention in reversed(mentions):
         start, end = mention.span
-        text = text[:start] + mention.phrase + text[end:]
+        subject = _DATE_SUBJECT.match(text, end)
+        if subject and _CLAUSE_START.search(text[:start]):
+            verb = {"'s been": " has been", "'s": " is"}.get(subject.group(0), subject.group(0))
+            label = mention.label.removeprefix("the ")
+            text = f"{text[:start]}{text[start:end]} ({label}){verb}{text[subject.end() :]}"
+        else:
+            text = text[:start] + mention.phrase + text[end:]
     return text
 
 
