@@ -186,3 +186,71 @@ async def test_categories_builtin_and_custom(org: Org) -> None:
     assert r.json()["description"] == "plants and gardens"
     r = await c.delete(f"/v1/categories/{cat_id}")
     assert r.status_code == 204
+
+
+async def test_paths_are_the_shortest_even_in_a_dense_graph(org: Org) -> None:
+    c = org.client
+    names = [f"Node{i}" for i in range(9)]
+    for i, a in enumerate(names):
+        for b in names[i + 1 :]:
+            for predicate in ("knows", "met"):  # parallel facts between each pair
+                await _fact(c, subject=a, predicate=predicate, object=b, object_is_entity=True)
+    r = await c.get("/v1/entities", params={"q": "node0"})
+    start = r.json()["data"][0]["id"]
+    r = await c.get("/v1/entities", params={"q": "node8"})
+    end = r.json()["data"][0]["id"]
+    r = await c.get(f"/v1/entities/{start}/paths/{end}", params={"max_depth": 4, "limit": 20})
+    assert r.status_code == 200, r.text
+    (path,) = r.json()["paths"]  # the one direct link; the thousands of longer detours are not walked
+    assert [e["name"] for e in path["entities"]] == ["Node0", "Node8"]
+
+
+async def _lives(c: httpx.AsyncClient, who: str, city: str, start: str | None = None, end: str | None = None) -> str:
+    body: dict[str, object] = {"subject": who, "predicate": "lives_in", "object": city, "single_valued": True}
+    if start:
+        body["valid_from"] = f"{start}T00:00:00Z"
+    if end:
+        body["valid_until"] = f"{end}T00:00:00Z"
+    return str((await _fact(c, **body))["action"])
+
+
+async def _at(c: httpx.AsyncClient, who: str, day: str) -> list[str]:
+    return await _objects(c, subject=who, predicate="lives_in", valid_at=f"{day}T00:00:00Z")
+
+
+async def test_moving_back_to_an_earlier_city_is_a_new_stay(org: Org) -> None:
+    c = org.client
+    assert await _lives(c, "Kay", "Lisbon", "2020-01-01") == "ADD"
+    assert await _lives(c, "Kay", "Porto", "2022-01-01") == "INVALIDATE"
+    assert await _lives(c, "Kay", "Lisbon", "2024-01-01") == "INVALIDATE"
+    assert await _at(c, "Kay", "2021-01-01") == ["Lisbon"]
+    assert await _at(c, "Kay", "2023-01-01") == ["Porto"]
+    assert await _at(c, "Kay", "2024-06-01") == ["Lisbon"]
+    assert await _lives(c, "Kay", "Porto", "2022-06-01") == "NOOP"  # said again, inside the Porto stay
+
+
+async def test_an_ended_stay_does_not_end_what_holds_now(org: Org) -> None:
+    c = org.client
+    await _lives(c, "Lu", "Lisbon", "2020-01-01")
+    # An earlier stay in the same city, and a short stay elsewhere: both recorded, the current fact stays.
+    assert await _lives(c, "Lu", "Lisbon", "2010-01-01", "2012-01-01") == "ADD"
+    assert await _lives(c, "Lu", "Tokyo", "2021-01-01", "2021-03-01") == "ADD"
+    assert await _at(c, "Lu", "2023-01-01") == ["Lisbon"]
+    assert await _at(c, "Lu", "2011-01-01") == ["Lisbon"]
+    assert "Tokyo" in await _at(c, "Lu", "2021-02-01")
+    # "I no longer live in Lisbon" (an end, no start): closes the open fact.
+    assert await _lives(c, "Lu", "Lisbon", end="2025-01-01") == "INVALIDATE"
+    assert await _at(c, "Lu", "2025-06-01") == []
+
+
+async def test_undated_replacements_hold_from_when_they_were_recorded(org: Org) -> None:
+    c = org.client
+    await _lives(c, "Mo", "Lisbon", "2020-01-01")
+    assert await _lives(c, "Mo", "Porto") == "INVALIDATE"
+    assert await _at(c, "Mo", "2021-01-01") == ["Lisbon"]
+    assert await _objects(c, subject="Mo", predicate="lives_in", valid_at="2100-01-01T00:00:00Z") == ["Porto"]
+    # Dated news older than an undated current fact does not end it.
+    await _lives(c, "Ned", "Porto")
+    assert await _lives(c, "Ned", "Lisbon", "2015-01-01") == "ADD"
+    assert "Lisbon" in await _at(c, "Ned", "2016-01-01")  # Porto's start is unknown: it may hold then too
+    assert await _objects(c, subject="Ned", predicate="lives_in", valid_at="2100-01-01T00:00:00Z") == ["Porto"]

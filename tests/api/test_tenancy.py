@@ -352,3 +352,50 @@ async def test_user_bound_key_sees_only_its_users_facts_entities_and_jobs(app, o
         assert r.status_code == 403
         mine = (await as_alice.post("/v1/facts", json={"subject": "Me", "predicate": "likes", "object": "tea"})).json()
         assert mine["fact"]["user_id"] == alice["id"]
+
+
+async def test_team_and_agent_bound_keys_on_facts_entities_and_narratives(app, org: Org) -> None:  # type: ignore[no-untyped-def]
+    c = org.client
+    mine = (await c.post("/v1/teams", json={"name": "mine-f"})).json()
+    other = (await c.post("/v1/teams", json={"name": "other-f"})).json()
+    amy = (await c.post("/v1/users", json={"external_id": "amy-t", "team_id": mine["id"]})).json()
+    bob = (await c.post("/v1/users", json={"external_id": "bob-t", "team_id": other["id"]})).json()
+    fact = {"predicate": "owns", "object_is_entity": True}
+    bobs = (await c.post("/v1/facts", json={**fact, "subject": "Bobt", "object": "Yacht", "user_id": bob["id"]})).json()
+    amys = (await c.post("/v1/facts", json={**fact, "subject": "Amyt", "object": "Kayak", "user_id": amy["id"]})).json()
+    shared = (await c.post("/v1/facts", json={**fact, "subject": "Acmet", "object": "Tower"})).json()
+    team_key = (await c.post("/v1/keys", json={"name": "team", "team_id": mine["id"]})).json()["api_key"]
+    async with client_for(app, team_key) as as_team:
+        assert [f["id"] for f in (await as_team.get("/v1/facts")).json()["data"]] == [amys["fact"]["id"]]
+        for url in (
+            f"/v1/facts/{bobs['fact']['id']}",
+            f"/v1/facts/{shared['fact']['id']}",
+            f"/v1/entities/{bobs['fact']['subject_id']}",
+            f"/v1/users/{bob['id']}/narrative",
+        ):
+            assert (await as_team.get(url)).status_code == 404, url
+        names = {e["name"] for e in (await as_team.get("/v1/entities")).json()["data"]}
+        assert names == {"Amyt", "Kayak"}
+        r = await as_team.post("/v1/facts", json={"subject": "x", "predicate": "p", "object": "y"})
+        assert r.status_code == 403
+        r = await as_team.post(
+            "/v1/facts", json={"subject": "x", "predicate": "p", "object": "y", "user_id": bob["id"]}
+        )
+        assert r.status_code == 403
+        assert (await as_team.post(f"/v1/users/{bob['id']}/narrative")).status_code == 404
+        r = await as_team.post(f"/v1/users/{amy['id']}/narrative")
+        assert r.status_code == 202 and (await as_team.get(f"/v1/jobs/{r.json()['id']}")).status_code == 200
+        # A team key may read its users' entities, not rewrite them (only their user's key or an admin may).
+        r = await as_team.patch(f"/v1/entities/{amys['fact']['subject_id']}", json={"name": "Renamed"})
+        assert r.status_code == 404
+    amy_key = (await c.post("/v1/keys", json={"name": "amy", "user_id": amy["id"]})).json()["api_key"]
+    async with client_for(app, amy_key) as as_amy:
+        # The org's shared entities are not hers to rename, merge or split.
+        acme = shared["fact"]["subject_id"]
+        assert (await as_amy.patch(f"/v1/entities/{acme}", json={"name": "Evil Corp"})).status_code == 404
+        r = await as_amy.post(f"/v1/entities/{amys['fact']['subject_id']}/merge", json={"entity_ids": [acme]})
+        assert r.status_code == 404
+        assert (await as_amy.post(f"/v1/entities/{acme}/split", json={"name": "Acme2"})).status_code == 404
+        r = await as_amy.patch(f"/v1/entities/{amys['fact']['subject_id']}", json={"aliases": ["A."]})
+        assert r.status_code == 200
+    assert (await c.get(f"/v1/entities/{acme}")).json()["name"] == "Acmet"

@@ -23,7 +23,7 @@ from engramdb.errors import Conflict, InvalidRequest
 from engramdb.providers.extraction import EntityCandidate
 from engramdb.schemas.common import Page
 from engramdb.schemas.graph import Entity, EntityMerge, EntitySplit, EntityUpdate
-from engramdb.services import audit
+from engramdb.services import audit, visibility
 from engramdb.services.context import Caller
 from engramdb.services.runtime import Runtime
 from engramdb.storage import tables as t
@@ -178,11 +178,7 @@ async def link_memory(
 
 
 def visible(caller: Caller) -> list[ColumnElement[bool]]:
-    """A user-bound key sees its user's entities and the org's shared ones."""
-    conds: list[ColumnElement[bool]] = [e.c.org_id == caller.org_id]
-    if caller.user_id is not None:
-        conds.append(e.c.user_id.is_(None) | (e.c.user_id == caller.user_id))
-    return conds
+    return visibility.entities(caller)
 
 
 async def get(rt: Runtime, caller: Caller, entity_id: uuid.UUID) -> Entity:
@@ -192,8 +188,12 @@ async def get(rt: Runtime, caller: Caller, entity_id: uuid.UUID) -> Entity:
     return _entity(row)
 
 
-async def fetch(conn: AsyncConnection, caller: Caller, entity_id: uuid.UUID, *, lock: bool = False) -> dict[str, Any]:
-    query = select(*public_columns(e)).where(*visible(caller), e.c.id == entity_id)
+async def fetch(
+    conn: AsyncConnection, caller: Caller, entity_id: uuid.UUID, *, lock: bool = False, write: bool = False
+) -> dict[str, Any]:
+    """The entity if the caller may see it (``write``: may change it), else 404."""
+    conds = visibility.writable_entities(caller) if write else visible(caller)
+    query = select(*public_columns(e)).where(*conds, e.c.id == entity_id)
     return await one_or_404(conn, query.with_for_update() if lock else query, "entity", entity_id)
 
 
@@ -227,7 +227,7 @@ async def list_entities(
 async def update_entity(rt: Runtime, caller: Caller, entity_id: uuid.UUID, body: EntityUpdate) -> Entity:
     caller.require("write")
     async with rt.db.tenant(caller.org_id) as conn:
-        row = await fetch(conn, caller, entity_id, lock=True)
+        row = await fetch(conn, caller, entity_id, lock=True, write=True)
         values: dict[str, Any] = {"updated_at": func.now()}
         if body.name is not None:
             values["name"] = body.name
@@ -260,10 +260,10 @@ async def merge(rt: Runtime, caller: Caller, entity_id: uuid.UUID, body: EntityM
     if not sources:
         raise InvalidRequest("name at least one other entity to merge into this one")
     async with rt.db.tenant(caller.org_id) as conn:
-        target = await fetch(conn, caller, entity_id, lock=True)
+        target = await fetch(conn, caller, entity_id, lock=True, write=True)
         if target["merged_into"] is not None:
             raise Conflict(f"entity {entity_id} was merged into {target['merged_into']}; merge into that one")
-        rows = [await fetch(conn, caller, s, lock=True) for s in sources]
+        rows = [await fetch(conn, caller, s, lock=True, write=True) for s in sources]
         for row in rows:
             if row["merged_into"] is not None:
                 raise Conflict(f"entity {row['id']} was already merged into {row['merged_into']}")
@@ -318,7 +318,7 @@ async def split(rt: Runtime, caller: Caller, entity_id: uuid.UUID, body: EntityS
     caller.require("write")
     key = normalize(body.name)
     async with rt.db.tenant(caller.org_id) as conn:
-        source = await fetch(conn, caller, entity_id, lock=True)
+        source = await fetch(conn, caller, entity_id, lock=True, write=True)
         if key == source["normalized_name"]:
             raise InvalidRequest("the new entity needs a name other than the original's")
         moving = {normalize(a) for a in body.aliases} | {key}
@@ -359,7 +359,7 @@ async def split(rt: Runtime, caller: Caller, entity_id: uuid.UUID, body: EntityS
             for column in (f.c.subject_id, f.c.object_id):
                 await conn.execute(
                     update(f)
-                    .where(f.c.org_id == caller.org_id, f.c.id.in_(body.fact_ids), column == entity_id)
+                    .where(*visibility.facts(caller), f.c.id.in_(body.fact_ids), column == entity_id)
                     .values({column.name: new_id})
                 )
         if body.memory_ids:

@@ -11,17 +11,18 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Literal
 
 from sqlalchemy import ColumnElement, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from engramdb import ids
+from engramdb.errors import PermissionDenied
 from engramdb.providers.extraction import EntityCandidate, FactCandidate
 from engramdb.schemas.common import Page
 from engramdb.schemas.graph import Fact, FactCreate, FactQuery, FactResult
-from engramdb.services import audit, entities
+from engramdb.services import audit, entities, visibility
 from engramdb.services.context import Caller
 from engramdb.services.directory import resolve_user
 from engramdb.services.runtime import Runtime
@@ -94,9 +95,10 @@ async def record(
         ).mappings()
     ]
     same = [r for r in current if entities.normalize(r["object"]) == entities.normalize(cand.object)]
-    open_same = [r for r in same if r["valid_until"] is None]
-    if open_same or (same and cand.valid_until is None):
-        hit = (open_same or same)[0]
+    for hit in same:
+        action = _repeat(hit, valid_from, cand.valid_until)
+        if action is None:
+            continue
         ids_ = list(dict.fromkeys([*hit["source_message_ids"], *cand.message_ids]))
         await conn.execute(
             update(f)
@@ -107,7 +109,7 @@ async def record(
                 confidence=func.greatest(f.c.confidence, cand.confidence),
             )
         )
-        if cand.valid_until is not None and hit["valid_until"] is None:
+        if action == "close" and cand.valid_until is not None:
             # "I don't live in Lisbon any more": the open fact is closed, nothing new is asserted.
             closed = await _close(conn, rt, scope, hit, cand.valid_until, invalidated_by=None)
             return Recorded(closed, "INVALIDATE", [hit["id"]])
@@ -115,17 +117,18 @@ async def record(
     new_id = ids.uuid7()
     invalidated: list[uuid.UUID] = []
     valid_until = cand.valid_until
-    if cand.single_valued:
+    if cand.single_valued and cand.valid_until is None:
+        # A closed candidate (a stay that ended) contradicts nothing current; an open one replaces what holds.
         for old in current:
-            if old["valid_until"] is not None:
+            if old["valid_until"] is not None or old in same:
                 continue
-            if valid_from is not None and old["valid_from"] is not None and valid_from < old["valid_from"]:
+            old_start = old["valid_from"] or old["recorded_at"]
+            if valid_from is not None and valid_from < old_start:
                 # Older news arriving late (an import out of order): the new fact ended when the old began.
-                valid_until = old["valid_from"] if valid_until is None else min(valid_until, old["valid_from"])
+                valid_until = old_start if valid_until is None else min(valid_until, old_start)
                 continue
-            await _close(
-                conn, rt, scope, old, valid_from or datetime.now(old["recorded_at"].tzinfo), invalidated_by=new_id
-            )
+            valid_from = valid_from or datetime.now(UTC)  # undated: it holds from now on
+            await _close(conn, rt, scope, old, valid_from, invalidated_by=new_id)
             invalidated.append(old["id"])
     await conn.execute(
         insert(f).values(
@@ -158,6 +161,19 @@ async def record(
     return Recorded(new_id, "INVALIDATE" if invalidated else "ADD", invalidated)
 
 
+def _repeat(row: dict[str, Any], start: datetime | None, until: datetime | None) -> str | None:
+    """Whether a candidate with this object repeats ``row`` ("noop"), ends it ("close"), or neither (None:
+    another stay, recorded on its own)."""
+    begun = row["valid_from"]
+    if row["valid_until"] is None:
+        if until is None:
+            return "noop"  # still true: a repeat, whenever the candidate says it began
+        return "close" if begun is None or until > begun else None  # it ended; or an earlier, separate stay
+    # ``row`` is closed: a repeat only if the candidate falls inside it (a later stay is a move back).
+    inside = start is not None and (begun is None or begun <= start) and start < row["valid_until"]
+    return "noop" if inside and (until is None or until <= row["valid_until"]) else None
+
+
 async def _close(
     conn: AsyncConnection,
     rt: Runtime,
@@ -183,12 +199,7 @@ async def _close(
 
 
 def visible(caller: Caller) -> list[ColumnElement[bool]]:
-    conds: list[ColumnElement[bool]] = [f.c.org_id == caller.org_id]
-    if caller.user_id is not None:
-        conds.append(f.c.user_id == caller.user_id)
-    if caller.agent_id is not None:
-        conds.append(f.c.agent_id == caller.agent_id)
-    return conds
+    return visibility.facts(caller)
 
 
 def _public(row: dict[str, Any]) -> Fact:
@@ -206,6 +217,10 @@ async def create(rt: Runtime, caller: Caller, body: FactCreate) -> FactResult:
             "user_id", await resolve_user(conn, caller, user_id=body.user_id, external_user_id=body.external_user_id)
         )
         agent_id = caller.bind("agent_id", body.agent_id)
+        if caller.team_id is not None and (
+            user_id is None or await conn.scalar(visibility.users(caller).where(t.user_account.c.id == user_id)) is None
+        ):
+            raise PermissionDenied("this API key is bound to a team: name a user of that team")
         if agent_id is not None:
             await one_or_404(
                 conn,

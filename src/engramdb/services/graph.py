@@ -31,6 +31,8 @@ edges AS MATERIALIZED (
 _COND = """org_id = :org AND object_id IS NOT NULL
   AND (CAST(:user AS uuid) IS NULL OR user_id = CAST(:user AS uuid))
   AND (CAST(:agent AS uuid) IS NULL OR agent_id = CAST(:agent AS uuid))
+  AND (CAST(:team AS uuid) IS NULL OR user_id IN (
+    SELECT id FROM user_account WHERE org_id = :org AND team_id = CAST(:team AS uuid)))
   AND recorded_at <= CAST(:known AS timestamptz)
   AND (superseded_at IS NULL OR superseded_at > CAST(:known AS timestamptz))
   AND (valid_from IS NULL OR valid_from <= CAST(:valid AS timestamptz))
@@ -48,18 +50,35 @@ walk (entity_id, depth) AS (
 SELECT entity_id, min(depth) AS depth FROM walk GROUP BY entity_id ORDER BY 2, 1 LIMIT :max_nodes"""
 )
 
+_DISTANCE = text(
+    "WITH RECURSIVE"
+    + _EDGES.format(cond=_COND)
+    + """,
+walk (entity_id, depth) AS (
+  SELECT CAST(:start AS uuid), 0
+  UNION
+  SELECT edges.b, walk.depth + 1 FROM walk JOIN edges ON edges.a = walk.entity_id
+  WHERE walk.depth < :depth AND walk.entity_id <> CAST(:target AS uuid)
+)
+SELECT min(depth) FROM walk WHERE entity_id = CAST(:target AS uuid)"""
+)
+
+# Shortest paths only (``:depth`` is the distance found first), over one link per pair of entities, in
+# breadth-first order without sorting, so LIMIT stops the walk early: enumerating every simple path of a
+# dense graph grows as its degree to the power of the depth.
 _PATHS = text(
     "WITH RECURSIVE"
     + _EDGES.format(cond=_COND)
     + """,
+links AS MATERIALIZED (SELECT a, b, (array_agg(id ORDER BY id))[1] AS id FROM edges GROUP BY a, b),
 walk (node, nodes, facts, depth) AS (
   SELECT CAST(:start AS uuid), ARRAY[CAST(:start AS uuid)], CAST(ARRAY[] AS uuid[]), 0
   UNION ALL
-  SELECT edges.b, walk.nodes || edges.b, walk.facts || edges.id, walk.depth + 1
-  FROM walk JOIN edges ON edges.a = walk.node
-  WHERE walk.depth < :depth AND walk.node <> CAST(:target AS uuid) AND NOT edges.b = ANY(walk.nodes)
+  SELECT links.b, walk.nodes || links.b, walk.facts || links.id, walk.depth + 1
+  FROM walk JOIN links ON links.a = walk.node
+  WHERE walk.depth < :depth AND walk.node <> CAST(:target AS uuid) AND NOT links.b = ANY(walk.nodes)
 )
-SELECT nodes, facts FROM walk WHERE node = CAST(:target AS uuid) ORDER BY depth LIMIT :max_paths"""
+SELECT nodes, facts FROM walk WHERE node = CAST(:target AS uuid) AND depth = :depth LIMIT :max_paths"""
 )
 
 
@@ -69,6 +88,7 @@ def _params(caller: Caller, valid_at: datetime | None, known_at: datetime | None
         "org": caller.org_id,
         "user": caller.user_id,
         "agent": caller.agent_id,
+        "team": caller.team_id,
         "valid": valid_at or now,
         "known": known_at or now,
     }
@@ -121,7 +141,6 @@ async def neighbours(
         ).all()
         distances = {row.entity_id: row.depth for row in rows}
         found = await _entities(conn, caller, list(distances))
-        f = t.fact
         reached = list(found)
         edge_ids = (
             (
@@ -134,7 +153,6 @@ async def neighbours(
             .all()
         )
         edges = await _edges(conn, caller, list(edge_ids))
-    del f
     ordered = sorted(found.values(), key=lambda ent: (distances[ent.id], ent.name))
     return Neighbourhood(
         entity_id=entity_id,
@@ -156,17 +174,18 @@ async def paths(
     valid_at: datetime | None = None,
     known_at: datetime | None = None,
 ) -> Paths:
-    """Simple paths (no entity twice) from source to target, shortest first."""
+    """The shortest paths (no entity twice) from source to target, within ``max_depth`` hops; parallel
+    facts between two entities count as one link (one of them is cited)."""
     caller.require("read")
     params = _params(caller, valid_at, known_at)
     async with rt.db.tenant(caller.org_id) as conn:
         await entities.fetch(conn, caller, source_id)
         await entities.fetch(conn, caller, target_id)
+        ends = {**params, "start": source_id, "target": target_id}
+        distance = await conn.scalar(_DISTANCE, {**ends, "depth": max_depth})
         rows = (
-            await conn.execute(
-                _PATHS, {**params, "start": source_id, "target": target_id, "depth": max_depth, "max_paths": limit}
-            )
-        ).all()
+            [] if not distance else (await conn.execute(_PATHS, {**ends, "depth": distance, "max_paths": limit})).all()
+        )
         node_ids = list({n for row in rows for n in row.nodes})
         fact_ids = list({x for row in rows for x in row.facts})
         found = await _entities(conn, caller, node_ids)

@@ -14,7 +14,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, func, insert, select, tuple_, update
+from sqlalchemy import ColumnElement, and_, func, insert, or_, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from engramdb import ids
@@ -22,6 +22,7 @@ from engramdb.errors import Conflict, InvalidRequest
 from engramdb.providers.extraction import Usage as TokenUsage
 from engramdb.schemas.common import Page
 from engramdb.schemas.jobs import Job, Usage, UsageRow
+from engramdb.services import visibility
 from engramdb.services.context import Caller
 from engramdb.storage import queue
 from engramdb.storage import tables as t
@@ -181,12 +182,17 @@ async def fail(
 
 
 def _visible(caller: Caller) -> list[ColumnElement[bool]]:
+    """A bound key sees the jobs of the sessions it sees, and the user-level jobs (narratives) of the
+    users it sees."""
     conds: list[ColumnElement[bool]] = [j.c.org_id == caller.org_id]
-    if caller.user_id is not None:
-        conds.append(j.c.user_id == caller.user_id)
-    if caller.bound and caller.user_id is None:
-        # Team- and agent-bound keys see the jobs of the sessions they can see.
-        conds.append(j.c.session_id.in_(select(t.session.c.id).where(*caller.visible(t.session))))
+    if caller.bound:
+        sessions = select(t.session.c.id).where(*caller.visible(t.session))
+        conds.append(
+            or_(
+                j.c.session_id.in_(sessions),
+                and_(j.c.session_id.is_(None), j.c.user_id.in_(visibility.users(caller))),
+            )
+        )
     return conds
 
 

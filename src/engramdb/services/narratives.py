@@ -18,7 +18,7 @@ from engramdb.providers.extraction import Usage
 from engramdb.schemas.common import Page
 from engramdb.schemas.jobs import Job
 from engramdb.schemas.narratives import Narrative
-from engramdb.services import facts, jobs
+from engramdb.services import facts, jobs, visibility
 from engramdb.services.context import Caller
 from engramdb.services.runtime import Runtime
 from engramdb.storage import queue
@@ -31,12 +31,10 @@ NARRATIVE_CHARS = 3_000
 MAX_STATEMENTS = 200
 
 
-async def _user(conn: AsyncConnection, caller: Caller, user_id: uuid.UUID) -> dict[str, Any]:
+async def _user(conn: AsyncConnection, caller: Caller, user_id: uuid.UUID) -> None:
+    """404 unless the caller may see this user."""
     u = t.user_account
-    conds = [u.c.org_id == caller.org_id, u.c.id == user_id]
-    if caller.user_id is not None:
-        conds.append(u.c.id == caller.user_id)
-    return await one_or_404(conn, select(u.c.id, u.c.display_name, u.c.external_id).where(*conds), "user", user_id)
+    await one_or_404(conn, visibility.users(caller).where(u.c.id == user_id), "user", user_id)
 
 
 async def run(rt: Runtime, org_id: uuid.UUID, job_id: uuid.UUID, *, attempt: int, final: bool) -> dict[str, Any] | None:
