@@ -254,3 +254,15 @@ async def test_undated_replacements_hold_from_when_they_were_recorded(org: Org) 
     assert await _lives(c, "Ned", "Lisbon", "2015-01-01") == "ADD"
     assert "Lisbon" in await _at(c, "Ned", "2016-01-01")  # Porto's start is unknown: it may hold then too
     assert await _objects(c, subject="Ned", predicate="lives_in", valid_at="2100-01-01T00:00:00Z") == ["Porto"]
+
+
+async def test_names_in_other_scripts_stay_apart_and_renaming_onto_a_taken_name_says_merge(org: Org) -> None:
+    c = org.client
+    a = await _fact(c, subject="Anna Петрова", predicate="likes", object="tea")
+    b = await _fact(c, subject="Anna Иванова", predicate="likes", object="coffee")
+    assert a["fact"]["subject_id"] != b["fact"]["subject_id"]  # type: ignore[index]
+    same = await _fact(c, subject="ANNA ПЕТРОВА", predicate="likes", object="tea")
+    assert same["action"] == "NOOP"
+    r = await c.patch(f"/v1/entities/{b['fact']['subject_id']}", json={"name": "anna петрова"})  # type: ignore[index]
+    body = assert_problem(r, 409)
+    assert "merge" in str(body["detail"])

@@ -107,9 +107,14 @@ async def test_injected_context_is_never_extracted_and_extract_false_skips(org: 
     assert r.json()["job"]["status"] == "succeeded"
     r = await c.get("/v1/facts", params={"subject": "Fay"})
     assert r.json()["data"] == []
-    skip = {"role": "user", "name": "Fay", "content": "I work at Initech."}
-    r = await c.post(f"/v1/sessions/{session}/messages", json={"messages": [skip], "extract": False})
+    later = {"role": "user", "name": "Fay", "content": "I work at Initech."}
+    r = await c.post(f"/v1/sessions/{session}/messages", json={"messages": [later], "extract": False})
     assert r.json()["job"] is None
+    never = {"role": "user", "name": "Fay", "content": "I live in Bergen.", "metadata": {"engram_extract": False}}
+    r = await c.post(f"/v1/sessions/{session}/messages", params={"wait": "true"}, json={"messages": [never]})
+    assert r.json()["job"]["status"] == "succeeded"
+    r = await c.get("/v1/facts", params={"subject": "Fay"})
+    assert {f["predicate"] for f in r.json()["data"]} == {"works_at"}  # read by the next job; Bergen never
 
 
 async def test_batches_are_extracted_in_order_each_once(org: Org) -> None:
@@ -187,3 +192,38 @@ async def test_a_fact_that_ended_before_it_was_said_is_kept_with_its_end(org: Or
     r = await c.get("/v1/facts", params={"subject": "Jon"})
     ended = [f for f in r.json()["data"] if f["valid_until"]]
     assert ended and ended[0]["valid_until"].startswith("2023-01-19") and ended[0]["valid_from"] is None
+
+
+async def test_each_message_is_extracted_for_its_own_user(org: Org) -> None:
+    c = org.client
+    alice = (await c.post("/v1/users", json={"external_id": "alice-m", "display_name": "Alice"})).json()
+    bob = (await c.post("/v1/users", json={"external_id": "bob-m", "display_name": "Bob"})).json()
+    session = (await c.post("/v1/sessions", json={"user_id": alice["id"]})).json()["id"]
+    turns = [
+        {"role": "user", "content": "I moved to Lisbon last month.", "user_id": bob["id"]},
+        {"role": "user", "content": "I work at Initech."},
+    ]
+    r = await c.post(f"/v1/sessions/{session}/messages", params={"wait": "true"}, json={"messages": turns})
+    assert r.json()["job"]["status"] == "succeeded"
+    r = await c.get("/v1/facts", params={"user_id": bob["id"]})
+    assert {(f["subject"], f["predicate"], f["object"]) for f in r.json()["data"]} == {("Bob", "lives_in", "Lisbon")}
+    r = await c.get("/v1/facts", params={"user_id": alice["id"]})
+    assert {(f["subject"], f["predicate"]) for f in r.json()["data"]} == {("Alice", "works_at")}
+    r = await c.get("/v1/memories", params={"user_id": alice["id"], "session_id": session})
+    assert all("Lisbon" not in m["content"] for m in r.json()["data"])
+
+
+async def test_one_teams_conversation_never_rewrites_another_teams_memory(org: Org) -> None:
+    c = org.client
+    contents = {}
+    for team_name, job in (("t2", "nurse"), ("t1", "surgeon")):
+        team = (await c.post("/v1/teams", json={"name": team_name})).json()["id"]
+        session = (await c.post("/v1/sessions", json={"team_id": team})).json()["id"]
+        turn = {"role": "user", "name": "Mel", "content": f"I work at Acme as a {job}."}
+        r = await c.post(f"/v1/sessions/{session}/messages", params={"wait": "true"}, json={"messages": [turn]})
+        assert r.json()["job"]["status"] == "succeeded"
+        assert r.json()["job"]["result"].get("memories_update", 0) == 0
+        r = await c.get("/v1/memories", params={"session_id": session})
+        contents[team_name] = [m["content"] for m in r.json()["data"]]
+    assert any("nurse" in text for text in contents["t2"])
+    assert any("surgeon" in text for text in contents["t1"])

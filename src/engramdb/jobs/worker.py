@@ -16,9 +16,10 @@ import uuid
 from typing import Any
 
 from procrastinate import App, JobContext, PsycopgConnector, RetryStrategy
+from procrastinate.exceptions import ConnectorException
 
 from engramdb.config import Settings
-from engramdb.services import extraction, narratives
+from engramdb.services import extraction, jobs, narratives
 from engramdb.services.runtime import Runtime
 from engramdb.storage import queue
 
@@ -34,7 +35,12 @@ def build_app(url: str, settings: Settings) -> App:
         max_size=settings.worker_concurrency + 2,
     )
     app = App(connector=connector)
-    retry = RetryStrategy(max_attempts=max(0, settings.job_max_attempts - 1), exponential_wait=2)
+    # procrastinate reads max_attempts=0 as "no limit": one attempt in all is no retry at all.
+    retry: RetryStrategy | bool = (
+        RetryStrategy(max_attempts=settings.job_max_attempts - 1, exponential_wait=2)
+        if settings.job_max_attempts > 1
+        else False
+    )
 
     def _runtime(context: JobContext) -> Runtime:
         runtime: Runtime = context.additional_context["runtime"]
@@ -61,7 +67,7 @@ def build_app(url: str, settings: Settings) -> App:
     @app.periodic(cron="* * * * *", periodic_id="recover")
     @app.task(name="engram.recover", queue=queue.QUEUE, pass_context=True)
     async def recover(context: JobContext, timestamp: int) -> int:
-        return await requeue_stalled(context.app, settings.worker_stalled_s)
+        return await requeue_stalled(context.app, _runtime(context), settings.worker_stalled_s)
 
     @app.periodic(cron="*/10 * * * *", periodic_id="narratives")
     @app.task(name="engram.queue_narratives", queue=queue.QUEUE, pass_context=True)
@@ -72,14 +78,20 @@ def build_app(url: str, settings: Settings) -> App:
     return app
 
 
-async def requeue_stalled(app: App, silent_s: float) -> int:
-    """Put back in the queue the jobs of workers that stopped sending heartbeats ``silent_s`` ago."""
+async def requeue_stalled(app: App, runtime: Runtime, silent_s: float) -> int:
+    """Put back in the queue the jobs of workers that stopped sending heartbeats ``silent_s`` ago, and the
+    unfinished jobs whose queue entry ended without them (cut short in a final attempt)."""
     stalled = list(await app.job_manager.get_stalled_jobs(seconds_since_heartbeat=silent_s))
+    requeued = 0
     for job in stalled:
-        _log.warning("requeueing job %s (%s): its worker stopped", job.id, job.task_name)
-        await app.job_manager.retry_job(job)
+        try:
+            await app.job_manager.retry_job(job)
+        except ConnectorException:  # another worker requeued it first
+            continue
+        _log.warning("requeued job %s (%s): its worker stopped", job.id, job.task_name)
+        requeued += 1
     await app.job_manager.prune_stalled_workers(seconds_since_heartbeat=silent_s)
-    return len(stalled)
+    return requeued + await jobs.requeue_orphans(runtime.db, quiet_s=silent_s)
 
 
 async def run_worker(app: App, runtime: Runtime, *, name: str = "engram") -> None:
@@ -87,7 +99,7 @@ async def run_worker(app: App, runtime: Runtime, *, name: str = "engram") -> Non
     worker) once they are found stalled."""
     stalled_s = runtime.settings.worker_stalled_s
     async with app.open_async():
-        await requeue_stalled(app, stalled_s)
+        await requeue_stalled(app, runtime, stalled_s)
         await app.run_worker_async(
             queues=[queue.QUEUE],
             name=name,

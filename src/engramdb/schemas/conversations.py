@@ -99,7 +99,8 @@ class MessageBatch(StrictModel):
     extract: bool = Field(
         default=True,
         description="Queue a background job that turns these messages into memories, facts and entities and "
-        "updates the session summary. False: store them only.",
+        "updates the session summary. False: no job now (a bulk import); the session's next extraction job "
+        "still reads them. To keep a message out of extraction for good, set its metadata engram_extract: false.",
     )
 
 

@@ -56,10 +56,15 @@ class Outcome:
 
 
 def _owned(caller: Caller, owner: Owner) -> list[Any]:
+    """Memories of exactly the same scope: another team's, app's or agent's memory is never touched."""
     conds = [mem.c.org_id == caller.org_id, mem.c.state == "active"]
-    conds.append(mem.c.user_id.is_(None) if owner.user_id is None else mem.c.user_id == owner.user_id)
-    if owner.agent_id is not None:
-        conds.append(mem.c.agent_id == owner.agent_id)
+    for column, value in (
+        (mem.c.user_id, owner.user_id),
+        (mem.c.team_id, owner.team_id),
+        (mem.c.agent_id, owner.agent_id),
+        (mem.c.app_id, owner.app_id),
+    ):
+        conds.append(column.is_(None) if value is None else column == value)
     return conds
 
 

@@ -37,10 +37,12 @@ _SPACE = re.compile(r"\s+")
 
 
 def normalize(name: str) -> str:
-    """The key names are matched by: case-, accent- and punctuation-insensitive, without a leading 'the'."""
-    folded = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode() or name
-    key = _SPACE.sub(" ", _PUNCT.sub(" ", folded.lower())).strip()
-    return key.removeprefix("the ").strip() or name.strip().lower()
+    """The key names are matched by: case- and accent-insensitive, punctuation ignored, without a leading
+    'the'. Letters of every script are kept ("Anna Петрова" and "Anna Иванова" stay two people)."""
+    decomposed = unicodedata.normalize("NFKD", name.casefold())
+    folded = "".join(ch for ch in decomposed if unicodedata.category(ch) != "Mn")
+    key = _SPACE.sub(" ", _PUNCT.sub(" ", folded)).strip()
+    return key.removeprefix("the ").strip() or name.strip().casefold()
 
 
 def _owner(user_id: uuid.UUID | None) -> ColumnElement[bool]:
@@ -232,6 +234,8 @@ async def update_entity(rt: Runtime, caller: Caller, entity_id: uuid.UUID, body:
         if body.name is not None:
             values["name"] = body.name
             values["normalized_name"] = normalize(body.name)
+            if values["normalized_name"] != row["normalized_name"]:
+                await _name_free(conn, caller, row["user_id"], values["normalized_name"])
         if body.type is not None:
             values["entity_type"] = body.type
         if body.aliases is not None:
@@ -251,6 +255,16 @@ async def update_entity(rt: Runtime, caller: Caller, entity_id: uuid.UUID, body:
         new = dict(result.mappings().one())
         await audit.record(conn, caller, "entity.updated", "entity", entity_id, {"name": row["name"]})
     return _entity(new)
+
+
+async def _name_free(conn: AsyncConnection, caller: Caller, user_id: uuid.UUID | None, key: str) -> None:
+    taken = await conn.scalar(
+        select(e.c.id).where(
+            e.c.org_id == caller.org_id, _owner(user_id), e.c.merged_into.is_(None), e.c.normalized_name == key
+        )
+    )
+    if taken is not None:
+        raise Conflict(f"entity {taken} already has that name: merge the two instead (POST /v1/entities/{taken}/merge)")
 
 
 async def merge(rt: Runtime, caller: Caller, entity_id: uuid.UUID, body: EntityMerge) -> Entity:
@@ -321,6 +335,7 @@ async def split(rt: Runtime, caller: Caller, entity_id: uuid.UUID, body: EntityS
         source = await fetch(conn, caller, entity_id, lock=True, write=True)
         if key == source["normalized_name"]:
             raise InvalidRequest("the new entity needs a name other than the original's")
+        await _name_free(conn, caller, source["user_id"], key)
         moving = {normalize(a) for a in body.aliases} | {key}
         keep = [a for a in source["aliases"] if normalize(a) not in moving]
         (vector,) = await rt.embedder.embed_batch([body.name], kind="passage")

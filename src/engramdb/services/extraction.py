@@ -63,6 +63,11 @@ class Totals:
         return out
 
 
+def _extractable(metadata: dict[str, Any]) -> bool:
+    """A message is left out of extraction for good with ``metadata.engram_extract = false``."""
+    return metadata.get("engram_extract", True) is not False and not metadata.get("engram_injected")
+
+
 def _turn(row: Any, user_name: str | None) -> Turn:
     """A message as the extractor sees it; a user's unnamed turn is attributed to the session's user."""
     name = row.name or (user_name if row.role == "user" else None)
@@ -71,53 +76,36 @@ def _turn(row: Any, user_name: str | None) -> Turn:
 
 async def run(rt: Runtime, org_id: uuid.UUID, job_id: uuid.UUID, *, attempt: int, final: bool) -> dict[str, Any] | None:
     """Run job ``job_id`` (attempt ``attempt``). Raises on failure, after recording it on the job row."""
-    job = await jobs.start(rt.db, org_id, job_id, attempt)
-    if job is None:
-        return None  # finished by an earlier attempt, or deleted with its organization
     intel = rt.intelligence
     provider = intel.extractor.name if intel.extractor else intel.summarizer.name
-    usage = Usage()
-    try:
+
+    async def work(job: dict[str, Any]) -> dict[str, Any]:
         totals = Totals(counts=Counter())
-        while True:
-            done, spent = await _batch(rt, org_id, job_id, job["session_id"], totals, provider)
-            usage = usage + spent
-            if done:
-                break
+        while not (await _batch(rt, org_id, job_id, job["session_id"], totals, provider))[0]:
+            pass
         return totals.result()
-    except Exception as exc:
-        spent_now = getattr(exc, "usage", None)
-        await jobs.fail(
-            rt.db,
-            org_id,
-            job_id,
-            f"{type(exc).__name__}: {exc}",
-            final=final,
-            provider=provider,
-            usage=usage + spent_now if isinstance(spent_now, Usage) else usage,
-        )
-        raise
+
+    return await jobs.execute(rt.db, org_id, job_id, attempt=attempt, final=final, provider=provider, work=work)
 
 
-async def _batch(
-    rt: Runtime, org_id: uuid.UUID, job_id: uuid.UUID, session_id: uuid.UUID, totals: Totals, provider: str
-) -> tuple[bool, Usage]:
-    """One batch; returns (finished, tokens spent). The job row is marked succeeded with the last one."""
-    intel = rt.intelligence
+@dataclass
+class _Batch:
+    """A session's next messages, read in one transaction."""
+
+    sess: dict[str, Any]
+    rows: list[Any]
+    earlier: list[Any]
+    categories: dict[str, str]
+    speakers: dict[uuid.UUID, str]  # user id -> the name an unnamed user turn is attributed to
+
+
+async def _read(rt: Runtime, org_id: uuid.UUID, session_id: uuid.UUID) -> _Batch | None:
     async with rt.db.tenant(org_id) as conn:
         sess = (await conn.execute(select(s).where(s.c.org_id == org_id, s.c.id == session_id))).mappings().first()
         if sess is None:
-            await jobs.succeed(
-                conn,
-                org_id,
-                job_id,
-                {**totals.result(), "skipped": "session deleted"},
-                provider=provider,
-                usage=Usage(),
-            )
-            return True, Usage()
+            return None
         watermark = sess["extracted_seq"]
-        cols = (m.c.id, m.c.seq, m.c.role, m.c.name, m.c.content, m.c.occurred_at, m.c.metadata)
+        cols = (m.c.id, m.c.seq, m.c.role, m.c.name, m.c.content, m.c.occurred_at, m.c.metadata, m.c.user_id)
         base = (m.c.org_id == org_id, m.c.session_id == session_id)
         rows = (
             await conn.execute(select(*cols).where(*base, m.c.seq > watermark).order_by(m.c.seq).limit(BATCH))
@@ -127,51 +115,79 @@ async def _batch(
                 select(*cols).where(*base, m.c.seq <= watermark).order_by(m.c.seq.desc()).limit(CONTEXT_TURNS)
             )
         ).all()
-        names = await categories.all_categories(conn, org_id)
-        user_name = None
-        if sess["user_id"] is not None:
-            u = t.user_account
-            found = (
-                await conn.execute(
-                    select(u.c.display_name, u.c.external_id).where(u.c.org_id == org_id, u.c.id == sess["user_id"])
-                )
-            ).first()
-            user_name = found and (found.display_name or found.external_id)
-    if not rows:
-        async with rt.db.tenant(org_id) as conn:
-            await jobs.succeed(conn, org_id, job_id, totals.result(), provider=provider, usage=Usage())
-        return True, Usage()
-    roles = OFFLINE_ROLES if intel.offline else LLM_ROLES
-    turns = [_turn(r, user_name) for r in rows if r.role in LLM_ROLES and not (r.metadata or {}).get("engram_injected")]
-    wanted = [turn for turn in turns if turn.role in roles and turn.content]
-    context = [_turn(r, user_name) for r in reversed(earlier) if r.role in LLM_ROLES]
-    extraction = Extraction()
-    if intel.extractor is not None and wanted:
-        extraction = await intel.extractor.extract(wanted, context=context, categories=list(names))
-    summary, summary_usage = sess["summary"], Usage()
-    summarizable = [turn for turn in turns if turn.content and INJECTED_OPEN not in turn.content]
-    if summarizable:
-        summary, summary_usage = await intel.summarizer.summarize(
-            sess["summary"], summarizable, max_chars=SUMMARY_CHARS
+        u = t.user_account
+        user_ids = {r.user_id for r in [*rows, *earlier] if r.user_id is not None}
+        found = (
+            await conn.execute(
+                select(u.c.id, u.c.display_name, u.c.external_id).where(u.c.org_id == org_id, u.c.id.in_(user_ids))
+            )
+        ).all()
+        return _Batch(
+            dict(sess),
+            list(rows),
+            list(reversed(earlier)),
+            await categories.all_categories(conn, org_id),
+            {r.id: r.display_name or r.external_id for r in found},
         )
-    spent = extraction.usage + summary_usage
-    prepared = await _prepare(rt, extraction, names, {turn.id: turn for turn in turns})
-    last_seq = rows[-1].seq
-    finished = len(rows) < BATCH
+
+
+async def _batch(
+    rt: Runtime, org_id: uuid.UUID, job_id: uuid.UUID, session_id: uuid.UUID, totals: Totals, provider: str
+) -> tuple[bool, Usage]:
+    """One batch; returns (finished, tokens spent). The job row is marked succeeded with the last one.
+
+    Each message's candidates belong to the message's own user (a session can hold several speakers'
+    messages), so the extractor runs once per user of the batch."""
+    intel = rt.intelligence
+    batch = await _read(rt, org_id, session_id)
+    if batch is None or not batch.rows:
+        async with rt.db.tenant(org_id) as conn:
+            result = totals.result() if batch else {**totals.result(), "skipped": "session deleted"}
+            await jobs.succeed(conn, org_id, job_id, result, provider=provider, usage=Usage())
+        return True, Usage()
+    sess = batch.sess
+
+    def turn(row: Any) -> Turn:
+        return _turn(row, batch.speakers.get(row.user_id))
+
+    roles = OFFLINE_ROLES if intel.offline else LLM_ROLES
+    kept = [r for r in batch.rows if r.role in LLM_ROLES and _extractable(r.metadata or {})]
+    turns = [turn(r) for r in kept]
+    context = [turn(r) for r in batch.earlier if r.role in LLM_ROLES]
+    groups: dict[uuid.UUID | None, list[Turn]] = {}
+    for row, each in zip(kept, turns, strict=True):
+        if each.role in roles and each.content:
+            groups.setdefault(row.user_id, []).append(each)
+    spent = Usage()
+    prepared: list[tuple[uuid.UUID | None, Prepared]] = []
+    occurred = {each.id: each for each in turns}
+    for user_id, wanted in groups.items():
+        if intel.extractor is None:
+            break
+        extraction = await intel.extractor.extract(wanted, context=context, categories=list(batch.categories))
+        spent = spent + extraction.usage
+        prepared.append((user_id, await _prepare(rt, extraction, batch.categories, occurred)))
+    summary = sess["summary"]
+    summarizable = [each for each in turns if each.content and INJECTED_OPEN not in each.content]
+    if summarizable:
+        summary, used = await intel.summarizer.summarize(sess["summary"], summarizable, max_chars=SUMMARY_CHARS)
+        spent = spent + used
+    finished = len(batch.rows) < BATCH
     async with rt.db.tenant(org_id) as conn:
         locked = await conn.scalar(
             select(s.c.extracted_seq).where(s.c.org_id == org_id, s.c.id == session_id).with_for_update()
         )
-        if locked != watermark:
+        if locked != sess["extracted_seq"]:
             raise SessionMoved(f"session {session_id} was extracted by another job meanwhile")
         caller = Caller(
             org_id=org_id, scopes=frozenset({"admin"}), actor=f"extractor:{provider}", request_id=f"job:{job_id}"
         )
-        counts = await _store(conn, rt, caller, dict(sess), prepared, provider, totals.rejected)
-        totals.messages += len(rows)
-        totals.batches += 1
         assert totals.counts is not None
-        totals.counts.update(counts)
+        for user_id, ready in prepared:
+            totals.counts.update(await _store(conn, rt, caller, sess, user_id, ready, provider, totals.rejected))
+        totals.messages += len(batch.rows)
+        totals.batches += 1
+        last_seq = batch.rows[-1].seq
         await conn.execute(
             update(s)
             .where(s.c.org_id == org_id, s.c.id == session_id)
@@ -182,16 +198,7 @@ async def _batch(
         if finished:
             await jobs.succeed(conn, org_id, job_id, totals.result(), provider=provider, usage=spent)
         else:
-            await conn.execute(
-                update(t.job)
-                .where(t.job.c.org_id == org_id, t.job.c.id == job_id)
-                .values(
-                    prompt_tokens=t.job.c.prompt_tokens + spent.prompt_tokens,
-                    completion_tokens=t.job.c.completion_tokens + spent.completion_tokens,
-                    llm_calls=t.job.c.llm_calls + spent.calls,
-                    result=totals.result(),
-                )
-            )
+            await jobs.progress(conn, org_id, job_id, totals.result(), usage=spent)
     return finished, spent
 
 
@@ -252,12 +259,19 @@ async def _prepare(
 
 
 async def _store(
-    conn: Any, rt: Runtime, caller: Caller, sess: dict[str, Any], p: Prepared, provider: str, rejected: list[str]
+    conn: Any,
+    rt: Runtime,
+    caller: Caller,
+    sess: dict[str, Any],
+    user_id: uuid.UUID | None,
+    p: Prepared,
+    provider: str,
+    rejected: list[str],
 ) -> Counter[str]:
     """Consolidate a batch's candidates; each in a savepoint, so one the database refuses is left out."""
     counts: Counter[str] = Counter()
     org_id = caller.org_id
-    resolved = await entities.resolve(conn, rt, org_id, sess["user_id"], p.entities, p.entity_vectors)
+    resolved = await entities.resolve(conn, rt, org_id, user_id, p.entities, p.entity_vectors)
     counts["entities"] += len(p.entities)
     for cand, vector in zip(p.extraction.facts, p.fact_vectors, strict=True):
         subject_id = resolved.get(entities.normalize(cand.subject))
@@ -267,7 +281,7 @@ async def _store(
         first = next((p.occurred[mid] for mid in cand.message_ids if mid in p.occurred), None)
         scope = facts.Scope(
             org_id,
-            sess["user_id"],
+            user_id,
             sess["agent_id"],
             sess["id"],
             source="extraction",
@@ -283,7 +297,7 @@ async def _store(
             _reject(counts, rejected, f"fact {facts.statement(cand.subject, cand.predicate, cand.object)!r}", exc)
             continue
         counts[f"facts_{done.action.lower()}"] += 1
-    owner = Owner(sess["team_id"], sess["user_id"], sess["agent_id"], sess["app_id"], sess["id"])
+    owner = Owner(sess["team_id"], user_id, sess["agent_id"], sess["app_id"], sess["id"])
     for memo, vector, cats in zip(p.extraction.memories, p.memory_vectors, p.memory_categories, strict=True):
         try:
             async with conn.begin_nested():

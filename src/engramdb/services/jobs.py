@@ -11,10 +11,11 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, func, insert, or_, select, tuple_, update
+from sqlalchemy import ColumnElement, and_, func, insert, or_, select, text, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from engramdb import ids
@@ -83,12 +84,7 @@ async def retry(db: Database, caller: Caller, job_id: uuid.UUID, *, max_attempts
         )
         if row["status"] != "failed":
             raise Conflict(f"job {job_id} is {row['status']}; only a failed job can be retried")
-        if row["kind"] == queue.EXTRACT and row["session_id"] is not None:
-            lock = session_lock(caller.org_id, row["session_id"])
-        elif row["kind"] == queue.NARRATE and row["user_id"] is not None:
-            lock = user_lock(caller.org_id, row["user_id"])
-        else:
-            raise Conflict(f"job {job_id} no longer has what it worked on")
+        lock = _lock_for(caller.org_id, row)
         new_id = await enqueue(
             conn,
             caller.org_id,
@@ -107,14 +103,16 @@ async def load(conn: AsyncConnection, org_id: uuid.UUID, job_id: uuid.UUID) -> d
 
 
 async def start(db: Database, org_id: uuid.UUID, job_id: uuid.UUID, attempt: int) -> dict[str, Any] | None:
-    """Mark the job running (attempt ``attempt``, 1-based); None if it is gone or already finished."""
+    """Mark the job running (``attempts`` counts every start, crashes included); None if it is gone or
+    already finished. ``attempt`` is the queue's count, which decides when a failure is final."""
+    del attempt
     async with db.tenant(org_id) as conn:
         row = (
             (
                 await conn.execute(
                     update(j)
                     .where(j.c.org_id == org_id, j.c.id == job_id, j.c.status.notin_(FINISHED))
-                    .values(status="running", attempts=attempt, started_at=func.now(), updated_at=func.now())
+                    .values(status="running", attempts=j.c.attempts + 1, started_at=func.now(), updated_at=func.now())
                     .returning(j)
                 )
             )
@@ -151,6 +149,23 @@ async def succeed(
     )
 
 
+async def progress(
+    conn: AsyncConnection, org_id: uuid.UUID, job_id: uuid.UUID, result: dict[str, Any], *, usage: TokenUsage
+) -> None:
+    """Record a committed part of a job (its result so far and the tokens it spent), with that part."""
+    await conn.execute(
+        update(j)
+        .where(j.c.org_id == org_id, j.c.id == job_id)
+        .values(
+            result=result,
+            prompt_tokens=j.c.prompt_tokens + usage.prompt_tokens,
+            completion_tokens=j.c.completion_tokens + usage.completion_tokens,
+            llm_calls=j.c.llm_calls + usage.calls,
+            updated_at=func.now(),
+        )
+    )
+
+
 async def fail(
     db: Database,
     org_id: uuid.UUID,
@@ -167,7 +182,7 @@ async def fail(
     async with db.tenant(org_id) as conn:
         await conn.execute(
             update(j)
-            .where(j.c.org_id == org_id, j.c.id == job_id)
+            .where(j.c.org_id == org_id, j.c.id == job_id, j.c.status != "succeeded")
             .values(
                 status="failed" if final else "queued",
                 error=error[:2000],
@@ -179,6 +194,70 @@ async def fail(
                 updated_at=func.now(),
             )
         )
+
+
+async def execute(
+    db: Database,
+    org_id: uuid.UUID,
+    job_id: uuid.UUID,
+    *,
+    attempt: int,
+    final: bool,
+    provider: str,
+    work: Callable[[dict[str, Any]], Awaitable[dict[str, Any] | None]],
+) -> dict[str, Any] | None:
+    """Run ``work`` on the job row as one attempt: mark it running, and record a failure (with the tokens
+    the failed part spent) before letting the queue retry. ``work`` records success itself, in the
+    transaction that holds its effect. An attempt cut short by a stopping worker is recorded as queued; the
+    queue's upkeep (``requeue_orphans``) runs it again."""
+    job = await start(db, org_id, job_id, attempt)
+    if job is None:
+        return None  # finished by an earlier attempt, or deleted with its organization
+    try:
+        return await work(job)
+    except asyncio.CancelledError:
+        note = "interrupted: the worker stopped; the job will run again"
+        await asyncio.shield(fail(db, org_id, job_id, note, final=False, provider=provider))
+        raise
+    except Exception as exc:
+        spent = getattr(exc, "usage", None)
+        usage = spent if isinstance(spent, TokenUsage) else None
+        await fail(db, org_id, job_id, f"{type(exc).__name__}: {exc}", final=final, provider=provider, usage=usage)
+        raise
+
+
+def _lock_for(org_id: uuid.UUID, row: Any) -> str:
+    if row["kind"] == queue.EXTRACT and row["session_id"] is not None:
+        return session_lock(org_id, row["session_id"])
+    if row["kind"] == queue.NARRATE and row["user_id"] is not None:
+        return user_lock(org_id, row["user_id"])
+    raise Conflict(f"job {row['id']} no longer has what it worked on")
+
+
+_ORPHANS = text(
+    """SELECT j.org_id, j.id, j.kind, j.session_id, j.user_id FROM job j
+       LEFT JOIN procrastinate.procrastinate_jobs q ON q.id = j.queue_job_id
+       WHERE j.status IN ('queued', 'running') AND j.updated_at < now() - make_interval(secs => :quiet_s)
+         AND (q.id IS NULL OR q.status NOT IN ('todo', 'doing'))
+       LIMIT 1000"""
+)
+
+
+async def requeue_orphans(db: Database, *, quiet_s: float) -> int:
+    """Queue again the unfinished jobs whose queue entry has ended without them (a worker stopped in the
+    middle of a final attempt, or the entry was deleted): their work is still owed."""
+    async with db.system() as conn:
+        orphans = (await conn.execute(_ORPHANS, {"quiet_s": quiet_s})).mappings().all()
+    for row in orphans:
+        async with db.tenant(row["org_id"]) as conn:
+            args = {"org_id": str(row["org_id"]), "job_id": str(row["id"])}
+            queue_job_id = await queue.defer(conn, row["kind"], args, lock=_lock_for(row["org_id"], row))
+            await conn.execute(
+                update(j)
+                .where(j.c.org_id == row["org_id"], j.c.id == row["id"], j.c.status.in_(("queued", "running")))
+                .values(queue_job_id=queue_job_id, status="queued", updated_at=func.now())
+            )
+    return len(orphans)
 
 
 def _visible(caller: Caller) -> list[ColumnElement[bool]]:

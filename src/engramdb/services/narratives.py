@@ -38,85 +38,75 @@ async def _user(conn: AsyncConnection, caller: Caller, user_id: uuid.UUID) -> No
 
 
 async def run(rt: Runtime, org_id: uuid.UUID, job_id: uuid.UUID, *, attempt: int, final: bool) -> dict[str, Any] | None:
-    job = await jobs.start(rt.db, org_id, job_id, attempt)
-    if job is None:
-        return None
     summarizer = rt.intelligence.summarizer
-    user_id = job["user_id"]
-    try:
-        async with rt.db.tenant(org_id) as conn:
-            user = (
-                await conn.execute(
-                    select(t.user_account.c.display_name, t.user_account.c.external_id).where(
-                        t.user_account.c.org_id == org_id, t.user_account.c.id == user_id
-                    )
+
+    async def work(job: dict[str, Any]) -> dict[str, Any] | None:
+        return await _narrate(rt, org_id, job_id, job["user_id"])
+
+    return await jobs.execute(rt.db, org_id, job_id, attempt=attempt, final=final, provider=summarizer.name, work=work)
+
+
+async def _statements(conn: AsyncConnection, org_id: uuid.UUID, user_id: uuid.UUID) -> tuple[list[str], list[str]]:
+    """The user's current facts and active memories, most telling first."""
+    f = t.fact
+    current = await conn.execute(
+        select(f.c.statement)
+        .where(f.c.org_id == org_id, f.c.user_id == user_id, *facts.current_now())
+        .order_by(f.c.weight.desc(), f.c.recorded_at.desc())
+        .limit(MAX_STATEMENTS)
+    )
+    memories = await conn.execute(
+        select(mem.c.content)
+        .where(mem.c.org_id == org_id, mem.c.user_id == user_id, mem.c.state == "active")
+        .order_by(mem.c.importance.desc(), mem.c.updated_at.desc())
+        .limit(MAX_STATEMENTS)
+    )
+    return list(current.scalars()), list(memories.scalars())
+
+
+async def _narrate(rt: Runtime, org_id: uuid.UUID, job_id: uuid.UUID, user_id: uuid.UUID) -> dict[str, Any] | None:
+    summarizer = rt.intelligence.summarizer
+    u = t.user_account
+    async with rt.db.tenant(org_id) as conn:
+        user = (
+            await conn.execute(select(u.c.display_name, u.c.external_id).where(u.c.org_id == org_id, u.c.id == user_id))
+        ).first()
+        if user is None:
+            skipped = {"skipped": "user deleted"}
+            await jobs.succeed(conn, org_id, job_id, skipped, provider=summarizer.name, usage=Usage())
+            return None
+        current, memories = await _statements(conn, org_id, user_id)
+        previous = await conn.scalar(
+            select(un.c.content)
+            .where(un.c.org_id == org_id, un.c.user_id == user_id)
+            .order_by(un.c.version.desc())
+            .limit(1)
+        )
+    subject = user.display_name or user.external_id or "the user"
+    content, usage = await summarizer.narrate(subject, previous, [*current, *memories], max_chars=NARRATIVE_CHARS)
+    async with rt.db.tenant(org_id) as conn:
+        result: dict[str, Any] = {"unchanged": True}
+        if content and content != previous:
+            version = await conn.scalar(
+                select(func.coalesce(func.max(un.c.version), 0) + 1).where(
+                    un.c.org_id == org_id, un.c.user_id == user_id
                 )
-            ).first()
-            if user is None:
-                await jobs.succeed(
-                    conn, org_id, job_id, {"skipped": "user deleted"}, provider=summarizer.name, usage=Usage()
-                )
-                return None
-            memories = (
-                (
-                    await conn.execute(
-                        select(mem.c.content)
-                        .where(mem.c.org_id == org_id, mem.c.user_id == user_id, mem.c.state == "active")
-                        .order_by(mem.c.importance.desc(), mem.c.updated_at.desc())
-                        .limit(MAX_STATEMENTS)
-                    )
-                )
-                .scalars()
-                .all()
             )
-            f = t.fact
-            current = (
-                (
-                    await conn.execute(
-                        select(f.c.statement)
-                        .where(f.c.org_id == org_id, f.c.user_id == user_id, *facts.current_now())
-                        .order_by(f.c.weight.desc(), f.c.recorded_at.desc())
-                        .limit(MAX_STATEMENTS)
-                    )
+            await conn.execute(
+                insert(un).values(
+                    org_id=org_id,
+                    id=ids.uuid7(),
+                    user_id=user_id,
+                    version=version,
+                    content=content,
+                    provider=summarizer.name,
+                    memory_count=len(memories),
+                    fact_count=len(current),
                 )
-                .scalars()
-                .all()
             )
-            previous = await conn.scalar(
-                select(un.c.content)
-                .where(un.c.org_id == org_id, un.c.user_id == user_id)
-                .order_by(un.c.version.desc())
-                .limit(1)
-            )
-        subject = user.display_name or user.external_id or "the user"
-        content, usage = await summarizer.narrate(subject, previous, [*current, *memories], max_chars=NARRATIVE_CHARS)
-        async with rt.db.tenant(org_id) as conn:
-            if content and content != previous:
-                version = await conn.scalar(
-                    select(func.coalesce(func.max(un.c.version), 0) + 1).where(
-                        un.c.org_id == org_id, un.c.user_id == user_id
-                    )
-                )
-                await conn.execute(
-                    insert(un).values(
-                        org_id=org_id,
-                        id=ids.uuid7(),
-                        user_id=user_id,
-                        version=version,
-                        content=content,
-                        provider=summarizer.name,
-                        memory_count=len(memories),
-                        fact_count=len(current),
-                    )
-                )
-                result: dict[str, Any] = {"version": version, "memories": len(memories), "facts": len(current)}
-            else:
-                result = {"unchanged": True}
-            await jobs.succeed(conn, org_id, job_id, result, provider=summarizer.name, usage=usage)
-        return result
-    except Exception as exc:
-        await jobs.fail(rt.db, org_id, job_id, f"{type(exc).__name__}: {exc}", final=final, provider=summarizer.name)
-        raise
+            result = {"version": version, "memories": len(memories), "facts": len(current)}
+        await jobs.succeed(conn, org_id, job_id, result, provider=summarizer.name, usage=usage)
+    return result
 
 
 async def request(rt: Runtime, caller: Caller, user_id: uuid.UUID) -> Job:
@@ -176,11 +166,14 @@ _STALE = text(
     """SELECT m.org_id, m.user_id FROM memory m
        WHERE m.user_id IS NOT NULL AND m.state = 'active'
        GROUP BY m.org_id, m.user_id
-       HAVING max(m.updated_at) > coalesce(
+       HAVING max(m.updated_at) > greatest(
          (SELECT max(n.created_at) FROM user_narrative n WHERE n.org_id = m.org_id AND n.user_id = m.user_id),
+         (SELECT max(j.finished_at) FROM job j WHERE j.org_id = m.org_id AND j.user_id = m.user_id
+            AND j.kind = :kind AND j.status = 'succeeded'),
          '-infinity')
        AND NOT EXISTS (SELECT 1 FROM job j WHERE j.org_id = m.org_id AND j.user_id = m.user_id
                        AND j.kind = :kind AND j.status IN ('queued', 'running'))
+       ORDER BY max(m.updated_at)
        LIMIT :limit"""
 )
 
