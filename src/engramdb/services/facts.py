@@ -78,6 +78,9 @@ async def record(
     if cand.valid_until is not None and valid_from is not None and cand.valid_until < valid_from:
         # "Lost my job yesterday": it held until then; when it began is unknown (not when it was said).
         valid_from = cand.valid_from if cand.valid_from and cand.valid_from <= cand.valid_until else None
+    # One writer at a time per subject and predicate (the row lock below may match no row at all).
+    lock_key = f"fact:{scope.org_id}:{subject_id}:{predicate}"
+    await conn.execute(select(func.pg_advisory_xact_lock(func.hashtextextended(lock_key, 0))))
     current = [
         dict(r)
         for r in (
