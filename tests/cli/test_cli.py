@@ -52,7 +52,7 @@ def test_unknown_org_and_bad_scope_say_what_to_do(env: None) -> None:
 
 def test_migrate_and_doctor(env: None) -> None:
     current = re.search(r"schema at revision (\S+) \(head (\S+)\)", run("migrate"))
-    assert current is not None and current[1] == current[2] == "0004_intelligence"
+    assert current is not None and current[1] == current[2] == "0005_documents"
     out = run("doctor")
     for word in ("postgresql", "pgvector", "migrations", "row-level security", "jobs", "extraction"):
         assert word in out
