@@ -7,11 +7,14 @@ RFC 9457 problem ``type`` slug it maps to; the API turns any of them into ``appl
     EngramError
     ├── InvalidRequest        400  the request cannot be understood (malformed JSON, bad cursor)
     │   └── ValidationFailed  422  well-formed but breaks a rule (types, limits, unknown fields)
+    │       └── EmptyContent  422  a document with no text in it (an empty file, a scanned PDF)
     ├── Unauthenticated       401  no, malformed, unknown, expired or revoked API key
     ├── PermissionDenied      403  the key lacks the scope, or is bound to another user/agent/team
     ├── NotFound              404  no such resource in the caller's organization
     ├── Conflict              409  clashes with existing state (duplicate name, closed session)
-    ├── PayloadTooLarge       413  the body is over ``ENGRAM_MAX_REQUEST_BYTES``
+    ├── PayloadTooLarge       413  the body is over ``ENGRAM_MAX_REQUEST_BYTES`` (or a document over its limit)
+    ├── UnsupportedContent    415  binary, or a kind of document Engram does not read
+    ├── LLMError              502  the configured LLM failed after retries (``providers.llm``)
     ├── ServiceUnavailable    503  the database is unreachable
     └── ConfigurationError    ---  the process cannot start as configured (CLI and start-up only)
 """
@@ -84,3 +87,15 @@ class ConfigurationError(EngramError):
     status = 500
     slug = "configuration-error"
     title = "Configuration error"
+
+
+class UnsupportedContent(EngramError):
+    status = 415
+    slug = "unsupported-content"
+    title = "Unsupported content"
+
+
+class EmptyContent(ValidationFailed):
+    status = 422
+    slug = "empty-content"
+    title = "Empty content"

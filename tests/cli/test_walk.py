@@ -1,0 +1,64 @@
+"""The files `engramdb ingest` reads from a folder: git's ignore rules, binaries and large files skipped."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from engramdb.cli.walk import Found, walk
+
+
+def _tree(root: Path, files: dict[str, bytes | str]) -> None:
+    for rel, content in files.items():
+        path = root / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(content.encode() if isinstance(content, str) else content)
+
+
+def _seen(root: Path, max_bytes: int = 1_000) -> dict[str, str | None]:
+    return {f.path: f.skipped for f in walk(root, max_bytes=max_bytes)}
+
+
+def test_gitignore_rules_nested_negated_and_the_git_folder(tmp_path: Path) -> None:
+    _tree(
+        tmp_path,
+        {
+            ".gitignore": "*.log\nbuild/\n!keep.log\n/top-only.txt\n",
+            "README.md": "# Hello",
+            "app.log": "noise",
+            "keep.log": "kept",
+            "top-only.txt": "ignored at the root",
+            "build/out.txt": "ignored folder",
+            "src/main.py": "print(1)",
+            "src/top-only.txt": "not at the root: kept",
+            "src/.gitignore": "*.tmp\n",
+            "src/scratch.tmp": "ignored below src",
+            "scratch.tmp": "not ignored at the root",
+            ".git/config": "[core]",
+            ".git/info/exclude": "secret.txt\n",
+            "secret.txt": "excluded locally",
+        },
+    )
+    seen = _seen(tmp_path)
+    assert sorted(seen) == [
+        ".gitignore",
+        "README.md",
+        "keep.log",
+        "scratch.tmp",
+        "src/.gitignore",
+        "src/main.py",
+        "src/top-only.txt",
+    ]
+    assert all(reason is None for reason in seen.values())
+
+
+def test_binary_large_and_outside_links_are_skipped_with_reasons(tmp_path: Path) -> None:
+    outside = tmp_path / "outside.txt"
+    outside.write_text("elsewhere")
+    root = tmp_path / "repo"
+    _tree(root, {"image.png": b"\x89PNG\r\n\x1a\n\x00\x00", "big.txt": "x" * 2_000, "ok.txt": "fine"})
+    (root / "link.txt").symlink_to(outside)
+    found = {f.path: f for f in walk(root, max_bytes=1_000)}
+    assert found["image.png"].skipped == "binary"
+    assert found["big.txt"].skipped is not None and "larger than 1,000 bytes" in found["big.txt"].skipped
+    assert found["link.txt"].skipped == "a link to outside the folder"
+    assert found["ok.txt"] == Found("ok.txt", data=b"fine")
