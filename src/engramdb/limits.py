@@ -27,3 +27,9 @@ MIN_CONTEXT_TOKENS = 50
 MAX_CONTEXT_TOKENS = 32_000
 MAX_CATEGORIES = 200  # custom categories per organization
 WAIT_TIMEOUT_S = 60  # longest `wait=true` on a write
+MAX_PATH_CHARS = 1_024  # a document's path (file name or path inside a repository)
+MAX_URL_CHARS = 2_048  # a document's source_url, a repository's source
+MAX_SYNC_FILES = 100  # files in one repository sync call
+MAX_SYNC_BYTES = 4_194_304  # their total content, decoded (4 MiB: base64 of it stays under the request limit)
+MAX_KEEP_PATHS = 100_000  # paths one prune call may keep
+MAX_DOCUMENT_BYTES = 10_485_760  # one document (10 MiB); the parser's own limit, pinned equal by a test

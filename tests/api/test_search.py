@@ -150,7 +150,7 @@ async def test_bound_keys_and_bad_requests(app, org: Org) -> None:  # type: igno
         {"query": "x", "top_k": 0},
         {"query": "x", "top_k": 101},
         {"query": "x", "mode": "magic"},
-        {"query": "x", "types": ["documents"]},
+        {"query": "x", "types": ["pages"]},
         {"query": "x" * 2001},
         {"query": "x", "filters": {"colour": "red"}},
     ):

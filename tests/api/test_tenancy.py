@@ -29,6 +29,9 @@ TENANT_TABLES = (
     "memory_entity",
     "category",
     "user_narrative",
+    "repository",
+    "document",
+    "chunk",
 )
 
 
@@ -71,6 +74,14 @@ async def _seed(org: Org) -> dict[str, str]:
     ids["fact"], ids["entity"], ids["entity2"] = fact["id"], fact["subject_id"], fact["object_id"]
     category = (await c.post("/v1/categories", json={"name": "org-a-only", "description": "org A's category"})).json()
     ids["category"] = category["id"]
+    repo = (await c.post("/v1/repositories", json={"name": "org-a-repo", "user_id": ids["user"]})).json()
+    ids["repository"] = repo["id"]
+    synced = await c.post(
+        f"/v1/repositories/{repo['id']}/files", json={"files": [{"path": "a.md", "content": "# A\n\norg A's file"}]}
+    )
+    assert synced.json()["results"][0]["action"] == "added"
+    doc = await c.post("/v1/documents", json={"content": "org A's document", "path": "a.txt", "tags": ["org-a-tag"]})
+    ids["document"] = doc.json()["document"]["id"]
     return ids
 
 
@@ -91,7 +102,12 @@ PATH_IDS = {
     ("entities", "entity_id"): "entity",
     ("entities", "target_id"): "entity2",
     ("categories", "category_id"): "category",
+    ("documents", "document_id"): "document",
+    ("repositories", "repository_id"): "repository",
 }
+
+# Operations whose body is multipart/form-data: their entry in _bodies() holds httpx's files and data.
+MULTIPART = {"upload_document"}
 
 
 # A valid body for each operation that takes one, naming org A's ids where it can.
@@ -121,6 +137,14 @@ def _bodies(a: dict[str, str]) -> dict[str, dict[str, Any]]:
         "create_category": {"name": "b-only", "description": "org B's category"},
         "update_category": {"description": "overwritten"},
         "assemble_context": {"session_id": a["session"], "query": "secret of org A", "token_budget": 500},
+        "create_document": {"content": "intruder", "path": "x.md", "repository_id": a["repository"]},
+        "upload_document": {"files": {"file": ("x.md", b"intruder")}, "data": {"repository_id": a["repository"]}},
+        "update_document": {"content": "overwritten", "tags": ["x"]},
+        "create_repository": {"name": "b-repo", "user_id": a["user"]},
+        "update_repository": {"name": "renamed"},
+        "sync_repository_files": {"files": [{"path": "a.md", "content": "overwritten"}]},
+        "prune_repository": {"keep_paths": []},
+        "rename_tag": {"from": "org-a-tag", "to": "renamed-by-b"},
     }
 
 
@@ -137,6 +161,10 @@ COLLECTION_STATUS = {
     "create_fact": 404,  # names A's user
     "create_category": 201,  # created in B
     "assemble_context": 404,  # names A's session
+    "create_document": 404,  # into A's repository
+    "upload_document": 404,  # into A's repository
+    "create_repository": 404,  # for A's user
+    "rename_tag": 200,  # renames B's own tags only (none)
 }
 
 
@@ -163,6 +191,8 @@ def _snapshot(url: str, org_id: uuid.UUID) -> dict[str, Any]:
                 "fact",
                 "job",
                 "category",
+                "repository",
+                "document",
             )
         }
     return {"counts": counts, "rows": rows}
@@ -188,7 +218,10 @@ async def test_every_route_fails_closed_for_another_org(app, make_org, database_
             kwargs: dict[str, Any] = {}
             if "requestBody" in op:
                 assert op_id in bodies, f"{op_id}: add a body to _bodies() in this test"
-                kwargs["json"] = bodies[op_id]
+                if op_id in MULTIPART:
+                    kwargs.update(bodies[op_id])
+                else:
+                    kwargs["json"] = bodies[op_id]
             r = await b.client.request(method.upper(), url, **kwargs)
             if op_id == "get_health":
                 assert r.status_code == 200

@@ -14,7 +14,7 @@ from fastapi import APIRouter, FastAPI
 from engramdb import __version__
 from engramdb.api import problems
 from engramdb.api.middleware import RequestContext
-from engramdb.api.routes import audit, directory, health, intelligence, keys, memories, search, sessions
+from engramdb.api.routes import audit, directory, documents, health, intelligence, keys, memories, search, sessions
 from engramdb.config import Settings
 from engramdb.jobs import build_app, run_worker
 from engramdb.providers.embedder import Embedder
@@ -36,6 +36,7 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
         (404, "Not found in your organization"),
         (409, "Conflicts with current state"),
         (413, "Body too large"),
+        (415, "Unsupported content: binary, or not a kind Engram reads"),
         (422, "Validation failed"),
     )
 }
@@ -114,6 +115,9 @@ def create_app(settings: Settings, *, db: Database | None = None, embedder: Embe
         intelligence.categories_router,
         intelligence.narratives_router,
         intelligence.jobs_router,
+        documents.documents_router,
+        documents.repositories_router,
+        documents.tags_router,
         audit.router,
     ):
         v1.include_router(router)

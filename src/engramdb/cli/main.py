@@ -1,4 +1,4 @@
-"""The ``engramdb`` command: serve, migrate, init, keys, orgs, doctor. Thin over the services."""
+"""The ``engramdb`` command: serve, worker, ingest, migrate, init, keys, orgs, doctor. Thin over the services."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import os
 import uuid
 from collections.abc import Awaitable, Callable
 from datetime import datetime
+from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import typer
@@ -156,6 +157,33 @@ def worker(
         err.print("stopped")
     except EngramError as exc:
         raise _fail(exc) from exc
+
+
+@app.command()
+def ingest(
+    path: Annotated[Path, typer.Argument(help="The folder or git working tree to sync.")],
+    repo: Annotated[str, typer.Option("--repo", help="Repository name (created on first sync).")],
+    org: Annotated[
+        str | None, typer.Option("--org", help="Organization name or id (needed if there are several).")
+    ] = None,
+    prune: Annotated[bool, typer.Option("--prune/--no-prune", help="Delete documents of files that are gone.")] = True,
+) -> None:
+    """Sync a folder into a repository: only changed chunks are re-embedded, git's ignore rules apply,
+    binaries and bad files are skipped (and listed), files deleted since the last sync are removed."""
+    from engramdb.cli import ingest as ingesting
+
+    settings = _settings()
+    try:
+        report = ingesting.run(settings, path, repo, org=org, prune=prune, console=err)
+    except EngramError as exc:
+        raise _fail(exc) from exc
+    out.print(ingesting.summary(report))
+    for skipped_path, reason in report.skipped[:20]:
+        out.print(f"  skipped {skipped_path}: {reason}")
+    if len(report.skipped) > 20:
+        out.print(f"  … and {len(report.skipped) - 20} more skipped")
+    for gone in report.deleted[:20]:
+        out.print(f"  deleted {gone}")
 
 
 @app.command("migrate")

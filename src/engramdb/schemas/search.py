@@ -14,9 +14,12 @@ from engramdb.schemas.common import Metadata, PublicModel, StrictModel, Tag, Tex
 from engramdb.schemas.conversations import Role, UserRef
 from engramdb.schemas.memories import MemoryState, MemoryType
 
-SearchType = Literal["messages", "memories", "facts", "entities"]
+SearchType = Literal["messages", "memories", "facts", "entities", "chunks", "documents"]
 SearchMode = Literal["hybrid", "vector", "keyword"]
 Query = Annotated[Text, StringConstraints(strip_whitespace=True, min_length=1, max_length=limits.MAX_QUERY_CHARS)]
+PathPrefix = Annotated[Text, StringConstraints(min_length=1, max_length=limits.MAX_QUERY_CHARS)]
+ContentType = Annotated[Text, StringConstraints(min_length=1, max_length=limits.MAX_NAME_CHARS)]
+RepositoryIds = Annotated[list[uuid.UUID], Field(min_length=1, max_length=limits.MAX_TAGS)]
 
 
 def _active() -> list[MemoryState]:
@@ -24,7 +27,8 @@ def _active() -> list[MemoryState]:
 
 
 def _default_types() -> list[SearchType]:
-    # Facts and entities are asked for by name: the default is what the benchmarks were tuned on.
+    # Facts, entities, chunks and documents are asked for by name: the default is what the benchmarks
+    # were tuned on.
     return ["messages", "memories"]
 
 
@@ -40,6 +44,13 @@ class SearchFilters(StrictModel):
     role: list[Role] | None = Field(default=None, description="Messages only.")
     memory_types: list[MemoryType] | None = Field(default=None, description="Memories only.")
     state: list[MemoryState] = Field(default_factory=_active, min_length=1, description="Memories only.")
+    repository_id: uuid.UUID | RepositoryIds | None = Field(
+        default=None, description="Chunks and documents only: in this repository (or any of these)."
+    )
+    path_prefix: PathPrefix | None = Field(default=None, description="Chunks and documents only: path starts with.")
+    content_types: list[ContentType] | None = Field(
+        default=None, max_length=limits.MAX_TAGS, description="Chunks and documents only."
+    )
 
 
 class SearchWeights(StrictModel):
@@ -84,7 +95,7 @@ class SearchRequest(UserRef):
     agent_id: uuid.UUID | None = None
     session_id: uuid.UUID | None = None
     app_id: uuid.UUID | None = None
-    types: list[SearchType] = Field(default_factory=_default_types, min_length=1, max_length=4)
+    types: list[SearchType] = Field(default_factory=_default_types, min_length=1, max_length=6)
     top_k: int = Field(default=10, ge=1, le=limits.MAX_TOP_K)
     mode: SearchMode = "hybrid"
     rrf_k: int = Field(default=5, ge=1, le=1000, description="Reciprocal rank fusion constant: 1/(k + rank).")
@@ -118,10 +129,11 @@ class ScoreExplanation(PublicModel):
 
 
 class SearchResult(PublicModel):
-    """One hit. ``content`` is a message's or memory's text, a fact's statement, or an entity's name and
-    aliases; the fields below ``importance`` are set for facts and entities only."""
+    """One hit. ``content`` is a message's or memory's text, a fact's statement, an entity's name and
+    aliases, a chunk's text, or a document's title (else its path); the fields from ``subject`` to
+    ``aliases`` are set for facts and entities only, those from ``document_id`` on for chunks and documents."""
 
-    type: Literal["message", "memory", "fact", "entity"]
+    type: Literal["message", "memory", "fact", "entity", "chunk", "document"]
     id: uuid.UUID
     content: str
     score: float
@@ -144,6 +156,18 @@ class SearchResult(PublicModel):
     valid_until: datetime | None = None
     entity_type: str | None = None
     aliases: list[str] | None = None
+    document_id: uuid.UUID | None = None
+    repository_id: uuid.UUID | None = None
+    path: str | None = None
+    title: str | None = None
+    content_type: str | None = None
+    citation: str | None = Field(
+        default=None, description='Where the text sits, e.g. "README.md, section Install › From source, lines 12–30".'
+    )
+    heading_path: list[str] | None = None
+    start_line: int | None = None
+    end_line: int | None = None
+    page: int | None = None
     explanation: ScoreExplanation | None = None
 
 

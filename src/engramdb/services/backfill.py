@@ -2,24 +2,28 @@
 
 That covers messages written with ``defer_embedding``, rows embedded by a previous model after
 ``ENGRAM_EMBEDDER`` changed, and anything a crash left half-done: the state lives in the rows
-(``embedding_model`` differs from the current model), so nothing is lost across restarts. The server runs
-it in the background; ``engramdb reembed`` runs it in the foreground with a progress bar. Batches are
-claimed with ``FOR UPDATE SKIP LOCKED``, so several processes can share the work.
+(``embedding_model`` differs from the current model), so nothing is lost across restarts. Document chunks
+are embedded as the ingest embeds them (``chunk_embedding_text``, with their document's title and path).
+The server runs it in the background; ``engramdb reembed`` runs it in the foreground with a progress bar.
+Batches are claimed with ``FOR UPDATE SKIP LOCKED``, so several processes can share the work.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import ColumnElement, Table, bindparam, func, select, tuple_, update
 
+from engramdb.providers.documents import chunk_embedding_text
 from engramdb.services.runtime import MessageText, MessageVectors, Runtime, embed_messages
 from engramdb.storage import tables as t
 
 _log = logging.getLogger(__name__)
+TABLES = (t.message, t.memory, t.chunk)
 
 
 def _pending(table: Table, model: str, *, other_models: bool) -> ColumnElement[bool]:
@@ -33,7 +37,7 @@ def _pending(table: Table, model: str, *, other_models: bool) -> ColumnElement[b
 async def count_pending(rt: Runtime, *, other_models: bool = True) -> int:
     total = 0
     async with rt.db.system() as conn:
-        for table in (t.message, t.memory):
+        for table in TABLES:
             cond = _pending(table, rt.embedder.model, other_models=other_models)
             total += await conn.scalar(select(func.count()).select_from(table).where(cond)) or 0
     return total
@@ -44,6 +48,13 @@ FAILED_PREFIX = "failed:"  # embedding_model of a row the embedder refused: skip
 
 def _previous(row: Any) -> tuple[str | None, str] | None:
     return None if row["prev_content"] is None else (row["prev_name"], row["prev_content"])
+
+
+def _text(row: Any) -> str:
+    """What a memory or chunk is embedded as (a chunk's row carries its document's title and path)."""
+    if "doc_path" in row:
+        return chunk_embedding_text(row["doc_title"], row["doc_path"], tuple(row["heading_path"]), row["content"])
+    return str(row["content"])
 
 
 async def _embed(rt: Runtime, rows: list[Any], is_message: bool) -> list[MessageVectors | None]:
@@ -57,7 +68,7 @@ async def _embed(rt: Runtime, rows: list[Any], is_message: bool) -> list[Message
                 MessageText(r["name"], r["content"], r["occurred_at"], _previous(r) if context else None) for r in batch
             ]
             return await embed_messages(rt.embedder, texts, rt.settings.message_vectors)
-        vectors = await rt.embedder.embed_batch([r["content"] for r in batch], kind="passage")
+        vectors = await rt.embedder.embed_batch([_text(r) for r in batch], kind="passage")
         return [MessageVectors(v, None) for v in vectors]
 
     try:
@@ -92,6 +103,12 @@ async def _batch(
         )
         cols += [before.with_only_columns(prev.c.name).scalar_subquery().label("prev_name")]
         cols += [before.with_only_columns(prev.c.content).scalar_subquery().label("prev_content")]
+    if table is t.chunk:  # embedded with its document's title and path, as the ingest does
+        d = t.document
+        of_doc = select(d.c.title, d.c.path).where(d.c.org_id == table.c.org_id, d.c.id == table.c.document_id)
+        cols += [table.c.heading_path]
+        cols += [of_doc.with_only_columns(d.c.title).scalar_subquery().label("doc_title")]
+        cols += [of_doc.with_only_columns(d.c.path).scalar_subquery().label("doc_path")]
     async with rt.db.system() as conn:
         query = (
             select(*cols)
@@ -113,6 +130,8 @@ async def _batch(
         if is_message:
             values["part_embeddings"] = bindparam("s")
             values["context_embedding"] = bindparam("c")
+        if table is t.chunk:  # a chunk's hash names the text its vector was made from
+            values["content_hash"] = bindparam("h")
         stmt = update(table).where(*key).values(values)
         params = [
             {
@@ -129,6 +148,7 @@ async def _batch(
                     if is_message
                     else {}
                 ),
+                **({"h": hashlib.sha256(_text(r).encode()).digest()} if table is t.chunk else {}),
             }
             for r, v in zip(rows, vectors, strict=True)
         ]
@@ -142,7 +162,7 @@ async def backfill(
 ) -> int:
     """Embed everything pending, batch by batch; returns how many rows were embedded."""
     done = 0
-    for table in (t.message, t.memory):
+    for table in TABLES:
         after: tuple[object, object] | None = None
         while True:
             n, after = await _batch(rt, table, batch_size, other_models, after)

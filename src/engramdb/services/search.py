@@ -1,4 +1,5 @@
-"""Hybrid search over messages and memories, and through services/search_graph.py facts and entities.
+"""Hybrid search over messages and memories, facts and entities (services/search_graph.py), and chunks
+and documents (services/search_docs.py).
 
 Each retriever (vector and keyword, per type) returns its top ``candidates`` under every filter, pushed
 into SQL; reciprocal rank fusion merges the lists, so a memory and a message compete fairly; recency and
@@ -44,7 +45,7 @@ from sqlalchemy.sql.selectable import Select
 
 from engramdb.errors import PermissionDenied
 from engramdb.schemas.search import ScoreExplanation, SearchRequest, SearchResponse, SearchResult
-from engramdb.services import search_graph
+from engramdb.services import search_docs, search_graph
 from engramdb.services.context import Caller
 from engramdb.services.directory import find_external_user
 from engramdb.services.messages import visible_to
@@ -61,6 +62,7 @@ _TABLES = {"messages": ("message", t.message), "memories": ("memory", t.memory)}
 _RANKING = {
     "message": ("id", "session_id", "seq", "name", "occurred_at", "created_at"),
     "memory": ("id", "session_id", "importance", "created_at"),
+    "chunk": search_docs.RANKING,
 }
 _FULL = {
     "message": ("user_id", "content", "role", "metadata", "tags"),
@@ -320,6 +322,8 @@ async def _hydrate(conn: AsyncConnection, winners: list[_Hit]) -> list[_Hit]:
             table = t.message if kind == "message" else t.memory
             statement = select(table.c.id, *(table.c[c] for c in _FULL[kind])).where(table.c.id.in_(ids))
             full = {r["id"]: dict(r) for r in (await conn.execute(statement)).mappings().all()}
+        elif kind in search_docs.KINDS.values():
+            full = await search_docs.full_rows(conn, kind, [hit.row for hit in winners if hit.kind == kind])
         else:
             full = await search_graph.full_rows(conn, kind, ids)
         for hit in winners:
@@ -399,20 +403,22 @@ async def _search(
             (kind, table, _conditions(kind, table, caller, req, user_id))
             for kind, table in (_TABLES[name] for name in dict.fromkeys(req.types) if name in _TABLES)
         ]
+        scopes += search_docs.scopes(caller, req, user_id)
         graph_scopes = search_graph.scopes(caller, req, user_id)
         # How many rows each vector retriever would scan decides exact scan or index; a scope seen large
         # recently is not counted again (if it shrank meanwhile, the index path still falls back).
         limit = rt.settings.exact_search_limit
-        large = {kind: _scope_key(caller, req, kind, user_id) in rt.large_scopes for kind in _RANKING}
-        matching: dict[str, int | None] = {kind: limit + 1 if large[kind] else None for kind in _RANKING}
+        large = {kind: _scope_key(caller, req, kind, user_id) in rt.large_scopes for kind, _, _ in scopes}
+        matching: dict[str, int | None] = {kind: limit + 1 if large[kind] else None for kind in large}
+        lists: list[search_docs.RankedList] = []  # each retriever's list, ranked once all are in
         if req.mode != "vector":
             for kind, table, conds in scopes:
                 count = embedding is not None and not large[kind]
                 rows, found = await _keyword(conn, rt, kind, table, conds, req.query, n, count)
                 matching[kind] = matching[kind] if found is None else found
-                _rank(hits, kind, rows, None)
+                lists.append((kind, rows, None))
             for scope in graph_scopes:
-                _rank(hits, scope.kind, await search_graph.keyword(conn, rt, scope, req.query, n), None)
+                lists.append((scope.kind, await search_graph.keyword(conn, rt, scope, req.query, n), None))
         if embedding is not None:
             (qvec,) = await embedding
             for kind, table, conds in scopes:
@@ -425,9 +431,11 @@ async def _search(
                 rows, method = await _vector(
                     conn, rt, kind, table, conds, qvec, n, w.neighbor, size, caller.org_id, w.context
                 )
-                _rank(hits, kind, rows, method)
+                lists.append((kind, rows, method))
             for scope in graph_scopes:
-                _rank(hits, scope.kind, await search_graph.vector(conn, rt, scope, qvec, n), "exact")
+                lists.append((scope.kind, await search_graph.vector(conn, rt, scope, qvec, n), "exact"))
+        for ranked in search_docs.per_type(req, lists):
+            _rank(hits, *ranked)
         linked = await search_graph.graph_links(conn, caller, req, user_id, [(h.kind, h.row) for h in hits.values()])
         scored = _fuse(req, hits, linked)
         kept = {id(hit) for hit in await _hydrate(conn, [hit for _, hit, _ in scored[: req.top_k]])}
@@ -539,6 +547,7 @@ def _respond(
                 memory_type=row.get("memory_type"),
                 importance=row.get("importance"),
                 **{field: row.get(field) for field in search_graph.RESULT_FIELDS},
+                **{field: row.get(field) for field in search_docs.RESULT_FIELDS},
                 explanation=explanation if req.explain else None,
             )
         )

@@ -1,0 +1,270 @@
+"""Documents, repositories (collections of documents with paths) and the org's tags."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated, Any
+
+from fastapi import APIRouter, File, Form, Query, Response, UploadFile
+
+from engramdb import limits
+from engramdb.api.deps import CallerDep, CursorQ, DbDep, LimitQ, RuntimeDep
+from engramdb.api.params import MetadataQ, TagsQ, json_object
+from engramdb.schemas.common import Page
+from engramdb.schemas.documents import (
+    Document,
+    DocumentChunk,
+    DocumentCreate,
+    DocumentFilters,
+    DocumentResult,
+    DocumentUpdate,
+    DocumentUploadForm,
+    PruneResult,
+    Repository,
+    RepositoryCreate,
+    RepositoryPrune,
+    RepositorySync,
+    RepositoryUpdate,
+    SyncResult,
+)
+from engramdb.schemas.tags import TagCount, TagRename, TagRenameResult
+from engramdb.services import documents, repositories, tags
+
+documents_router = APIRouter(prefix="/documents", tags=["documents"])
+repositories_router = APIRouter(prefix="/repositories", tags=["repositories"])
+tags_router = APIRouter(prefix="/tags", tags=["tags"])
+
+_UNCHANGED: dict[int | str, dict[str, Any]] = {
+    200: {"model": DocumentResult, "description": "Nothing new to store: `action` is `updated` or `unchanged`"}
+}
+
+
+def _status(response: Response, result: DocumentResult) -> DocumentResult:
+    response.status_code = 201 if result.action == "created" else 200
+    return result
+
+
+@documents_router.post(
+    "",
+    status_code=201,
+    response_model=DocumentResult,
+    responses=_UNCHANGED,
+    operation_id="create_document",
+    summary="Add a document from text (201 when stored, 200 when it was already there or replaced)",
+)
+async def create_document(
+    body: DocumentCreate, response: Response, rt: RuntimeDep, caller: CallerDep
+) -> DocumentResult:
+    return _status(response, await documents.create_text(rt, caller, body))
+
+
+@documents_router.post(
+    "/upload",
+    status_code=201,
+    response_model=DocumentResult,
+    responses=_UNCHANGED,
+    operation_id="upload_document",
+    summary="Add a document from a file: text, Markdown, source code, HTML or PDF (multipart/form-data)",
+)
+async def upload_document(
+    file: Annotated[UploadFile, File(description="The document itself.")],
+    form: Annotated[DocumentUploadForm, Form()],
+    response: Response,
+    rt: RuntimeDep,
+    caller: CallerDep,
+) -> DocumentResult:
+    data = await file.read(limits.MAX_DOCUMENT_BYTES + 1)  # one byte over is enough to refuse it
+    result = await documents.create(rt, caller, form, data, filename=file.filename, part_type=file.content_type)
+    return _status(response, result)
+
+
+@documents_router.get(
+    "", response_model=Page[Document], operation_id="list_documents", summary="List documents, newest first"
+)
+async def list_documents(
+    db: DbDep,
+    caller: CallerDep,
+    cursor: CursorQ = None,
+    limit: LimitQ = limits.DEFAULT_PAGE_SIZE,
+    user_id: uuid.UUID | None = None,
+    external_user_id: str | None = None,
+    agent_id: uuid.UUID | None = None,
+    app_id: uuid.UUID | None = None,
+    repository_id: uuid.UUID | None = None,
+    path_prefix: str | None = Query(None, description="Documents whose path starts with these characters."),
+    content_type: str | None = None,
+    tags_any: TagsQ = None,
+    tags_all: TagsQ = None,
+    metadata: MetadataQ = None,
+) -> Page[Document]:
+    filters = DocumentFilters(
+        user_id=user_id,
+        external_user_id=external_user_id,
+        agent_id=agent_id,
+        app_id=app_id,
+        repository_id=repository_id,
+        path_prefix=path_prefix,
+        content_type=content_type,
+        tags_any=tags_any,
+        tags_all=tags_all,
+        metadata=json_object(metadata, "metadata"),
+    )
+    return await documents.list_documents(db, caller, filters, cursor=cursor, limit=limit)
+
+
+@documents_router.get("/{document_id}", response_model=Document, operation_id="get_document", summary="Get a document")
+async def get_document(
+    document_id: uuid.UUID,
+    db: DbDep,
+    caller: CallerDep,
+    include_content: bool = Query(True, description="false leaves out the text."),
+) -> Document:
+    return await documents.get(db, caller, document_id, include_content=include_content)
+
+
+@documents_router.patch(
+    "/{document_id}",
+    response_model=Document,
+    operation_id="update_document",
+    summary="Update a document; new content re-embeds only the chunks that changed",
+)
+async def update_document(document_id: uuid.UUID, body: DocumentUpdate, rt: RuntimeDep, caller: CallerDep) -> Document:
+    return await documents.update_document(rt, caller, document_id, body)
+
+
+@documents_router.delete(
+    "/{document_id}", status_code=204, operation_id="delete_document", summary="Delete a document and its chunks"
+)
+async def delete_document(document_id: uuid.UUID, db: DbDep, caller: CallerDep) -> Response:
+    await documents.delete_document(db, caller, document_id)
+    return Response(status_code=204)
+
+
+@documents_router.get(
+    "/{document_id}/chunks",
+    response_model=Page[DocumentChunk],
+    operation_id="list_document_chunks",
+    summary="A document's chunks in order, with their citations",
+)
+async def list_document_chunks(
+    document_id: uuid.UUID,
+    db: DbDep,
+    caller: CallerDep,
+    cursor: CursorQ = None,
+    limit: LimitQ = limits.DEFAULT_PAGE_SIZE,
+) -> Page[DocumentChunk]:
+    return await documents.list_chunks(db, caller, document_id, cursor=cursor, limit=limit)
+
+
+# --- repositories --------------------------------------------------------------------------------------
+
+
+@repositories_router.post(
+    "", status_code=201, response_model=Repository, operation_id="create_repository", summary="Create a repository"
+)
+async def create_repository(body: RepositoryCreate, db: DbDep, caller: CallerDep) -> Repository:
+    return await repositories.create(db, caller, body)
+
+
+@repositories_router.get(
+    "", response_model=Page[Repository], operation_id="list_repositories", summary="List repositories, newest first"
+)
+async def list_repositories(
+    db: DbDep,
+    caller: CallerDep,
+    cursor: CursorQ = None,
+    limit: LimitQ = limits.DEFAULT_PAGE_SIZE,
+    user_id: uuid.UUID | None = None,
+    agent_id: uuid.UUID | None = None,
+    app_id: uuid.UUID | None = None,
+    tags_any: TagsQ = None,
+    tags_all: TagsQ = None,
+) -> Page[Repository]:
+    return await repositories.list_repositories(
+        db,
+        caller,
+        user_id=user_id,
+        agent_id=agent_id,
+        app_id=app_id,
+        tags_any=tags_any,
+        tags_all=tags_all,
+        cursor=cursor,
+        limit=limit,
+    )
+
+
+@repositories_router.get(
+    "/{repository_id}", response_model=Repository, operation_id="get_repository", summary="Get a repository"
+)
+async def get_repository(repository_id: uuid.UUID, db: DbDep, caller: CallerDep) -> Repository:
+    return await repositories.get(db, caller, repository_id)
+
+
+@repositories_router.patch(
+    "/{repository_id}", response_model=Repository, operation_id="update_repository", summary="Update a repository"
+)
+async def update_repository(
+    repository_id: uuid.UUID, body: RepositoryUpdate, db: DbDep, caller: CallerDep
+) -> Repository:
+    return await repositories.update_repository(db, caller, repository_id, body)
+
+
+@repositories_router.delete(
+    "/{repository_id}",
+    status_code=204,
+    operation_id="delete_repository",
+    summary="Delete a repository with its documents",
+)
+async def delete_repository(repository_id: uuid.UUID, db: DbDep, caller: CallerDep) -> Response:
+    await repositories.delete_repository(db, caller, repository_id)
+    return Response(status_code=204)
+
+
+@repositories_router.post(
+    "/{repository_id}/files",
+    response_model=SyncResult,
+    operation_id="sync_repository_files",
+    summary="Add or replace files by path; unreadable files are skipped, not fatal",
+)
+async def sync_repository_files(
+    repository_id: uuid.UUID, body: RepositorySync, rt: RuntimeDep, caller: CallerDep
+) -> SyncResult:
+    files = repositories.source_files(body)
+    return SyncResult(results=await repositories.sync_files(rt, caller, repository_id, files))
+
+
+@repositories_router.post(
+    "/{repository_id}/prune",
+    response_model=PruneResult,
+    operation_id="prune_repository",
+    summary="Delete the documents whose path is not kept",
+)
+async def prune_repository(
+    repository_id: uuid.UUID, body: RepositoryPrune, rt: RuntimeDep, caller: CallerDep
+) -> PruneResult:
+    deleted = await repositories.prune(rt, caller, repository_id, set(body.keep_paths))
+    return PruneResult(deleted_paths=deleted)
+
+
+# --- tags ----------------------------------------------------------------------------------------------
+
+
+@tags_router.get("", response_model=Page[TagCount], operation_id="list_tags", summary="The org's tags, most used first")
+async def list_tags(
+    db: DbDep,
+    caller: CallerDep,
+    cursor: CursorQ = None,
+    limit: LimitQ = limits.DEFAULT_PAGE_SIZE,
+    prefix: str | None = Query(None, max_length=limits.MAX_TAG_CHARS, description="Tags starting with this."),
+) -> Page[TagCount]:
+    return await tags.list_tags(db, caller, prefix=prefix, cursor=cursor, limit=limit)
+
+
+@tags_router.post(
+    "/rename",
+    response_model=TagRenameResult,
+    operation_id="rename_tag",
+    summary="Rename a tag on every session, message, memory, document and repository (admin)",
+)
+async def rename_tag(body: TagRename, db: DbDep, caller: CallerDep) -> TagRenameResult:
+    return await tags.rename(db, caller, body)
