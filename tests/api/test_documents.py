@@ -17,7 +17,7 @@ from engramdb.config import Settings
 from engramdb.providers import documents as parsing
 from engramdb.providers.embedder import Embedder, Kind
 from engramdb.schemas.documents import DocumentCreate, DocumentUpdate
-from engramdb.services import backfill, documents, repositories
+from engramdb.services import backfill, documents, ingest, repositories
 from engramdb.services.context import Caller
 from engramdb.services.repositories import SourceFile
 from engramdb.services.runtime import Runtime
@@ -513,7 +513,7 @@ async def test_a_document_changed_while_embedding_is_planned_again(
     rt, counting = await _runtime(settings, db, embedder)
     caller = Caller.operator(org.id)
     doc = (await documents.create_text(rt, caller, DocumentCreate(content="First text.", path="moving.txt"))).document
-    real_embed = documents._embed
+    real_embed = ingest._embed
     calls = 0
 
     async def embed_then_interfere(rt_: Runtime, plans: list) -> None:  # type: ignore[type-arg]
@@ -523,7 +523,7 @@ async def test_a_document_changed_while_embedding_is_planned_again(
         if calls == 1:  # another writer changes the document while this one was embedding
             await documents.update_document(rt, caller, doc.id, DocumentUpdate(tags=["meanwhile"]))
 
-    monkeypatch.setattr(documents, "_embed", embed_then_interfere)
+    monkeypatch.setattr(ingest, "_embed", embed_then_interfere)
     updated = await documents.update_document(rt, caller, doc.id, DocumentUpdate(content="Second text."))
     assert calls == 3  # this write, the interfering one, this write planned again
     assert updated.content == "Second text." and updated.tags == ["meanwhile"]

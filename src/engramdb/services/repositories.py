@@ -241,7 +241,7 @@ async def sync_files(
 ) -> list[FileResult]:
     """Add or replace each file at its path, re-embedding only the chunks that changed. A file that is
     binary, unsupported, empty or too large is ``skipped`` with the reason; it does not fail the call."""
-    from engramdb.services import documents  # documents builds on this module's scopes: imported here
+    from engramdb.services import ingest  # ingest builds on this module's scopes: imported here
 
     caller.require("write")
     async with rt.db.tenant(caller.org_id) as conn:
@@ -250,10 +250,10 @@ async def sync_files(
     for start in range(0, len(files), SYNC_GROUP):
         group = files[start : start + SYNC_GROUP]
         jobs = [
-            documents.IngestJob(data=f.data, path=f.path, declared_type=f.content_type, repository_id=repository_id)
+            ingest.IngestJob(data=f.data, path=f.path, declared_type=f.content_type, repository_id=repository_id)
             for f in group
         ]
-        done = await documents.ingest_many(rt, caller, jobs)
+        done = await ingest.ingest_many(rt, caller, jobs)
         results += [_file_result(f.path, r) for f, r in zip(group, done, strict=True)]
     tally: dict[str, int] = {}
     for r in results:

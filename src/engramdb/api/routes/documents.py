@@ -68,11 +68,36 @@ async def create_document(
 )
 async def upload_document(
     file: Annotated[UploadFile, File(description="The document itself.")],
-    form: Annotated[DocumentUploadForm, Form()],
     response: Response,
     rt: RuntimeDep,
     caller: CallerDep,
+    title: Annotated[str | None, Form()] = None,
+    path: Annotated[str | None, Form(description="Defaults to the file's name.")] = None,
+    content_type: Annotated[str | None, Form(description="Defaults to the part's type and extension.")] = None,
+    source_url: Annotated[str | None, Form()] = None,
+    tags: Annotated[list[str] | None, Form(description="Repeat the field, or separate tags with commas.")] = None,
+    metadata: Annotated[str | None, Form(description="A JSON object, as a string.")] = None,
+    user_id: Annotated[uuid.UUID | None, Form()] = None,
+    external_user_id: Annotated[str | None, Form()] = None,
+    agent_id: Annotated[uuid.UUID | None, Form()] = None,
+    app_id: Annotated[uuid.UUID | None, Form()] = None,
+    repository_id: Annotated[uuid.UUID | None, Form()] = None,
 ) -> DocumentResult:
+    # Fields one by one (not a form model): the OpenAPI document then describes a plain multipart object.
+    fields = {
+        "title": title,
+        "path": path,
+        "content_type": content_type,
+        "source_url": source_url,
+        "tags": tags,
+        "metadata": metadata,
+        "user_id": user_id,
+        "external_user_id": external_user_id,
+        "agent_id": agent_id,
+        "app_id": app_id,
+        "repository_id": repository_id,
+    }
+    form = DocumentUploadForm.model_validate({k: v for k, v in fields.items() if v is not None})
     data = await file.read(limits.MAX_DOCUMENT_BYTES + 1)  # one byte over is enough to refuse it
     result = await documents.create(rt, caller, form, data, filename=file.filename, part_type=file.content_type)
     return _status(response, result)
