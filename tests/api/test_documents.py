@@ -527,3 +527,37 @@ async def test_a_document_changed_while_embedding_is_planned_again(
     updated = await documents.update_document(rt, caller, doc.id, DocumentUpdate(content="Second text."))
     assert calls == 3  # this write, the interfering one, this write planned again
     assert updated.content == "Second text." and updated.tags == ["meanwhile"]
+
+
+async def test_review_regressions_bad_pdf_text_bad_values_in_a_sync_and_owners_deletable(org: Org) -> None:
+    c = org.client
+    # A PDF title with a NUL (and a lone surrogate in its text, as broken font maps produce) is cleaned.
+    assert ingest._storable("a\ud800b\x00c") == "a\ufffdbc"
+    pdf = make_pdf(["Readable page text. More."], title="a\x00b")
+    r = await c.post("/v1/documents/upload", files={"file": ("odd.pdf", pdf, "application/pdf")})
+    assert r.status_code == 201, r.text
+    assert r.json()["document"]["title"] == "ab"
+    # An agent and an app that own documents and repositories can still be deleted.
+    agent = (await c.post("/v1/agents", json={"name": "doc-agent"})).json()["id"]
+    app_id = (await c.post("/v1/apps", json={"name": "doc-app"})).json()["id"]
+    r = await c.post("/v1/documents", json={"content": "Owned text.", "agent_id": agent, "app_id": app_id})
+    assert r.status_code == 201, r.text
+    r = await c.post("/v1/repositories", json={"name": "owned-repo", "agent_id": agent, "app_id": app_id})
+    assert r.status_code == 201, r.text
+    assert (await c.delete(f"/v1/agents/{agent}")).status_code == 204
+    assert (await c.delete(f"/v1/apps/{app_id}")).status_code == 204
+    # Prune keeps a synced path even when it is named with stray spaces.
+    repo = r.json()["id"]
+    r = await c.post(f"/v1/repositories/{repo}/files", json={"files": [{"path": " notes.md", "content": "# N\n\nx"}]})
+    assert r.json()["results"][0]["action"] == "added"
+    r = await c.post(f"/v1/repositories/{repo}/prune", json={"keep_paths": [" notes.md"]})
+    assert r.json()["deleted_paths"] == []
+
+
+async def test_patching_content_onto_a_twin_says_so(org: Org) -> None:
+    c = org.client
+    a = (await c.post("/v1/documents", json={"content": "Alpha text.", "path": "a.txt"})).json()["document"]["id"]
+    await c.post("/v1/documents", json={"content": "Beta text.", "path": "b.txt"})
+    r = await c.patch(f"/v1/documents/{a}", json={"content": "Beta text."})
+    body = assert_problem(r, 409)
+    assert "exactly this content" in str(body["detail"])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from engramdb.cli.walk import Found, walk
@@ -57,8 +58,22 @@ def test_binary_large_and_outside_links_are_skipped_with_reasons(tmp_path: Path)
     root = tmp_path / "repo"
     _tree(root, {"image.png": b"\x89PNG\r\n\x1a\n\x00\x00", "big.txt": "x" * 2_000, "ok.txt": "fine"})
     (root / "link.txt").symlink_to(outside)
+    (root / "loop").symlink_to(root / "loop")
+    os.mkfifo(root / "pipe")
+    _tree(root, {"utf16.txt": "hi".encode("utf-16")})
     found = {f.path: f for f in walk(root, max_bytes=1_000)}
-    assert found["image.png"].skipped == "binary"
+    assert found["image.png"].read(1_000) == Found("image.png", skipped="binary")
     assert found["big.txt"].skipped is not None and "larger than 1,000 bytes" in found["big.txt"].skipped
     assert found["link.txt"].skipped == "a link to outside the folder"
-    assert found["ok.txt"] == Found("ok.txt", data=b"fine")
+    assert found["loop"].skipped is not None and found["loop"].skipped.startswith("unreadable")
+    assert found["pipe"].skipped == "not a regular file"
+    assert found["ok.txt"].read(1_000) == b"fine"
+    assert found["utf16.txt"].read(1_000) == "hi".encode("utf-16")
+
+
+def test_a_name_that_is_not_utf8_is_skipped_not_fatal(tmp_path: Path) -> None:
+    with open(os.path.join(os.fsencode(tmp_path), b"bad\xff.md"), "wb") as handle:
+        handle.write(b"# fine text")
+    (tmp_path / "good.md").write_text("# good")
+    found = {f.path: f.skipped for f in walk(tmp_path, max_bytes=1_000)}
+    assert found == {"bad\ufffd.md": "a name that is not UTF-8", "good.md": None}

@@ -73,20 +73,29 @@ async def sync_folder(
     repo = await repositories.ensure_repository(rt, caller, repository, source=str(root.resolve()))
     found: list[Found] = await asyncio.to_thread(lambda: list(walk(root, max_bytes=MAX_DOCUMENT_BYTES)))
     report = Report(repository=repo.name)
-    readable = [f for f in found if f.data is not None]
+    readable = [f for f in found if f.source is not None]
     for f in found:
         if f.skipped is not None:
             report.skipped.append((f.path, f.skipped))
+    if prune and not readable:
+        prune = False  # an empty or wrong folder must not wipe the repository
+        console.print(f"[yellow]warn[/yellow] nothing readable in {root}: documents of '{repo.name}' were kept")
     keep: set[str] = set()
     columns = (*Progress.get_default_columns()[:1], BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
     with Progress(*columns, console=console, transient=False) as progress:
         task = progress.add_task(f"syncing into '{repo.name}'", total=len(readable))
         for start in range(0, len(readable), GROUP):
             group = readable[start : start + GROUP]
-            files = [repositories.SourceFile(f.path, f.data or b"") for f in group]
-            for result in await repositories.sync_files(rt, caller, repo.id, files):
+            files = []
+            for f in group:  # read now, a group at a time: memory holds one group, not the tree
+                data = await asyncio.to_thread(f.read, MAX_DOCUMENT_BYTES)
+                if isinstance(data, Found):
+                    report.skipped.append((data.path, data.skipped or "skipped"))
+                else:
+                    files.append(repositories.SourceFile(f.path, data))
+            for result in await repositories.sync_files(rt, caller, repo.id, files) if files else []:
                 report.counts[result.action] += 1
-                report.chunks_embedded += result.chunks.added
+                report.chunks_embedded += result.chunks.embedded
                 if result.action == "skipped":
                     report.skipped.append((result.path, result.reason or "skipped"))
                 else:

@@ -9,6 +9,7 @@ than the limit, unreadable, or a link leading outside the folder.
 from __future__ import annotations
 
 import os
+import stat
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,15 +17,31 @@ from pathlib import Path
 from pathspec import GitIgnoreSpec
 
 SNIFF_BYTES = 8192
+_UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")  # UTF-16 text is full of NUL bytes and still text
 
 
 @dataclass(frozen=True)
 class Found:
-    """A file to ingest (``data``) or to skip (``skipped`` says why); ``path`` is relative, with ``/``."""
+    """A file to ingest or to skip (``skipped`` says why); ``path`` is relative, with ``/``. Its bytes are
+    read only when asked (``read``), so a walk of a large tree holds names, not contents."""
 
     path: str
-    data: bytes | None = None
+    source: Path | None = None
     skipped: str | None = None
+
+    def read(self, max_bytes: int) -> Found | bytes:
+        """The file's bytes, or a skipped ``Found`` saying why they cannot be used."""
+        assert self.source is not None
+        try:
+            with self.source.open("rb") as handle:
+                data = handle.read(max_bytes + 1)
+        except OSError as exc:
+            return Found(self.path, skipped=f"unreadable: {exc.strerror or exc}")
+        if len(data) > max_bytes:
+            return Found(self.path, skipped=f"larger than {max_bytes:,} bytes")
+        if b"\x00" in data[:SNIFF_BYTES] and not data.startswith(_UTF16_BOMS):
+            return Found(self.path, skipped="binary")
+        return data
 
 
 @dataclass(frozen=True)
@@ -59,7 +76,8 @@ def _ignored(rules: list[_Rules], rel: str, is_dir: bool) -> bool:
 
 
 def walk(root: Path, *, max_bytes: int) -> Iterator[Found]:
-    """Every file under ``root`` that git would track, in a stable order (sorted per folder)."""
+    """Every file under ``root`` that git would track, in a stable order (sorted per folder); nothing is
+    read yet (see ``Found.read``). Links to folders are not followed (no loops)."""
     root = root.resolve()
     rules: list[_Rules] = []
     exclude = root / ".git" / "info" / "exclude"
@@ -77,19 +95,25 @@ def walk(root: Path, *, max_bytes: int) -> Iterator[Found]:
             rel = f"{rel_dir}/{name}".lstrip("/")
             if _ignored(rules, rel, is_dir=False):
                 continue
-            yield _read(root, here / name, rel, max_bytes)
+            yield _check(root, here / name, rel, max_bytes)
 
 
-def _read(root: Path, path: Path, rel: str, max_bytes: int) -> Found:
+def _check(root: Path, path: Path, rel: str, max_bytes: int) -> Found:
+    """What can be said of a file without reading it."""
     try:
-        if path.is_symlink() and not path.resolve().is_relative_to(root):
+        rel.encode("utf-8")
+    except UnicodeEncodeError:
+        return Found(
+            rel.encode("utf-8", "surrogateescape").decode("utf-8", "replace"), skipped="a name that is not UTF-8"
+        )
+    try:
+        if path.is_symlink() and not Path(os.path.realpath(path)).is_relative_to(root):
             return Found(rel, skipped="a link to outside the folder")
-        size = path.stat().st_size
-        if size > max_bytes:
-            return Found(rel, skipped=f"larger than {max_bytes:,} bytes ({size:,})")
-        data = path.read_bytes()
-    except OSError as exc:
-        return Found(rel, skipped=f"unreadable: {exc.strerror or exc}")
-    if b"\x00" in data[:SNIFF_BYTES]:
-        return Found(rel, skipped="binary")
-    return Found(rel, data=data)
+        info = path.stat()
+    except (OSError, RuntimeError) as exc:  # a dangling link, a link loop, no permission
+        return Found(rel, skipped=f"unreadable: {getattr(exc, 'strerror', None) or exc}")
+    if not stat.S_ISREG(info.st_mode):
+        return Found(rel, skipped="not a regular file")
+    if info.st_size > max_bytes:
+        return Found(rel, skipped=f"larger than {max_bytes:,} bytes ({info.st_size:,})")
+    return Found(rel, source=path)

@@ -70,14 +70,28 @@ AGENTS: Resource[Agent] = Resource(
     public=Agent,
     conflicts={"uq_agent_name": "an agent with that name already exists"},
     references={"team_id": (t.team, "team"), "user_id": (t.user_account, "user")},
-    referrers=((t.session, "agent_id"), (t.memory, "agent_id"), (t.message, "agent_id")),
+    referrers=(
+        (t.session, "agent_id"),
+        (t.memory, "agent_id"),
+        (t.message, "agent_id"),
+        (t.repository, "agent_id"),
+        (t.document, "agent_id"),
+        (t.chunk, "agent_id"),
+    ),
 )
 APPS: Resource[App] = Resource(
     kind="app",
     table=t.app,
     public=App,
     conflicts={"uq_app_name": "an app with that name already exists"},
-    referrers=((t.session, "app_id"), (t.memory, "app_id"), (t.message, "app_id")),
+    referrers=(
+        (t.session, "app_id"),
+        (t.memory, "app_id"),
+        (t.message, "app_id"),
+        (t.repository, "app_id"),
+        (t.document, "app_id"),
+        (t.chunk, "app_id"),
+    ),
 )
 
 

@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlalchemy import delete, select, update
 
+from engramdb import limits
 from engramdb.errors import (
     InvalidRequest,
     ValidationFailed,
@@ -43,6 +44,16 @@ doc = t.document
 chk = t.chunk
 
 
+def _upload_name(filename: str | None) -> str | None:
+    """An upload's file name, held to the same rules as a ``path`` field."""
+    if filename is None:
+        return None
+    name = filename.replace("\x00", "").strip()
+    if len(name) > limits.MAX_PATH_CHARS:
+        raise ValidationFailed(f"the file name is over {limits.MAX_PATH_CHARS:,} characters; send a shorter `path`")
+    return name or None
+
+
 async def create(
     rt: Runtime,
     caller: Caller,
@@ -62,7 +73,7 @@ async def create(
         raise ValidationFailed("a document in a repository needs a path")
     job = IngestJob(
         data=data,
-        path=fields.path or filename,
+        path=fields.path or _upload_name(filename),
         declared_type=fields.content_type or part_type,
         repository_id=fields.repository_id,
         owner=fields,

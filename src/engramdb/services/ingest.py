@@ -23,12 +23,14 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import re
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from sqlalchemy import bindparam, delete, func, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from engramdb import ids, limits
@@ -39,6 +41,7 @@ from engramdb.errors import (
     NotFound,
     PayloadTooLarge,
     UnsupportedContent,
+    ValidationFailed,
 )
 from engramdb.providers.documents import (
     ContentType,
@@ -155,12 +158,21 @@ def _parse_and_chunk(
     parsed = parse(data, ctype, path)
     if "\x00" in parsed.text:
         raise UnsupportedContent(f"{path or 'the document'} holds NUL characters: it looks like binary data")
+    # A PDF's text can carry lone surrogates (a font's broken map): not text PostgreSQL can store.
+    parsed = replace(parsed, text=_storable(parsed.text), title=_storable(parsed.title) if parsed.title else None)
     title = title or parsed.title or fallback
     pieces = [
         _piece(c.ordinal, c.text, c.heading_path, {k: getattr(c, k) for k in _POSITIONS}, title, path)
         for c in chunk_document(parsed)
     ]
     return parsed, title, pieces
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _storable(text: str) -> str:
+    return _SURROGATE.sub("\ufffd", text).replace("\x00", "")
 
 
 def _pair(plan: _Plan, old: list[dict[str, Any]], model: str) -> None:
@@ -402,7 +414,15 @@ async def _commit(rt: Runtime, caller: Caller, plan: _Plan) -> DocumentResult:
             if plan.pieces is not None:
                 values["chunk_count"] = len(plan.pieces)
             stmt = update(doc).where(doc.c.org_id == caller.org_id, doc.c.id == cur["id"]).values(values)
-            row = dict((await conn.execute(stmt.returning(*doc_columns(content=True)))).mappings().one())
+            try:
+                row = dict((await conn.execute(stmt.returning(*doc_columns(content=True)))).mappings().one())
+            except IntegrityError as exc:
+                if "ux_document_content" not in str(exc.orig):
+                    raise
+                raise Conflict(
+                    "another document of the same owner already has exactly this content; "
+                    "delete one of the two, or change this one differently"
+                ) from exc
         counts = ChunkCounts(kept=row["chunk_count"])
         if plan.pieces is not None:
             counts = await _write_chunks(conn, rt, caller.org_id, row, plan)
@@ -432,6 +452,9 @@ async def ingest_many(rt: Runtime, caller: Caller, jobs: list[IngestJob]) -> lis
         for attempt in range(ATTEMPTS):
             try:
                 out[i] = await _commit(rt, caller, plan)
+                break
+            except (ValidationFailed, Conflict) as exc:  # this file's values, or a clash: the others go on
+                out[i] = exc
                 break
             except _Stale:
                 if attempt == ATTEMPTS - 1:

@@ -273,7 +273,8 @@ async def prune(rt: Runtime, caller: Caller, repository_id: uuid.UUID, keep_path
     async with rt.db.tenant(caller.org_id) as conn:
         await fetch(conn, caller, repository_id, lock=True)
         query = select(d.c.id, d.c.path).where(d.c.org_id == caller.org_id, d.c.repository_id == repository_id)
-        gone = [(r.id, r.path) for r in (await conn.execute(query)) if r.path not in keep_paths]
+        keep = {path.strip() for path in keep_paths}  # as sync stores them
+        gone = [(r.id, r.path) for r in (await conn.execute(query)) if r.path not in keep]
         for start in range(0, len(gone), 1_000):
             batch = [doc_id for doc_id, _ in gone[start : start + 1_000]]
             await conn.execute(delete(d).where(d.c.org_id == caller.org_id, d.c.id.in_(batch)))

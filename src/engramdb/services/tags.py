@@ -25,12 +25,13 @@ from engramdb.storage.database import Database
 from engramdb.storage.pagination import BAD_CURSOR, decode_cursor, encode_cursor
 from engramdb.storage.repo import public_columns
 
+# Repositories before documents: the order prune and document deletion lock them in (no deadlock).
 TAGGED: tuple[tuple[str, Table], ...] = (
     ("session", t.session),
     ("message", t.message),
     ("memory", t.memory),
-    ("document", t.document),
     ("repository", t.repository),
+    ("document", t.document),
 )
 
 

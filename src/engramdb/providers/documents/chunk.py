@@ -97,6 +97,18 @@ def _kind(parsed: Parsed) -> str:
     return "code" if parsed.content_type == "text/x-code" else "text"
 
 
+CHARS_PER_TOKEN_CAP = 8  # WordPiece counts a 1 MB word as one [UNK] token: bound chunks by characters too
+
+
+def _bounded(start: int, piece: str, max_tokens: int) -> list[tuple[int, str]]:
+    """``piece`` cut into windows of at most ``max_tokens × CHARS_PER_TOKEN_CAP`` characters (a chunk of
+    long unbroken strings, minified code or base64, would otherwise be one huge chunk)."""
+    limit = max_tokens * CHARS_PER_TOKEN_CAP
+    if len(piece) <= limit:
+        return [(start, piece)]
+    return [(start + i, piece[i : i + limit]) for i in range(0, len(piece), limit) if piece[i : i + limit].strip()]
+
+
 def chunk_document(parsed: Parsed, *, max_tokens: int = 200, overlap_tokens: int = 30) -> list[Chunk]:
     """Cut a parsed document into chunks of at most ``max_tokens`` tokens, consecutive chunks sharing up
     to ``overlap_tokens``. Each chunk knows its character range, 1-based inclusive line range (in
@@ -109,7 +121,12 @@ def chunk_document(parsed: Parsed, *, max_tokens: int = 200, overlap_tokens: int
     kind = _kind(parsed)
     grammar_language = parsed.code_language if kind == "code" and parsed.code_language in GRAMMARS else None
     splitter = _splitter(kind, grammar_language, max_tokens, overlap_tokens)
-    pieces = [(start, piece) for start, piece in splitter.chunk_indices(text) if piece.strip()]
+    pieces = [
+        cut
+        for start, piece in splitter.chunk_indices(text)
+        if piece.strip()
+        for cut in _bounded(start, piece, max_tokens)
+    ]
     if not pieces:
         return []
     line_starts = [0, *(match.end() for match in re.finditer("\n", text))]
