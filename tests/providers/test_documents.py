@@ -572,3 +572,12 @@ def test_citation_of_a_real_chunk() -> None:
     assert citation("README.md", parsed.title, last) == "README.md, lines 1–13"
     small = chunk_document(parsed, max_tokens=40, overlap_tokens=0)
     assert citation("README.md", parsed.title, small[-1]).startswith("README.md, section Install, lines ")
+
+
+@pytest.mark.parametrize("source", ["# just a comment", "#!/usr/bin/env python\n# only comments\n"])
+def test_code_with_nothing_but_comments_is_one_chunk(source: str) -> None:
+    from engramdb.providers.documents import chunk_document, parse
+
+    parsed = parse(source.encode(), "text/x-code", "pkg/__init__.py")
+    (only,) = chunk_document(parsed)
+    assert only.heading_path == () and only.start_line == 1

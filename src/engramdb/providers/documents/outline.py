@@ -202,7 +202,7 @@ class DefinitionIndex:
             match = pattern.match(line)
             starts.append((number, _label(language, match) if match else None))
         found: list[_Definition] = []
-        ends = [following - 1 for following, _ in starts[1:]] + [len(self._lines)]
+        ends = [following - 1 for following, _ in starts[1:]] + ([len(self._lines)] if starts else [])
         for (first, label), last in zip(starts, ends, strict=True):
             if label:
                 found.append(_Definition(first, last, (label,), -1))
