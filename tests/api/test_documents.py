@@ -561,3 +561,22 @@ async def test_patching_content_onto_a_twin_says_so(org: Org) -> None:
     r = await c.patch(f"/v1/documents/{a}", json={"content": "Beta text."})
     body = assert_problem(r, 409)
     assert "exactly this content" in str(body["detail"])
+
+
+async def test_a_file_that_breaks_the_parser_is_skipped_not_the_sync(org: Org, monkeypatch: pytest.MonkeyPatch) -> None:
+    real = ingest.chunk_document
+
+    def fragile(parsed, **kwargs):  # type: ignore[no-untyped-def]
+        if "boom" in parsed.text:
+            raise RuntimeError("an unforeseen parser failure")
+        return real(parsed, **kwargs)
+
+    monkeypatch.setattr(ingest, "chunk_document", fragile)
+    c = org.client
+    repo = (await c.post("/v1/repositories", json={"name": "fragile"})).json()["id"]
+    files = [{"path": "bad.md", "content": "# boom"}, {"path": "good.md", "content": "# fine"}]
+    r = await c.post(f"/v1/repositories/{repo}/files", json={"files": files})
+    assert r.status_code == 200, r.text
+    actions = {x["path"]: (x["action"], x["reason"]) for x in r.json()["results"]}
+    assert actions["good.md"][0] == "added"
+    assert actions["bad.md"][0] == "skipped" and "could not be read" in actions["bad.md"][1]

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import logging
 import re
 import uuid
 from dataclasses import dataclass, field, replace
@@ -63,6 +64,7 @@ from engramdb.services.repositories import document_scope, visible
 from engramdb.services.runtime import Runtime
 from engramdb.storage import tables as t
 
+_log = logging.getLogger("engramdb.ingest")
 doc = t.document
 chk = t.chunk
 EMBED_BATCH = 64
@@ -154,7 +156,21 @@ def public(row: dict[str, Any]) -> Document:
 def _parse_and_chunk(
     data: bytes, ctype: ContentType, title: str | None, fallback: str | None, path: str | None
 ) -> tuple[Any, ...]:
-    """CPU work, run in a thread: the text, the title (given, else the parse's, else ``fallback``), the pieces."""
+    """CPU work, run in a thread: the text, the title (given, else the parse's, else ``fallback``), the pieces.
+    A file that makes a parser or the splitter fail in a way nobody foresaw is refused as unreadable (and
+    logged), so it is skipped in a sync instead of failing every file sent with it."""
+    try:
+        return _parse_and_chunk_now(data, ctype, title, fallback, path)
+    except EngramError:
+        raise
+    except Exception as exc:
+        _log.exception("could not parse %s", path)
+        raise UnsupportedContent(f"{path or 'the document'} could not be read ({type(exc).__name__})") from exc
+
+
+def _parse_and_chunk_now(
+    data: bytes, ctype: ContentType, title: str | None, fallback: str | None, path: str | None
+) -> tuple[Any, ...]:
     parsed = parse(data, ctype, path)
     if "\x00" in parsed.text:
         raise UnsupportedContent(f"{path or 'the document'} holds NUL characters: it looks like binary data")
