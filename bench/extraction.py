@@ -53,7 +53,7 @@ from rich.table import Table
 
 sys.path.insert(0, str(Path(__file__).parent))
 from _server import engram_server  # noqa: E402
-from locomo import CATEGORIES, DIA, KS, sessions_of, turn_text  # noqa: E402
+from locomo import CATEGORIES, DIA, KS, message_batch, sessions_of, turn_text  # noqa: E402
 from locomo import evaluate as evaluate_messages  # noqa: E402
 
 from engramdb.providers.extraction import Turn  # noqa: E402
@@ -125,16 +125,7 @@ def ingest(client: httpx.Client, samples: list[Sample], progress: Progress) -> d
             session = client.post("/v1/sessions", json=body).raise_for_status().json()
             sessions.add(session["id"])
             for start in range(0, len(turns), 100):
-                batch = [
-                    {
-                        "role": "user",
-                        "name": t["speaker"],
-                        "content": turn_text(t),
-                        "occurred_at": when.isoformat(),
-                        "metadata": {"dia_id": t["dia_id"]},
-                    }
-                    for t in turns[start : start + 100]
-                ]
+                batch = message_batch(turns[start : start + 100], when)
                 r = client.post(f"/v1/sessions/{session['id']}/messages", json={"messages": batch, "extract": True})
                 answer = r.raise_for_status().json()
                 dia_of.update({msg["id"]: msg["metadata"]["dia_id"] for msg in answer["data"]})

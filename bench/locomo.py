@@ -57,6 +57,20 @@ def sessions_of(conversation: dict[str, Any]) -> list[tuple[str, datetime, list[
     return sorted(out, key=lambda s: int(s[0].split("_")[1]))
 
 
+def message_batch(turns: list[dict[str, Any]], when: datetime) -> list[dict[str, Any]]:
+    """LoCoMo turns as messages: the speaker as ``name``, the session's date, the ``dia_id`` in metadata."""
+    return [
+        {
+            "role": "user",
+            "name": t["speaker"],
+            "content": turn_text(t),
+            "occurred_at": when.isoformat(),
+            "metadata": {"dia_id": t["dia_id"]},
+        }
+        for t in turns
+    ]
+
+
 def ingest(client: httpx.Client, samples: list[dict[str, Any]], progress: Progress) -> tuple[int, float]:
     total = sum(len(turns) for s in samples for _, _, turns in sessions_of(s["conversation"]))
     task = progress.add_task("ingest", total=total)
@@ -66,16 +80,7 @@ def ingest(client: httpx.Client, samples: list[dict[str, Any]], progress: Progre
         for key, when, turns in sessions_of(sample["conversation"]):
             session = client.post("/v1/sessions", json={"external_user_id": user, "title": key}).json()
             for start in range(0, len(turns), 100):
-                batch = [
-                    {
-                        "role": "user",
-                        "name": t["speaker"],
-                        "content": turn_text(t),
-                        "occurred_at": when.isoformat(),
-                        "metadata": {"dia_id": t["dia_id"]},
-                    }
-                    for t in turns[start : start + 100]
-                ]
+                batch = message_batch(turns[start : start + 100], when)
                 # Message-level retrieval only: extraction (bench/extraction.py) would compete for the CPU.
                 r = client.post(f"/v1/sessions/{session['id']}/messages", json={"messages": batch, "extract": False})
                 r.raise_for_status()
