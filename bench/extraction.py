@@ -53,7 +53,7 @@ from rich.table import Table
 
 sys.path.insert(0, str(Path(__file__).parent))
 from _server import engram_server  # noqa: E402
-from locomo import CATEGORIES, DIA, KS, message_batch, sessions_of, turn_text  # noqa: E402
+from locomo import CATEGORIES, DIA, KS, message_batch, scored_questions, sessions_of, turn_text  # noqa: E402
 from locomo import evaluate as evaluate_messages  # noqa: E402
 
 from engramdb.providers.extraction import Turn  # noqa: E402
@@ -300,12 +300,11 @@ def evaluate_memories(
 ) -> tuple[dict[int, list[dict[str, float]]], list[float]]:
     """Per category, R@k over the ranked turn list of the memory hits; also the uncut top-10 variant."""
     turns_of = {m["id"]: m["turns"] for mems in memories.values() for m in mems}
-    questions = [(s["sample_id"], q) for s in samples for q in s["qa"] if q.get("category") in CATEGORIES]
+    questions = scored_questions(samples)
     task = progress.add_task("search memories", total=len(questions))
     scores: dict[int, list[dict[str, float]]] = defaultdict(list)
     widths: list[float] = []
-    for user, qa in questions:
-        evidence = {e for item in qa.get("evidence", []) for e in DIA.findall(item)}
+    for user, qa, evidence in questions:
         progress.advance(task)
         if not evidence:
             continue

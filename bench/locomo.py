@@ -88,15 +88,24 @@ def ingest(client: httpx.Client, samples: list[dict[str, Any]], progress: Progre
     return total, time.perf_counter() - started
 
 
+def scored_questions(samples: list[dict[str, Any]]) -> list[tuple[str, dict[str, Any], set[str]]]:
+    """(user, question, evidence turns) for every question of categories 1-4 (evidence may be empty)."""
+    return [
+        (s["sample_id"], q, {e for item in q.get("evidence", []) for e in DIA.findall(item)})
+        for s in samples
+        for q in s["qa"]
+        if q.get("category") in CATEGORIES
+    ]
+
+
 def evaluate(
     client: httpx.Client, samples: list[dict[str, Any]], args: argparse.Namespace, progress: Progress
 ) -> tuple[dict[int, list[dict[str, float]]], list[float]]:
-    questions = [(s["sample_id"], q) for s in samples for q in s["qa"] if q.get("category") in CATEGORIES]
+    questions = scored_questions(samples)
     task = progress.add_task("search", total=len(questions))
     scores: dict[int, list[dict[str, float]]] = defaultdict(list)
     latencies: list[float] = []
-    for user, qa in questions:
-        evidence = {e for item in qa.get("evidence", []) for e in DIA.findall(item)}
+    for user, qa, evidence in questions:
         progress.advance(task)
         if not evidence:
             continue
