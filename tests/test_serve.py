@@ -46,6 +46,16 @@ def _cli(env: dict[str, str], *args: str) -> str:
     return done.stdout
 
 
+def _stop_postgres(pgdata: Path) -> None:
+    """The served process dies by its signal, so its embedded PostgreSQL outlives it: stop that too."""
+    pid_file = pgdata / "postmaster.pid"
+    if pid_file.exists():
+        try:
+            os.kill(int(pid_file.read_text().split()[0]), signal.SIGQUIT)
+        except (ProcessLookupError, ValueError, IndexError):
+            pass
+
+
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     data_dir: Path = tmp_path_factory.mktemp("served")
@@ -80,6 +90,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
             proc.wait()
             stopped = None
         log.close()
+        _stop_postgres(data_dir / "pgdata")
     # A clean shutdown: background loops (access tracking, embedding backfill) end on cancellation.
     # (uvicorn re-raises the signal after its graceful shutdown, so -SIGTERM is the clean exit status)
     assert stopped in (0, -signal.SIGTERM), f"engramdb serve did not stop on SIGTERM: {log_path.read_text()[-2000:]}"
