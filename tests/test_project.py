@@ -57,6 +57,18 @@ FORBIDDEN = {
         "engramdb.storage",
         "sqlalchemy",
     ),
+    "sdk": (
+        "fastapi",
+        "starlette",
+        "typer",
+        "mcp",
+        "sqlalchemy",
+        "engramdb.api",
+        "engramdb.cli",
+        "engramdb.services",
+        "engramdb.storage",
+        "engramdb.providers",
+    ),
     "cli": ("engramdb.storage.tables", "sqlalchemy"),
     "api": ("engramdb.storage.tables", "sqlalchemy"),
 }
@@ -74,6 +86,9 @@ def test_layers_point_one_way() -> None:
 
 def test_public_surface_is_pinned() -> None:
     assert engramdb.__all__ == [
+        "APIError",
+        "AsyncClient",
+        "Client",
         "Conflict",
         "EngramError",
         "InvalidRequest",

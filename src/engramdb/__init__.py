@@ -1,5 +1,7 @@
 """Engram: self-hostable, multi-tenant long-term memory for AI agents, on one PostgreSQL."""
 
+__version__ = "0.1.0"  # before the imports: the SDK reads it
+
 from engramdb.config import Settings
 from engramdb.errors import (
     Conflict,
@@ -12,10 +14,12 @@ from engramdb.errors import (
     Unauthenticated,
     ValidationFailed,
 )
-
-__version__ = "0.1.0"
+from engramdb.sdk import APIError, AsyncClient, Client
 
 __all__ = [
+    "APIError",
+    "AsyncClient",
+    "Client",
     "Conflict",
     "EngramError",
     "InvalidRequest",

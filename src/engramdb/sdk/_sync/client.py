@@ -1,0 +1,153 @@
+# Generated from engramdb/sdk/_async by scripts/unasync.py: edit the async code, then run the script.
+"""The client and its retries. ``engramdb/sdk/_sync`` is generated from ``engramdb/sdk/_async`` by
+``scripts/unasync.py``: edit the async code, then run that script (a test fails when they drift apart)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from types import TracebackType
+from typing import Any, TypeVar
+
+import httpx
+from pydantic import BaseModel
+
+from engramdb.schemas.context import ContextRequest, ContextResponse
+from engramdb.schemas.search import SearchRequest, SearchResponse
+from engramdb.sdk import _common as c
+from engramdb.sdk._sync import resources as r
+from engramdb.sdk.errors import APIConnectionError, APITimeoutError, error_for
+
+T = TypeVar("T", bound=BaseModel)
+
+
+class Client:
+    """Engram's API, with resource namespaces (``client.memories.create(...)``).
+
+    ``base_url`` defaults to ``$ENGRAM_URL`` (else http://127.0.0.1:8000) and ``api_key`` to
+    ``$ENGRAM_API_KEY``. Pass ``transport=httpx.ASGITransport(app=...)`` to drive an app in-process.
+    Calls that cannot do harm when repeated are retried on 429, 502-504 and broken connections, up to
+    ``max_retries`` times with exponential backoff (Retry-After honoured); any call is retried on 429.
+    """
+
+    def __init__(
+        self,
+        base_url: str | None = None,
+        api_key: str | None = None,
+        *,
+        timeout: float | httpx.Timeout = c.DEFAULT_TIMEOUT_S,
+        max_retries: int = c.DEFAULT_MAX_RETRIES,
+        transport: httpx.BaseTransport | None = None,
+        headers: Mapping[str, str] | None = None,
+        http_client: httpx.Client | None = None,
+    ) -> None:
+        self.base_url = c.resolve_url(base_url)
+        self.max_retries = max_retries
+        self._owns_http = http_client is None
+        self._http = http_client or httpx.Client(
+            base_url=self.base_url,
+            timeout=timeout,
+            transport=transport,
+            headers=c.default_headers(c.resolve_key(api_key), headers),
+        )
+        self.teams = r.Teams(self)
+        self.users = r.Users(self)
+        self.agents = r.Agents(self)
+        self.apps = r.Apps(self)
+        self.keys = r.Keys(self)
+        self.sessions = r.Sessions(self)
+        self.messages = r.Messages(self)
+        self.memories = r.Memories(self)
+        self.facts = r.Facts(self)
+        self.entities = r.Entities(self)
+        self.categories = r.Categories(self)
+        self.jobs = r.Jobs(self)
+        self.documents = r.Documents(self)
+        self.repositories = r.Repositories(self)
+        self.tags = r.Tags(self)
+        self.audit = r.Audit(self)
+        self.data = r.Data(self)
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        if self._owns_http:
+            self._http.close()
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        json: Any = None,
+        content: bytes | None = None,
+        files: Any = None,
+        data: Mapping[str, Any] | None = None,
+        headers: Mapping[str, str] | None = None,
+        idempotent: bool | None = None,
+    ) -> httpx.Response:
+        """Send one call, retrying as the class says; an error status raises its ``APIStatusError``."""
+        attempt = 0
+        while True:
+            try:
+                response = self._http.request(
+                    method,
+                    path,
+                    params=c.query(params or {}),
+                    json=json,
+                    content=content,
+                    files=files,
+                    data=data,
+                    headers=headers,
+                )
+            except httpx.TimeoutException as exc:
+                if c.should_retry(method, None, attempt=attempt, max_retries=self.max_retries, idempotent=idempotent):
+                    attempt += 1
+                    time.sleep(c.backoff_s(attempt, None))
+                    continue
+                raise APITimeoutError(f"no answer from {self.base_url} in time: {exc}", request=exc.request) from exc
+            except httpx.TransportError as exc:
+                if c.should_retry(method, None, attempt=attempt, max_retries=self.max_retries, idempotent=idempotent):
+                    attempt += 1
+                    time.sleep(c.backoff_s(attempt, None))
+                    continue
+                raise APIConnectionError(
+                    f"cannot reach Engram at {self.base_url} ({exc}); is `engramdb serve` running?"
+                ) from exc
+            if response.status_code < 400:
+                return response
+            status = response.status_code
+            if c.should_retry(method, status, attempt=attempt, max_retries=self.max_retries, idempotent=idempotent):
+                attempt += 1
+                time.sleep(c.backoff_s(attempt, response))
+                continue
+            raise error_for(response)
+
+    def call(self, model: type[T], method: str, path: str, **kwargs: Any) -> T:
+        """``request`` and parse the answer as ``model``."""
+        return c.parse(model, self.request(method, path, **kwargs))
+
+    @c.operation("get_health")
+    def health(self) -> dict[str, Any]:
+        """The server's health: database, embedder, version (no key needed)."""
+        found: dict[str, Any] = (self.request("GET", "/v1/health")).json()
+        return found
+
+    @c.operation("search")
+    def search(self, request: SearchRequest | None = None, /, **fields: Any) -> SearchResponse:
+        """Hybrid search over messages, memories, facts, entities, chunks and documents (``SearchRequest``)."""
+        sent = c.body(SearchRequest, request, fields)
+        return self.call(SearchResponse, "POST", "/v1/search", json=sent, idempotent=True)
+
+    @c.operation("assemble_context")
+    def context(self, request: ContextRequest | None = None, /, **fields: Any) -> ContextResponse:
+        """A prompt-ready context block within ``token_budget`` (``ContextRequest``)."""
+        sent = c.body(ContextRequest, request, fields)
+        return self.call(ContextResponse, "POST", "/v1/context", json=sent, idempotent=True)

@@ -1,0 +1,130 @@
+"""Retries, timeouts and error mapping of both clients, against scripted transports (no server needed:
+what is under test is the client's own policy)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import httpx
+import pytest
+
+from engramdb.sdk import (
+    APIConnectionError,
+    APITimeoutError,
+    AsyncClient,
+    Client,
+    InternalServerError,
+    RateLimitError,
+)
+from engramdb.sdk import _common as common
+
+PROBLEM = {"type": "urn:engramdb:problem:unavailable", "title": "Service Unavailable", "status": 503, "detail": "x"}
+PAGE = {"data": [], "next_cursor": None}
+BACKOFF = common.backoff_s  # the real one: the fixture below replaces it to keep the tests fast
+
+
+@pytest.fixture(autouse=True)
+def no_waiting(monkeypatch: pytest.MonkeyPatch) -> list[float]:
+    waits: list[float] = []
+    def record(attempt: int, response: httpx.Response | None) -> float:
+        waits.append(BACKOFF(attempt, response))
+        return 0.0
+
+    monkeypatch.setattr(common, "backoff_s", record)
+    return waits
+
+
+def scripted(*steps: int | type[Exception]) -> tuple[Callable[[httpx.Request], httpx.Response], list[str]]:
+    """A handler answering with each step in turn (a status, or an exception to raise); logs methods."""
+    calls: list[str] = []
+
+    def handle(request: httpx.Request) -> httpx.Response:
+        step = steps[min(len(calls), len(steps) - 1)]
+        calls.append(request.method)
+        if isinstance(step, type):
+            raise step("scripted failure", request=request)
+        headers = {"retry-after": "2"} if step == 429 else {}
+        body = PAGE if step < 400 else {**PROBLEM, "status": step}
+        return httpx.Response(step, json=body, headers=headers)
+
+    return handle, calls
+
+
+def sync_client(handler: Callable[[httpx.Request], httpx.Response], retries: int = 2) -> Client:
+    return Client("http://engram.test", "egm_x", transport=httpx.MockTransport(handler), max_retries=retries)
+
+
+def test_idempotent_calls_retry_on_503_then_succeed() -> None:
+    handler, calls = scripted(503, 503, 200)
+    with sync_client(handler) as client:
+        assert client.memories.list().page().data == []
+    assert calls == ["GET", "GET", "GET"]
+
+
+def test_gives_up_after_max_retries_with_the_problem() -> None:
+    handler, calls = scripted(503)
+    with sync_client(handler, retries=1) as client, pytest.raises(InternalServerError) as raised:
+        client.memories.list().page()
+    assert len(calls) == 2 and raised.value.status == 503 and raised.value.detail == "x"
+
+
+def test_a_create_is_not_repeated_on_503_or_a_broken_connection() -> None:
+    handler, calls = scripted(503)
+    with sync_client(handler) as client, pytest.raises(InternalServerError):
+        client.memories.create(content="once", external_user_id="u")
+    assert calls == ["POST"]
+    handler, calls = scripted(httpx.ReadError)
+    with sync_client(handler) as client, pytest.raises(APIConnectionError):
+        client.memories.create(content="once", external_user_id="u")
+    assert calls == ["POST"]
+
+
+def test_429_is_retried_for_any_call_honouring_retry_after(no_waiting: list[float]) -> None:
+    handler, calls = scripted(429, 201)
+    with sync_client(handler) as client:
+        client.request("POST", "/v1/memories", json={"content": "x"})
+    assert calls == ["POST", "POST"] and no_waiting == [2.0]
+    handler, calls = scripted(429)
+    with sync_client(handler, retries=0) as client, pytest.raises(RateLimitError):
+        client.memories.list().page()
+
+
+def test_connection_errors_and_timeouts() -> None:
+    handler, calls = scripted(httpx.ConnectError, 200)
+    with sync_client(handler) as client:
+        client.memories.list().page()
+    assert calls == ["GET", "GET"]
+    handler, calls = scripted(httpx.ReadTimeout)
+    with sync_client(handler) as client, pytest.raises(APITimeoutError):
+        client.memories.get("00000000-0000-0000-0000-000000000001")
+    assert len(calls) == 3
+
+
+async def test_the_async_client_follows_the_same_policy() -> None:
+    handler, calls = scripted(502, 200)
+    async with AsyncClient("http://engram.test", "egm_x", transport=httpx.MockTransport(handler)) as client:
+        await client.jobs.list().page()
+    assert calls == ["GET", "GET"]
+
+
+def test_backoff_grows_and_is_capped() -> None:
+    waits = [BACKOFF(attempt, None) for attempt in (1, 2, 3, 10)]
+    assert 0.75 <= waits[0] <= 1.25 and waits[1] > waits[0] and waits[3] <= common.MAX_BACKOFF_S * 1.25
+    dated = httpx.Response(429, headers={"retry-after": "Wed, 21 Oct 2015 07:28:00 GMT"})
+    assert BACKOFF(1, dated) == 0.0
+
+
+def test_the_key_and_url_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    seen: list[httpx.Request] = []
+
+    def handle(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return httpx.Response(200, json=PAGE)
+
+    monkeypatch.setenv("ENGRAM_URL", "http://memory.example:9000/")
+    monkeypatch.setenv("ENGRAM_API_KEY", "egm_from_env")
+    with Client(transport=httpx.MockTransport(handle)) as client:
+        client.tags.list(prefix="a").page()
+    assert str(seen[0].url) == "http://memory.example:9000/v1/tags?prefix=a"
+    assert seen[0].headers["authorization"] == "Bearer egm_from_env"
+    assert seen[0].headers["user-agent"].startswith("engramdb-python/")
