@@ -47,12 +47,15 @@ def test_unknown_org_and_bad_scope_say_what_to_do(env: None) -> None:
     r = runner.invoke(app, ["keys", "list", "--org", "nope"])
     assert r.exit_code == 2 and "engramdb init" in r.output
     r = runner.invoke(app, ["keys", "create", "--org", "nope", "--scope", "root"])
-    assert r.exit_code == 1 and "error" in r.output
+    assert r.exit_code == 2 and "error" in r.output
+    run("init", "--org", "scoped-org")
+    r = runner.invoke(app, ["keys", "create", "--org", "scoped-org", "--scope", "root"])
+    assert r.exit_code == 2 and "scopes" in r.output
 
 
 def test_migrate_and_doctor(env: None) -> None:
     current = re.search(r"schema at revision (\S+) \(head (\S+)\)", run("migrate"))
-    assert current is not None and current[1] == current[2] == "0005_documents"
+    assert current is not None and current[1] == current[2] == "0006_webhooks"
     out = run("doctor")
     for word in ("postgresql", "pgvector", "migrations", "row-level security", "jobs", "extraction"):
         assert word in out

@@ -9,6 +9,7 @@ reported; it never stops the rest of the sync.
 from __future__ import annotations
 
 import asyncio
+import base64
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -18,18 +19,16 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
 from rich.table import Table
 
+from engramdb import limits
+from engramdb.cli.connect import Target
+from engramdb.cli.connect import run as run_with_client
 from engramdb.cli.walk import Found, walk
-from engramdb.config import Settings
 from engramdb.errors import ConfigurationError
 from engramdb.providers.documents import MAX_DOCUMENT_BYTES
-from engramdb.schemas.directory import Organization
-from engramdb.services import keys, repositories
-from engramdb.services.context import Caller
-from engramdb.services.runtime import Runtime
-from engramdb.storage.database import Database, resolve_url
-from engramdb.storage.migrate import migrate, prepare_vectors
+from engramdb.schemas.documents import FileResult, Repository
+from engramdb.sdk import AsyncClient, ConflictError
 
-GROUP = 32  # files per call to the service: one progress step, bounded memory
+GROUP = 32  # files read per progress step: memory holds one group, not the tree
 
 
 @dataclass
@@ -41,36 +40,61 @@ class Report:
     chunks_embedded: int = 0
     seconds: float = 0.0
 
-
-async def _org(db: Database, ref: str | None) -> Organization:
-    if ref is not None:
-        found = await keys.find_organizations(db, ref)
-        if len(found) != 1:
-            raise ConfigurationError(
-                f"no single organization named or with id '{ref}'; see `engramdb orgs list`"
-                if found
-                else f"no organization named or with id '{ref}'; create one with `engramdb init --org NAME`"
-            )
-        return found[0]
-    every = await keys.list_organizations(db)
-    if len(every) != 1:
-        raise ConfigurationError(
-            "pass --org NAME: "
-            + (
-                "there is no organization yet (create one with `engramdb init --org NAME`)"
-                if not every
-                else f"this server has {len(every)} organizations"
-            )
-        )
-    return every[0]
+    def add(self, result: FileResult, keep: set[str]) -> None:
+        self.counts[result.action] += 1
+        self.chunks_embedded += result.chunks.embedded
+        if result.action == "skipped":
+            self.skipped.append((result.path, result.reason or "skipped"))
+        else:
+            keep.add(result.path)
 
 
-async def sync_folder(
-    rt: Runtime, caller: Caller, root: Path, repository: str, *, prune: bool, console: Console
-) -> Report:
+async def ensure_repository(client: AsyncClient, name: str, source: str) -> Repository:
+    """The repository called ``name``, created on first sync."""
+    async for found in client.repositories.list():
+        if found.name == name:
+            return found
+    try:
+        return await client.repositories.create(name=name, source=source[: limits.MAX_URL_CHARS])
+    except ConflictError:  # created meanwhile by another sync
+        async for found in client.repositories.list():
+            if found.name == name:
+                return found
+        raise
+
+
+async def _send(client: AsyncClient, repo: Repository, files: list[tuple[str, bytes]], report: Report) -> set[str]:
+    """Sync calls within the API's per-call limits; a file over the sync limit goes up as an upload."""
+    keep: set[str] = set()
+    batch: list[dict[str, str]] = []
+    size = 0
+
+    async def flush() -> None:
+        nonlocal batch, size
+        if batch:
+            for result in (await client.repositories.sync_files(repo.id, files=batch)).results:
+                report.add(result, keep)
+        batch, size = [], 0
+
+    for path, data in files:
+        if len(data) > limits.MAX_SYNC_BYTES:
+            uploaded = await client.documents.upload(data, filename=Path(path).name, path=path, repository_id=repo.id)
+            action = {"created": "added", "updated": "changed"}.get(uploaded.action, "unchanged")
+            result = FileResult(path=path, action=action, document_id=uploaded.document.id, chunks=uploaded.chunks)
+            report.add(result, keep)
+            continue
+        if size + len(data) > limits.MAX_SYNC_BYTES or len(batch) >= limits.MAX_SYNC_FILES:
+            await flush()
+        batch.append({"path": path, "content_base64": base64.b64encode(data).decode("ascii")})
+        size += len(data)
+    await flush()
+    return keep
+
+
+async def sync_folder(client: AsyncClient, root: Path, repository: str, *, prune: bool, console: Console) -> Report:
     """Sync ``root`` into the repository named ``repository`` (created if missing)."""
     started = time.perf_counter()
-    repo = await repositories.ensure_repository(rt, caller, repository, source=str(root.resolve()))
+    repo = await ensure_repository(client, repository, str(root.resolve()))
     found: list[Found] = await asyncio.to_thread(lambda: list(walk(root, max_bytes=MAX_DOCUMENT_BYTES)))
     report = Report(repository=repo.name)
     readable = [f for f in found if f.source is not None]
@@ -86,45 +110,27 @@ async def sync_folder(
         task = progress.add_task(f"syncing into '{repo.name}'", total=len(readable))
         for start in range(0, len(readable), GROUP):
             group = readable[start : start + GROUP]
-            files = []
-            for f in group:  # read now, a group at a time: memory holds one group, not the tree
+            files: list[tuple[str, bytes]] = []
+            for f in group:
                 data = await asyncio.to_thread(f.read, MAX_DOCUMENT_BYTES)
                 if isinstance(data, Found):
                     report.skipped.append((data.path, data.skipped or "skipped"))
                 else:
-                    files.append(repositories.SourceFile(f.path, data))
-            for result in await repositories.sync_files(rt, caller, repo.id, files) if files else []:
-                report.counts[result.action] += 1
-                report.chunks_embedded += result.chunks.embedded
-                if result.action == "skipped":
-                    report.skipped.append((result.path, result.reason or "skipped"))
-                else:
-                    keep.add(result.path)
+                    files.append((f.path, data))
+            keep |= await _send(client, repo, files, report)
             progress.advance(task, len(group))
     if prune:
-        report.deleted = await repositories.prune(rt, caller, repo.id, keep)
+        if len(keep) > limits.MAX_KEEP_PATHS:
+            raise ConfigurationError(f"more than {limits.MAX_KEEP_PATHS:,} files: sync smaller folders, or --no-prune")
+        report.deleted = (await client.repositories.prune(repo.id, keep_paths=sorted(keep))).deleted_paths
     report.seconds = time.perf_counter() - started
     return report
 
 
-def run(settings: Settings, root: Path, repository: str, *, org: str | None, prune: bool, console: Console) -> Report:
+def run(target: Target, root: Path, repository: str, *, prune: bool, console: Console) -> Report:
     if not root.is_dir():
         raise ConfigurationError(f"{root} is not a folder; pass the folder (or git working tree) to ingest")
-
-    async def go() -> Report:
-        url = resolve_url(settings)
-        migrate(url)
-        runtime = Runtime.build(settings, Database.connect(settings, url=url))
-        prepare_vectors(url, runtime.embedder.model, runtime.embedder.dimensions)
-        try:
-            organization = await _org(runtime.db, org)
-            caller = Caller.operator(organization.id, actor="cli:ingest")
-            return await sync_folder(runtime, caller, root, repository, prune=prune, console=console)
-        finally:
-            await runtime.close()
-            await runtime.db.dispose()
-
-    return asyncio.run(go())
+    return run_with_client(target, lambda client: sync_folder(client, root, repository, prune=prune, console=console))
 
 
 def summary(report: Report) -> Table:

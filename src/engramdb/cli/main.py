@@ -1,4 +1,6 @@
-"""The ``engramdb`` command: serve, worker, ingest, migrate, init, keys, orgs, doctor. Thin over the services."""
+"""The ``engramdb`` command. Operator commands (serve, worker, migrate, init, orgs, keys, reembed, doctor, mcp)
+act on this machine; the record commands (users, sessions, chat-import, search, memories, facts, graph,
+jobs, ingest, export, import) go through the SDK to this machine's service or a remote one (``--url``)."""
 
 from __future__ import annotations
 
@@ -16,12 +18,14 @@ from rich.console import Console
 from rich.table import Table
 
 from engramdb import __version__
+from engramdb.cli import connect, records, transfer
+from engramdb.cli.connect import KeyOpt, Target, UrlOpt
+from engramdb.cli.connect import OrgOpt as TargetOrgOpt
 from engramdb.config import Settings
 from engramdb.errors import ConfigurationError, EngramError
 from engramdb.providers.embedder import create_embedder
-from engramdb.schemas.directory import ApiKeyCreate, Organization
+from engramdb.schemas.directory import Organization
 from engramdb.services import keys as key_service
-from engramdb.services.context import Caller
 from engramdb.storage.database import Database, resolve_url
 from engramdb.storage.migrate import check_language, check_server, migrate, prepare_vectors, schema_state
 
@@ -159,22 +163,42 @@ def worker(
         raise _fail(exc) from exc
 
 
+@app.command("mcp")
+def mcp_cmd(
+    api_key: Annotated[
+        str, typer.Option(envvar="ENGRAM_API_KEY", help="The API key the tools act as.", show_default=False)
+    ] = "",
+) -> None:
+    """Serve the MCP tools over stdio for a desktop MCP client (Claude Desktop, Cursor, …); the same
+    tools are served over HTTP at /mcp by `engramdb serve`. Logs go to stderr: stdout is the protocol."""
+    from engramdb.mcp.stdio import run_stdio
+
+    if not api_key:
+        err.print("[red]error:[/red] pass --api-key or set ENGRAM_API_KEY (create a key with `engramdb init`)")
+        raise typer.Exit(2)
+    try:
+        run_stdio(_settings(), api_key)
+    except KeyboardInterrupt:
+        pass
+    except EngramError as exc:
+        raise _fail(exc) from exc
+
+
 @app.command()
 def ingest(
     path: Annotated[Path, typer.Argument(help="The folder or git working tree to sync.")],
     repo: Annotated[str, typer.Option("--repo", help="Repository name (created on first sync).")],
-    org: Annotated[
-        str | None, typer.Option("--org", help="Organization name or id (needed if there are several).")
-    ] = None,
     prune: Annotated[bool, typer.Option("--prune/--no-prune", help="Delete documents of files that are gone.")] = True,
+    url: UrlOpt = None,
+    api_key: KeyOpt = None,
+    org: TargetOrgOpt = None,
 ) -> None:
     """Sync a folder into a repository: only changed chunks are re-embedded, git's ignore rules apply,
     binaries and bad files are skipped (and listed), files deleted since the last sync are removed."""
     from engramdb.cli import ingest as ingesting
 
-    settings = _settings()
     try:
-        report = ingesting.run(settings, path, repo, org=org, prune=prune, console=err)
+        report = ingesting.run(Target(url, api_key, org), path, repo, prune=prune, console=err)
     except EngramError as exc:
         raise _fail(exc) from exc
     out.print(ingesting.summary(report))
@@ -242,7 +266,6 @@ def orgs_list(as_json: JsonOpt = False) -> None:
 
 @keys_app.command("create")
 def keys_create(
-    org: OrgOpt,
     name: Annotated[str, typer.Option(help="A label for the key.")] = "cli key",
     scope: Annotated[list[str] | None, typer.Option(help="read, write or admin; repeat for several.")] = None,
     user_id: Annotated[uuid.UUID | None, typer.Option(help="Bind the key to this user.")] = None,
@@ -250,28 +273,14 @@ def keys_create(
     agent_id: Annotated[uuid.UUID | None, typer.Option(help="Bind the key to this agent.")] = None,
     expires_at: Annotated[datetime | None, typer.Option(help="Expiry (ISO 8601).")] = None,
     as_json: JsonOpt = False,
+    url: UrlOpt = None,
+    api_key: KeyOpt = None,
+    org: TargetOrgOpt = None,
 ) -> None:
     """Create an API key and print it (shown once)."""
-    try:
-        body = ApiKeyCreate.model_validate(
-            {
-                "name": name,
-                "scopes": scope or ["read", "write"],
-                "user_id": user_id,
-                "team_id": team_id,
-                "agent_id": agent_id,
-                "expires_at": expires_at,
-            }
-        )
-    except ValueError as exc:
-        err.print(f"[red]error:[/red] {exc}")
-        raise typer.Exit(1) from exc
-
-    async def work(db: Database) -> Any:
-        organization = await _one_org(db, org)
-        return await key_service.create_key(db, Caller.operator(organization.id), body)
-
-    key = _with_db(_settings(), work)
+    fields: dict[str, Any] = {"name": name, "scopes": scope or ["read", "write"], "expires_at": expires_at}
+    fields |= {k: v for k, v in {"user_id": user_id, "team_id": team_id, "agent_id": agent_id}.items() if v}
+    key = connect.run(Target(url, api_key, org), lambda c: c.keys.create(**fields))
     if as_json:
         out.print_json(_dump(key))
         return
@@ -280,22 +289,14 @@ def keys_create(
 
 @keys_app.command("list")
 def keys_list(
-    org: OrgOpt, include_revoked: Annotated[bool, typer.Option("--all")] = False, as_json: JsonOpt = False
+    include_revoked: Annotated[bool, typer.Option("--all", help="Revoked keys too.")] = False,
+    as_json: JsonOpt = False,
+    url: UrlOpt = None,
+    api_key: KeyOpt = None,
+    org: TargetOrgOpt = None,
 ) -> None:
     """List an organization's API keys (never their secrets)."""
-
-    async def work(db: Database) -> Any:
-        organization = await _one_org(db, org)
-        caller = Caller.operator(organization.id)
-        items, cursor = [], None
-        while True:
-            page = await key_service.list_keys(db, caller, include_revoked=include_revoked, cursor=cursor, limit=200)
-            items.extend(page.data)
-            cursor = page.next_cursor
-            if cursor is None:
-                return items
-
-    items = _with_db(_settings(), work)
+    items = connect.run(Target(url, api_key, org), lambda c: c.keys.list(include_revoked=include_revoked).to_list())
     if as_json:
         out.print_json(json.dumps([k.model_dump(mode="json") for k in items]))
         return
@@ -315,14 +316,14 @@ def keys_list(
 
 
 @keys_app.command("revoke")
-def keys_revoke(org: OrgOpt, key_id: Annotated[uuid.UUID, typer.Argument(help="The key's id.")]) -> None:
+def keys_revoke(
+    key_id: Annotated[uuid.UUID, typer.Argument(help="The key's id.")],
+    url: UrlOpt = None,
+    api_key: KeyOpt = None,
+    org: TargetOrgOpt = None,
+) -> None:
     """Revoke an API key at once."""
-
-    async def work(db: Database) -> Any:
-        organization = await _one_org(db, org)
-        return await key_service.revoke_key(db, Caller.operator(organization.id), key_id)
-
-    key = _with_db(_settings(), work)
+    key = connect.run(Target(url, api_key, org), lambda c: c.keys.revoke(key_id))
     out.print(f"revoked {key.id} ({key.name})")
 
 
@@ -462,6 +463,15 @@ def _role_check(url: str) -> str | None:
     if row[0] or row[1]:
         return "role engram_app can bypass row-level security: ALTER ROLE engram_app NOSUPERUSER NOBYPASSRLS"
     return None
+
+
+# The record commands, after the operator ones in `--help`.
+app.command("search")(records.search)
+app.command("chat-import")(transfer.chat_import)
+app.command("export")(transfer.export)
+app.command("import")(transfer.import_)
+for _name, _sub in records.APPS.items():
+    app.add_typer(_sub, name=_name)
 
 
 def main() -> None:
