@@ -148,3 +148,44 @@ def test_schemathesis_finds_no_server_errors(server: Server) -> None:
 
         check()
     assert operations >= 35
+
+
+SDK_SCRIPT = """
+import sys
+from engramdb import Client
+
+with Client() as client:  # ENGRAM_URL and ENGRAM_API_KEY come from the environment
+    session = client.sessions.create(external_user_id="dana")
+    client.sessions.messages.add(session.id, [
+        {"role": "user", "content": "I adopted a cat named Miso", "occurred_at": "2026-02-01T10:00:00Z"},
+        {"role": "assistant", "content": "Congratulations!"},
+    ])
+    print(client.context(session_id=session.id, query="What pet does Dana have?", token_budget=300).context)
+"""
+
+
+def test_a_ten_line_sdk_script_imports_a_conversation_and_asks_for_context(server: Server, tmp_path: Path) -> None:
+    script = tmp_path / "remember.py"
+    script.write_text(SDK_SCRIPT)
+    assert len(SDK_SCRIPT.strip().splitlines()) <= 10
+    env = {**server.env, "ENGRAM_URL": server.base, "ENGRAM_API_KEY": server.key}
+    done = subprocess.run([sys.executable, str(script)], env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert "<engram-context" in done.stdout and "Miso" in done.stdout
+
+
+def test_the_cli_drives_a_remote_server(server: Server, tmp_path: Path) -> None:
+    chat = tmp_path / "chat.jsonl"
+    chat.write_text(
+        "\n".join(
+            json.dumps({"role": role, "content": text, "timestamp": f"2026-03-0{i + 1}T08:00:00Z"})
+            for i, (role, text) in enumerate([("user", "My favourite tea is genmaicha"), ("assistant", "Nice")])
+        )
+    )
+    remote = ("--url", server.base, "--api-key", server.key)
+    env = {k: v for k, v in server.env.items() if k != "ENGRAM_DATA_DIR"}  # nothing local to fall back on
+    env["ENGRAM_DATA_DIR"] = str(tmp_path / "unused")
+    assert "imported 2 messages" in _cli(env, "chat-import", str(chat), "--user", "erin", *remote)
+    found = json.loads(_cli(env, "search", "favourite tea", "--user", "erin", "--json", *remote))["results"]
+    assert found and "genmaicha" in found[0]["content"]
+    assert not (tmp_path / "unused").exists()  # no embedded database was started for a remote call
