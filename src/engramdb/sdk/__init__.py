@@ -1,7 +1,7 @@
 """Engram's Python SDK: ``Client`` (sync) and ``AsyncClient`` over httpx, typed with the API's models::
 
 from engramdb import Client
-with Client("http://127.0.0.1:8000", api_key="egm_…") as client:
+with Client("http://127.0.0.1:8420", api_key="egm_…") as client:
     client.memories.create(external_user_id="alice", content="Alice is allergic to peanuts")
     hits = client.search(query="what is alice allergic to", external_user_id="alice")
 """

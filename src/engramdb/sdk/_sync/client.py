@@ -24,7 +24,7 @@ T = TypeVar("T", bound=BaseModel)
 class Client:
     """Engram's API, with resource namespaces (``client.memories.create(...)``).
 
-    ``base_url`` defaults to ``$ENGRAM_URL`` (else http://127.0.0.1:8000) and ``api_key`` to
+    ``base_url`` defaults to ``$ENGRAM_URL`` (else http://127.0.0.1:8420) and ``api_key`` to
     ``$ENGRAM_API_KEY``. Pass ``transport=httpx.ASGITransport(app=...)`` to drive an app in-process.
     Calls that cannot do harm when repeated are retried on 429, 502-504 and broken connections, up to
     ``max_retries`` times with exponential backoff (Retry-After honoured); any call is retried on 429.
