@@ -101,6 +101,21 @@ class Settings(BaseSettings):
         default=30.0, ge=1, le=3600, description="A worker silent this long is gone: its jobs are run again."
     )
     job_max_attempts: int = Field(default=5, ge=1, le=50, description="Attempts of a failing job before it fails.")
+    webhook_max_attempts: int = Field(
+        default=10,
+        ge=1,
+        le=50,
+        description="Attempts of a webhook delivery (network error, 408, 429, 5xx) before it fails.",
+    )
+    webhook_retry_base_s: float = Field(
+        default=60.0, gt=0, le=86_400, description="Wait before a webhook's second attempt; it doubles after each."
+    )
+    webhook_timeout_s: float = Field(
+        default=10.0, gt=0, le=300, description="Time one webhook attempt may take, in all."
+    )
+    webhook_retention_days: int = Field(
+        default=30, ge=1, le=3650, description="Finished webhook deliveries are deleted after this many days."
+    )
     extraction: Literal["auto", "offline", "llm", "off"] = Field(
         default="auto",
         description="How messages become memories: auto (the LLM if configured, else offline), offline, llm, off.",

@@ -7,6 +7,7 @@
   any live worker (and every worker as it starts) puts its jobs back in the queue once the dead one
   has been silent for ``ENGRAM_WORKER_STALLED_S``. The handlers are idempotent
   in effect (see ``services.extraction``), so the retry finishes the work exactly once.
+* Webhook deliveries retry themselves (``services.webhooks``): a failed attempt defers the next one.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from procrastinate import App, JobContext, PsycopgConnector, RetryStrategy
 from procrastinate.exceptions import ConnectorException
 
 from engramdb.config import Settings
-from engramdb.services import extraction, jobs, narratives
+from engramdb.services import extraction, jobs, narratives, webhooks
 from engramdb.services.runtime import Runtime
 from engramdb.storage import queue
 
@@ -64,6 +65,20 @@ def build_app(url: str, settings: Settings) -> App:
             _runtime(context), uuid.UUID(org_id), uuid.UUID(job_id), attempt=attempt, final=final
         )
 
+    @app.task(name=queue.DELIVER_WEBHOOK, queue=queue.QUEUE, retry=retry, pass_context=True)
+    async def deliver_webhook(context: JobContext, org_id: str, delivery_id: str) -> dict[str, Any] | None:
+        # Failed HTTP attempts are retried by the delivery itself; ``retry`` covers errors of our own.
+        runtime, job_id = _runtime(context), context.job.id
+        assert job_id is not None, "a running job has an id"
+        return await webhooks.deliver(
+            runtime.db, runtime.settings, uuid.UUID(org_id), uuid.UUID(delivery_id), queue_job_id=job_id
+        )
+
+    @app.periodic(cron="17 3 * * *", periodic_id="webhook_retention")
+    @app.task(name="engram.prune_webhook_deliveries", queue=queue.QUEUE, pass_context=True)
+    async def prune_webhook_deliveries(context: JobContext, timestamp: int) -> int:
+        return await webhooks.prune(_runtime(context).db, retention_days=settings.webhook_retention_days)
+
     @app.periodic(cron="* * * * *", periodic_id="recover")
     @app.task(name="engram.recover", queue=queue.QUEUE, pass_context=True)
     async def recover(context: JobContext, timestamp: int) -> int:
@@ -74,7 +89,7 @@ def build_app(url: str, settings: Settings) -> App:
     async def queue_narratives(context: JobContext, timestamp: int) -> int:
         return await narratives.queue_stale(_runtime(context))
 
-    del extract, narrate, recover, queue_narratives
+    del extract, narrate, deliver_webhook, prune_webhook_deliveries, recover, queue_narratives
     return app
 
 
@@ -91,6 +106,7 @@ async def requeue_stalled(app: App, runtime: Runtime, silent_s: float) -> int:
         _log.warning("requeued job %s (%s): its worker stopped", job.id, job.task_name)
         requeued += 1
     await app.job_manager.prune_stalled_workers(seconds_since_heartbeat=silent_s)
+    requeued += await webhooks.requeue_orphans(runtime.db, quiet_s=silent_s)
     return requeued + await jobs.requeue_orphans(runtime.db, quiet_s=silent_s)
 
 
@@ -109,4 +125,6 @@ async def run_worker(app: App, runtime: Runtime, *, name: str = "engram") -> Non
             update_heartbeat_interval=min(10.0, stalled_s / 3),
             stalled_worker_timeout=stalled_s,
             shutdown_graceful_timeout=10.0,
+            # Due retries (webhook deliveries) are found by polling: no sooner than the shortest backoff.
+            fetch_job_polling_interval=min(5.0, runtime.settings.webhook_retry_base_s),
         )

@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from engramdb import ids
 from engramdb.providers.extraction import MemoryCandidate
-from engramdb.services import memories
+from engramdb.services import memories, webhooks
 from engramdb.services.context import Caller
 from engramdb.services.runtime import Runtime
 from engramdb.storage import tables as t
@@ -161,6 +161,8 @@ async def consolidate(
         .one()
     )
     await memories.write_history(conn, caller, row, "created", None, memories.snapshot(row))
+    created = memories.event_data(row, "created")
+    await webhooks.emit(conn, org_id=caller.org_id, event_type="memory.created", data=created)
     return Outcome(memory_id, "ADD")
 
 

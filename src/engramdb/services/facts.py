@@ -22,7 +22,7 @@ from engramdb.errors import PermissionDenied
 from engramdb.providers.extraction import EntityCandidate, FactCandidate
 from engramdb.schemas.common import Page
 from engramdb.schemas.graph import Fact, FactCreate, FactQuery, FactResult
-from engramdb.services import audit, entities, visibility
+from engramdb.services import audit, entities, visibility, webhooks
 from engramdb.services.context import Caller
 from engramdb.services.directory import resolve_user
 from engramdb.services.runtime import Runtime
@@ -194,7 +194,9 @@ async def _close(
     )
     copy = {k: v for k, v in old.items() if k not in {"search_tsv", "superseded_at", "recorded_at"}}
     copy.update(id=ids.uuid7(), valid_until=until, replaces_id=old["id"], invalidated_by=invalidated_by)
-    await conn.execute(insert(f).values(**copy))
+    closed = (await conn.execute(insert(f).values(**copy).returning(*public_columns(f)))).mappings().one()
+    data = {"object": "fact", "action": "closed", "fact": _public(dict(closed))}
+    await webhooks.emit(conn, org_id=scope.org_id, event_type="memory.invalidated", data=data)
     return uuid.UUID(str(copy["id"]))
 
 
@@ -340,6 +342,9 @@ async def retract(rt: Runtime, caller: Caller, fact_id: uuid.UUID) -> Fact:
             )
         )
         await audit.record(conn, caller, "fact.retracted", "fact", fact_id, {})
+        if found is not None:
+            data = {"object": "fact", "action": "retracted", "fact": _public(row)}
+            await webhooks.emit(conn, org_id=caller.org_id, event_type="memory.invalidated", data=data)
     return _public(row)
 
 

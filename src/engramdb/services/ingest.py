@@ -58,7 +58,7 @@ from engramdb.schemas.documents import (
     DocumentFields,
     DocumentResult,
 )
-from engramdb.services import audit
+from engramdb.services import audit, webhooks
 from engramdb.services.context import Caller
 from engramdb.services.repositories import document_scope, visible
 from engramdb.services.runtime import Runtime
@@ -446,6 +446,8 @@ async def _commit(rt: Runtime, caller: Caller, plan: _Plan) -> DocumentResult:
         repository = str(row["repository_id"]) if row["repository_id"] else None
         details = {"path": row["path"], "repository_id": repository, "chunks": counts.model_dump()}
         await audit.record(conn, caller, f"document.{action}", "document", row["id"], details)
+        data = {"action": action, "document": public({**row, "content": None}), "chunks": counts}
+        await webhooks.emit(conn, org_id=caller.org_id, event_type="document.synced", data=data)
     return DocumentResult(document=public(row), action=action, chunks=counts)
 
 

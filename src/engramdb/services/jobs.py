@@ -23,7 +23,7 @@ from engramdb.errors import Conflict, InvalidRequest
 from engramdb.providers.extraction import Usage as TokenUsage
 from engramdb.schemas.common import Page
 from engramdb.schemas.jobs import Job, Usage, UsageRow
-from engramdb.services import visibility
+from engramdb.services import visibility, webhooks
 from engramdb.services.context import Caller
 from engramdb.storage import queue
 from engramdb.storage import tables as t
@@ -132,7 +132,7 @@ async def succeed(
     usage: TokenUsage,
 ) -> None:
     """Record success in the transaction that holds the job's effect."""
-    await conn.execute(
+    done = await conn.execute(
         update(j)
         .where(j.c.org_id == org_id, j.c.id == job_id)
         .values(
@@ -146,7 +146,14 @@ async def succeed(
             finished_at=func.now(),
             updated_at=func.now(),
         )
+        .returning(*public_columns(j))
     )
+    await _emit(conn, org_id, "job.succeeded", done.mappings().first())
+
+
+async def _emit(conn: AsyncConnection, org_id: uuid.UUID, event_type: str, row: Any) -> None:
+    if row is not None:
+        await webhooks.emit(conn, org_id=org_id, event_type=event_type, data={"job": Job.model_validate(dict(row))})
 
 
 async def progress(
@@ -180,7 +187,7 @@ async def fail(
     spent by the failed attempt still count."""
     usage = usage or TokenUsage()
     async with db.tenant(org_id) as conn:
-        await conn.execute(
+        done = await conn.execute(
             update(j)
             .where(j.c.org_id == org_id, j.c.id == job_id, j.c.status != "succeeded")
             .values(
@@ -193,7 +200,10 @@ async def fail(
                 finished_at=func.now() if final else None,
                 updated_at=func.now(),
             )
+            .returning(*public_columns(j))
         )
+        if final:
+            await _emit(conn, org_id, "job.failed", done.mappings().first())
 
 
 async def execute(

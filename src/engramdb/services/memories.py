@@ -26,7 +26,7 @@ from engramdb.schemas.memories import (
     MemoryStateChange,
     MemoryUpdate,
 )
-from engramdb.services import audit
+from engramdb.services import audit, webhooks
 from engramdb.services.context import Caller
 from engramdb.services.directory import find_external_user, resolve_scope
 from engramdb.services.messages import visible_to
@@ -61,6 +61,17 @@ _DERIVED = frozenset({"content_hash", "embedding", "embedding_model"})
 
 def _public(row: dict[str, Any]) -> Memory:
     return Memory.model_validate({**row, "type": row["memory_type"]})
+
+
+def event_data(row: dict[str, Any], action: str, details: dict[str, Any] | None = None) -> dict[str, Any]:
+    """A webhook event's ``data`` for a memory: the memory as the API shows it, and what happened."""
+    return {"object": "memory", "action": action, **(details or {}), "memory": _public(row)}
+
+
+def erased_data(row: dict[str, Any]) -> dict[str, Any]:
+    """An erased memory's event names it and its owners, without its content (erasure sends none out)."""
+    owners = {k: row[k] for k in ("id", "user_id", "agent_id", "team_id", "app_id", "session_id")}
+    return {"object": "memory", "action": "purged", "memory": owners}
 
 
 def _jsonable(value: Any) -> Any:
@@ -151,6 +162,7 @@ async def create(rt: Runtime, caller: Caller, body: MemoryCreate) -> Memory:
         row = dict((await conn.execute(stmt)).mappings().one())
         await write_history(conn, caller, row, "created", None, snapshot(row))
         await audit.record(conn, caller, "memory.created", "memory", row["id"])
+        await webhooks.emit(conn, org_id=caller.org_id, event_type="memory.created", data=event_data(row, "created"))
     return _public(row)
 
 
@@ -227,6 +239,8 @@ async def apply_change(
         new["reason"] = details["reason"] = reason
     await write_history(conn, caller, new_row, action, old, new)
     await audit.record(conn, caller, f"memory.{action}", "memory", row["id"], details)
+    event = "memory.invalidated" if action == "deleted" else "memory.updated"
+    await webhooks.emit(conn, org_id=caller.org_id, event_type=event, data=event_data(new_row, action, details))
     return new_row
 
 
@@ -290,9 +304,10 @@ async def purge(db: Database, caller: Caller, memory_id: uuid.UUID) -> None:
     """Erase a memory and its history for good."""
     caller.require("write")
     async with db.tenant(caller.org_id) as conn:
-        await _visible(conn, caller, memory_id, lock=True)
+        row = await _visible(conn, caller, memory_id, lock=True)
         await conn.execute(delete(mem).where(mem.c.org_id == caller.org_id, mem.c.id == memory_id))
         await audit.record(conn, caller, "memory.purged", "memory", memory_id)
+        await webhooks.emit(conn, org_id=caller.org_id, event_type="memory.invalidated", data=erased_data(row))
 
 
 async def history(

@@ -9,6 +9,7 @@ procrastinate's schema contract, pinned with the package (``procrastinate>=3.10,
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import text
@@ -20,20 +21,29 @@ SCHEMA = "procrastinate"
 # Task names: the job table's ``kind`` and procrastinate's ``task_name`` (registered in engramdb.jobs).
 EXTRACT = "engram.extract"
 NARRATE = "engram.narrate"
+DELIVER_WEBHOOK = "engram.deliver_webhook"
 
 _DEFER = text(
     "SELECT procrastinate.procrastinate_defer_jobs_v1(ARRAY[ROW("
     "CAST(:queue AS varchar), CAST(:task AS varchar), 0, CAST(:lock AS text), NULL::text, "
-    "CAST(:args AS jsonb), NULL::timestamptz)::procrastinate.procrastinate_job_to_defer_v1])"
+    "CAST(:args AS jsonb), CAST(:at AS timestamptz))::procrastinate.procrastinate_job_to_defer_v1])"
 )
 
 
-async def defer(conn: AsyncConnection, task: str, args: dict[str, Any], *, lock: str | None = None) -> int:
+async def defer(
+    conn: AsyncConnection,
+    task: str,
+    args: dict[str, Any],
+    *,
+    lock: str | None = None,
+    scheduled_at: datetime | None = None,
+) -> int:
     """Queue ``task`` with ``args`` in ``conn``'s transaction; jobs sharing ``lock`` run one at a time, in
-    the order they were deferred. Returns the queue's job id."""
+    the order they were deferred; a job ``scheduled_at`` a time runs no earlier. Returns the queue's job id."""
     # The defer function names its tables unqualified: they resolve through the search path.
     await conn.execute(text("SELECT set_config('search_path', 'public, procrastinate', true)"))
-    ids = await conn.scalar(_DEFER, {"queue": QUEUE, "task": task, "lock": lock, "args": json.dumps(args)})
+    values = {"queue": QUEUE, "task": task, "lock": lock, "args": json.dumps(args), "at": scheduled_at}
+    ids = await conn.scalar(_DEFER, values)
     await conn.execute(text("SELECT set_config('search_path', 'public', true)"))
     assert ids, "procrastinate deferred no job"
     return int(ids[0])

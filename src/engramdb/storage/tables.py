@@ -458,3 +458,43 @@ chunk = Table(
     Column("search_tsv", TSVECTOR),
     _ts("created_at"),
 )
+
+webhook_endpoint = Table(
+    "webhook_endpoint",
+    metadata,
+    _uuid("org_id", primary_key=True),
+    _uuid("id", primary_key=True),
+    Column("url", Text, nullable=False),
+    Column("description", Text),
+    Column("event_types", ARRAY(Text), nullable=False),
+    Column("enabled", Boolean, nullable=False),
+    Column("secret", Text, nullable=False),
+    Column("previous_secret", Text),
+    _ts("previous_secret_expires_at"),
+    _ts("created_at"),
+    _ts("updated_at"),
+)
+
+webhook_delivery = Table(
+    "webhook_delivery",
+    metadata,
+    _uuid("org_id", primary_key=True),
+    _uuid("id", primary_key=True),
+    _uuid("endpoint_id", nullable=False),
+    _uuid("event_id", nullable=False),
+    Column("event_type", Text, nullable=False),
+    Column("payload", JSONB, nullable=False),
+    Column("status", Text, nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("max_attempts", Integer),
+    Column("replays", Integer, nullable=False),
+    Column("last_status_code", Integer),
+    Column("last_error", Text),
+    _ts("last_attempt_at"),
+    _ts("next_attempt_at"),
+    _ts("delivered_at"),
+    Column("attempt_log", JSONB, nullable=False),
+    Column("queue_job_id", BigInteger),
+    _ts("created_at"),
+    _ts("updated_at"),
+)
