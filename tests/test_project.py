@@ -45,8 +45,17 @@ def _imports(path: Path) -> set[str]:
 
 
 FORBIDDEN = {
-    "services": ("fastapi", "starlette", "typer", "mcp", "engramdb.api", "engramdb.cli"),
-    "storage": ("fastapi", "starlette", "typer", "mcp", "engramdb.api", "engramdb.cli", "engramdb.services"),
+    "services": ("fastapi", "starlette", "typer", "mcp", "engramdb.api", "engramdb.cli", "engramdb.mcp"),
+    "storage": (
+        "fastapi",
+        "starlette",
+        "typer",
+        "mcp",
+        "engramdb.api",
+        "engramdb.cli",
+        "engramdb.mcp",
+        "engramdb.services",
+    ),
     "schemas": (
         "fastapi",
         "starlette",
@@ -71,6 +80,7 @@ FORBIDDEN = {
     ),
     "cli": ("engramdb.storage.tables", "sqlalchemy"),
     "api": ("engramdb.storage.tables", "sqlalchemy"),
+    "mcp": ("engramdb.storage.tables", "sqlalchemy", "fastapi", "typer", "engramdb.cli"),
 }
 
 

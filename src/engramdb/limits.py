@@ -33,3 +33,6 @@ MAX_SYNC_FILES = 100  # files in one repository sync call
 MAX_SYNC_BYTES = 4_194_304  # their total content, decoded (4 MiB: base64 of it stays under the request limit)
 MAX_KEEP_PATHS = 100_000  # paths one prune call may keep
 MAX_DOCUMENT_BYTES = 10_485_760  # one document (10 MiB); the parser's own limit, pinned equal by a test
+MAX_WEBHOOKS = 20  # webhook endpoints per organization
+MAX_WEBHOOK_URL_CHARS = 2_000  # a webhook endpoint's URL
+MAX_IMPORT_BYTES = 1_073_741_824  # one import file (1 GiB); every request is also held to ENGRAM_MAX_REQUEST_BYTES

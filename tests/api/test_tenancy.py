@@ -3,6 +3,7 @@ a route whose ids or body this test cannot fill makes it fail until the route is
 
 from __future__ import annotations
 
+import json
 import re
 import uuid
 from typing import Any
@@ -32,12 +33,16 @@ TENANT_TABLES = (
     "repository",
     "document",
     "chunk",
+    "webhook_endpoint",
+    "webhook_delivery",
 )
 
 
 async def _seed(org: Org) -> dict[str, str]:
     c = org.client
     ids: dict[str, str] = {}
+    # Subscribed to everything first, so the writes below leave deliveries in its log (no worker sends them).
+    ids["webhook"] = (await c.post("/v1/webhooks", json={"url": "http://127.0.0.1:9/org-a"})).json()["id"]
     ids["team"] = (await c.post("/v1/teams", json={"name": "red"})).json()["id"]
     user = (await c.post("/v1/users", json={"external_id": "alice-ext", "team_id": ids["team"]})).json()
     ids["user"], ids["external_id"] = user["id"], user["external_id"]
@@ -82,6 +87,9 @@ async def _seed(org: Org) -> dict[str, str]:
     assert synced.json()["results"][0]["action"] == "added"
     doc = await c.post("/v1/documents", json={"content": "org A's document", "path": "a.txt", "tags": ["org-a-tag"]})
     ids["document"] = doc.json()["document"]["id"]
+    deliveries = (await c.get(f"/v1/webhooks/{ids['webhook']}/deliveries")).json()["data"]
+    assert {d["event_type"] for d in deliveries} >= {"memory.created", "document.synced"}
+    ids["delivery"] = deliveries[0]["id"]
     return ids
 
 
@@ -104,10 +112,21 @@ PATH_IDS = {
     ("categories", "category_id"): "category",
     ("documents", "document_id"): "document",
     ("repositories", "repository_id"): "repository",
+    ("webhooks", "webhook_id"): "webhook",
+    ("webhooks", "delivery_id"): "delivery",
 }
 
 # Operations whose body is multipart/form-data: their entry in _bodies() holds httpx's files and data.
 MULTIPART = {"upload_document"}
+# Operations whose body is raw bytes (an export file): their entry in _bodies() holds httpx's content and headers.
+RAW = {"import_data"}
+
+
+def _import_file(a: dict[str, str]) -> bytes:
+    """An export file naming org A's team: imported by B, it lands in B (the key decides the org)."""
+    header = {"kind": "engram.export", "version": 1}
+    team = {"kind": "team", "data": {"id": a["team"], "name": "imported-by-b"}}
+    return b"\n".join(json.dumps(line).encode() for line in (header, team))
 
 
 # A valid body for each operation that takes one, naming org A's ids where it can.
@@ -145,6 +164,9 @@ def _bodies(a: dict[str, str]) -> dict[str, dict[str, Any]]:
         "sync_repository_files": {"files": [{"path": "a.md", "content": "overwritten"}]},
         "prune_repository": {"keep_paths": []},
         "rename_tag": {"from": "org-a-tag", "to": "renamed-by-b"},
+        "import_data": {"content": _import_file(a), "headers": {"Content-Type": "application/x-ndjson"}},
+        "create_webhook": {"url": "http://127.0.0.1:9/org-b", "event_types": ["memory.created"]},
+        "update_webhook": {"url": "http://127.0.0.1:9/stolen", "enabled": False},
     }
 
 
@@ -165,6 +187,8 @@ COLLECTION_STATUS = {
     "upload_document": 404,  # into A's repository
     "create_repository": 404,  # for A's user
     "rename_tag": 200,  # renames B's own tags only (none)
+    "import_data": 200,  # into B, whatever the file names
+    "create_webhook": 201,  # created in B
 }
 
 
@@ -193,6 +217,8 @@ def _snapshot(url: str, org_id: uuid.UUID) -> dict[str, Any]:
                 "category",
                 "repository",
                 "document",
+                "webhook_endpoint",
+                "webhook_delivery",
             )
         }
     return {"counts": counts, "rows": rows}
@@ -218,7 +244,7 @@ async def test_every_route_fails_closed_for_another_org(app, make_org, database_
             kwargs: dict[str, Any] = {}
             if "requestBody" in op:
                 assert op_id in bodies, f"{op_id}: add a body to _bodies() in this test"
-                if op_id in MULTIPART:
+                if op_id in MULTIPART or op_id in RAW:
                     kwargs.update(bodies[op_id])
                 else:
                     kwargs["json"] = bodies[op_id]

@@ -143,3 +143,21 @@ async def test_documents_facts_and_graph(sdk: AsyncClient) -> None:
     assert people
     around = await sdk.entities.neighbors(people[0].id, depth=1)
     assert any(n.name == "Lisbon" for n in around.entities)
+
+
+async def test_export_streams_and_imports_into_another_org(  # type: ignore[no-untyped-def]
+    sdk: AsyncClient, app, make_org: OrgFactory
+) -> None:
+    memory = await sdk.memories.create(external_user_id="fay", content="Fay paints watercolours")
+    records = [record async for record in sdk.data.export()]
+    assert records[0]["kind"] == "engram.export"
+    assert [r["data"]["id"] for r in records if r["kind"] == "memory"] == [str(memory.id)]
+    other = await make_org()
+    async with AsyncClient("http://engram.test", other.key, transport=httpx.ASGITransport(app=app)) as target:
+        result = await target.data.import_(records)
+        assert result.imported["memories"] == 1
+        assert (await target.memories.get(memory.id)).content == "Fay paints watercolours"
+        again = await target.data.import_(records)
+        assert again.skipped["memories"] == 1 and sum(again.imported.values()) == 0
+    with pytest.raises(NotFoundError):
+        _ = [record async for record in sdk.data.export(external_user_id="nobody")]

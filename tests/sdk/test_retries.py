@@ -26,6 +26,7 @@ BACKOFF = common.backoff_s  # the real one: the fixture below replaces it to kee
 @pytest.fixture(autouse=True)
 def no_waiting(monkeypatch: pytest.MonkeyPatch) -> list[float]:
     waits: list[float] = []
+
     def record(attempt: int, response: httpx.Response | None) -> float:
         waits.append(BACKOFF(attempt, response))
         return 0.0

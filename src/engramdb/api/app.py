@@ -10,13 +10,27 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import APIRouter, FastAPI
+from starlette.routing import Route
 
-from engramdb import __version__
+from engramdb import __version__, limits
 from engramdb.api import problems
 from engramdb.api.middleware import RequestContext
-from engramdb.api.routes import audit, directory, documents, health, intelligence, keys, memories, search, sessions
+from engramdb.api.routes import (
+    audit,
+    directory,
+    documents,
+    export,
+    health,
+    intelligence,
+    keys,
+    memories,
+    search,
+    sessions,
+    webhooks,
+)
 from engramdb.config import Settings
 from engramdb.jobs import build_app, run_worker
+from engramdb.mcp.http import McpEndpoint
 from engramdb.providers.embedder import Embedder
 from engramdb.schemas.common import Problem
 from engramdb.services import backfill, indexes
@@ -53,6 +67,12 @@ def create_app(settings: Settings, *, db: Database | None = None, embedder: Embe
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        # The MCP endpoint's session manager runs inside the runtime's lifetime, with or without a ``db``.
+        async with runtime_lifespan(app), mcp_endpoint.running():
+            yield
+
+    @asynccontextmanager
+    async def runtime_lifespan(app: FastAPI) -> AsyncIterator[None]:
         if db is not None:
             yield
             return
@@ -119,10 +139,16 @@ def create_app(settings: Settings, *, db: Database | None = None, embedder: Embe
         documents.repositories_router,
         documents.tags_router,
         audit.router,
+        webhooks.router,
+        export.router,
     ):
         v1.include_router(router)
     app.include_router(v1)
-    app.add_middleware(RequestContext, max_bytes=settings.max_request_bytes)
+    mcp_endpoint = McpEndpoint(lambda: app.state.runtime)  # MCP over streamable HTTP (engramdb.mcp.http)
+    app.router.routes.append(Route("/mcp", endpoint=mcp_endpoint, name="mcp", include_in_schema=False))
+    # An import streams into its service, which holds it to its own limit; every other body is read here.
+    streamed = {"/v1/import": limits.MAX_IMPORT_BYTES}
+    app.add_middleware(RequestContext, max_bytes=settings.max_request_bytes, streamed=streamed)
     return app
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 import uuid
+from collections.abc import Mapping
 from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -19,11 +20,14 @@ class RequestContext:
     """Sets ``request.state.request_id`` (from a sane ``X-Request-ID`` or a new one) and echoes it back.
 
     Reads the body before the app does and answers 413 when it is over ``max_bytes``, whether the
-    client declared its length or streamed it, so oversized input never reaches a route."""
+    client declared its length or streamed it, so oversized input never reaches a route. The paths in
+    ``streamed`` (an import) are passed on unread, each with its own larger limit, which their route
+    enforces again as the body streams in."""
 
-    def __init__(self, app: ASGIApp, *, max_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, *, max_bytes: int, streamed: Mapping[str, int] | None = None) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.streamed = dict(streamed or {})
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -42,8 +46,12 @@ class RequestContext:
             await send(message)
 
         declared = headers.get("content-length", "")
-        if declared.isdigit() and int(declared) > self.max_bytes:
-            await self._too_large(scope, send_with_id, request_id)
+        own_limit = self.streamed.get(scope.get("path", ""))
+        if declared.isdigit() and int(declared) > (own_limit or self.max_bytes):
+            await self._too_large(scope, send_with_id, request_id, own_limit or self.max_bytes)
+            return
+        if own_limit is not None:
+            await self.app(scope, receive, send_with_id)
             return
         body = bytearray()
         more = True
@@ -54,7 +62,7 @@ class RequestContext:
             body += message.get("body", b"")
             more = message.get("more_body", False)
             if len(body) > self.max_bytes:
-                await self._too_large(scope, send_with_id, request_id)
+                await self._too_large(scope, send_with_id, request_id, self.max_bytes)
                 return
         replayed = False
 
@@ -67,13 +75,14 @@ class RequestContext:
 
         await self.app(scope, replay, send_with_id)
 
-    async def _too_large(self, scope: Scope, send: Send, request_id: str) -> None:
+    async def _too_large(self, scope: Scope, send: Send, request_id: str, limit: int) -> None:
         payload = json.dumps(
             {
                 "type": PROBLEM_BASE + PayloadTooLarge.slug,
                 "title": PayloadTooLarge.title,
                 "status": 413,
-                "detail": f"the request body is over the {self.max_bytes}-byte limit (ENGRAM_MAX_REQUEST_BYTES)",
+                "detail": f"the request body is over the {limit}-byte limit"
+                + ("" if limit != self.max_bytes else " (ENGRAM_MAX_REQUEST_BYTES)"),
                 "instance": scope.get("path"),
                 "request_id": request_id,
             }

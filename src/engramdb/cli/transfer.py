@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 from rich.console import Console
@@ -136,13 +136,13 @@ def import_(
         err.print(f"[red]error:[/red] cannot read {file}: {exc}")
         raise typer.Exit(2) from exc
     with err.status(f"importing {file.name} ({size:,} bytes)"):
-        result: dict[str, Any] = run(Target(url, api_key, org), lambda c: c.data.import_(content))
+        result = run(Target(url, api_key, org), lambda c: c.data.import_(content))
     table = Table(title=f"imported {file.name}", title_justify="left")
     table.add_column("records")
     table.add_column("imported", justify="right")
     table.add_column("already there", justify="right")
-    imported: dict[str, int] = result.get("imported", {})
-    skipped: dict[str, int] = result.get("skipped", {})
-    for kind in sorted(set(imported) | set(skipped)):
-        table.add_row(escape(kind), str(imported.get(kind, 0)), str(skipped.get(kind, 0)))
+    for kind in sorted(set(result.imported) | set(result.skipped)):
+        table.add_row(escape(kind), str(result.imported.get(kind, 0)), str(result.skipped.get(kind, 0)))
     out.print(table)
+    if result.vectors.reembedded:
+        out.print(f"{result.vectors.reembedded} rows will be embedded again in the background (another model)")

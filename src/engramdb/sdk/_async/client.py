@@ -4,7 +4,8 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
+import contextlib
+from collections.abc import AsyncIterator, Mapping
 from types import TracebackType
 from typing import Any, TypeVar
 
@@ -65,6 +66,7 @@ class AsyncClient:
         self.repositories = r.Repositories(self)
         self.tags = r.Tags(self)
         self.audit = r.Audit(self)
+        self.webhooks = r.Webhooks(self)
         self.data = r.Data(self)
 
     async def __aenter__(self) -> AsyncClient:
@@ -128,6 +130,22 @@ class AsyncClient:
                 await asyncio.sleep(c.backoff_s(attempt, response))
                 continue
             raise error_for(response)
+
+    @contextlib.asynccontextmanager
+    async def stream(
+        self, method: str, path: str, *, params: Mapping[str, Any] | None = None
+    ) -> AsyncIterator[httpx.Response]:
+        """A response read as it arrives (an export); not retried, since part of it may be consumed."""
+        try:
+            async with self._http.stream(method, path, params=c.query(params or {})) as response:
+                if response.status_code >= 400:
+                    await response.aread()
+                    raise error_for(response)
+                yield response
+        except httpx.TimeoutException as exc:
+            raise APITimeoutError(f"no answer from {self.base_url} in time: {exc}", request=exc.request) from exc
+        except httpx.TransportError as exc:
+            raise APIConnectionError(f"the connection to Engram at {self.base_url} broke: {exc}") from exc
 
     async def call(self, model: type[T], method: str, path: str, **kwargs: Any) -> T:
         """``request`` and parse the answer as ``model``."""

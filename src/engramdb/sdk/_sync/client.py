@@ -4,8 +4,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from types import TracebackType
 from typing import Any, TypeVar
 
@@ -66,6 +67,7 @@ class Client:
         self.repositories = r.Repositories(self)
         self.tags = r.Tags(self)
         self.audit = r.Audit(self)
+        self.webhooks = r.Webhooks(self)
         self.data = r.Data(self)
 
     def __enter__(self) -> Client:
@@ -129,6 +131,20 @@ class Client:
                 time.sleep(c.backoff_s(attempt, response))
                 continue
             raise error_for(response)
+
+    @contextlib.contextmanager
+    def stream(self, method: str, path: str, *, params: Mapping[str, Any] | None = None) -> Iterator[httpx.Response]:
+        """A response read as it arrives (an export); not retried, since part of it may be consumed."""
+        try:
+            with self._http.stream(method, path, params=c.query(params or {})) as response:
+                if response.status_code >= 400:
+                    response.read()
+                    raise error_for(response)
+                yield response
+        except httpx.TimeoutException as exc:
+            raise APITimeoutError(f"no answer from {self.base_url} in time: {exc}", request=exc.request) from exc
+        except httpx.TransportError as exc:
+            raise APIConnectionError(f"the connection to Engram at {self.base_url} broke: {exc}") from exc
 
     def call(self, model: type[T], method: str, path: str, **kwargs: Any) -> T:
         """``request`` and parse the answer as ``model``."""

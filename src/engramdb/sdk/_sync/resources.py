@@ -7,10 +7,13 @@ sending). List calls return an ``Pager``: iterate it, or ask for one page.
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Iterable, Iterator, Mapping
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar
+
+from pydantic import BaseModel
 
 from engramdb.schemas.audit import AuditEntry
 from engramdb.schemas.categories import Category, CategoryCreate, CategoryUpdate
@@ -54,6 +57,7 @@ from engramdb.schemas.documents import (
     RepositoryUpdate,
     SyncResult,
 )
+from engramdb.schemas.export import ImportResult
 from engramdb.schemas.graph import (
     Entity,
     EntityMerge,
@@ -69,6 +73,7 @@ from engramdb.schemas.jobs import Job, Usage
 from engramdb.schemas.memories import Memory, MemoryCreate, MemoryHistoryEntry, MemoryStateChange, MemoryUpdate
 from engramdb.schemas.narratives import Narrative
 from engramdb.schemas.tags import TagCount, TagRename, TagRenameResult
+from engramdb.schemas.webhooks import Webhook, WebhookCreate, WebhookCreated, WebhookDelivery, WebhookUpdate
 from engramdb.sdk import _common as c
 from engramdb.sdk._common import Id
 from engramdb.sdk._sync.pager import Pager
@@ -77,6 +82,9 @@ if TYPE_CHECKING:
     from engramdb.sdk._sync.client import Client
 
 Fields = Any  # keyword fields of the operation's request model
+M = TypeVar("M", bound=BaseModel)
+C = TypeVar("C", bound=BaseModel)
+U = TypeVar("U", bound=BaseModel)
 
 
 class _Resource:
@@ -84,57 +92,59 @@ class _Resource:
         self._client = client
 
 
-class _Directory(_Resource):
-    """Teams, users, agents and apps share one shape."""
+class _Directory(_Resource, Generic[M, C, U]):
+    """Teams, users, agents and apps share one shape: each subclass names its path, models and the
+    operation ids of its five methods (``ops``), which mark per-class copies of these methods."""
 
     _path = ""
-    _model: Any = None
-    _create: Any = None
-    _update: Any = None
+    _model: type[M]
+    _create: type[C]
+    _update: type[U]
 
-    def _create_one(self, given: Any, fields: Mapping[str, Any]) -> Any:
-        return self._client.call(self._model, "POST", self._path, json=c.body(self._create, given, fields))
+    def __init_subclass__(cls, ops: Mapping[str, str] | None = None, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        for name, operation_id in (ops or {}).items():
+            inherited = getattr(cls, name)
 
-    def _list(self, cursor: str | None, limit: int | None) -> Any:
+            @functools.wraps(inherited)
+            def marked(self: Any, *args: Any, __call: Any = inherited, **fields: Any) -> Any:
+                return __call(self, *args, **fields)
+
+            setattr(cls, name, c.operation(operation_id)(marked))
+
+    def create(self, item: C | None = None, /, **fields: Fields) -> M:
+        return self._client.call(self._model, "POST", self._path, json=c.body(self._create, item, fields))
+
+    def list(self, *, cursor: str | None = None, limit: int | None = None) -> Pager[M]:
         return Pager(self._client, self._path, self._model, {"cursor": cursor, "limit": limit})
 
-    def _get(self, item_id: Id) -> Any:
+    def get(self, item_id: Id) -> M:
         return self._client.call(self._model, "GET", f"{self._path}/{c.path_id(item_id)}")
 
-    def _update_one(self, item_id: Id, given: Any, fields: Mapping[str, Any]) -> Any:
-        sent = c.body(self._update, given, fields)
+    def update(self, item_id: Id, change: U | None = None, /, **fields: Fields) -> M:
+        sent = c.body(self._update, change, fields)
         return self._client.call(self._model, "PATCH", f"{self._path}/{c.path_id(item_id)}", json=sent)
 
-    def _delete(self, item_id: Id) -> None:
+    def delete(self, item_id: Id) -> None:
         self._client.request("DELETE", f"{self._path}/{c.path_id(item_id)}")
 
 
-class Teams(_Directory):
+def _crud(noun: str) -> dict[str, str]:
+    """The operation ids of a directory resource's five methods."""
+    names = {"create": "create_{}", "list": "list_{}s", "get": "get_{}", "update": "update_{}", "delete": "delete_{}"}
+    return {method: pattern.format(noun) for method, pattern in names.items()}
+
+
+class Teams(_Directory[Team, TeamCreate, TeamUpdate], ops=_crud("team")):
     _path, _model, _create, _update = "/v1/teams", Team, TeamCreate, TeamUpdate
 
-    @c.operation("create_team")
-    def create(self, team: TeamCreate | None = None, /, **fields: Fields) -> Team:
-        found: Team = self._create_one(team, fields)
-        return found
 
-    @c.operation("list_teams")
-    def list(self, *, cursor: str | None = None, limit: int | None = None) -> Pager[Team]:
-        pager: Pager[Team] = self._list(cursor, limit)
-        return pager
+class Agents(_Directory[Agent, AgentCreate, AgentUpdate], ops=_crud("agent")):
+    _path, _model, _create, _update = "/v1/agents", Agent, AgentCreate, AgentUpdate
 
-    @c.operation("get_team")
-    def get(self, team_id: Id) -> Team:
-        found: Team = self._get(team_id)
-        return found
 
-    @c.operation("update_team")
-    def update(self, team_id: Id, change: TeamUpdate | None = None, /, **fields: Fields) -> Team:
-        found: Team = self._update_one(team_id, change, fields)
-        return found
-
-    @c.operation("delete_team")
-    def delete(self, team_id: Id) -> None:
-        self._delete(team_id)
+class Apps(_Directory[App, AppCreate, AppUpdate], ops=_crud("app")):
+    _path, _model, _create, _update = "/v1/apps", App, AppCreate, AppUpdate
 
 
 class Narratives(_Resource):
@@ -155,96 +165,16 @@ class Narratives(_Resource):
         return Pager(self._client, path, Narrative, {"cursor": cursor, "limit": limit})
 
 
-class Users(_Directory):
+class Users(_Directory[User, UserCreate, UserUpdate], ops=_crud("user")):
     _path, _model, _create, _update = "/v1/users", User, UserCreate, UserUpdate
 
     def __init__(self, client: Client) -> None:
         super().__init__(client)
         self.narratives = Narratives(client)
 
-    @c.operation("create_user")
-    def create(self, user: UserCreate | None = None, /, **fields: Fields) -> User:
-        found: User = self._create_one(user, fields)
-        return found
-
-    @c.operation("list_users")
-    def list(self, *, cursor: str | None = None, limit: int | None = None) -> Pager[User]:
-        pager: Pager[User] = self._list(cursor, limit)
-        return pager
-
-    @c.operation("get_user")
-    def get(self, user_id: Id) -> User:
-        found: User = self._get(user_id)
-        return found
-
     @c.operation("get_user_by_external_id")
     def get_by_external_id(self, external_id: str) -> User:
         return self._client.call(User, "GET", f"/v1/users/by-external-id/{c.path_id(external_id)}")
-
-    @c.operation("update_user")
-    def update(self, user_id: Id, change: UserUpdate | None = None, /, **fields: Fields) -> User:
-        found: User = self._update_one(user_id, change, fields)
-        return found
-
-    @c.operation("delete_user")
-    def delete(self, user_id: Id) -> None:
-        self._delete(user_id)
-
-
-class Agents(_Directory):
-    _path, _model, _create, _update = "/v1/agents", Agent, AgentCreate, AgentUpdate
-
-    @c.operation("create_agent")
-    def create(self, agent: AgentCreate | None = None, /, **fields: Fields) -> Agent:
-        found: Agent = self._create_one(agent, fields)
-        return found
-
-    @c.operation("list_agents")
-    def list(self, *, cursor: str | None = None, limit: int | None = None) -> Pager[Agent]:
-        pager: Pager[Agent] = self._list(cursor, limit)
-        return pager
-
-    @c.operation("get_agent")
-    def get(self, agent_id: Id) -> Agent:
-        found: Agent = self._get(agent_id)
-        return found
-
-    @c.operation("update_agent")
-    def update(self, agent_id: Id, change: AgentUpdate | None = None, /, **fields: Fields) -> Agent:
-        found: Agent = self._update_one(agent_id, change, fields)
-        return found
-
-    @c.operation("delete_agent")
-    def delete(self, agent_id: Id) -> None:
-        self._delete(agent_id)
-
-
-class Apps(_Directory):
-    _path, _model, _create, _update = "/v1/apps", App, AppCreate, AppUpdate
-
-    @c.operation("create_app")
-    def create(self, app: AppCreate | None = None, /, **fields: Fields) -> App:
-        found: App = self._create_one(app, fields)
-        return found
-
-    @c.operation("list_apps")
-    def list(self, *, cursor: str | None = None, limit: int | None = None) -> Pager[App]:
-        pager: Pager[App] = self._list(cursor, limit)
-        return pager
-
-    @c.operation("get_app")
-    def get(self, app_id: Id) -> App:
-        found: App = self._get(app_id)
-        return found
-
-    @c.operation("update_app")
-    def update(self, app_id: Id, change: AppUpdate | None = None, /, **fields: Fields) -> App:
-        found: App = self._update_one(app_id, change, fields)
-        return found
-
-    @c.operation("delete_app")
-    def delete(self, app_id: Id) -> None:
-        self._delete(app_id)
 
 
 class Keys(_Resource):
@@ -799,6 +729,69 @@ class Audit(_Resource):
         return Pager(self._client, "/v1/audit", AuditEntry, params)
 
 
+class Webhooks(_Resource):
+    """Signed event deliveries to your endpoints (admin keys only); see docs/api.md, Webhooks."""
+
+    @c.operation("create_webhook")
+    def create(self, webhook: WebhookCreate | None = None, /, **fields: Fields) -> WebhookCreated:
+        """Subscribe a URL to event types; the answer holds the signing secret, shown this once."""
+        sent = c.body(WebhookCreate, webhook, fields)
+        return self._client.call(WebhookCreated, "POST", "/v1/webhooks", json=sent)
+
+    @c.operation("list_webhooks")
+    def list(self, *, cursor: str | None = None, limit: int | None = None) -> Pager[Webhook]:
+        return Pager(self._client, "/v1/webhooks", Webhook, {"cursor": cursor, "limit": limit})
+
+    @c.operation("get_webhook")
+    def get(self, webhook_id: Id) -> Webhook:
+        return self._client.call(Webhook, "GET", f"/v1/webhooks/{c.path_id(webhook_id)}")
+
+    @c.operation("update_webhook")
+    def update(self, webhook_id: Id, change: WebhookUpdate | None = None, /, **fields: Fields) -> Webhook:
+        sent = c.body(WebhookUpdate, change, fields)
+        return self._client.call(Webhook, "PATCH", f"/v1/webhooks/{c.path_id(webhook_id)}", json=sent)
+
+    @c.operation("delete_webhook")
+    def delete(self, webhook_id: Id) -> None:
+        self._client.request("DELETE", f"/v1/webhooks/{c.path_id(webhook_id)}")
+
+    @c.operation("rotate_webhook_secret")
+    def rotate_secret(self, webhook_id: Id) -> WebhookCreated:
+        path = f"/v1/webhooks/{c.path_id(webhook_id)}/rotate-secret"
+        return self._client.call(WebhookCreated, "POST", path)
+
+    @c.operation("test_webhook")
+    def test(self, webhook_id: Id) -> WebhookDelivery:
+        """Queue a ``webhook.test`` event to the endpoint."""
+        return self._client.call(WebhookDelivery, "POST", f"/v1/webhooks/{c.path_id(webhook_id)}/test")
+
+    @c.operation("list_webhook_deliveries")
+    def deliveries(
+        self,
+        webhook_id: Id,
+        *,
+        status: str | None = None,
+        event_type: str | None = None,
+        cursor: str | None = None,
+        limit: int | None = None,
+    ) -> Pager[WebhookDelivery]:
+        """The delivery log, newest first: every attempt's status code, error and time."""
+        params = {"status": status, "event_type": event_type, "cursor": cursor, "limit": limit}
+        path = f"/v1/webhooks/{c.path_id(webhook_id)}/deliveries"
+        return Pager(self._client, path, WebhookDelivery, params)
+
+    @c.operation("get_webhook_delivery")
+    def get_delivery(self, webhook_id: Id, delivery_id: Id) -> WebhookDelivery:
+        path = f"/v1/webhooks/{c.path_id(webhook_id)}/deliveries/{c.path_id(delivery_id)}"
+        return self._client.call(WebhookDelivery, "GET", path)
+
+    @c.operation("replay_webhook_delivery")
+    def replay(self, webhook_id: Id, delivery_id: Id) -> WebhookDelivery:
+        """Send a delivery again (same event id, so receivers can de-duplicate)."""
+        path = f"/v1/webhooks/{c.path_id(webhook_id)}/deliveries/{c.path_id(delivery_id)}/replay"
+        return self._client.call(WebhookDelivery, "POST", path)
+
+
 class Data(_Resource):
     """Export and import of an organization or one user as JSON Lines."""
 
@@ -810,18 +803,17 @@ class Data(_Resource):
         external_user_id: str | None = None,
         include_embeddings: bool = True,
     ) -> Iterator[dict[str, Any]]:
-        """Every record of the org (or of one user), one dict per line, header first."""
+        """Every record of the org (or of one user), one dict per line, header first, read as it streams."""
         params = {"user_id": user_id, "external_user_id": external_user_id, "include_embeddings": include_embeddings}
-        response = self._client.request("GET", "/v1/export", params=params)
-        for line in response.text.splitlines():
-            if line.strip():
-                yield json.loads(line)
+        with self._client.stream("GET", "/v1/export", params=params) as response:
+            for line in response.iter_lines():
+                if line.strip():
+                    yield json.loads(line)
 
     @c.operation("import_data")
-    def import_(self, lines: bytes | Iterable[Mapping[str, Any]]) -> dict[str, Any]:
-        """Import an export (bytes of JSON Lines, or its records) into the key's organization."""
+    def import_(self, lines: bytes | Iterable[Mapping[str, Any]]) -> ImportResult:
+        """Import an export (bytes of JSON Lines, or its records) into the key's organization; rows whose
+        ids are there already are left as they are, so importing twice adds nothing."""
         content = lines if isinstance(lines, bytes) else "".join(json.dumps(x) + "\n" for x in lines).encode()
         headers = {"Content-Type": "application/x-ndjson"}
-        response = self._client.request("POST", "/v1/import", content=content, headers=headers, idempotent=True)
-        found: dict[str, Any] = response.json()
-        return found
+        return self._client.call(ImportResult, "POST", "/v1/import", content=content, headers=headers, idempotent=True)
