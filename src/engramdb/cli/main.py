@@ -18,7 +18,7 @@ from rich.console import Console
 from rich.table import Table
 
 from engramdb import __version__
-from engramdb.cli import connect, records, transfer
+from engramdb.cli import connect, library, records, transfer
 from engramdb.cli.connect import KeyOpt, Target, UrlOpt
 from engramdb.cli.connect import OrgOpt as TargetOrgOpt
 from engramdb.config import Settings
@@ -470,7 +470,7 @@ app.command("search")(records.search)
 app.command("chat-import")(transfer.chat_import)
 app.command("export")(transfer.export)
 app.command("import")(transfer.import_)
-for _name, _sub in records.APPS.items():
+for _name, _sub in (records.APPS | library.APPS).items():
     app.add_typer(_sub, name=_name)
 
 

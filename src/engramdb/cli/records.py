@@ -5,22 +5,16 @@ for scripts."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
 import typer
-from pydantic import BaseModel
-from rich.console import Console
-from rich.markup import escape
-from rich.table import Table
 
 from engramdb.cli.connect import KeyOpt, OrgOpt, Target, UrlOpt, run
+from engramdb.cli.output import JsonOpt, LimitOpt, emit, out, row, short, when
+from engramdb.cli.output import table as new_table
 from engramdb.sdk import AsyncClient
 
-out = Console()
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
-LimitOpt = Annotated[int, typer.Option("--limit", min=1, max=10_000, help="At most this many rows.")]
 UserOpt = Annotated[str | None, typer.Option("--user", help="The user's external id (your app's id for them).")]
 
 users_app = typer.Typer(help="Users of the organization.", no_args_is_help=True)
@@ -41,36 +35,6 @@ APPS = {
 }
 
 
-def _short(text: str | None, width: int = 80) -> str:
-    flat = " ".join((text or "").split())
-    return flat if len(flat) <= width else flat[: width - 1] + "…"
-
-
-def _when(value: datetime | None) -> str:
-    return value.isoformat(timespec="seconds") if value else ""
-
-
-def _emit(rows: Iterable[BaseModel] | BaseModel, as_json: bool, table: Table | None = None) -> None:
-    if as_json:
-        data: Any = (
-            rows.model_dump(mode="json") if isinstance(rows, BaseModel) else [r.model_dump(mode="json") for r in rows]
-        )
-        out.print_json(json.dumps(data))
-    elif table is not None:
-        out.print(table)
-
-
-def _row(table: Table, *values: str) -> None:
-    table.add_row(*(escape(v) for v in values))  # stored text is data, never rich markup
-
-
-def _table(title: str, *columns: str) -> Table:
-    table = Table(title=escape(title), title_justify="left")
-    for column in columns:
-        table.add_column(column, overflow="fold")
-    return table
-
-
 async def _user_id(client: AsyncClient, external: str | None) -> str | None:
     return None if external is None else str((await client.users.get_by_external_id(external)).id)
 
@@ -84,10 +48,10 @@ def users_list(
 ) -> None:
     """List users."""
     found = run(Target(url, api_key, org), lambda c: c.users.list(limit=min(limit, 200)).to_list(limit))
-    table = _table(f"{len(found)} users", "id", "external id", "name", "created")
+    table = new_table(f"{len(found)} users", "id", "external id", "name", "created")
     for u in found:
-        _row(table, str(u.id), u.external_id or "", u.display_name or "", _when(u.created_at))
-    _emit(found, as_json, table)
+        row(table, str(u.id), u.external_id or "", u.display_name or "", when(u.created_at))
+    emit(found, as_json, table)
 
 
 @users_app.command("create")
@@ -125,10 +89,10 @@ def agents_list(
 ) -> None:
     """List agents."""
     found = run(Target(url, api_key, org), lambda c: c.agents.list(limit=min(limit, 200)).to_list(limit))
-    table = _table(f"{len(found)} agents", "id", "name", "created")
+    table = new_table(f"{len(found)} agents", "id", "name", "created")
     for a in found:
-        _row(table, str(a.id), a.name, _when(a.created_at))
-    _emit(found, as_json, table)
+        row(table, str(a.id), a.name, when(a.created_at))
+    emit(found, as_json, table)
 
 
 @agents_app.command("create")
@@ -160,10 +124,10 @@ def sessions_list(
         Target(url, api_key, org),
         lambda c: c.sessions.list(external_user_id=user, limit=min(limit, 200)).to_list(limit),
     )
-    table = _table(f"{len(found)} sessions", "id", "title", "status", "messages", "created")
+    table = new_table(f"{len(found)} sessions", "id", "title", "status", "messages", "created")
     for s in found:
-        _row(table, str(s.id), s.title or "", s.status, str(s.message_count), _when(s.created_at))
-    _emit(found, as_json, table)
+        row(table, str(s.id), s.title or "", s.status, str(s.message_count), when(s.created_at))
+    emit(found, as_json, table)
 
 
 @sessions_app.command("show")
@@ -179,10 +143,10 @@ def sessions_show(
     found = run(
         Target(url, api_key, org), lambda c: c.sessions.messages.list(session_id, limit=min(limit, 200)).to_list(limit)
     )
-    table = _table(f"session {session_id}", "when", "role", "content")
+    table = new_table(f"session {session_id}", "when", "role", "content")
     for m in found:
-        _row(table, _when(m.occurred_at), m.name or m.role, m.content)
-    _emit(found, as_json, table)
+        row(table, when(m.occurred_at), m.name or m.role, m.content)
+    emit(found, as_json, table)
 
 
 # search ----------------------------------------------------------------------------------------------
@@ -206,11 +170,13 @@ def search(
     if types:
         fields["types"] = types
     found = run(Target(url, api_key, org), lambda c: c.search(**{k: v for k, v in fields.items() if v is not None}))
-    table = _table(f"{len(found.results)} results for '{_short(query, 60)}'", "#", "type", "score", "content", "where")
+    table = new_table(
+        f"{len(found.results)} results for '{short(query, 60)}'", "#", "type", "score", "content", "where"
+    )
     for rank, hit in enumerate(found.results, start=1):
-        where = hit.citation or (_when(hit.occurred_at) if hit.occurred_at else "")
-        _row(table, str(rank), hit.type, f"{hit.score:.3f}", _short(hit.content, 100), where or "")
-    _emit(found, as_json, table)
+        where = hit.citation or (when(hit.occurred_at) if hit.occurred_at else "")
+        row(table, str(rank), hit.type, f"{hit.score:.3f}", short(hit.content, 100), where or "")
+    emit(found, as_json, table)
 
 
 # memories --------------------------------------------------------------------------------------------
@@ -231,10 +197,10 @@ def memories_list(
         Target(url, api_key, org),
         lambda c: c.memories.list(external_user_id=user, state=state, limit=min(limit, 200)).to_list(limit),
     )
-    table = _table(f"{len(found)} memories", "id", "type", "content", "created")
+    table = new_table(f"{len(found)} memories", "id", "type", "content", "created")
     for m in found:
-        _row(table, str(m.id), m.type, _short(m.content, 90), _when(m.created_at))
-    _emit(found, as_json, table)
+        row(table, str(m.id), m.type, short(m.content, 90), when(m.created_at))
+    emit(found, as_json, table)
 
 
 @memories_app.command("add")
@@ -277,12 +243,12 @@ def memories_history(
 ) -> None:
     """Every change of a memory, oldest first: what it said before and who changed it."""
     found = run(Target(url, api_key, org), lambda c: c.memories.history(memory_id).to_list())
-    table = _table(f"history of {memory_id}", "when", "action", "actor", "old", "new")
+    table = new_table(f"history of {memory_id}", "when", "action", "actor", "old", "new")
     for h in found:
         old = json.dumps(h.old_values) if h.old_values else ""
         new = json.dumps(h.new_values) if h.new_values else ""
-        _row(table, _when(h.changed_at), h.action, h.actor or "", _short(old, 60), _short(new, 60))
-    _emit(found, as_json, table)
+        row(table, when(h.changed_at), h.action, h.actor or "", short(old, 60), short(new, 60))
+    emit(found, as_json, table)
 
 
 @memories_app.command("delete")
@@ -330,10 +296,10 @@ def facts_list(
         return await pager.to_list(limit)
 
     found = run(Target(url, api_key, org), work)
-    table = _table(f"{len(found)} facts", "subject", "predicate", "object", "valid from", "valid until", "id")
+    table = new_table(f"{len(found)} facts", "subject", "predicate", "object", "valid from", "valid until", "id")
     for f in found:
-        _row(table, f.subject, f.predicate, f.object, _when(f.valid_from), _when(f.valid_until), str(f.id))
-    _emit(found, as_json, table)
+        row(table, f.subject, f.predicate, f.object, when(f.valid_from), when(f.valid_until), str(f.id))
+    emit(found, as_json, table)
 
 
 @facts_app.command("add")
@@ -380,10 +346,10 @@ def graph_entities(
 ) -> None:
     """List entities (people, places, organisations …)."""
     found = run(Target(url, api_key, org), lambda c: c.entities.list(q=q, limit=min(limit, 200)).to_list(limit))
-    table = _table(f"{len(found)} entities", "id", "name", "type", "aliases")
+    table = new_table(f"{len(found)} entities", "id", "name", "type", "aliases")
     for e in found:
-        _row(table, str(e.id), e.name, e.type, ", ".join(e.aliases))
-    _emit(found, as_json, table)
+        row(table, str(e.id), e.name, e.type, ", ".join(e.aliases))
+    emit(found, as_json, table)
 
 
 async def _entity(c: AsyncClient, ref: str) -> Any:
@@ -414,16 +380,16 @@ def graph_neighbors(
 
     found = run(Target(url, api_key, org), work)
     names = {str(e.id): e.name for e in found.entities}
-    table = _table(f"around {names.get(str(found.entity_id), entity)}", "from", "predicate", "to", "fact")
+    table = new_table(f"around {names.get(str(found.entity_id), entity)}", "from", "predicate", "to", "fact")
     for edge in found.edges:
-        _row(
+        row(
             table,
             names.get(str(edge.source_id), ""),
             edge.predicate,
             names.get(str(edge.target_id), ""),
             str(edge.fact_id),
         )
-    _emit(found, as_json, table)
+    emit(found, as_json, table)
 
 
 @graph_app.command("paths")
@@ -442,7 +408,7 @@ def graph_paths(
 
     found = run(Target(url, api_key, org), work)
     if as_json:
-        _emit(found, True)
+        emit(found, True)
         return
     for path in found.paths:
         steps = [path.entities[0].name]
@@ -467,10 +433,10 @@ def jobs_list(
 ) -> None:
     """List background jobs, newest first."""
     found = run(Target(url, api_key, org), lambda c: c.jobs.list(status=status, limit=min(limit, 200)).to_list(limit))
-    table = _table(f"{len(found)} jobs", "id", "kind", "status", "attempts", "created", "error")
+    table = new_table(f"{len(found)} jobs", "id", "kind", "status", "attempts", "created", "error")
     for j in found:
-        _row(table, str(j.id), j.kind, j.status, str(j.attempts), _when(j.created_at), _short(j.error, 60))
-    _emit(found, as_json, table)
+        row(table, str(j.id), j.kind, j.status, str(j.attempts), when(j.created_at), short(j.error, 60))
+    emit(found, as_json, table)
 
 
 @jobs_app.command("show")
