@@ -21,6 +21,7 @@ from engramdb.sdk import (
     UnprocessableEntityError,
 )
 from tests.conftest import OrgFactory
+from tests.jobs.conftest import worker  # noqa: F401  (the in-process job worker, for wait())
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -161,3 +162,14 @@ async def test_export_streams_and_imports_into_another_org(  # type: ignore[no-u
         assert again.skipped["memories"] == 1 and sum(again.imported.values()) == 0
     with pytest.raises(NotFoundError):
         _ = [record async for record in sdk.data.export(external_user_id="nobody")]
+
+
+@pytest.mark.usefixtures("worker")
+async def test_waiting_for_a_job(sdk: AsyncClient) -> None:
+    session = await sdk.sessions.create(external_user_id="gus")
+    added = await sdk.sessions.messages.add(session.id, [{"role": "user", "content": "I live in Madrid"}])
+    assert added.job is not None
+    job = await sdk.jobs.wait(added.job.id, timeout=60)
+    assert job.status == "succeeded" and job.result
+    memories = await sdk.memories.list(external_user_id="gus").to_list()
+    assert any("Madrid" in m.content for m in memories)

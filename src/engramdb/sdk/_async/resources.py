@@ -6,10 +6,12 @@ sending). List calls return an ``AsyncPager``: iterate it, or ask for one page.
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import json
 from collections.abc import AsyncIterator, Iterable, Mapping
 from datetime import datetime
+from time import monotonic
 from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar
 
 from pydantic import BaseModel
@@ -538,6 +540,16 @@ class Jobs(_Resource):
     ) -> AsyncPager[Job]:
         params = {"status": status, "kind": kind, "session_id": session_id, "cursor": cursor, "limit": limit}
         return AsyncPager(self._client, "/v1/jobs", Job, params)
+
+    async def wait(self, job_id: Id, *, timeout: float = 60.0, interval: float = 0.5) -> Job:
+        """Poll until the job has succeeded or failed (a failed attempt that will be retried is still
+        running), or ``timeout`` seconds have passed; returns the job as it then stands."""
+        deadline = monotonic() + timeout
+        while True:
+            job = await self.get(job_id)
+            if job.status in ("succeeded", "failed") or monotonic() >= deadline:
+                return job
+            await asyncio.sleep(interval)
 
     @c.operation("retry_job")
     async def retry(self, job_id: Id) -> Job:

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import functools
 import json
+import time
 from collections.abc import Iterable, Iterator, Mapping
 from datetime import datetime
+from time import monotonic
 from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar
 
 from pydantic import BaseModel
@@ -539,6 +541,16 @@ class Jobs(_Resource):
     ) -> Pager[Job]:
         params = {"status": status, "kind": kind, "session_id": session_id, "cursor": cursor, "limit": limit}
         return Pager(self._client, "/v1/jobs", Job, params)
+
+    def wait(self, job_id: Id, *, timeout: float = 60.0, interval: float = 0.5) -> Job:
+        """Poll until the job has succeeded or failed (a failed attempt that will be retried is still
+        running), or ``timeout`` seconds have passed; returns the job as it then stands."""
+        deadline = monotonic() + timeout
+        while True:
+            job = self.get(job_id)
+            if job.status in ("succeeded", "failed") or monotonic() >= deadline:
+                return job
+            time.sleep(interval)
 
     @c.operation("retry_job")
     def retry(self, job_id: Id) -> Job:
