@@ -39,6 +39,15 @@ def test_openai_messages_with_parts_and_times(tmp_path: Path) -> None:
     assert conversation.messages[3]["name"] == "ops"
 
 
+def test_millisecond_times_odd_titles_and_pointers(tmp_path: Path) -> None:
+    [ms] = read(_write(tmp_path, "ms.json", [{"role": "user", "content": "hi", "timestamp": 1700000000000}]))
+    assert ms.messages[0]["occurred_at"].startswith("2023-11-14T22:13:20")
+    node = {"message": {"author": {"role": "user"}, "content": {"parts": ["yo"]}}, "parent": None, "children": []}
+    export = [{"title": 42, "mapping": {"a": node}, "current_node": ["a"]}]
+    [odd] = read(_write(tmp_path, "odd.json", export))
+    assert odd.title is None and [m["content"] for m in odd.messages] == ["yo"]
+
+
 def test_jsonl_of_messages_and_of_conversations(tmp_path: Path) -> None:
     lines = "\n".join(json.dumps({"role": r, "content": c}) for r, c in [("user", "hi"), ("assistant", "hello")])
     [loose] = read(_write(tmp_path, "m.jsonl", lines + "\n\n"))
@@ -72,6 +81,10 @@ def test_chatgpt_export_follows_the_current_thread(tmp_path: Path) -> None:
         ('{"role": "user", "content": "a"}\nnot json', "line 2"),
         ('[{"role": "user", "content": "a", "timestamp": "yesterday"}]', "ISO 8601"),
         ('{"hello": 1}', "expected a list of messages"),
+        ('[{"role": "user", "content": "a", "timestamp": NaN}]', "is not a time"),
+        ('[{"role": "user", "content": "a", "timestamp": 1e300}]', "is not a time"),
+        ('[{"title": 5, "mapping": {"a": 7}, "current_node": "a"}]', "mapping node 'a' is not an object"),
+        ('[{"title": "t", "mapping": []}]', "'mapping' must be an object"),
         ("", "no messages"),
     ],
 )

@@ -123,5 +123,7 @@ def test_remote_errors_say_what_to_do(env: None) -> None:
     assert no_key.exit_code == 2 and "--api-key" in no_key.output
     down = runner.invoke(app, ["memories", "list", "--url", "http://127.0.0.1:9", "--api-key", "egm_x"])
     assert down.exit_code == 1 and "cannot reach Engram at http://127.0.0.1:9" in down.output
+    slash = runner.invoke(app, ["users", "delete", "a/b"])
+    assert slash.exit_code == 2 and "holds a '/'" in slash.output and "Traceback" not in slash.output
     wrong = runner.invoke(app, ["memories", "show", str(uuid.uuid4()), "--org", "no-such-org"])
     assert wrong.exit_code == 2 and "engramdb init" in wrong.output

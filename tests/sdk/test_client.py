@@ -111,6 +111,15 @@ async def test_crud_and_pagination(sdk: AsyncClient) -> None:
         await sdk.memories.get(created[1].id)
 
 
+async def test_external_ids_with_url_characters_name_the_right_user(sdk: AsyncClient) -> None:
+    plain = await sdk.users.create(external_id="team1")
+    tricky = await sdk.users.create(external_id="team1?x")
+    dots = await sdk.users.create(external_id="..")
+    assert (await sdk.users.get_by_external_id("team1?x")).id == tricky.id
+    assert (await sdk.users.get_by_external_id("team1")).id == plain.id
+    assert (await sdk.users.get_by_external_id("..")).id == dots.id
+
+
 async def test_errors_mirror_problem_details(sdk: AsyncClient, app) -> None:  # type: ignore[no-untyped-def]
     with pytest.raises(NotFoundError) as missing:
         await sdk.memories.get("00000000-0000-0000-0000-000000000000")

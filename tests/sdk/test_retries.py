@@ -129,3 +129,58 @@ def test_the_key_and_url_come_from_the_environment(monkeypatch: pytest.MonkeyPat
     assert str(seen[0].url) == "http://memory.example:9000/v1/tags?prefix=a"
     assert seen[0].headers["authorization"] == "Bearer egm_from_env"
     assert seen[0].headers["user-agent"].startswith("engramdb-python/")
+
+
+def test_ids_are_one_encoded_path_segment() -> None:
+    seen: list[httpx.Request] = []
+
+    def handle(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return httpx.Response(404, json={**PROBLEM, "status": 404})
+
+    with Client("http://engram.test", "egm_x", transport=httpx.MockTransport(handle)) as client:
+        for external_id in ("team1?x", "a#b", "..", "50% off"):
+            with pytest.raises(Exception, match="404"):
+                client.users.get_by_external_id(external_id)
+        with pytest.raises(ValueError, match="holds a '/'"):
+            client.users.get_by_external_id("a/b")
+    paths = [r.url.raw_path.decode() for r in seen]
+    assert paths == [
+        "/v1/users/by-external-id/team1%3Fx",
+        "/v1/users/by-external-id/a%23b",
+        "/v1/users/by-external-id/%2E%2E",
+        "/v1/users/by-external-id/50%25%20off",
+    ]
+
+
+def test_a_client_of_your_own_gets_the_key_and_headers() -> None:
+    seen: list[httpx.Request] = []
+
+    def handle(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return httpx.Response(200, json=PAGE)
+
+    own = httpx.Client(base_url="http://mine.test", transport=httpx.MockTransport(handle))
+    with Client(api_key="egm_mine", headers={"X-Trace": "1"}, http_client=own) as client:
+        client.tags.list().page()
+        assert client.base_url == "http://mine.test"
+    assert seen[0].headers["authorization"] == "Bearer egm_mine" and seen[0].headers["x-trace"] == "1"
+    assert not own.is_closed  # it is yours to close
+    own.close()
+
+
+def test_the_generated_sync_code_holds_nothing_async() -> None:
+    """Every name in the generated code is a sync one (comments and docstrings may still say "async")."""
+    import io
+    import tokenize
+    from pathlib import Path
+
+    import engramdb.sdk._sync as sync
+
+    for path in Path(sync.__file__).parent.glob("*.py"):
+        names = {t.string for t in tokenize.generate_tokens(io.StringIO(path.read_text()).readline) if t.type == 1}
+        leftovers = {
+            n for n in names if n in {"async", "await", "asyncio", "anext"} or n.startswith(("aiter", "Async"))
+        }
+        leftovers |= {n for n in names if n.startswith("__a") and n.endswith("__")}
+        assert not leftovers, f"{path.name} still uses {sorted(leftovers)}"

@@ -50,7 +50,11 @@ def _when(raw: dict[str, Any]) -> str | None:
     for key in TIME_KEYS:
         value = raw.get(key)
         if isinstance(value, int | float) and not isinstance(value, bool):
-            return datetime.fromtimestamp(value, tz=UTC).isoformat()
+            seconds = value / 1000 if abs(value) > 1e11 else value  # milliseconds, as JavaScript writes them
+            try:
+                return datetime.fromtimestamp(seconds, tz=UTC).isoformat()
+            except (ValueError, OverflowError, OSError) as exc:
+                raise FormatError(f"'{key}': {value!r} is not a time (Unix seconds or milliseconds)") from exc
         if isinstance(value, str) and value.strip():
             try:
                 parsed = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
@@ -58,6 +62,11 @@ def _when(raw: dict[str, Any]) -> str | None:
                 raise FormatError(f"'{key}': {value!r} is not an ISO 8601 time or Unix seconds") from exc
             return (parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)).isoformat()
     return None
+
+
+def _title(raw: dict[str, Any]) -> str | None:
+    title = raw.get("title")
+    return title.strip() or None if isinstance(title, str) else None
 
 
 def _message(raw: Any, conversation: Conversation) -> None:
@@ -82,21 +91,27 @@ def _message(raw: Any, conversation: Conversation) -> None:
 
 
 def _chatgpt(raw: dict[str, Any]) -> Conversation:
-    conversation = Conversation(title=raw.get("title"))
-    mapping: dict[str, Any] = raw["mapping"]
-    node_id = raw.get("current_node") or next(
-        (k for k, v in mapping.items() if isinstance(v, dict) and not v.get("children")), None
-    )
+    conversation = Conversation(title=_title(raw))
+    mapping = raw["mapping"]
+    if not isinstance(mapping, dict):
+        raise FormatError("a ChatGPT conversation's 'mapping' must be an object")
+    current = raw.get("current_node")
+    node_id = current if isinstance(current, str) else None
+    if node_id is None:  # no pointer: the first leaf
+        node_id = next((k for k, v in mapping.items() if isinstance(v, dict) and not v.get("children")), None)
     thread: list[dict[str, Any]] = []
     seen: set[str] = set()
-    while node_id and node_id in mapping and node_id not in seen:
+    while isinstance(node_id, str) and node_id in mapping and node_id not in seen:
         seen.add(node_id)
         node = mapping[node_id]
+        if not isinstance(node, dict):
+            raise FormatError(f"mapping node {node_id!r} is not an object")
         if isinstance(node.get("message"), dict):
             thread.append(node["message"])
         node_id = node.get("parent")
     for message in reversed(thread):
-        role = (message.get("author") or {}).get("role")
+        author = message.get("author")
+        role = author.get("role") if isinstance(author, dict) else None
         if role == "system" and not _text(message.get("content")).strip():
             continue
         _message(message, conversation)
@@ -107,7 +122,7 @@ def _conversation(raw: Any) -> Conversation:
     if isinstance(raw, dict) and isinstance(raw.get("mapping"), dict):
         return _chatgpt(raw)
     if isinstance(raw, dict) and isinstance(raw.get("messages"), list):
-        conversation = Conversation(title=raw.get("title") if isinstance(raw.get("title"), str) else None)
+        conversation = Conversation(title=_title(raw))
         for message in raw["messages"]:
             _message(message, conversation)
         return conversation

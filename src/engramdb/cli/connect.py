@@ -118,3 +118,6 @@ def run(target: Target, work: Callable[[AsyncClient], Awaitable[T]]) -> T:
     except EngramError as exc:
         err.print(f"[red]error:[/red] {exc.detail}")
         raise typer.Exit(2 if isinstance(exc, ConfigurationError) else 1) from exc
+    except ValueError as exc:  # an argument the SDK cannot send (an id with a '/', …)
+        err.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(2) from exc

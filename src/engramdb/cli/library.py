@@ -9,9 +9,7 @@ import typer
 from engramdb.cli.connect import KeyOpt, OrgOpt, Target, UrlOpt, run
 from engramdb.cli.output import JsonOpt, LimitOpt, emit, out, row, short, table, when
 
-documents_app = typer.Typer(
-    help="Documents: list, show, delete (add with `engramdb ingest`).", no_args_is_help=True
-)
+documents_app = typer.Typer(help="Documents: list, show, delete (add with `engramdb ingest`).", no_args_is_help=True)
 repos_app = typer.Typer(help="Repositories (synced folders): list, delete.", no_args_is_help=True)
 webhooks_app = typer.Typer(help="Webhooks: endpoints, deliveries, replays (admin keys).", no_args_is_help=True)
 APPS = {"documents": documents_app, "repos": repos_app, "webhooks": webhooks_app}

@@ -9,6 +9,7 @@ import uuid
 from collections.abc import Callable, Mapping
 from datetime import date, datetime
 from email.utils import parsedate_to_datetime
+from urllib.parse import quote
 from typing import Any, ParamSpec, TypeVar
 
 import httpx
@@ -21,7 +22,7 @@ R = TypeVar("R")
 M = TypeVar("M", bound=BaseModel)
 
 DEFAULT_URL = "http://127.0.0.1:8420"  # where `engramdb serve` listens by default
-DEFAULT_TIMEOUT_S = 60.0
+DEFAULT_TIMEOUT_S = 90.0  # above the server's longest wait=true (60 s), so a waited write is not cut off
 DEFAULT_MAX_RETRIES = 2
 USER_AGENT = f"engramdb-python/{__version__}"
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
@@ -85,10 +86,14 @@ def query(params: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def path_id(value: Id) -> str:
+    """One path segment: percent-encoded, so an external id such as ``a?b`` or ``..`` names itself and
+    nothing else. A ``/`` cannot be carried by the server's routes, so it is refused here."""
     text = str(value)
     if not text or "/" in text:
-        raise ValueError(f"not an id: {value!r}")
-    return text
+        raise ValueError(f"{value!r} cannot name a resource in a URL path (it is empty or holds a '/')")
+    if text in (".", ".."):
+        return text.replace(".", "%2E")
+    return quote(text, safe="")
 
 
 def should_retry(method: str, status: int | None, *, attempt: int, max_retries: int, idempotent: bool | None) -> bool:

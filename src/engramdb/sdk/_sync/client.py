@@ -42,9 +42,11 @@ class Client:
         headers: Mapping[str, str] | None = None,
         http_client: httpx.Client | None = None,
     ) -> None:
-        self.base_url = c.resolve_url(base_url)
+        self.base_url = c.resolve_url(base_url if http_client is None else base_url or str(http_client.base_url))
         self.max_retries = max_retries
         self._owns_http = http_client is None
+        # A client of your own keeps its settings; the key and headers given here go on every call.
+        self._headers = {} if http_client is None else c.default_headers(c.resolve_key(api_key), headers)
         self._http = http_client or httpx.Client(
             base_url=self.base_url,
             timeout=timeout,
@@ -94,6 +96,7 @@ class Client:
         data: Mapping[str, Any] | None = None,
         headers: Mapping[str, str] | None = None,
         idempotent: bool | None = None,
+        timeout: Any = httpx.USE_CLIENT_DEFAULT,  # seconds, an httpx.Timeout, or the client's own
     ) -> httpx.Response:
         """Send one call, retrying as the class says; an error status raises its ``APIStatusError``."""
         attempt = 0
@@ -107,7 +110,8 @@ class Client:
                     content=content,
                     files=files,
                     data=data,
-                    headers=headers,
+                    headers={**self._headers, **(headers or {})},
+                    timeout=timeout,
                 )
             except httpx.TimeoutException as exc:
                 if c.should_retry(method, None, attempt=attempt, max_retries=self.max_retries, idempotent=idempotent):
@@ -136,7 +140,8 @@ class Client:
     def stream(self, method: str, path: str, *, params: Mapping[str, Any] | None = None) -> Iterator[httpx.Response]:
         """A response read as it arrives (an export); not retried, since part of it may be consumed."""
         try:
-            with self._http.stream(method, path, params=c.query(params or {})) as response:
+            query = c.query(params or {})
+            with self._http.stream(method, path, params=query, headers=self._headers) as response:
                 if response.status_code >= 400:
                     response.read()
                     raise error_for(response)

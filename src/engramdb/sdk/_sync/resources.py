@@ -15,6 +15,7 @@ from datetime import datetime
 from time import monotonic
 from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar
 
+import httpx
 from pydantic import BaseModel
 
 from engramdb.schemas.audit import AuditEntry
@@ -828,4 +829,8 @@ class Data(_Resource):
         ids are there already are left as they are, so importing twice adds nothing."""
         content = lines if isinstance(lines, bytes) else "".join(json.dumps(x) + "\n" for x in lines).encode()
         headers = {"Content-Type": "application/x-ndjson"}
-        return self._client.call(ImportResult, "POST", "/v1/import", content=content, headers=headers, idempotent=True)
+        # Not repeated on a timeout (a long import may still be running); an hour to read the answer.
+        timeout = httpx.Timeout(60.0, read=3600.0)
+        return self._client.call(
+            ImportResult, "POST", "/v1/import", content=content, headers=headers, idempotent=False, timeout=timeout
+        )
