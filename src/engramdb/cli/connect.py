@@ -12,11 +12,11 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Annotated, TypeVar
 
-import httpx
 import typer
 from pydantic import ValidationError
 from rich.console import Console
 
+from engramdb.cli.asgi import StreamingASGITransport
 from engramdb.config import Settings
 from engramdb.errors import ConfigurationError, EngramError
 from engramdb.sdk import APIConnectionError, APIStatusError, AsyncClient
@@ -85,7 +85,7 @@ async def open_client(target: Target, *, timeout: float = 300.0) -> AsyncIterato
         if not target.api_key:
             org_id = await pick_org(app.state.db, target.org)
             app.dependency_overrides[get_caller] = lambda: Caller.operator(org_id, actor="cli")
-        transport = httpx.ASGITransport(app=app)
+        transport = StreamingASGITransport(app)
         async with AsyncClient("http://engram.local", target.api_key, transport=transport, timeout=timeout) as client:
             yield client
 
