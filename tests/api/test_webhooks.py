@@ -204,3 +204,143 @@ async def test_another_orgs_webhooks_and_deliveries_are_not_found(make_org: OrgF
     assert [d["id"] for d in log] == [test["id"]]
     assert (await a.client.get(base)).json()["url"] == URL
     assert_problem(await a.client.get("/v1/webhooks/not-a-uuid"), 422)
+
+
+# --- erasure: the delivery log keeps no erased content -------------------------------------------------
+
+SECRET = "s3cret-diagnosis-7f3a"
+MEMORY_IDS = {"id", "user_id", "agent_id", "team_id", "app_id", "session_id"}
+
+
+async def _log(org: Org, hook: dict[str, Any]) -> tuple[str, list[dict[str, Any]]]:
+    """The endpoint's whole delivery log, as raw text and parsed (oldest first)."""
+    r = await org.client.get(f"/v1/webhooks/{hook['id']}/deliveries", params={"limit": 200})
+    assert r.status_code == 200, r.text
+    return r.text, list(reversed(r.json()["data"]))
+
+
+async def test_purging_a_memory_redacts_its_earlier_deliveries(org: Org) -> None:
+    c = org.client
+    everything = await _create(org)
+    created_only = await _create(org, event_types=["memory.created"])
+    body = {"content": f"Diagnosed with {SECRET}", "tags": [SECRET], "metadata": {"note": SECRET}}
+    memory = (await c.post("/v1/memories", json={**body, "external_user_id": "patient"})).json()
+    kept = (await c.post("/v1/memories", json={"content": "Likes long walks"})).json()
+    await c.patch(f"/v1/memories/{memory['id']}", json={"content": f"Treated for {SECRET}"})
+    await c.post(f"/v1/memories/{memory['id']}/state", json={"state": "archived", "reason": SECRET})
+    await c.delete(f"/v1/memories/{memory['id']}")  # soft: restorable, so its content stays in the log
+    text, log = await _log(org, everything)
+    assert SECRET in text and len(log) == 5
+
+    assert (await c.delete(f"/v1/memories/{memory['id']}", params={"hard": "true"})).status_code == 204
+    text, after = await _log(org, everything)
+    assert SECRET not in text
+    # The rows stay (with their ids, event ids and attempts); only their data is cut down.
+    assert [d["id"] for d in after[:5]] == [d["id"] for d in log]
+    assert [(d["event_type"], d["event_id"], d["payload"]["timestamp"]) for d in after[:5]] == [
+        (d["event_type"], d["event_id"], d["payload"]["timestamp"]) for d in log
+    ]
+    about = [d for d in after if d["payload"]["data"].get("memory", {}).get("id") == memory["id"]]
+    assert [(d["event_type"], d["payload"]["data"]["action"]) for d in about] == [
+        ("memory.created", "created"),
+        ("memory.updated", "updated"),
+        ("memory.updated", "state_changed"),
+        ("memory.invalidated", "deleted"),
+        ("memory.invalidated", "purged"),
+    ]
+    for delivery in about[:4]:
+        data = delivery["payload"]["data"]
+        assert set(data) == {"object", "action", "redacted", "memory"} and data["redacted"] is True
+        assert data["memory"] == {k: memory[k] for k in MEMORY_IDS}
+    assert "redacted" not in about[4]["payload"]["data"]  # the erasure event itself: ids only already
+    assert set(about[4]["payload"]["data"]["memory"]) == MEMORY_IDS
+    other = [d for d in after if d["payload"]["data"]["memory"]["id"] == kept["id"]]
+    assert other[0]["payload"]["data"]["memory"]["content"] == "Likes long walks"  # other memories untouched
+
+    text, (first, second) = await _log(org, created_only)
+    assert SECRET not in text and first["payload"]["data"]["redacted"] is True
+    assert "redacted" not in second["payload"]["data"]
+    one = await c.get(f"/v1/webhooks/{everything['id']}/deliveries/{about[0]['id']}")
+    assert one.status_code == 200 and SECRET not in one.text
+
+
+async def test_deleting_a_user_redacts_deliveries_about_them_and_raises_user_deleted(org: Org) -> None:
+    c = org.client
+    everything = await _create(org)
+    invalidations = await _create(org, event_types=["memory.invalidated"])
+    created_only = await _create(org, event_types=["memory.created"])
+    explicit = await _create(org, event_types=["user.deleted"])
+    memory = (await c.post("/v1/memories", json={"external_user_id": "leaver", "content": f"Has {SECRET}"})).json()
+    user_id = memory["user_id"]
+    purged = (await c.post("/v1/memories", json={"user_id": user_id, "content": "gone already"})).json()
+    await c.delete(f"/v1/memories/{purged['id']}", params={"hard": "true"})
+    await c.delete(f"/v1/memories/{memory['id']}")  # soft-deleted memories are erased with the user too
+    fact = {"subject": "Leaver", "predicate": "suffers_from", "single_valued": True, "user_id": user_id}
+    assert (await c.post("/v1/facts", json={**fact, "object": SECRET})).status_code == 201
+    assert (await c.post("/v1/facts", json={**fact, "object": "nothing"})).status_code == 201  # closes the first
+    doc = {"content": f"# {SECRET}\n\nnotes", "title": SECRET, "path": f"{SECRET}.md", "user_id": user_id}
+    assert (await c.post("/v1/documents", json=doc)).status_code == 201
+    keeper = (await c.post("/v1/memories", json={"external_user_id": "keeper", "content": "Keeps bees"})).json()
+    text, before = await _log(org, everything)
+    assert SECRET in text and "memory.invalidated" in (await _log(org, invalidations))[0]
+
+    assert (await c.delete(f"/v1/users/{user_id}")).status_code == 204
+    for hook in (everything, invalidations, created_only, explicit):
+        assert SECRET not in (await _log(org, hook))[0]
+    text, after = await _log(org, everything)
+    assert [d["id"] for d in after[: len(before)]] == [d["id"] for d in before]
+    for delivery in after[: len(before)]:
+        data = delivery["payload"]["data"]
+        owner = data.get("memory") or data.get("fact") or data.get("document") or {}
+        if owner.get("user_id") == user_id and data.get("action") != "purged":
+            assert data["redacted"] is True, delivery
+    (fact_event,) = [
+        d["payload"]["data"]
+        for d in after
+        if d["event_type"] == "memory.invalidated" and "fact" in d["payload"]["data"]
+    ]
+    assert fact_event["redacted"] is True and fact_event["fact"]["user_id"] == user_id
+    assert "object" not in fact_event["fact"] and "statement" not in fact_event["fact"]
+    (doc_event,) = [d["payload"]["data"] for d in after if d["event_type"] == "document.synced"]
+    assert doc_event == {"action": "created", "redacted": True, "document": doc_event["document"]}
+    assert set(doc_event["document"]) == {"id", "repository_id", "user_id", "agent_id", "app_id"}
+    kept = [
+        d["payload"]["data"]["memory"]
+        for d in after
+        if d["payload"]["data"].get("memory", {}).get("id") == keeper["id"]
+    ]
+    assert kept[0]["content"] == "Keeps bees"
+
+    # One user.deleted event, ids only, to subscribers of it, of memory.invalidated and of everything.
+    expected = {"object": "user", "action": "deleted", "user": {"id": user_id}, "memories": 1}
+    for hook in (everything, invalidations, explicit):
+        last = (await _log(org, hook))[1][-1]
+        assert last["event_type"] == "user.deleted" and last["payload"]["type"] == "user.deleted"
+        assert last["payload"]["data"] == expected
+    assert all(d["event_type"] == "memory.created" for d in (await _log(org, created_only))[1])
+    only = (await c.get(f"/v1/webhooks/{explicit['id']}/deliveries", params={"event_type": "user.deleted"})).json()
+    assert len(only["data"]) == 1
+
+
+async def test_deleting_documents_redacts_their_deliveries(org: Org) -> None:
+    """A document's title, path, tags and metadata leave the log when it goes: deleted on its own, by
+    a repository prune, or with its repository."""
+    c = org.client
+    hook = await _create(org, event_types=["document.synced"])
+    alone = await c.post("/v1/documents", json={"title": f"Notes on {SECRET}", "content": "x", "tags": [SECRET]})
+    assert alone.status_code == 201, alone.text
+    repo = (await c.post("/v1/repositories", json={"name": "r"})).json()
+    files = [{"path": f"{SECRET}-{i}.md", "content": f"# Doc {i}\n\ntext"} for i in range(3)]
+    assert (await c.post(f"/v1/repositories/{repo['id']}/files", json={"files": files})).status_code == 200
+    text, log = await _log(org, hook)
+    assert text.count(SECRET) >= 4 and len(log) == 4
+
+    await c.delete(f"/v1/documents/{alone.json()['document']['id']}")
+    kept = {"paths": [f"{SECRET}-0.md", f"{SECRET}-1.md"]}
+    assert (await c.post(f"/v1/repositories/{repo['id']}/prune", json={"keep_paths": kept["paths"]})).status_code == 200
+    text, _ = await _log(org, hook)
+    assert text.count(SECRET) == 2  # the two documents still there
+    await c.delete(f"/v1/repositories/{repo['id']}")
+    text, after = await _log(org, hook)
+    assert SECRET not in text and len(after) == 4
+    assert all(d["payload"]["data"]["redacted"] is True for d in after)

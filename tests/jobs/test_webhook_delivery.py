@@ -201,3 +201,53 @@ async def test_extraction_raises_memory_created_and_job_succeeded(org: Org, list
     assert all(m["memory"]["source"] == "extraction" for m in by_type["memory.created"])
     (done,) = by_type["job.succeeded"]
     assert done["job"]["id"] == job["id"] and done["job"]["status"] == "succeeded"
+
+
+SECRET = "s3cret-diagnosis-7f3a"
+
+
+async def _replayed(org: Org, listener: Listener, hook: dict[str, Any], delivery: dict[str, Any], path: str) -> Any:
+    """Replay a finished delivery; the payload the listener then receives (signature checked)."""
+    before = len(listener.received(path))
+    r = await org.client.post(f"/v1/webhooks/{hook['id']}/deliveries/{delivery['id']}/replay")
+    assert r.status_code == 202, r.text
+    assert SECRET not in r.text
+    sent = (await listener.wait_for(path, before + 1))[-1]
+    assert sent.headers["webhook-id"] == delivery["event_id"] and SECRET.encode() not in sent.body
+    await _finished(org, hook["id"], delivery["id"])
+    return verify(hook["secret"], sent.headers, sent.body)
+
+
+async def test_a_replay_after_a_purge_sends_only_ids(org: Org, listener: Listener) -> None:
+    listener.script("/purged", *[503] * MAX_ATTEMPTS)
+    hook = await _webhook(org, listener.url("/purged"), ["memory.created"])
+    memory = (await org.client.post("/v1/memories", json={"content": f"Has {SECRET}"})).json()
+    delivery = await _finished(org, hook["id"], (await _only_delivery(org, hook["id"]))["id"])
+    assert delivery["status"] == "failed" and SECRET in str(delivery["payload"])
+
+    assert (await org.client.delete(f"/v1/memories/{memory['id']}", params={"hard": "true"})).status_code == 204
+    log = await org.client.get(f"/v1/webhooks/{hook['id']}/deliveries")
+    assert SECRET not in log.text
+    (after,) = log.json()["data"]
+    assert after["attempts"] == MAX_ATTEMPTS and len(after["attempt_log"]) == MAX_ATTEMPTS  # the record stays
+    payload = await _replayed(org, listener, hook, delivery, "/purged")
+    assert payload["type"] == "memory.created" and payload["data"]["redacted"] is True
+    assert payload["data"]["memory"]["id"] == memory["id"] and "content" not in payload["data"]["memory"]
+    assert SECRET not in (await org.client.get(f"/v1/webhooks/{hook['id']}/deliveries")).text
+
+
+async def test_deleting_a_user_sends_user_deleted_and_replays_send_only_ids(org: Org, listener: Listener) -> None:
+    hook = await _webhook(org, listener.url("/user"), ["memory.created", "user.deleted"])
+    memory = (await org.client.post("/v1/memories", json={"external_user_id": "leaver", "content": SECRET})).json()
+    (first,) = await listener.wait_for("/user", 1)
+    created = await _finished(org, hook["id"], (await _only_delivery(org, hook["id"]))["id"])
+    assert created["status"] == "succeeded" and SECRET.encode() in first.body  # sent before the erasure
+
+    assert (await org.client.delete(f"/v1/users/{memory['user_id']}")).status_code == 204
+    _, second = await listener.wait_for("/user", 2)
+    event = verify(hook["secret"], second.headers, second.body)
+    assert event["type"] == "user.deleted"
+    assert event["data"] == {"object": "user", "action": "deleted", "user": {"id": memory["user_id"]}, "memories": 1}
+    assert SECRET not in (await org.client.get(f"/v1/webhooks/{hook['id']}/deliveries")).text
+    payload = await _replayed(org, listener, hook, created, "/user")
+    assert payload["data"]["redacted"] is True and payload["data"]["memory"]["user_id"] == memory["user_id"]

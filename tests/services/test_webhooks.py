@@ -20,7 +20,8 @@ from engramdb.services import jobs, webhooks
 from engramdb.storage import queue
 from engramdb.storage.database import Database
 from engramdb.webhooks import InvalidSignature, generate_secret, sign, signed_headers, verify
-from tests.conftest import Org
+from tests.conftest import Org, OrgFactory
+from tests.webhook_listener import Listener
 
 # --- the public helper ---------------------------------------------------------------------------------
 
@@ -214,6 +215,9 @@ async def test_memory_events(org: Org) -> None:
     await c.patch(f"/v1/memories/{memory['id']}", json={"content": "Likes jazz and blues"})
     await c.delete(f"/v1/memories/{memory['id']}")
     await c.post(f"/v1/memories/{memory['id']}/state", json={"state": "active"})
+    events = await _events(org, hook)
+    assert events[1][1]["fields"] == ["content"] and events[1][1]["memory"]["content"] == "Likes jazz and blues"
+    assert events[2][1]["memory"]["state"] == "deleted"
     await c.delete(f"/v1/memories/{memory['id']}", params={"hard": "true"})
     events = await _events(org, hook)
     assert [(e, d["action"]) for e, d in events] == [
@@ -224,9 +228,8 @@ async def test_memory_events(org: Org) -> None:
         ("memory.invalidated", "purged"),
     ]
     assert all(d["object"] == "memory" and d["memory"]["id"] == memory["id"] for _, d in events)
-    assert events[1][1]["fields"] == ["content"] and events[1][1]["memory"]["content"] == "Likes jazz and blues"
-    assert events[2][1]["memory"]["state"] == "deleted"
     assert "content" not in events[4][1]["memory"]  # an erasure sends no content out
+    assert all(d["redacted"] is True and "content" not in d["memory"] for _, d in events[:4])  # nor keeps it
 
 
 async def test_a_contradicted_or_retracted_fact_is_invalidated(org: Org) -> None:
@@ -354,3 +357,94 @@ async def test_finished_deliveries_are_pruned_after_the_retention(db: Database, 
     assert await webhooks.prune(db, retention_days=30) >= 1
     left = {d["id"] for d in (await org.client.get(f"/v1/webhooks/{hook['id']}/deliveries")).json()["data"]}
     assert left == {old_pending["id"], recent["id"]}
+
+
+# --- erasure ---------------------------------------------------------------------------------------------
+
+SECRET = "s3cret-diagnosis-7f3a"
+
+
+async def test_a_pending_delivery_of_an_erased_memory_sends_only_ids(
+    db: Database, org: Org, settings: Settings, database_url: str
+) -> None:
+    listener = Listener()  # no worker runs here: the delivery stays pending until sent by hand below
+    try:
+        r = await org.client.post("/v1/webhooks", json={"url": listener.url("/pending"), "event_types": ["*"]})
+        hook = r.json()
+        memory = (await org.client.post("/v1/memories", json={"content": f"Has {SECRET}"})).json()
+        ((pending,),) = [(await org.client.get(f"/v1/webhooks/{hook['id']}/deliveries")).json()["data"]]
+        assert pending["status"] == "pending" and SECRET in str(pending["payload"])
+        await org.client.delete(f"/v1/memories/{memory['id']}", params={"hard": "true"})
+        row = await _delivery_row(database_url, pending["id"])
+        assert row["status"] == "pending" and SECRET not in str(row["payload"])  # still owed, but cut down
+        done = await webhooks.deliver(db, settings, org.id, uuid.UUID(pending["id"]), queue_job_id=row["queue_job_id"])
+        assert done is not None and done["status"] == "succeeded"
+        (sent,) = listener.received("/pending")
+        assert SECRET.encode() not in sent.body and sent.headers["webhook-id"] == pending["event_id"]
+        payload = verify(hook["secret"], sent.headers, sent.body)
+        assert payload["type"] == "memory.created" and payload["data"]["redacted"] is True
+        assert payload["data"]["memory"]["id"] == memory["id"] and "content" not in payload["data"]["memory"]
+    finally:
+        listener.close()
+
+
+async def test_deleting_a_user_redacts_their_jobs_events(db: Database, org: Org) -> None:
+    hook = await _hook(org, ["job.succeeded"])
+    user = (await org.client.post("/v1/users", json={"external_id": "leaver"})).json()
+    other = (await org.client.post("/v1/users", json={"external_id": "keeper"})).json()
+    session = (await org.client.post("/v1/sessions", json={"user_id": user["id"]})).json()
+    result = {"memories_add": 1, "rejected_examples": [f"memory {SECRET!r}: too long"]}
+    async with db.tenant(org.id) as conn:
+        by_user = await jobs.enqueue(conn, org.id, queue.NARRATE, max_attempts=1, user_id=uuid.UUID(user["id"]))
+        by_session = await jobs.enqueue(
+            conn, org.id, queue.EXTRACT, max_attempts=1, session_id=uuid.UUID(session["id"])
+        )
+        theirs = await jobs.enqueue(conn, org.id, queue.NARRATE, max_attempts=1, user_id=uuid.UUID(other["id"]))
+    async with db.tenant(org.id) as conn:
+        for job_id in (by_user, by_session, theirs):
+            await jobs.succeed(conn, org.id, job_id, result, provider="offline", usage=Usage())
+    assert (await org.client.delete(f"/v1/users/{user['id']}")).status_code == 204
+    events = {d["job"]["id"]: d for _, d in await _events(org, hook)}
+    for job_id in (by_user, by_session):
+        data = events[str(job_id)]
+        assert data["redacted"] is True and "result" not in data["job"] and SECRET not in str(data)
+        assert set(data["job"]) == {"id", "kind", "status", "session_id", "user_id"}
+    assert events[str(theirs)]["job"]["result"] == result  # another user's job is not theirs to erase
+
+
+async def test_redaction_is_idempotent_and_limited_to_the_org(db: Database, make_org: OrgFactory) -> None:
+    a, b = await make_org(), await make_org()
+    hooks = [await _hook(a, ["*"]), await _hook(b, ["*"])]
+    memory_id = uuid.uuid4()  # the same id in both orgs' logs (as if guessed): B's is not A's to redact
+    for org in (a, b):
+        async with db.tenant(org.id) as conn:
+            await webhooks.emit(
+                conn,
+                org_id=org.id,
+                event_type="memory.created",
+                data={"object": "memory", "action": "created", "memory": {"id": memory_id, "content": SECRET}},
+            )
+    async with db.tenant(a.id) as conn:
+        assert await webhooks.redact(conn, a.id, "memory", [memory_id]) == 1
+        assert await webhooks.redact(conn, a.id, "memory", [memory_id]) == 0
+        assert await webhooks.redact(conn, a.id, "memory", []) == 0
+    (only_a,) = await _events(a, hooks[0])
+    assert only_a[1]["redacted"] is True and SECRET not in str(only_a)
+    (only_b,) = await _events(b, hooks[1])
+    assert only_b[1]["memory"]["content"] == SECRET
+
+
+async def test_a_repositorys_document_deliveries_can_be_redacted_by_repository(db: Database, org: Org) -> None:
+    hook = await _hook(org, ["document.synced"])
+    repo = (await org.client.post("/v1/repositories", json={"name": "private"})).json()
+    files = {"files": [{"path": f"{SECRET}.md", "content": f"# {SECRET}\n\nalpha"}]}
+    assert (await org.client.post(f"/v1/repositories/{repo['id']}/files", json=files)).status_code == 200
+    loose = (await org.client.post("/v1/documents", json={"content": "# Loose\n\nbeta", "title": "Loose"})).json()
+    async with db.tenant(org.id) as conn:
+        with pytest.raises(ValueError, match="keeps no"):
+            await webhooks.redact(conn, org.id, "document", [uuid.UUID(repo["id"])], key="path")
+        assert await webhooks.redact(conn, org.id, "document", [uuid.UUID(repo["id"])], key="repository_id") == 1
+    in_repo, other = (d for _, d in await _events(org, hook))
+    assert in_repo["redacted"] is True and SECRET not in str(in_repo)
+    assert in_repo["document"]["repository_id"] == repo["id"] and set(in_repo) == {"action", "redacted", "document"}
+    assert other["document"]["id"] == loose["document"]["id"] and other["document"]["title"] == "Loose"

@@ -21,8 +21,12 @@ EventType = Literal[
     "job.succeeded",
     "job.failed",
     "document.synced",
+    "user.deleted",
 ]
 EVENT_TYPES: tuple[str, ...] = EventType.__args__  # type: ignore[attr-defined]
+# Events also sent to endpoints subscribed to another type: a user's deletion erases their memories at once
+# (one event, not one per memory), so whoever follows ``memory.invalidated`` learns of it too.
+ALSO_SENT_TO: dict[str, tuple[str, ...]] = {"user.deleted": ("memory.invalidated",)}
 TEST_EVENT = "webhook.test"  # sent by the test operation only; no subscription needed
 Subscription = Literal[EventType, "*"]
 DeliveryStatus = Literal["pending", "succeeded", "failed"]
@@ -118,7 +122,10 @@ class WebhookDelivery(PublicModel):
     endpoint_id: uuid.UUID
     event_id: uuid.UUID = Field(description="Sent as `webhook-id`: the same on every attempt and replay.")
     event_type: str
-    payload: dict[str, Any] = Field(description="The JSON body sent: `{type, timestamp, data}`.")
+    payload: dict[str, Any] = Field(
+        description="The JSON body sent: `{type, timestamp, data}`. Once what it is about is erased, `data` "
+        "holds ids only and `redacted: true` (as do its pending attempts and replays)."
+    )
     status: DeliveryStatus
     attempts: int = Field(description="Attempts made so far, replays included.")
     replays: int

@@ -9,8 +9,8 @@ import uuid
 from collections.abc import Callable, Mapping
 from datetime import date, datetime
 from email.utils import parsedate_to_datetime
-from urllib.parse import quote
 from typing import Any, ParamSpec, TypeVar
+from urllib.parse import quote
 
 import httpx
 from pydantic import BaseModel

@@ -21,7 +21,7 @@ from engramdb import ids
 from engramdb.errors import NotFound
 from engramdb.schemas.common import Page, PublicModel
 from engramdb.schemas.directory import Agent, App, Team, User
-from engramdb.services import audit
+from engramdb.services import audit, webhooks
 from engramdb.services.context import Caller
 from engramdb.storage import tables as t
 from engramdb.storage.database import Database
@@ -171,7 +171,8 @@ async def update_item(db: Database, caller: Caller, res: Resource[P], item_id: u
 
 
 async def delete(db: Database, caller: Caller, res: Resource[Any], item_id: uuid.UUID) -> None:
-    """Delete one item. Deleting a user also deletes their sessions, messages, memories and keys."""
+    """Delete one item. Deleting a user also deletes their sessions, messages, memories and keys, redacts
+    the webhook deliveries about them and raises ``user.deleted``."""
     caller.require("admin")
     tbl = res.table
     async with db.tenant(caller.org_id) as conn:
@@ -195,6 +196,7 @@ async def delete(db: Database, caller: Caller, res: Resource[Any], item_id: uuid
         recount: list[uuid.UUID] = []
         if res is USERS:
             recount = await _prepare_user_erasure(conn, caller, item_id)
+            await _erase_user_events(conn, caller, item_id)
         await conn.execute(sql_delete(tbl).where(tbl.c.org_id == caller.org_id, tbl.c.id == item_id))
         if recount:
             s, m = t.session, t.message
@@ -233,6 +235,17 @@ async def _prepare_user_erasure(conn: AsyncConnection, caller: Caller, user_id: 
     if own:
         others = others.where(m.c.session_id.not_in(own))
     return list((await conn.execute(others)).scalars())
+
+
+async def _erase_user_events(conn: AsyncConnection, caller: Caller, user_id: uuid.UUID) -> None:
+    """Before a user's rows cascade away: the webhook deliveries about their memories, facts, documents
+    and jobs keep only ids, and one ``user.deleted`` event (ids and a count only) says they are erased.
+    One event, not a ``memory.invalidated`` per memory: a user's memories are not bounded in number."""
+    mem = t.memory
+    await webhooks.redact_user(conn, caller.org_id, user_id)
+    count = select(func.count()).select_from(mem).where(mem.c.org_id == caller.org_id, mem.c.user_id == user_id)
+    data = {"object": "user", "action": "deleted", "user": {"id": user_id}, "memories": await conn.scalar(count)}
+    await webhooks.emit(conn, org_id=caller.org_id, event_type="user.deleted", data=data)
 
 
 async def resolve_user(

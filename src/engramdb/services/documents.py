@@ -27,7 +27,7 @@ from engramdb.schemas.documents import (
     DocumentResult,
     DocumentUpdate,
 )
-from engramdb.services import audit
+from engramdb.services import audit, webhooks
 from engramdb.services.context import Caller
 from engramdb.services.directory import find_external_user
 from engramdb.services.ingest import CLEARED, IngestJob, doc_columns, ingest, public
@@ -147,6 +147,7 @@ async def delete_document(db: Database, caller: Caller, document_id: uuid.UUID) 
             await fetch_repository(conn, caller, row["repository_id"], lock=True)
         await one_or_404(conn, query.with_for_update(), "document", document_id)
         await conn.execute(delete(doc).where(doc.c.org_id == caller.org_id, doc.c.id == document_id))
+        await webhooks.redact(conn, caller.org_id, "document", [document_id])  # its title, path, tags go too
         if row["repository_id"] is not None:
             r = t.repository
             stmt = update(r).where(r.c.org_id == caller.org_id, r.c.id == row["repository_id"])

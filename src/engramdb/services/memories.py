@@ -301,11 +301,12 @@ async def change_state(db: Database, caller: Caller, memory_id: uuid.UUID, body:
 
 
 async def purge(db: Database, caller: Caller, memory_id: uuid.UUID) -> None:
-    """Erase a memory and its history for good."""
+    """Erase a memory and its history for good; the webhook deliveries about it keep only its ids."""
     caller.require("write")
     async with db.tenant(caller.org_id) as conn:
         row = await _visible(conn, caller, memory_id, lock=True)
         await conn.execute(delete(mem).where(mem.c.org_id == caller.org_id, mem.c.id == memory_id))
+        await webhooks.redact(conn, caller.org_id, "memory", [memory_id])  # before its erasure event is raised
         await audit.record(conn, caller, "memory.purged", "memory", memory_id)
         await webhooks.emit(conn, org_id=caller.org_id, event_type="memory.invalidated", data=erased_data(row))
 

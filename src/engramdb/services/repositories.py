@@ -32,7 +32,7 @@ from engramdb.schemas.documents import (
     RepositorySync,
     RepositoryUpdate,
 )
-from engramdb.services import audit, visibility
+from engramdb.services import audit, visibility, webhooks
 from engramdb.services.context import Caller
 from engramdb.services.directory import find_external_user, resolve_user
 from engramdb.services.runtime import Runtime
@@ -225,6 +225,7 @@ async def delete_repository(db: Database, caller: Caller, repository_id: uuid.UU
     async with db.tenant(caller.org_id) as conn:
         row = await fetch(conn, caller, repository_id, lock=True)
         await conn.execute(delete(repo).where(repo.c.org_id == caller.org_id, repo.c.id == repository_id))
+        await webhooks.redact(conn, caller.org_id, "document", [repository_id], key="repository_id")
         details = {"name": row["name"], "documents": row["document_count"]}
         await audit.record(conn, caller, "repository.deleted", "repository", repository_id, details)
 
@@ -278,6 +279,7 @@ async def prune(rt: Runtime, caller: Caller, repository_id: uuid.UUID, keep_path
         for start in range(0, len(gone), 1_000):
             batch = [doc_id for doc_id, _ in gone[start : start + 1_000]]
             await conn.execute(delete(d).where(d.c.org_id == caller.org_id, d.c.id.in_(batch)))
+            await webhooks.redact(conn, caller.org_id, "document", batch)
         await _recount(conn, caller, repository_id, last_synced_at=func.now())
         paths = sorted(path for _, path in gone)
         details = {"deleted": len(paths), "paths": paths[:100]}
