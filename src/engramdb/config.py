@@ -116,6 +116,11 @@ class Settings(BaseSettings):
     webhook_retention_days: int = Field(
         default=30, ge=1, le=3650, description="Finished webhook deliveries are deleted after this many days."
     )
+    webhook_block_private: bool = Field(
+        default=False,
+        description="Refuse to deliver webhooks to loopback, private, link-local or reserved addresses "
+        "(set it when organizations you do not trust share the server).",
+    )
     extraction: Literal["auto", "offline", "llm", "off"] = Field(
         default="auto",
         description="How messages become memories: auto (the LLM if configured, else offline), offline, llm, off.",

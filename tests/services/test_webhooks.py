@@ -448,3 +448,31 @@ async def test_a_repositorys_document_deliveries_can_be_redacted_by_repository(d
     assert in_repo["redacted"] is True and SECRET not in str(in_repo)
     assert in_repo["document"]["repository_id"] == repo["id"] and set(in_repo) == {"action", "redacted", "document"}
     assert other["document"]["id"] == loose["document"]["id"] and other["document"]["title"] == "Loose"
+
+
+async def test_with_private_destinations_blocked_nothing_is_sent_to_them(
+    db: Database, org: Org, settings: Settings, database_url: str
+) -> None:
+    listener = Listener()
+    try:
+        r = await org.client.post("/v1/webhooks", json={"url": listener.url("/inside"), "event_types": ["*"]})
+        hook = r.json()
+        await org.client.post("/v1/memories", json={"content": "anything"})
+        ((pending,),) = [(await org.client.get(f"/v1/webhooks/{hook['id']}/deliveries")).json()["data"]]
+        row = await _delivery_row(database_url, pending["id"])
+        strict = settings.model_copy(update={"webhook_block_private": True})
+        done = await webhooks.deliver(db, strict, org.id, uuid.UUID(pending["id"]), queue_job_id=row["queue_job_id"])
+        assert done is not None and done["status"] == "failed"  # at once: asking again will not help
+        logged = (await org.client.get(f"/v1/webhooks/{hook['id']}/deliveries/{pending['id']}")).json()
+        assert "127.0.0.1 is at 127.0.0.1, a loopback, private or reserved address" in logged["last_error"]
+        assert listener.received("/inside") == []
+    finally:
+        listener.close()
+
+
+async def test_a_public_destination_is_pinned_to_the_address_that_was_checked() -> None:
+    url, host, extensions = await webhooks.public_destination("https://93.184.216.34:8443/hook?x=1")
+    assert (url, host, extensions) == ("https://93.184.216.34:8443/hook?x=1", "93.184.216.34:8443", {})
+    for private in ("http://localhost/h", "http://10.0.0.1/h", "http://169.254.169.254/", "http://[::1]/h"):
+        with pytest.raises(webhooks.PrivateDestination):
+            await webhooks.public_destination(private)

@@ -19,7 +19,9 @@
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import json
+import socket
 import time
 import uuid
 from collections.abc import Mapping, Sequence
@@ -449,19 +451,54 @@ async def _post(settings: Settings, row: Mapping[str, Any]) -> Attempt:
     status: int | None = None
     try:
         async with asyncio.timeout(settings.webhook_timeout_s):
+            url, extensions = str(row["url"]), dict[str, Any]()
+            if settings.webhook_block_private:
+                url, host, extensions = await public_destination(url)
+                headers["host"] = host
             async with (
                 httpx.AsyncClient(timeout=settings.webhook_timeout_s, follow_redirects=False) as client,
-                client.stream("POST", row["url"], content=body, headers=headers) as response,
+                client.stream("POST", url, content=body, headers=headers, extensions=extensions) as response,
             ):
                 status = response.status_code
                 head = await _head(response)
                 retry_after = _retry_after(response.headers.get("retry-after"))
     except TimeoutError:
         return Attempt(status, f"timed out after {settings.webhook_timeout_s:g} s", _ms_since(started))
+    except PrivateDestination as exc:  # not sent, and sending again will not help
+        return Attempt(None, str(exc), _ms_since(started), sent=False)
     except Exception as exc:  # any failure to talk to the endpoint is this attempt's outcome, not a crash
         return Attempt(status, f"{type(exc).__name__}: {exc}"[:1000], _ms_since(started))
     failure = None if 200 <= status < 300 else f"HTTP {status}"
     return Attempt(status, failure, _ms_since(started), head, retry_after)
+
+
+class PrivateDestination(Exception):
+    """The endpoint's host is not on the public internet (ENGRAM_WEBHOOK_BLOCK_PRIVATE)."""
+
+
+async def public_destination(url: str) -> tuple[str, str, dict[str, Any]]:
+    """Resolve the URL's host once and check every address is global; return the URL pinned to one of
+    them (so a DNS answer that changes between the check and the connection cannot redirect it), the
+    Host header, and the TLS server name to present."""
+    parsed = httpx.URL(url)
+    host = parsed.host
+    port = parsed.port or (443 if parsed.scheme == "https" else 80)
+    try:
+        infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except OSError as exc:
+        raise PrivateDestination(f"cannot resolve {host}: {exc}") from exc
+    addresses = sorted({str(info[4][0]) for info in infos})
+    for address in addresses:
+        if not ipaddress.ip_address(address.split("%", 1)[0]).is_global:
+            raise PrivateDestination(
+                f"not sent: {host} is at {address}, a loopback, private or reserved address "
+                "(ENGRAM_WEBHOOK_BLOCK_PRIVATE is on)"
+            )
+    if not addresses:
+        raise PrivateDestination(f"cannot resolve {host}")
+    pinned = parsed.copy_with(host=addresses[0])
+    extensions: dict[str, Any] = {} if host == addresses[0] else {"sni_hostname": host}  # TLS checks the name
+    return str(pinned), parsed.netloc.decode("ascii"), extensions
 
 
 async def _head(response: httpx.Response) -> str:
