@@ -36,3 +36,8 @@ MAX_DOCUMENT_BYTES = 10_485_760  # one document (10 MiB); the parser's own limit
 MAX_WEBHOOKS = 20  # webhook endpoints per organization
 MAX_WEBHOOK_URL_CHARS = 2_000  # a webhook endpoint's URL
 MAX_IMPORT_BYTES = 1_073_741_824  # one import file (1 GiB); every request is also held to ENGRAM_MAX_REQUEST_BYTES
+# One line of an import file (64 MiB). The longest record is a document's, which holds its whole text: a
+# 10 MiB document is at most 10,485,760 characters, and JSON escapes each in at most 6 bytes (a control
+# character as \u00XX; a quote, backslash or newline takes 2), so even text of nothing but control
+# characters (60 MiB) fits with the row's other fields.
+MAX_IMPORT_LINE_BYTES = 67_108_864

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import random
+import string
 import uuid
 from dataclasses import dataclass
 from typing import Any
@@ -161,7 +163,9 @@ async def source(make_org: OrgFactory) -> Source:
 
 
 def _records(body: bytes) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    header, *records = (json.loads(line) for line in body.splitlines())
+    """The header and the records of an export; checks it ends with its end record, which it leaves out."""
+    header, *records, end = (json.loads(line) for line in body.splitlines())
+    assert end == {"kind": "end", "records": len(records)}
     return header, records
 
 
@@ -228,8 +232,12 @@ async def test_the_export_file(source: Source) -> None:
     assert header["kind"] == "engram.export" and header["version"] == 1
     assert header["org_id"] == str(source.org.id) and header["scope"] == {"type": "org"}
     assert header["embedding_model"] and header["dimensions"] == 384 and header["include_embeddings"] is True
+    # The last line is the end record, counting the records; every other record is of a known kind.
+    assert json.loads(source.export.splitlines()[-1]) == {"kind": "end", "records": len(records)}
+    assert source.export.endswith(b"\n") and len(source.export.splitlines()) == len(records) + 2
     kinds = [r["kind"] for r in records]
     order = [k.name for k in KINDS]
+    assert "end" not in order
     assert kinds == sorted(kinds, key=order.index), "records come in dependency order"
     assert set(kinds) == set(order), f"every kind is exercised; missing: {set(order) - set(kinds)}"
     assert not {"api_key", "audit_log", "job"} & set(kinds)
@@ -250,7 +258,7 @@ async def test_org_round_trip_into_another_org(source: Source, make_org: OrgFact
         assert result["imported"][kind.plural] == sum(r["kind"] == kind.name for r in records), kind.name
     assert sum(result["skipped"].values()) == 0 and result["cleared_references"] == 0
     assert result["vectors"]["reembedded"] == 0 and result["vectors"]["kept"] > 0
-    assert result["lines"] == len(records) + 1
+    assert result["lines"] == len(records) + 2  # the header and the end record too
 
     # The copy exports to the same file, line for line (ids, timestamps, versions, vectors).
     again = await target.client.get("/v1/export")
@@ -318,8 +326,20 @@ async def test_who_may_export_and_import(app, source: Source) -> None:  # type: 
     ):
         keys[name] = (await _ok(await c.post("/v1/keys", json={"name": f"x-{name}", **body}), 201))["api_key"]
     async with client_for(app, keys["alice"]) as as_alice:
-        for params in ({"user_id": bob}, {"external_user_id": "bob"}, {"external_user_id": "nobody"}):
-            assert_problem(await as_alice.get("/v1/export", params=params), 403)
+        # Another user, existing or not, by id or by external id: one answer, naming no id.
+        details = set()
+        for params in (
+            {"user_id": bob},
+            {"user_id": str(uuid.uuid4())},
+            {"external_user_id": "bob"},
+            {"external_user_id": "nobody"},
+        ):
+            problem = assert_problem(await as_alice.get("/v1/export", params=params), 403)
+            assert bob not in str(problem), problem
+            details.add(problem["detail"])
+        assert details == {"this API key is bound to another user"}
+        mine = await as_alice.get("/v1/export", params={"external_user_id": "alice"})
+        assert mine.status_code == 200 and _records(mine.content)[0]["scope"]["user_id"] == alice
         own = await as_alice.get("/v1/export", params={"user_id": alice})
         assert own.status_code == 200 and _records(own.content)[0]["scope"]["user_id"] == alice
         assert_problem(await _import(Org(source.org.id, keys["alice"], as_alice), own.content), 403)
@@ -515,3 +535,140 @@ async def test_small_batches_give_the_same_file(
     target = await make_org()
     await _ok(await _import(target, paged))
     assert _without_header((await target.client.get("/v1/export")).content) == _without_header(source.export)
+
+
+def _line_of(lines: list[bytes], kind: str) -> int:
+    """The index of the first record of ``kind``."""
+    return next(i for i, line in enumerate(lines) if json.loads(line)["kind"] == kind)
+
+
+def _replaced(lines: list[bytes], index: int, record: dict[str, Any]) -> bytes:
+    return b"\n".join([*lines[:index], json.dumps(record).encode(), *lines[index + 1 :]]) + b"\n"
+
+
+async def test_bad_values_are_a_422_naming_their_line(source: Source, make_org: OrgFactory, database_url: str) -> None:
+    """Values that once were a 500 (a KeyError, a value the database could not index) or were stored
+    though no read could return them (1 BC), and text over the API's limits."""
+    target = await make_org()
+    lines = source.export.splitlines()
+
+    def with_field(kind: str, drop: tuple[str, ...] = (), **fields: Any) -> tuple[bytes, int]:
+        index = _line_of(lines, kind)
+        record = json.loads(lines[index])
+        data = {k: v for k, v in record["data"].items() if k not in drop}
+        return _replaced(lines, index, {**record, "data": {**data, **fields}}), index + 1
+
+    many_words = " ".join(f"w{i}" for i in range(300_000))  # ~2 MB, beyond what a tsvector holds
+    assert len(many_words) > 1_900_000
+    rng = random.Random(7)
+    noise = "".join(rng.choices(string.ascii_lowercase, k=10_000))  # too big for a B-tree index, compressed
+    cases: list[tuple[tuple[bytes, int], str]] = [
+        # Without its vector, an entity or a fact is embedded from its name or statement (once a KeyError).
+        (with_field("entity", drop=("name", "embedding")), "entity.name is required"),
+        (with_field("fact", drop=("statement", "embedding")), "fact.statement is required"),
+        (with_field("entity", drop=("embedding",), name=None), "entity.name is required"),
+        (with_field("fact", drop=("statement",)), "fact.statement is required"),
+        (with_field("team", name=noise), "team.name is 10,000 characters; the API takes at most 200"),
+        (with_field("user", external_id="x" * 257), "user.external_id is 257 characters"),
+        (with_field("message", content="m" * (limits.MAX_MESSAGE_CHARS + 1)), "message.content is 32,001"),
+        (with_field("document", path="p/" * 600), "document.path is 1,200 characters"),
+        # The database's own limits (SQLSTATE 54000), where the API's do not apply: once a 500.
+        (with_field("memory", content=many_words), "the memory cannot be stored: string is too long for tsvector"),
+        (with_field("entity", name=noise, normalized_name=noise), "the entity cannot be stored: index row"),
+        (with_field("memory", created_at="0001-01-01T00:00:00+05:00"), "memory.created_at: out of range"),
+        (with_field("memory", created_at="9999-12-31T23:00:00-05:00"), "memory.created_at: out of range"),
+        (with_field("fact", valid_from="-0044-03-15T00:00:00Z"), "fact.valid_from"),
+    ]
+    for (body, line), message in cases:
+        problem = assert_problem(await _import(target, body), 422)
+        assert str(problem["detail"]).startswith(f"line {line}: "), problem
+        assert message in str(problem["detail"]), problem
+        assert problem["errors"][0]["location"] == f"line {line}"  # type: ignore[index]
+    assert sum(_counts(database_url, target.id).values()) == 0
+
+
+async def test_timestamps_at_the_edges_of_the_range_read_back(make_org: OrgFactory) -> None:
+    """The range an import takes is the range every read can return: such a user lists and exports."""
+    target = await make_org()
+    user = {
+        "id": str(uuid.uuid4()),
+        "external_id": "old-timer",
+        "metadata": {},
+        "created_at": "0001-01-01T00:00:00+00:00",
+        "updated_at": "9999-12-31T23:59:59.999999+00:00",
+    }
+    header = {"kind": "engram.export", "version": 1}
+    body = b"".join(
+        json.dumps(r).encode() + b"\n" for r in (header, {"kind": "user", "data": user}, {"kind": "end", "records": 1})
+    )
+    result = await _ok(await _import(target, body))
+    assert result["imported"]["users"] == 1 and result["lines"] == 3
+    (listed,) = await _all(target.client, "/v1/users")
+    assert listed["created_at"].startswith("0001-01-01T00:00:00") and listed["updated_at"].startswith("9999-12-31")
+    _, records = _records((await target.client.get("/v1/export")).content)
+    assert [r["data"]["created_at"] for r in records] == ["0001-01-01T00:00:00+00:00"]
+
+
+async def test_a_file_cut_short_is_refused(source: Source, make_org: OrgFactory, database_url: str) -> None:
+    target = await make_org()
+    lines = source.export.splitlines()
+    n = len(lines)  # the end record's line number
+    records = n - 2
+    end = json.loads(lines[-1])
+    assert end == {"kind": "end", "records": records}
+    cut = "the file ends before its end record: the export was cut short"
+    cases: list[tuple[bytes, int, int, str]] = [
+        (b"\n".join(lines[:-1]) + b"\n", 422, n - 1, cut),  # cut between two records
+        (b"\n".join(lines[: n // 2]), 422, n // 2, cut),
+        (source.export[: len(source.export) - len(lines[-1]) - 40], 422, n - 1, cut),  # inside the last record
+        (lines[0] + b"\n", 422, 1, cut),  # the header alone
+        (b"\n".join([*lines[:-2], lines[-1]]) + b"\n", 422, n - 1, f"counts {records} records but the file holds"),
+        (source.export + b'{"kind": "end", "records": 0}\n', 422, n + 1, "a record follows the end record"),
+        (source.export + lines[1] + b"\n", 422, n + 1, "a record follows the end record"),
+        (_replaced(lines, n - 1, {"kind": "end", "records": records + 1}), 422, n, "the file holds"),
+        (_replaced(lines, n - 1, {"kind": "end", "records": str(records)}), 422, n, "end record records"),
+        (_replaced(lines, n - 1, {"kind": "end"}), 422, n, "end record records"),
+        (_replaced(lines, n - 1, {"kind": "end", "records": records, "more": 1}), 422, n, "end record more"),
+        (_replaced(lines, 1, {"kind": "end", "records": 0}), 422, 3, "a record follows the end record"),
+    ]
+    for body, status, line, message in cases:
+        problem = assert_problem(await _import(target, body), status)
+        assert str(problem["detail"]).startswith(f"line {line}: "), (message, problem)
+        assert message in str(problem["detail"]), problem
+    assert sum(_counts(database_url, target.id).values()) == 0
+    # A line that is not JSON before the last one is still a 400 naming it.
+    problem = assert_problem(await _import(target, b"\n".join([*lines[:3], b"{oops", *lines[3:]])), 400)
+    assert str(problem["detail"]).startswith("line 4: not valid JSON")
+    # The file as exported imports, with or without a final newline and with blank lines after the end.
+    await _ok(await _import(target, source.export.rstrip(b"\n")))
+    result = await _ok(await _import(target, source.export + b"\n\n"))
+    assert sum(result["skipped"].values()) == records
+
+
+async def test_the_line_limit(source: Source, make_org: OrgFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    target = await make_org()
+    lines = source.export.splitlines()
+    longest = max(range(len(lines)), key=lambda i: len(lines[i]))
+    monkeypatch.setattr(limits, "MAX_IMPORT_LINE_BYTES", len(lines[longest]) - 1)
+    problem = assert_problem(await _import(target, source.export), 413)
+    assert str(problem["detail"]).startswith(f"line {longest + 1}: the line is over the {len(lines[longest]) - 1}")
+    assert problem["errors"][0]["location"] == f"line {longest + 1}"  # type: ignore[index]
+    assert (await target.client.get("/v1/memories")).json()["data"] == []
+
+    # A line that never ends is refused once it passes the limit, without reading the rest of the body.
+    monkeypatch.setattr(limits, "MAX_IMPORT_LINE_BYTES", 1_000)
+    sent = 0
+
+    async def endless() -> Any:
+        nonlocal sent
+        yield lines[0] + b"\n"
+        while True:
+            sent += 1
+            yield b"x" * 100
+
+    r = await target.client.post("/v1/import", content=endless(), headers={"Content-Type": "application/x-ndjson"})
+    problem = assert_problem(r, 413)
+    assert str(problem["detail"]).startswith("line 2: ") and sent < 20
+
+    monkeypatch.setattr(limits, "MAX_IMPORT_LINE_BYTES", len(lines[longest]))
+    await _ok(await _import(target, source.export))

@@ -1,7 +1,7 @@
 """Export and import: the header line of an export file and the report of an import.
 
 An export is JSON Lines (``application/x-ndjson``): the header below, then one ``{"kind", "data"}``
-record per stored row, in dependency order (docs/api.md, "Export and import").
+record per stored row, in dependency order, then the end record (docs/api.md, "Export and import").
 """
 
 from __future__ import annotations
@@ -10,12 +10,13 @@ import uuid
 from datetime import datetime
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictInt
 
 from engramdb.schemas.common import PublicModel
 
 EXPORT_KIND = "engram.export"
 EXPORT_VERSION = 1
+END_KIND = "end"
 
 
 class ExportScope(BaseModel):
@@ -45,6 +46,17 @@ class ExportHeader(BaseModel):
     include_embeddings: bool = True
 
 
+class ExportEnd(BaseModel):
+    """The last line of an export file, ``{"kind": "end", "records": N}``: written once every record is,
+    with ``N`` the number of records between the header and it. A file without it was cut short (a
+    broken stream or download); an import refuses it, and one whose count does not match."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    kind: Literal["end"]
+    records: StrictInt = Field(ge=0)
+
+
 class ImportedVectors(PublicModel):
     kept: int = Field(0, description="Rows stored with the vector from the file.")
     reembedded: int = Field(
@@ -59,7 +71,7 @@ class ImportResult(PublicModel):
 
     imported: dict[str, int] = Field(description="New rows, per kind.")
     skipped: dict[str, int] = Field(description="Rows whose id was already in the organization (left as they were).")
-    lines: int = Field(description="Lines read, the header included.")
+    lines: int = Field(description="Lines read, the header and the end record included.")
     vectors: ImportedVectors
     cleared_references: int = Field(
         0,

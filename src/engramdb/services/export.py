@@ -1,7 +1,9 @@
 """Export: an organization's data, or one user's, as JSON Lines that ``services/import_.py`` reads back.
 
 The file is a header line, then one ``{"kind": …, "data": {…}}`` line per stored row, kinds in the order
-of :data:`KINDS` (each row's references come before it). ``data`` holds the row's stored columns by their
+of :data:`KINDS` (each row's references come before it), then an end record ``{"kind": "end",
+"records": N}`` (``N`` the number of row records), written only once every row is: a file without it was
+cut short, and an import refuses it. ``data`` holds the row's stored columns by their
 database names, minus ``org_id`` (the importing key decides the organization) and the generated
 full-text columns; ids, timestamps, versions, provenance and (unless left out) vectors are kept as
 stored, so an import reproduces the rows exactly and searches over them score the same.
@@ -29,7 +31,7 @@ from sqlalchemy.dialects.postgresql import REGCONFIG
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from engramdb.errors import NotFound, PermissionDenied, ValidationFailed
-from engramdb.schemas.export import EXPORT_KIND, EXPORT_VERSION
+from engramdb.schemas.export import END_KIND, EXPORT_KIND, EXPORT_VERSION
 from engramdb.services import audit
 from engramdb.services.context import Caller
 from engramdb.services.directory import find_external_user
@@ -134,12 +136,14 @@ async def prepare(
     async with rt.db.tenant(caller.org_id) as conn:
         if external_user_id is not None:
             user_id = await find_external_user(conn, caller, external_user_id)
-            if user_id is None:
-                if caller.user_id is not None:  # the same answer as for another existing user: no oracle
-                    raise PermissionDenied("this API key is bound to another user")
+            if user_id is None and caller.user_id is None:
                 raise NotFound(f"user with external_id {external_user_id!r} not found")
         if caller.user_id is not None:
-            user_id = caller.bind("user_id", user_id)
+            # Another user, existing or not, named by id or by external id: one answer, naming no id, so
+            # a user-bound key learns neither who exists nor another user's id.
+            if (user_id is None and external_user_id is not None) or user_id not in (None, caller.user_id):
+                raise PermissionDenied("this API key is bound to another user")
+            user_id = caller.user_id
         external_id = None
         if user_id is not None:
             u = t.user_account
@@ -187,9 +191,13 @@ async def stream(db: Database, plan: ExportPlan) -> AsyncIterator[bytes]:
             "include_embeddings": plan.include_embeddings,
         }
         yield _line(header)
+        records = 0
         for kind in KINDS:
             async for batch in _batches(conn, kind, plan):
+                records += len(batch)
                 yield b"".join(_line({"kind": kind.name, "data": row}) for row in batch)
+    # Only after the snapshot closed cleanly: a stream that breaks before this line has no end record.
+    yield _line({"kind": END_KIND, "records": records})
 
 
 def _line(obj: dict[str, Any]) -> bytes:

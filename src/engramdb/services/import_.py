@@ -8,8 +8,12 @@
   new id that clashes with another row's unique name (a team, user ``external_id``, agent, app, category
   or repository name, a live entity's name, a document's path) is a ``409`` naming its line.
 * **All or nothing.** One transaction; a line that is not JSON (``400``), not a record of a known kind,
-  a value of the wrong type, or a row the schema refuses (``422``) names its line number, and nothing is
-  written. Records must come in dependency order, as the export writes them.
+  a value of the wrong type or out of range, text over the API's own limit for its field, or a row the
+  schema refuses (``422``), or a line over ``MAX_IMPORT_LINE_BYTES`` (``413``) names its line number, and
+  nothing is written. Records must come in dependency order, as the export writes them.
+* **Complete files only.** The last record must be the export's end record, ``{"kind": "end",
+  "records": N}``, with ``N`` the number of records before it: a file cut short (a broken download) or
+  with records added or lost is ``422`` and nothing is written.
 * **Vectors.** A row's vector is kept when the row's ``embedding_model`` is the server's and its length
   the server's; otherwise it is dropped: entities and facts are embedded during the import (their names
   and statements are short), messages, memories and chunks are left to the embedding backfill.
@@ -36,7 +40,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from engramdb import limits
 from engramdb.errors import Conflict, EngramError, InvalidRequest, PayloadTooLarge, ValidationFailed
-from engramdb.schemas.export import ExportHeader, ImportedVectors, ImportResult
+from engramdb.schemas.export import END_KIND, ExportEnd, ExportHeader, ImportedVectors, ImportResult
 from engramdb.services import audit
 from engramdb.services.context import Caller
 from engramdb.services.export import KINDS, KINDS_BY_NAME, Kind, columns
@@ -51,6 +55,38 @@ _REGCONFIG = re.compile(r"^[a-z_]{1,63}$")
 _SOFT_USER_REFERENCES = {"message": "user_id", "agent": "user_id"}
 # What an entity and a fact are embedded as (services/entities.py, services/facts.py).
 _EMBEDDED_TEXT = {"entity": "name", "fact": "statement"}
+# Text the API alone writes, held to the API's own limits (in characters), so an import cannot store what
+# the API would refuse. Text the worker also writes is not listed: extraction stores memories, entity
+# names and fact parts as long as the conversation said them, parsing a document's title and text as long
+# as the file holds them; there the database's own limits apply (a value it cannot index is a 422).
+_TEXT_LIMITS: dict[str, dict[str, int]] = {
+    "team": {"name": limits.MAX_NAME_CHARS, "description": limits.MAX_DESCRIPTION_CHARS},
+    "user": {
+        "external_id": limits.MAX_EXTERNAL_ID_CHARS,
+        "display_name": limits.MAX_NAME_CHARS,
+        "email": limits.MAX_NAME_CHARS,
+    },
+    "agent": {"name": limits.MAX_NAME_CHARS, "description": limits.MAX_DESCRIPTION_CHARS},
+    "app": {"name": limits.MAX_NAME_CHARS, "description": limits.MAX_DESCRIPTION_CHARS},
+    "category": {"name": limits.MAX_TAG_CHARS, "description": limits.MAX_DESCRIPTION_CHARS},
+    "session": {"title": limits.MAX_NAME_CHARS},
+    "message": {
+        "content": limits.MAX_MESSAGE_CHARS,
+        "name": limits.MAX_NAME_CHARS,
+        "channel": limits.MAX_NAME_CHARS,
+    },
+    "repository": {
+        "name": limits.MAX_NAME_CHARS,
+        "description": limits.MAX_DESCRIPTION_CHARS,
+        "source": limits.MAX_URL_CHARS,
+    },
+    "document": {"path": limits.MAX_PATH_CHARS, "source_url": limits.MAX_URL_CHARS},
+}
+# The instants a timestamp may hold: what Python's datetime (and so every reader of the row) can
+# represent in UTC. Postgres would store 1 BC, which no read could then return.
+_EARLIEST = datetime.min.replace(tzinfo=UTC)
+_LATEST = datetime.max.replace(tzinfo=UTC)
+_CUT_SHORT = "the file ends before its end record: the export was cut short"
 
 
 class _LineError(Exception):
@@ -79,8 +115,9 @@ async def run(rt: Runtime, caller: Caller, chunks: AsyncIterable[bytes]) -> Impo
 
 
 async def _lines(chunks: AsyncIterable[bytes]) -> AsyncIterator[tuple[int, bytes]]:
-    """Non-blank lines with their 1-based numbers; ``413`` once the body passes ``MAX_IMPORT_BYTES``."""
-    limit = limits.MAX_IMPORT_BYTES
+    """Non-blank lines with their 1-based numbers; ``413`` once the body passes ``MAX_IMPORT_BYTES``, or
+    a line passes ``MAX_IMPORT_LINE_BYTES`` (so an unterminated line is not held up to the whole limit)."""
+    limit, line_limit = limits.MAX_IMPORT_BYTES, limits.MAX_IMPORT_LINE_BYTES
     size = 0
     number = 0
     pending = bytearray()  # the start of a line that goes on in the next chunk
@@ -90,14 +127,22 @@ async def _lines(chunks: AsyncIterable[bytes]) -> AsyncIterator[tuple[int, bytes
             raise PayloadTooLarge(f"the import is over the {limit}-byte limit; split the export by user")
         *complete, rest = chunk.split(b"\n")  # only the new bytes are searched: linear in the body
         for part in complete:
+            if len(pending) + len(part) > line_limit:
+                _line_too_long(number + 1, line_limit)
             pending += part
             number += 1
             if pending.strip():
                 yield number, bytes(pending)
             pending = bytearray()
+        if len(pending) + len(rest) > line_limit:
+            _line_too_long(number + 1, line_limit)
         pending += rest
     if pending.strip():
         yield number + 1, bytes(pending)
+
+
+def _line_too_long(number: int, limit: int) -> NoReturn:
+    _fail(number, f"the line is over the {limit}-byte limit for one record (MAX_IMPORT_LINE_BYTES)", PayloadTooLarge)
 
 
 def _fail(
@@ -115,6 +160,9 @@ class _Import:
         self.caller = caller
         self.conn = conn
         self.header: ExportHeader | None = None
+        self.end: ExportEnd | None = None
+        self.records = 0  # records read between the header and the end record
+        self.broken: int | None = None  # a line that is not JSON, reported once it is known not to be the last
         self.lines = 0
         self.kind: Kind | None = None
         self.batch: list[tuple[int, dict[str, Any]]] = []
@@ -128,18 +176,29 @@ class _Import:
 
     async def feed(self, number: int, line: bytes) -> None:
         self.lines = number
+        if self.broken is not None:
+            _fail(self.broken, "not valid JSON", InvalidRequest)
         try:
             record = json.loads(line)
         except (ValueError, RecursionError):
-            _fail(number, "not valid JSON", InvalidRequest)
+            if self.header is None:
+                _fail(number, "not valid JSON", InvalidRequest)
+            self.broken = number  # the last line of a file cut short is a truncated record: see finish()
+            return
         if self.header is None:
             self.header = _header(number, record)
+            return
+        if self.end is not None:
+            _fail(number, "a record follows the end record")
+        if isinstance(record, dict) and record.get("kind") == END_KIND:
+            await self._end(number, record)
             return
         if not isinstance(record, dict) or set(record) != {"kind", "data"}:
             _fail(number, 'a record is an object with exactly "kind" and "data"')
         kind = KINDS_BY_NAME.get(record["kind"]) if isinstance(record["kind"], str) else None
         if kind is None:
-            _fail(number, f"unknown kind {str(record['kind'])[:100]!r}; known: {', '.join(KINDS_BY_NAME)}")
+            known = ", ".join([*KINDS_BY_NAME, END_KIND])
+            _fail(number, f"unknown kind {str(record['kind'])[:100]!r}; known: {known}")
         if not isinstance(record["data"], dict):
             _fail(number, '"data" must be an object')
         try:
@@ -151,12 +210,32 @@ class _Import:
         self.kind = kind
         self.batch.append((number, row))
         self.batch_bytes += len(line)
+        self.records += 1
+
+    async def _end(self, number: int, record: dict[str, Any]) -> None:
+        try:
+            end = ExportEnd.model_validate(record)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            where = ".".join(str(p) for p in first.get("loc", ()))
+            _fail(number, f'end record {where}: {first.get("msg")} (it is {{"kind": "end", "records": N}})')
+        if self.batch:  # the rows before it first, so a row the database refuses is named by its own line
+            await self._flush()
+        if end.records != self.records:
+            _fail(
+                number,
+                f"the end record counts {end.records} records but the file holds {self.records}: "
+                "records were lost or added since the export",
+            )
+        self.end = end
 
     async def finish(self) -> None:
         if self.header is None:
             raise ValidationFailed("the file is empty: an export starts with its header line")
-        if self.batch:
-            await self._flush()
+        if self.broken is not None:
+            _fail(self.broken, f"{_CUT_SHORT} (its last line is not complete JSON)")
+        if self.end is None:
+            _fail(self.lines, _CUT_SHORT)
 
     def result(self) -> ImportResult:
         return ImportResult(
@@ -178,9 +257,14 @@ class _Import:
                 row[name] = _decode(cols[name], value)
             except (ValueError, TypeError) as exc:
                 raise _LineError(f"{kind.name}.{name}: {exc}") from None
-        for key in (*kind.keys, *kind.conflict):
+        embedded = _EMBEDDED_TEXT.get(kind.name)  # embedded before the insert: required here, not at the INSERT
+        for key in (*kind.keys, *kind.conflict, *([embedded] if embedded else [])):
             if row.get(key) is None:
                 raise _LineError(f"{kind.name}.{key} is required")
+        for name, most in _TEXT_LIMITS.get(kind.name, {}).items():
+            value = row.get(name)
+            if isinstance(value, str) and len(value) > most:
+                raise _LineError(f"{kind.name}.{name} is {len(value):,} characters; the API takes at most {most:,}")
         return row
 
     async def _flush(self) -> None:
@@ -224,7 +308,7 @@ class _Import:
             missing.append(row)
         field = _EMBEDDED_TEXT.get(kind.name)
         if field and missing:  # no backfill covers entities and facts: embed them now
-            embedded = await self.rt.embedder.embed_batch([str(r[field]) for r in missing], kind="passage")
+            embedded = await self.rt.embedder.embed_batch([str(r.get(field)) for r in missing], kind="passage")
             for row, vector in zip(missing, embedded, strict=True):
                 row["embedding"], row["embedding_model"] = vector, model
 
@@ -287,9 +371,10 @@ def _header(number: int, record: Any) -> ExportHeader:
 
 def _row_fault(exc: DBAPIError) -> bool:
     """Whether the database refused a row's values (bad data, a broken constraint, an unknown text search
-    configuration), rather than failing for a reason of its own."""
+    configuration, a value too large for an index or a full-text vector), rather than failing for a
+    reason of its own."""
     sqlstate = str(getattr(exc.orig, "sqlstate", "") or "")
-    return sqlstate[:2] in {"22", "23"} or sqlstate == "42704"
+    return sqlstate[:2] in {"22", "23"} or sqlstate in {"42704", "54000"}
 
 
 def _pg_message(exc: DBAPIError) -> str:
@@ -353,7 +438,10 @@ def _json(value: Any, depth: int = 0) -> Any:
 
 def _timestamp(value: Any) -> datetime:
     parsed = datetime.fromisoformat(_text(value))
-    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
+    parsed = parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
+    if not _EARLIEST <= parsed <= _LATEST:  # compared as instants, without converting (which could overflow)
+        raise ValueError("out of range: a timestamp's UTC value must lie between the years 1 and 9999")
+    return parsed
 
 
 def _decode(column: Column[Any], value: Any) -> Any:
