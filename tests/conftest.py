@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import signal
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
@@ -61,6 +62,17 @@ def pg_server(tmp_path_factory: pytest.TempPathFactory) -> PgServer:
 def embedder() -> MiniLMEmbedder:
     """The real default model, loaded once for the whole run."""
     return MiniLMEmbedder()
+
+
+def stop_postgres(pgdata: Path) -> None:
+    """Stop the embedded PostgreSQL in ``pgdata`` that a server process left behind (it dies by its
+    signal, so its own clean-up does not run)."""
+    pid_file = pgdata / "postmaster.pid"
+    if pid_file.exists():
+        try:
+            os.kill(int(pid_file.read_text().split()[0]), signal.SIGQUIT)
+        except (ProcessLookupError, ValueError, IndexError):
+            pass
 
 
 def fresh_database(server: PgServer) -> str:

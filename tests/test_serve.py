@@ -19,6 +19,8 @@ import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
 
+from tests.conftest import stop_postgres
+
 pytestmark = pytest.mark.slow
 # Bounded for CI; raise it by hand for a longer hunt (SCHEMATHESIS_EXAMPLES=200).
 EXAMPLES = int(os.environ.get("SCHEMATHESIS_EXAMPLES", "15"))
@@ -44,16 +46,6 @@ def _cli(env: dict[str, str], *args: str) -> str:
     )
     assert done.returncode == 0, done.stderr
     return done.stdout
-
-
-def _stop_postgres(pgdata: Path) -> None:
-    """The served process dies by its signal, so its embedded PostgreSQL outlives it: stop that too."""
-    pid_file = pgdata / "postmaster.pid"
-    if pid_file.exists():
-        try:
-            os.kill(int(pid_file.read_text().split()[0]), signal.SIGQUIT)
-        except (ProcessLookupError, ValueError, IndexError):
-            pass
 
 
 @pytest.fixture(scope="module")
@@ -90,7 +82,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
             proc.wait()
             stopped = None
         log.close()
-        _stop_postgres(data_dir / "pgdata")
+        stop_postgres(data_dir / "pgdata")
     # A clean shutdown: background loops (access tracking, embedding backfill) end on cancellation.
     # (uvicorn re-raises the signal after its graceful shutdown, so -SIGTERM is the clean exit status)
     assert stopped in (0, -signal.SIGTERM), f"engramdb serve did not stop on SIGTERM: {log_path.read_text()[-2000:]}"

@@ -126,7 +126,8 @@ def _import_file(a: dict[str, str]) -> bytes:
     """An export file naming org A's team: imported by B, it lands in B (the key decides the org)."""
     header = {"kind": "engram.export", "version": 1}
     team = {"kind": "team", "data": {"id": a["team"], "name": "imported-by-b"}}
-    return b"\n".join(json.dumps(line).encode() for line in (header, team))
+    end = {"kind": "end", "records": 1}
+    return b"\n".join(json.dumps(line).encode() for line in (header, team, end))
 
 
 # A valid body for each operation that takes one, naming org A's ids where it can.

@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import signal
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -20,6 +19,7 @@ from mcp.client import Client
 from mcp.client.stdio import StdioServerParameters
 
 from engramdb.config import Settings
+from tests.conftest import stop_postgres
 from tests.mcp.conftest import data, error, text
 
 pytestmark = pytest.mark.slow
@@ -42,16 +42,6 @@ def _engramdb(env: dict[str, str], *args: str, timeout: float = 120) -> subproce
     )
 
 
-def _stop_postgres(pgdata: Path) -> None:
-    """If a server process died without stopping its embedded PostgreSQL, stop that too."""
-    pid_file = pgdata / "postmaster.pid"
-    if pid_file.exists():
-        try:
-            os.kill(int(pid_file.read_text().split()[0]), signal.SIGQUIT)
-        except (ProcessLookupError, ValueError, IndexError):
-            pass
-
-
 @pytest.fixture(scope="module")
 def install(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Install]:
     data_dir = tmp_path_factory.mktemp("mcp-stdio")
@@ -62,7 +52,7 @@ def install(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Install]:
     try:
         yield Install(env=env, key=json.loads(done.stdout)["api_key"])
     finally:
-        _stop_postgres(data_dir / "pgdata")
+        stop_postgres(data_dir / "pgdata")
 
 
 def _readme_blocks() -> list[dict[str, Any]]:
