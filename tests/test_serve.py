@@ -181,3 +181,26 @@ def test_the_cli_drives_a_remote_server(server: Server, tmp_path: Path) -> None:
     found = json.loads(_cli(env, "search", "favourite tea", "--user", "erin", "--json", *remote))["results"]
     assert found and "genmaicha" in found[0]["content"]
     assert not (tmp_path / "unused").exists()  # no embedded database was started for a remote call
+
+
+async def test_an_mcp_client_stores_and_recalls_over_the_served_endpoint(server: Server) -> None:
+    """The MCP SDK's own client against `engramdb serve` at /mcp, through a real socket."""
+    import httpx2
+    from mcp.client import Client
+    from mcp.client.streamable_http import streamable_http_client
+
+    headers = {"Authorization": f"Bearer {server.key}"}
+    async with (
+        httpx2.AsyncClient(headers=headers, timeout=60) as http,
+        Client(streamable_http_client(f"{server.base}/mcp", http_client=http)) as client,
+    ):
+        tools = {tool.name for tool in (await client.list_tools()).tools}
+        assert {"add_memory", "search", "get_context"} <= tools
+        stored = await client.call_tool(
+            "add_memory", {"content": "Hana prefers oolong tea", "external_user_id": "hana"}
+        )
+        assert not stored.is_error
+        found = await client.call_tool("search", {"query": "what tea does Hana like", "external_user_id": "hana"})
+        assert not found.is_error and "oolong" in str(found.structured_content)
+    refused = httpx.post(f"{server.base}/mcp", json={}, headers={"Authorization": "Bearer egm_wrong"}, timeout=10)
+    assert refused.status_code == 401 and refused.headers["content-type"].startswith("application/problem+json")
