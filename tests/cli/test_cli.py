@@ -57,7 +57,15 @@ def test_migrate_and_doctor(env: None) -> None:
     current = re.search(r"schema at revision (\S+) \(head (\S+)\)", run("migrate"))
     assert current is not None and current[1] == current[2] == "0006_webhooks"
     out = run("doctor")
-    for word in ("postgresql", "pgvector", "migrations", "row-level security", "jobs", "extraction"):
+    for word in (
+        "postgresql",
+        "pgvector",
+        "migrations",
+        "row-level security",
+        "jobs",
+        "webhook deliveries",
+        "extraction",
+    ):
         assert word in out
     assert "FAIL" not in out
     assert "full-text search: the text match can use its index" in out  # migrated by a superuser here

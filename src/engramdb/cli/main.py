@@ -415,6 +415,14 @@ def doctor() -> None:
                     "[yellow]warn[/yellow] jobs are queued but no worker is running: start `engramdb serve` "
                     "(ENGRAM_WORKER_IN_SERVE=true) or `engramdb worker`"
                 )
+            hooks = _webhook_state(url)
+            detail = ", ".join(f"{n} {status}" for status, n in sorted(hooks.items())) or "none"
+            line(True, "webhook deliveries", f"{detail} (last 24 h)")
+            if hooks.get("failed"):
+                out.print(
+                    "[yellow]warn[/yellow] webhook deliveries failed in the last day: see "
+                    "`engramdb webhooks deliveries ID --status failed`, then `engramdb webhooks replay`"
+                )
         llm = (
             "offline rules (no ENGRAM_LLM_BASE_URL)"
             if settings.llm_base_url is None
@@ -441,6 +449,17 @@ def _queue_state(url: str, stalled_s: float) -> tuple[int, dict[str, int]]:
         ).fetchone()
         counts: dict[object, object] = dict(conn.execute("SELECT status, count(*) FROM job GROUP BY status").fetchall())
     return (int(row[0]) if row else 0), {str(k): int(str(v)) for k, v in counts.items()}
+
+
+def _webhook_state(url: str) -> dict[str, int]:
+    """Webhook deliveries of the last day by status, across every organization."""
+    import psycopg
+
+    with psycopg.connect(url) as conn:
+        rows = conn.execute(
+            "SELECT status, count(*) FROM webhook_delivery WHERE created_at > now() - interval '1 day' GROUP BY status"
+        ).fetchall()
+    return {str(status): int(count) for status, count in rows}
 
 
 def _full_text_is_leakproof(url: str) -> bool:
