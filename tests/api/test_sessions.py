@@ -65,6 +65,10 @@ async def test_session_list_filters_and_pages(org: Org) -> None:
     assert len(even) == 3
     closed = (await org.client.get("/v1/sessions", params={"status": "closed"})).json()["data"]
     assert [x["id"] for x in closed] == [made[0]["id"]]
+    await org.client.patch(f"/v1/sessions/{made[1]['id']}", json={"metadata": {"source": "crm", "n": 1}})
+    by_meta = await org.client.get("/v1/sessions", params={"metadata": '{"source": "crm"}'})
+    assert [x["id"] for x in by_meta.json()["data"]] == [made[1]["id"]]
+    assert_problem(await org.client.get("/v1/sessions", params={"metadata": "[1]"}), 422)
 
 
 async def test_messages_batch_order_and_filters(org: Org) -> None:

@@ -54,6 +54,7 @@ def test_chat_import_keeps_times_and_sessions_show_them(env: None, tmp_path: Pat
     )
     said = cli("chat-import", str(export), "--user", "alice")
     assert "imported 3 messages into 1 session(s) for user 'alice'" in said
+    assert "were imported before" in cli("chat-import", str(export), "--user", "alice")
     [session] = json.loads(cli("sessions", "list", "--user", "alice", "--json"))
     assert session["title"] == "Moving" and session["message_count"] == 3
     messages = json.loads(cli("sessions", "show", session["id"], "--json"))
@@ -70,6 +71,8 @@ def test_chat_import_keeps_times_and_sessions_show_them(env: None, tmp_path: Pat
     hits = json.loads(cli("search", "Anna", "--user", "alice", "--json"))["results"]
     assert any("Anna" in h["content"] for h in hits)
     assert "alice" in cli("users", "list")
+    cli("chat-import", str(export), "--user", "alice", "--again", "--no-extract")
+    assert len(json.loads(cli("sessions", "list", "--user", "alice", "--json"))) == 2
 
 
 def test_bad_chat_export_names_the_line(env: None, tmp_path: Path) -> None:

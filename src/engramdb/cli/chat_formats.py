@@ -13,6 +13,7 @@ messages with no text (tool calls, images only) are skipped and counted.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -33,6 +34,12 @@ class Conversation:
     title: str | None
     messages: list[dict[str, Any]] = field(default_factory=list)
     skipped: int = 0
+
+
+def fingerprint(conversation: Conversation) -> str:
+    """A stable id of a conversation's content, to know it was imported before."""
+    canonical = json.dumps([conversation.title, conversation.messages], sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()[:32]
 
 
 def _text(content: Any) -> str:

@@ -35,12 +35,16 @@ def chat_import(
     extract: Annotated[
         bool, typer.Option("--extract/--no-extract", help="Queue extraction of memories and facts afterwards.")
     ] = True,
+    again: Annotated[
+        bool, typer.Option("--again", help="Import conversations that were imported before, once more.")
+    ] = False,
     url: UrlOpt = None,
     api_key: KeyOpt = None,
     org: OrgOpt = None,
 ) -> None:
     """Import conversations as sessions, keeping each message's original time; one extraction job per
-    session runs in the background once it is in (see `engramdb jobs list`)."""
+    session runs in the background once it is in (see `engramdb jobs list`). A conversation imported
+    before for the same user is skipped (--again imports it anyway)."""
     try:
         conversations = chat_formats.read(file)
     except chat_formats.FormatError as exc:
@@ -51,17 +55,27 @@ def chat_import(
         err.print(f"[red]error:[/red] {file} holds no message with text")
         raise typer.Exit(2)
 
-    async def work(client: AsyncClient) -> list[tuple[str, int]]:
+    async def work(client: AsyncClient) -> tuple[list[tuple[str, int]], int]:
         done: list[tuple[str, int]] = []
+        already = 0
         with _bar() as progress:
             task = progress.add_task(f"importing {file.name}", total=total)
             for conversation in conversations:
                 if not conversation.messages:
                     continue
+                key = chat_formats.fingerprint(conversation)
+                if not again:
+                    seen = await client.sessions.list(
+                        external_user_id=user, metadata={"import_key": key}, limit=1
+                    ).page()
+                    if seen.data:
+                        already += 1
+                        progress.advance(task, len(conversation.messages))
+                        continue
                 session = await client.sessions.create(
                     external_user_id=user,
                     title=(title or conversation.title or file.stem)[: limits.MAX_NAME_CHARS],
-                    metadata={"imported_from": file.name},
+                    metadata={"imported_from": file.name[: limits.MAX_NAME_CHARS], "import_key": key},
                 )
                 batches = range(0, len(conversation.messages), limits.MAX_MESSAGES_PER_BATCH)
                 for start in batches:
@@ -72,11 +86,14 @@ def chat_import(
                     )
                     progress.advance(task, len(batch))
                 done.append((str(session.id), len(conversation.messages)))
-        return done
+        return done, already
 
-    sessions = run(Target(url, api_key, org), work)
+    sessions, already = run(Target(url, api_key, org), work)
     skipped = sum(c.skipped for c in conversations)
-    out.print(f"imported {total} messages into {len(sessions)} session(s) for user '{user}'")
+    imported = sum(count for _, count in sessions)
+    out.print(f"imported {imported} messages into {len(sessions)} session(s) for user '{user}'")
+    if already:
+        out.print(f"  {already} conversation(s) were imported before and were left out (--again to import them)")
     for session_id, count in sessions[:20]:
         out.print(f"  session {session_id}: {count} messages")
     if skipped:

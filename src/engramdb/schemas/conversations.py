@@ -138,6 +138,7 @@ class SessionFilters(StrictModel):
     app_id: uuid.UUID | None = None
     status: Literal["active", "closed"] | None = None
     tags_any: list[Tag] | None = None
+    metadata: Metadata | None = None
 
 
 class MessagesAdded(PublicModel):

@@ -81,6 +81,8 @@ async def list_sessions(
             conds.append(s.c.status == filters.status)
         if filters.tags_any:
             conds.append(s.c.tags.overlap(filters.tags_any))
+        if filters.metadata:
+            conds.append(s.c.metadata.contains(filters.metadata))
         rows, next_cursor = await page_by_id(conn, select(s).where(*conds), s, cursor=cursor, limit=limit)
     return Page[Session](data=[Session.model_validate(r) for r in rows], next_cursor=next_cursor)
 

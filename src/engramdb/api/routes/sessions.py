@@ -49,6 +49,7 @@ async def list_sessions(
     app_id: uuid.UUID | None = None,
     status: Literal["active", "closed"] | None = None,
     tags_any: TagsQ = None,
+    metadata: MetadataQ = None,
 ) -> Page[Session]:
     filters = SessionFilters(
         user_id=user_id,
@@ -57,6 +58,7 @@ async def list_sessions(
         app_id=app_id,
         status=status,
         tags_any=tags_any,
+        metadata=json_object(metadata, "metadata"),
     )
     return await sessions.list_sessions(db, caller, filters, cursor=cursor, limit=limit)
 

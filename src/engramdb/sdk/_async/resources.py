@@ -282,9 +282,11 @@ class Sessions(_Resource):
         app_id: Id | None = None,
         status: str | None = None,
         tags_any: list[str] | None = None,
+        metadata: Mapping[str, Any] | None = None,
         cursor: str | None = None,
         limit: int | None = None,
     ) -> AsyncPager[Session]:
+        """``metadata``: sessions whose metadata contains this object."""
         params = {
             "user_id": user_id,
             "external_user_id": external_user_id,
@@ -292,6 +294,7 @@ class Sessions(_Resource):
             "app_id": app_id,
             "status": status,
             "tags_any": tags_any,
+            "metadata": metadata,
             "cursor": cursor,
             "limit": limit,
         }
