@@ -20,7 +20,7 @@ UserOpt = Annotated[str | None, typer.Option("--user", help="The user's external
 users_app = typer.Typer(help="Users of the organization.", no_args_is_help=True)
 agents_app = typer.Typer(help="Agents of the organization.", no_args_is_help=True)
 sessions_app = typer.Typer(help="Sessions (conversations) and their messages.", no_args_is_help=True)
-memories_app = typer.Typer(help="Memories: list, show, history, delete.", no_args_is_help=True)
+memories_app = typer.Typer(help="Memories: list, show, history, add, delete.", no_args_is_help=True)
 facts_app = typer.Typer(help="Bi-temporal facts: list (as of a time), add, retract.", no_args_is_help=True)
 graph_app = typer.Typer(help="The entity graph: entities, neighbours, paths.", no_args_is_help=True)
 jobs_app = typer.Typer(help="Background jobs: list, show, retry.", no_args_is_help=True)
