@@ -134,3 +134,12 @@ def test_settings_refuse_unsafe_values() -> None:
     with pytest.raises(ValidationError, match="placeholder"):
         Settings(database_url="postgresql://engram:change-me@db/engram")
     assert Settings(database_url="  ").database_url is None
+
+
+def test_coverage_does_not_trace_greenlets() -> None:
+    """Coverage's greenlet mode gives every thread greenlet state, and greenlet's clean-up of a dead
+    thread's state could spin forever in the garbage collector: it hung the test suite (see pyproject)."""
+    import tomllib
+
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    assert "greenlet" not in config["tool"]["coverage"]["run"]["concurrency"]
