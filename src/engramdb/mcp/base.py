@@ -14,8 +14,8 @@ from mcp.types import CallToolResult, TextContent
 from pydantic import BaseModel, ValidationError
 
 from engramdb.errors import EngramError
+from engramdb.services import directory
 from engramdb.services.context import Caller
-from engramdb.services.directory import find_external_user
 from engramdb.services.runtime import Runtime
 
 Ctx = Context[Any, Any]
@@ -88,9 +88,7 @@ async def user_filter(bound: Bound, user_id: uuid.UUID | None, external_user_id:
         return user_id
     if user_id is not None:
         raise ToolError("Validation failed (422): give user_id or external_user_id, not both")
-    rt, caller = bound.runtime, bound.caller
-    async with rt.db.tenant(caller.org_id) as conn:
-        found = await find_external_user(conn, caller, external_user_id)
+    found = await directory.user_id_for_filter(bound.runtime.db, bound.caller, external_user_id)
     if found is None:
         raise NoSuchUser(external_user_id)
     return found

@@ -291,6 +291,14 @@ async def resolve_user(
     return caller.bind("user_id", user_id)
 
 
+async def user_id_for_filter(db: Database, caller: Caller, external_id: str) -> uuid.UUID | None:
+    """:func:`find_external_user` in its own transaction, for transports whose filters take only ids
+    (the MCP tools on facts and entities): any key that may read may ask, and nobody is created."""
+    caller.require("read")
+    async with db.tenant(caller.org_id) as conn:
+        return await find_external_user(conn, caller, external_id)
+
+
 async def find_external_user(conn: AsyncConnection, caller: Caller, external_id: str) -> uuid.UUID | None:
     """The Engram id of the user with this external id, or None (a lookup for filters: creates nothing)."""
     u = t.user_account
