@@ -27,8 +27,9 @@ from rich.table import Table
 from engramdb.config import Settings
 from engramdb.providers.minilm import MiniLMEmbedder
 from engramdb.schemas.search import SearchRequest
-from engramdb.services import keys, search
-from engramdb.services.runtime import Runtime
+from engramdb.services.core.runtime import Runtime
+from engramdb.services.search import hybrid as search
+from engramdb.services.tenancy import keys
 from engramdb.storage.database import Database
 from engramdb.storage.embedded import start_embedded
 from engramdb.storage.migrate import migrate, prepare_vectors

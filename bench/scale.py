@@ -27,7 +27,7 @@ from rich.table import Table
 
 from engramdb.config import Settings
 from engramdb.providers.minilm import MiniLMEmbedder
-from engramdb.services.indexes import ensure_org_indexes
+from engramdb.services.maintenance.indexes import ensure_org_indexes
 from engramdb.storage.embedded import start_embedded
 from engramdb.storage.migrate import migrate, prepare_vectors
 from engramdb.storage.vectors import index_name

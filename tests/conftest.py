@@ -22,7 +22,7 @@ from hypothesis import settings as hypothesis_settings
 from engramdb.api.app import create_app
 from engramdb.config import Settings
 from engramdb.providers.minilm import MiniLMEmbedder
-from engramdb.services import keys
+from engramdb.services.tenancy import keys
 from engramdb.storage.database import Database
 from engramdb.storage.embedded import start_embedded
 from engramdb.storage.migrate import migrate, prepare_vectors

@@ -98,7 +98,7 @@ async def test_organization_names_are_unique_even_under_races(db) -> None:  # ty
     import asyncio
 
     from engramdb.errors import Conflict, ValidationFailed
-    from engramdb.services import keys
+    from engramdb.services.tenancy import keys
 
     results = await asyncio.gather(
         *(keys.create_organization(db, name="racy") for _ in range(3)), return_exceptions=True

@@ -17,10 +17,11 @@ from engramdb.config import Settings
 from engramdb.providers import documents as parsing
 from engramdb.providers.embedder import Embedder, Kind
 from engramdb.schemas.documents import DocumentCreate, DocumentUpdate
-from engramdb.services import backfill, documents, ingest, repositories
-from engramdb.services.context import Caller
-from engramdb.services.repositories import SourceFile
-from engramdb.services.runtime import Runtime
+from engramdb.services.core.caller import Caller
+from engramdb.services.core.runtime import Runtime
+from engramdb.services.document import documents, ingest, repositories
+from engramdb.services.document.repositories import SourceFile
+from engramdb.services.maintenance import backfill
 from engramdb.storage.database import Database
 from tests.conftest import Org, OrgFactory, assert_problem, client_for
 from tests.providers.test_documents import make_pdf

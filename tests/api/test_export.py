@@ -18,8 +18,9 @@ import psycopg
 import pytest
 
 from engramdb import limits
-from engramdb.services import backfill, export, import_
-from engramdb.services.export import KINDS
+from engramdb.services.governance import export, import_
+from engramdb.services.governance.export import KINDS
+from engramdb.services.maintenance import backfill
 from tests.conftest import Org, OrgFactory, assert_problem, client_for
 from tests.jobs.conftest import worker  # noqa: F401  (the extraction worker, for this module too)
 

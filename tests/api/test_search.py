@@ -173,7 +173,7 @@ async def test_deferred_embedding_is_keyword_searchable_at_once(org: Org) -> Non
 
 
 async def test_backfill_embeds_deferred_messages(app, org: Org) -> None:  # type: ignore[no-untyped-def]
-    from engramdb.services import backfill
+    from engramdb.services.maintenance import backfill
 
     s = (await org.client.post("/v1/sessions", json={})).json()
     await org.client.post(

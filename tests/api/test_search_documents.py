@@ -18,8 +18,9 @@ from psycopg.types.json import Jsonb
 from engramdb.config import Settings
 from engramdb.providers.minilm import MiniLMEmbedder
 from engramdb.schemas.search import SearchRequest
-from engramdb.services import keys, search
-from engramdb.services.runtime import Runtime
+from engramdb.services.core.runtime import Runtime
+from engramdb.services.search import hybrid as search
+from engramdb.services.tenancy import keys
 from engramdb.storage.database import Database
 from tests.conftest import Org, assert_problem, client_for
 

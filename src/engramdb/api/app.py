@@ -33,8 +33,8 @@ from engramdb.jobs import build_app, run_worker
 from engramdb.mcp.http import McpEndpoint
 from engramdb.providers.embedder import Embedder
 from engramdb.schemas.common import Problem
-from engramdb.services import backfill, indexes
-from engramdb.services.runtime import Runtime
+from engramdb.services.core.runtime import Runtime
+from engramdb.services.maintenance import backfill, indexes
 from engramdb.storage.database import Database, resolve_url
 from engramdb.storage.migrate import check_language, migrate, prepare_vectors
 

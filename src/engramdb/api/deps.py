@@ -10,9 +10,9 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from engramdb import limits
 from engramdb.config import Settings
 from engramdb.errors import Unauthenticated
-from engramdb.services import keys
-from engramdb.services.context import Caller
-from engramdb.services.runtime import Runtime
+from engramdb.services.core.caller import Caller
+from engramdb.services.core.runtime import Runtime
+from engramdb.services.tenancy import keys
 from engramdb.storage.database import Database
 
 _bearer = HTTPBearer(auto_error=False, description="An Engram API key: `Authorization: Bearer egm_…`")

@@ -20,8 +20,8 @@ from engramdb.cli.asgi import StreamingASGITransport
 from engramdb.config import Settings
 from engramdb.errors import ConfigurationError, EngramError
 from engramdb.sdk import APIConnectionError, APIStatusError, AsyncClient
-from engramdb.services import keys
-from engramdb.services.context import Caller
+from engramdb.services.core.caller import Caller
+from engramdb.services.tenancy import keys
 from engramdb.storage.database import Database
 
 T = TypeVar("T")

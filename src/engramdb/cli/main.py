@@ -25,7 +25,7 @@ from engramdb.config import Settings
 from engramdb.errors import ConfigurationError, EngramError
 from engramdb.providers.embedder import create_embedder
 from engramdb.schemas.directory import Organization
-from engramdb.services import keys as key_service
+from engramdb.services.tenancy import keys as key_service
 from engramdb.storage.database import Database, resolve_url
 from engramdb.storage.migrate import check_language, check_server, migrate, prepare_vectors, schema_state
 
@@ -137,7 +137,7 @@ def worker(
     """Run background jobs (extraction, summaries, narratives) until interrupted. `engramdb serve` runs
     one already; start more of these, on any machine that reaches the database, to scale out."""
     from engramdb.jobs import build_app, run_worker
-    from engramdb.services.runtime import Runtime
+    from engramdb.services.core.runtime import Runtime
 
     settings = _settings()
     if concurrency is not None:
@@ -335,8 +335,8 @@ def reembed(
     ENGRAM_EMBEDDER, or for imports written with defer_embedding), with a progress bar."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
 
-    from engramdb.services import backfill
-    from engramdb.services.runtime import Runtime
+    from engramdb.services.core.runtime import Runtime
+    from engramdb.services.maintenance import backfill
 
     settings = _settings()
 

@@ -20,8 +20,10 @@ from procrastinate import App, JobContext, PsycopgConnector, RetryStrategy
 from procrastinate.exceptions import ConnectorException
 
 from engramdb.config import Settings
-from engramdb.services import extraction, jobs, narratives, webhooks
-from engramdb.services.runtime import Runtime
+from engramdb.services.core import jobs
+from engramdb.services.core.runtime import Runtime
+from engramdb.services.distill import extraction, narratives
+from engramdb.services.webhooks import endpoints as webhooks
 from engramdb.storage import queue
 
 _log = logging.getLogger("engramdb.jobs")

@@ -1,7 +1,7 @@
 """The MCP server: Engram's memory as tools for any Model Context Protocol client.
 
 A transport, thin over the services like the REST routes: every tool calls the service function its
-route calls, as the :class:`~engramdb.services.context.Caller` its API key resolves to, so tenancy,
+route calls, as the :class:`~engramdb.services.core.caller.Caller` its API key resolves to, so tenancy,
 scopes and user-bound keys behave exactly as in the REST API.
 
 - ``engramdb.mcp.server``: the tools' registration and the shared plumbing (caller, errors, results).

@@ -14,9 +14,9 @@ from mcp.types import CallToolResult, TextContent
 from pydantic import BaseModel, ValidationError
 
 from engramdb.errors import EngramError
-from engramdb.services import directory
-from engramdb.services.context import Caller
-from engramdb.services.runtime import Runtime
+from engramdb.services.core.caller import Caller
+from engramdb.services.core.runtime import Runtime
+from engramdb.services.tenancy import directory
 
 Ctx = Context[Any, Any]
 

@@ -19,9 +19,9 @@ from starlette.types import Receive, Scope, Send
 from engramdb.errors import ServiceUnavailable, Unauthenticated
 from engramdb.mcp.base import Bound, Ctx
 from engramdb.mcp.server import build_server
-from engramdb.services import keys
-from engramdb.services.context import Caller
-from engramdb.services.runtime import Runtime
+from engramdb.services.core.caller import Caller
+from engramdb.services.core.runtime import Runtime
+from engramdb.services.tenancy import keys
 
 _SCOPE_KEY = "engramdb.mcp.bound"  # where a request's resolved caller rides, in its ASGI scope
 

@@ -22,9 +22,9 @@ from engramdb import __version__
 from engramdb.config import Settings
 from engramdb.mcp.base import Bound, Ctx
 from engramdb.mcp.server import build_server
-from engramdb.services import keys
-from engramdb.services.context import Caller
-from engramdb.services.runtime import Runtime
+from engramdb.services.core.caller import Caller
+from engramdb.services.core.runtime import Runtime
+from engramdb.services.tenancy import keys
 
 _log = logging.getLogger("engramdb.mcp")
 

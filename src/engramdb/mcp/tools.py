@@ -39,9 +39,14 @@ from engramdb.schemas.memories import (
     MemoryType,
 )
 from engramdb.schemas.search import PathPrefix, Query, SearchFilters, SearchRequest, SearchResponse, SearchType
-from engramdb.services import assemble, entities, facts, graph, jobs, memories, sessions
-from engramdb.services import messages as message_service
-from engramdb.services import search as search_service
+from engramdb.services.conversation import messages as message_service
+from engramdb.services.conversation import sessions
+from engramdb.services.core import jobs
+from engramdb.services.graph import entities, facts
+from engramdb.services.graph import traversal as graph
+from engramdb.services.memory import memories
+from engramdb.services.search import context as assemble
+from engramdb.services.search import hybrid as search_service
 
 # --- arguments shared by several tools -------------------------------------------------------------------
 

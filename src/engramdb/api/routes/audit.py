@@ -9,7 +9,7 @@ from engramdb import limits
 from engramdb.api.deps import CallerDep, CursorQ, DbDep, LimitQ
 from engramdb.schemas.audit import AuditEntry, AuditFilters
 from engramdb.schemas.common import Page
-from engramdb.services import audit
+from engramdb.services.core import audit
 
 router = APIRouter(tags=["audit"])
 

@@ -20,8 +20,8 @@ from engramdb.schemas.directory import (
     UserCreate,
     UserUpdate,
 )
-from engramdb.services import directory
-from engramdb.services.directory import AGENTS, APPS, TEAMS, USERS, Resource
+from engramdb.services.tenancy import directory
+from engramdb.services.tenancy.directory import AGENTS, APPS, TEAMS, USERS, Resource
 
 
 def _crud_router(

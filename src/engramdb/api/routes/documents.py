@@ -28,7 +28,8 @@ from engramdb.schemas.documents import (
     SyncResult,
 )
 from engramdb.schemas.tags import TagCount, TagRename, TagRenameResult
-from engramdb.services import documents, repositories, tags
+from engramdb.services.document import documents, repositories
+from engramdb.services.memory import tags
 
 documents_router = APIRouter(prefix="/documents", tags=["documents"])
 repositories_router = APIRouter(prefix="/repositories", tags=["repositories"])

@@ -13,7 +13,7 @@ from engramdb import limits
 from engramdb.api.deps import CallerDep, RuntimeDep
 from engramdb.errors import UnsupportedContent
 from engramdb.schemas.export import ImportResult
-from engramdb.services import export, import_
+from engramdb.services.governance import export, import_
 
 router = APIRouter(tags=["export"])
 

@@ -28,7 +28,12 @@ from engramdb.schemas.graph import (
 )
 from engramdb.schemas.jobs import Job, JobStatus, Usage
 from engramdb.schemas.narratives import Narrative
-from engramdb.services import assemble, categories, entities, facts, graph, jobs, narratives
+from engramdb.services.core import jobs
+from engramdb.services.distill import narratives
+from engramdb.services.graph import entities, facts
+from engramdb.services.graph import traversal as graph
+from engramdb.services.memory import categories
+from engramdb.services.search import context as assemble
 
 jobs_router = APIRouter(tags=["jobs"])
 facts_router = APIRouter(tags=["facts"])

@@ -8,7 +8,7 @@ from engramdb import limits
 from engramdb.api.deps import CallerDep, CursorQ, DbDep, LimitQ
 from engramdb.schemas.common import Page
 from engramdb.schemas.directory import ApiKey, ApiKeyCreate, ApiKeyCreated, ApiKeyUpdate
-from engramdb.services import keys
+from engramdb.services.tenancy import keys
 
 router = APIRouter(prefix="/keys", tags=["keys"])
 

@@ -19,7 +19,7 @@ from engramdb.schemas.memories import (
     MemoryType,
     MemoryUpdate,
 )
-from engramdb.services import memories
+from engramdb.services.memory import memories
 
 router = APIRouter(prefix="/memories", tags=["memories"])
 

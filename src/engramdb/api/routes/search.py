@@ -4,7 +4,7 @@ from fastapi import APIRouter
 
 from engramdb.api.deps import CallerDep, RuntimeDep
 from engramdb.schemas.search import SearchRequest, SearchResponse
-from engramdb.services import search as search_service
+from engramdb.services.search import hybrid as search_service
 
 router = APIRouter(tags=["search"])
 

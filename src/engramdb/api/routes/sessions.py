@@ -21,7 +21,8 @@ from engramdb.schemas.conversations import (
     SessionFilters,
     SessionUpdate,
 )
-from engramdb.services import jobs, messages, sessions
+from engramdb.services.conversation import messages, sessions
+from engramdb.services.core import jobs
 
 router = APIRouter(tags=["sessions"])
 

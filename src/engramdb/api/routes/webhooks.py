@@ -18,7 +18,7 @@ from engramdb.schemas.webhooks import (
     WebhookDelivery,
     WebhookUpdate,
 )
-from engramdb.services import webhooks
+from engramdb.services.webhooks import endpoints as webhooks
 
 router = APIRouter(prefix="/webhooks", tags=["webhooks"])
 

@@ -1,0 +1,372 @@
+"""Background work as tenant rows: queue a job with the write that needs it; record what became of it.
+
+Each ``job`` row mirrors one procrastinate job (``queue_job_id``). The row is written in the same
+transaction as the write that asked for it, and so is the queue entry (``storage.queue.defer``); the
+handler records its outcome, with the effect of the work, in one transaction too, so a worker killed
+mid-job leaves the row ``running`` until the retry finishes it, never half done.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import ColumnElement, and_, func, insert, or_, select, text, tuple_, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from engramdb import ids
+from engramdb.errors import Conflict, InvalidRequest
+from engramdb.providers.extraction import Usage as TokenUsage
+from engramdb.schemas.common import Page
+from engramdb.schemas.jobs import Job, Usage, UsageRow
+from engramdb.services.core import visibility
+from engramdb.services.core.caller import Caller
+from engramdb.services.webhooks import endpoints as webhooks
+from engramdb.storage import queue
+from engramdb.storage import tables as t
+from engramdb.storage.database import Database
+from engramdb.storage.pagination import BAD_CURSOR, decode_cursor, encode_cursor
+from engramdb.storage.repo import one_or_404, public_columns
+
+j = t.job
+FINISHED = ("succeeded", "failed")
+
+
+async def enqueue(
+    conn: AsyncConnection,
+    org_id: uuid.UUID,
+    kind: str,
+    *,
+    max_attempts: int,
+    session_id: uuid.UUID | None = None,
+    user_id: uuid.UUID | None = None,
+    lock: str | None = None,
+) -> uuid.UUID:
+    """A job row and its queue entry, in ``conn``'s transaction."""
+    job_id = ids.uuid7()
+    args = {"org_id": str(org_id), "job_id": str(job_id)}
+    queue_job_id = await queue.defer(conn, kind, args, lock=lock)
+    await conn.execute(
+        insert(j).values(
+            org_id=org_id,
+            id=job_id,
+            kind=kind,
+            status="queued",
+            session_id=session_id,
+            user_id=user_id,
+            max_attempts=max_attempts,
+            queue_job_id=queue_job_id,
+        )
+    )
+    return job_id
+
+
+def session_lock(org_id: uuid.UUID, session_id: uuid.UUID) -> str:
+    """Jobs of one session run one at a time, in order."""
+    return f"session:{org_id}:{session_id}"
+
+
+def user_lock(org_id: uuid.UUID, user_id: uuid.UUID) -> str:
+    """Narratives of one user are rewritten one at a time."""
+    return f"narrate:{org_id}:{user_id}"
+
+
+async def retry(db: Database, caller: Caller, job_id: uuid.UUID, *, max_attempts: int) -> Job:
+    """Queue a failed job again, as a new job (the failed one keeps its record). An extraction retried
+    picks up every message its session has not had extracted, the failed job's included."""
+    caller.require("write")
+    async with db.tenant(caller.org_id) as conn:
+        row = await one_or_404(
+            conn, select(j).where(*_visible(caller), j.c.id == job_id).with_for_update(), "job", job_id
+        )
+        if row["status"] != "failed":
+            raise Conflict(f"job {job_id} is {row['status']}; only a failed job can be retried")
+        lock = _lock_for(caller.org_id, row)
+        new_id = await enqueue(
+            conn,
+            caller.org_id,
+            row["kind"],
+            max_attempts=max_attempts,
+            session_id=row["session_id"],
+            user_id=row["user_id"],
+            lock=lock,
+        )
+    return await get(db, caller, new_id)
+
+
+async def load(conn: AsyncConnection, org_id: uuid.UUID, job_id: uuid.UUID) -> dict[str, Any] | None:
+    row = (await conn.execute(select(j).where(j.c.org_id == org_id, j.c.id == job_id))).mappings().first()
+    return dict(row) if row else None
+
+
+async def start(db: Database, org_id: uuid.UUID, job_id: uuid.UUID, attempt: int) -> dict[str, Any] | None:
+    """Mark the job running (``attempts`` counts every start, crashes included); None if it is gone or
+    already finished. ``attempt`` is the queue's count, which decides when a failure is final."""
+    del attempt
+    async with db.tenant(org_id) as conn:
+        row = (
+            (
+                await conn.execute(
+                    update(j)
+                    .where(j.c.org_id == org_id, j.c.id == job_id, j.c.status.notin_(FINISHED))
+                    .values(status="running", attempts=j.c.attempts + 1, started_at=func.now(), updated_at=func.now())
+                    .returning(j)
+                )
+            )
+            .mappings()
+            .first()
+        )
+    return dict(row) if row else None
+
+
+async def succeed(
+    conn: AsyncConnection,
+    org_id: uuid.UUID,
+    job_id: uuid.UUID,
+    result: dict[str, Any],
+    *,
+    provider: str | None,
+    usage: TokenUsage,
+) -> None:
+    """Record success in the transaction that holds the job's effect."""
+    done = await conn.execute(
+        update(j)
+        .where(j.c.org_id == org_id, j.c.id == job_id)
+        .values(
+            status="succeeded",
+            result=result,
+            error=None,
+            provider=provider,
+            prompt_tokens=j.c.prompt_tokens + usage.prompt_tokens,
+            completion_tokens=j.c.completion_tokens + usage.completion_tokens,
+            llm_calls=j.c.llm_calls + usage.calls,
+            finished_at=func.now(),
+            updated_at=func.now(),
+        )
+        .returning(*public_columns(j))
+    )
+    await _emit(conn, org_id, "job.succeeded", done.mappings().first())
+
+
+async def _emit(conn: AsyncConnection, org_id: uuid.UUID, event_type: str, row: Any) -> None:
+    if row is not None:
+        await webhooks.emit(conn, org_id=org_id, event_type=event_type, data={"job": Job.model_validate(dict(row))})
+
+
+async def progress(
+    conn: AsyncConnection, org_id: uuid.UUID, job_id: uuid.UUID, result: dict[str, Any], *, usage: TokenUsage
+) -> None:
+    """Record a committed part of a job (its result so far and the tokens it spent), with that part."""
+    await conn.execute(
+        update(j)
+        .where(j.c.org_id == org_id, j.c.id == job_id)
+        .values(
+            result=result,
+            prompt_tokens=j.c.prompt_tokens + usage.prompt_tokens,
+            completion_tokens=j.c.completion_tokens + usage.completion_tokens,
+            llm_calls=j.c.llm_calls + usage.calls,
+            updated_at=func.now(),
+        )
+    )
+
+
+async def fail(
+    db: Database,
+    org_id: uuid.UUID,
+    job_id: uuid.UUID,
+    error: str,
+    *,
+    final: bool,
+    provider: str | None = None,
+    usage: TokenUsage | None = None,
+) -> None:
+    """Record a failed attempt: ``queued`` again while attempts remain, ``failed`` after the last. Tokens
+    spent by the failed attempt still count."""
+    usage = usage or TokenUsage()
+    async with db.tenant(org_id) as conn:
+        done = await conn.execute(
+            update(j)
+            .where(j.c.org_id == org_id, j.c.id == job_id, j.c.status != "succeeded")
+            .values(
+                status="failed" if final else "queued",
+                error=error[:2000],
+                provider=provider,
+                prompt_tokens=j.c.prompt_tokens + usage.prompt_tokens,
+                completion_tokens=j.c.completion_tokens + usage.completion_tokens,
+                llm_calls=j.c.llm_calls + usage.calls,
+                finished_at=func.now() if final else None,
+                updated_at=func.now(),
+            )
+            .returning(*public_columns(j))
+        )
+        if final:
+            await _emit(conn, org_id, "job.failed", done.mappings().first())
+
+
+async def execute(
+    db: Database,
+    org_id: uuid.UUID,
+    job_id: uuid.UUID,
+    *,
+    attempt: int,
+    final: bool,
+    provider: str,
+    work: Callable[[dict[str, Any]], Awaitable[dict[str, Any] | None]],
+) -> dict[str, Any] | None:
+    """Run ``work`` on the job row as one attempt: mark it running, and record a failure (with the tokens
+    the failed part spent) before letting the queue retry. ``work`` records success itself, in the
+    transaction that holds its effect. An attempt cut short by a stopping worker is recorded as queued; the
+    queue's upkeep (``requeue_orphans``) runs it again."""
+    job = await start(db, org_id, job_id, attempt)
+    if job is None:
+        return None  # finished by an earlier attempt, or deleted with its organization
+    try:
+        return await work(job)
+    except asyncio.CancelledError:
+        note = "interrupted: the worker stopped; the job will run again"
+        await asyncio.shield(fail(db, org_id, job_id, note, final=False, provider=provider))
+        raise
+    except Exception as exc:
+        spent = getattr(exc, "usage", None)
+        usage = spent if isinstance(spent, TokenUsage) else None
+        await fail(db, org_id, job_id, f"{type(exc).__name__}: {exc}", final=final, provider=provider, usage=usage)
+        raise
+
+
+def _lock_for(org_id: uuid.UUID, row: Any) -> str:
+    if row["kind"] == queue.EXTRACT and row["session_id"] is not None:
+        return session_lock(org_id, row["session_id"])
+    if row["kind"] == queue.NARRATE and row["user_id"] is not None:
+        return user_lock(org_id, row["user_id"])
+    raise Conflict(f"job {row['id']} no longer has what it worked on")
+
+
+_ORPHANS = text(
+    """SELECT j.org_id, j.id, j.kind, j.session_id, j.user_id FROM job j
+       LEFT JOIN procrastinate.procrastinate_jobs q ON q.id = j.queue_job_id
+       WHERE j.status IN ('queued', 'running') AND j.updated_at < now() - make_interval(secs => :quiet_s)
+         AND (q.id IS NULL OR q.status NOT IN ('todo', 'doing'))
+       LIMIT 1000"""
+)
+
+
+async def requeue_orphans(db: Database, *, quiet_s: float) -> int:
+    """Queue again the unfinished jobs whose queue entry has ended without them (a worker stopped in the
+    middle of a final attempt, or the entry was deleted): their work is still owed."""
+    async with db.system() as conn:
+        orphans = (await conn.execute(_ORPHANS, {"quiet_s": quiet_s})).mappings().all()
+    for row in orphans:
+        async with db.tenant(row["org_id"]) as conn:
+            args = {"org_id": str(row["org_id"]), "job_id": str(row["id"])}
+            queue_job_id = await queue.defer(conn, row["kind"], args, lock=_lock_for(row["org_id"], row))
+            await conn.execute(
+                update(j)
+                .where(j.c.org_id == row["org_id"], j.c.id == row["id"], j.c.status.in_(("queued", "running")))
+                .values(queue_job_id=queue_job_id, status="queued", updated_at=func.now())
+            )
+    return len(orphans)
+
+
+def _visible(caller: Caller) -> list[ColumnElement[bool]]:
+    """A bound key sees the jobs of the sessions it sees, and the user-level jobs (narratives) of the
+    users it sees."""
+    conds: list[ColumnElement[bool]] = [j.c.org_id == caller.org_id]
+    if caller.bound:
+        sessions = select(t.session.c.id).where(*caller.visible(t.session))
+        conds.append(
+            or_(
+                j.c.session_id.in_(sessions),
+                and_(j.c.session_id.is_(None), j.c.user_id.in_(visibility.users(caller))),
+            )
+        )
+    return conds
+
+
+async def get(db: Database, caller: Caller, job_id: uuid.UUID) -> Job:
+    caller.require("read")
+    async with db.tenant(caller.org_id) as conn:
+        row = await one_or_404(
+            conn, select(*public_columns(j)).where(*_visible(caller), j.c.id == job_id), "job", job_id
+        )
+    return Job.model_validate(row)
+
+
+async def wait(db: Database, caller: Caller, job_id: uuid.UUID, *, timeout_s: float) -> Job:
+    """The job once finished, or as it stands after ``timeout_s``."""
+    deadline = time.monotonic() + timeout_s
+    delay = 0.02
+    while True:
+        job = await get(db, caller, job_id)
+        if job.status in FINISHED or time.monotonic() >= deadline:
+            return job
+        await asyncio.sleep(min(delay, max(0.0, deadline - time.monotonic())))
+        delay = min(delay * 1.5, 0.25)
+
+
+async def list_jobs(
+    db: Database,
+    caller: Caller,
+    *,
+    status: str | None,
+    kind: str | None,
+    session_id: uuid.UUID | None,
+    cursor: str | None,
+    limit: int,
+) -> Page[Job]:
+    caller.require("read")
+    conds = _visible(caller)
+    if status is not None:
+        conds.append(j.c.status == status)
+    if kind is not None:
+        conds.append(j.c.kind == kind)
+    if session_id is not None:
+        conds.append(j.c.session_id == session_id)
+    key = tuple_(j.c.created_at, j.c.id)
+    if cursor is not None:
+        when, last_id = decode_cursor(cursor, size=2)
+        try:
+            conds.append(key < tuple_(datetime.fromisoformat(str(when)), uuid.UUID(str(last_id))))
+        except (TypeError, ValueError) as exc:
+            raise InvalidRequest(BAD_CURSOR) from exc
+    async with db.tenant(caller.org_id) as conn:
+        rows = [
+            dict(r)
+            for r in (
+                await conn.execute(select(*public_columns(j)).where(*conds).order_by(key.desc()).limit(limit + 1))
+            ).mappings()
+        ]
+    next_cursor = None
+    if len(rows) > limit:
+        last = rows[limit - 1]
+        next_cursor = encode_cursor([last["created_at"].isoformat(), str(last["id"])])
+    return Page[Job](data=[Job.model_validate(r) for r in rows[:limit]], next_cursor=next_cursor)
+
+
+async def usage(db: Database, caller: Caller, *, since: datetime | None, until: datetime | None) -> Usage:
+    """Jobs and LLM tokens per kind and provider (admin)."""
+    caller.require("admin")
+    conds: list[ColumnElement[bool]] = [j.c.org_id == caller.org_id]
+    if since is not None:
+        conds.append(j.c.created_at >= since)
+    if until is not None:
+        conds.append(j.c.created_at < until)
+    query = (
+        select(
+            j.c.kind,
+            j.c.provider,
+            func.count().label("jobs"),
+            func.coalesce(func.sum(j.c.prompt_tokens), 0).label("prompt_tokens"),
+            func.coalesce(func.sum(j.c.completion_tokens), 0).label("completion_tokens"),
+            func.coalesce(func.sum(j.c.llm_calls), 0).label("llm_calls"),
+        )
+        .where(*conds)
+        .group_by(j.c.kind, j.c.provider)
+        .order_by(j.c.kind, j.c.provider)
+    )
+    async with db.tenant(caller.org_id) as conn:
+        rows = (await conn.execute(query)).mappings().all()
+    return Usage(since=since, until=until, data=[UsageRow.model_validate(dict(r)) for r in rows])

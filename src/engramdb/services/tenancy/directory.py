@@ -1,0 +1,323 @@
+"""Teams, users, agents and apps: the org's directory. One generic CRUD serves all four.
+
+An *app* is the seeds' "apps" (001) and "projects" (003): a named client application or project inside
+an organization, to which sessions and memories can be scoped.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from typing import Any, Generic, TypeVar
+
+from pydantic import BaseModel
+from sqlalchemy import Table, func, insert, or_, select, update
+from sqlalchemy import delete as sql_delete
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from engramdb import ids
+from engramdb.errors import NotFound
+from engramdb.schemas.common import Page, PublicModel
+from engramdb.schemas.directory import Agent, App, Team, User
+from engramdb.services.core import audit
+from engramdb.services.core.caller import Caller
+from engramdb.services.webhooks import endpoints as webhooks
+from engramdb.storage import tables as t
+from engramdb.storage.database import Database
+from engramdb.storage.repo import one_or_404, page_by_id, raise_conflict, require_row
+
+P = TypeVar("P", bound=PublicModel)
+
+
+@dataclass(frozen=True)
+class Resource(Generic[P]):
+    """How one directory resource is stored, checked and shown."""
+
+    kind: str
+    table: Table
+    public: type[P]
+    conflicts: dict[str, str]
+    references: dict[str, tuple[Table, str]] = field(default_factory=dict)
+    # Columns elsewhere that point here without ON DELETE CASCADE: cleared before a delete.
+    referrers: tuple[tuple[Table, str], ...] = ()
+
+
+TEAMS: Resource[Team] = Resource(
+    kind="team",
+    table=t.team,
+    public=Team,
+    conflicts={"uq_team_name": "a team with that name already exists"},
+    referrers=(
+        (t.user_account, "team_id"),
+        (t.agent, "team_id"),
+        (t.session, "team_id"),
+        (t.memory, "team_id"),
+        (t.message, "team_id"),
+    ),
+)
+USERS: Resource[User] = Resource(
+    kind="user",
+    table=t.user_account,
+    public=User,
+    conflicts={"uq_user_account_external_id": "a user with that external_id already exists"},
+    references={"team_id": (t.team, "team")},
+    referrers=((t.agent, "user_id"),),
+)
+AGENTS: Resource[Agent] = Resource(
+    kind="agent",
+    table=t.agent,
+    public=Agent,
+    conflicts={"uq_agent_name": "an agent with that name already exists"},
+    references={"team_id": (t.team, "team"), "user_id": (t.user_account, "user")},
+    referrers=(
+        (t.session, "agent_id"),
+        (t.memory, "agent_id"),
+        (t.message, "agent_id"),
+        (t.repository, "agent_id"),
+        (t.document, "agent_id"),
+        (t.chunk, "agent_id"),
+    ),
+)
+APPS: Resource[App] = Resource(
+    kind="app",
+    table=t.app,
+    public=App,
+    conflicts={"uq_app_name": "an app with that name already exists"},
+    referrers=(
+        (t.session, "app_id"),
+        (t.memory, "app_id"),
+        (t.message, "app_id"),
+        (t.repository, "app_id"),
+        (t.document, "app_id"),
+        (t.chunk, "app_id"),
+    ),
+)
+
+
+async def _check_references(
+    conn: AsyncConnection, res: Resource[Any], org_id: uuid.UUID, values: dict[str, Any]
+) -> None:
+    for column, (table, what) in res.references.items():
+        if values.get(column) is not None:
+            await require_row(conn, table, org_id, values[column], what)
+
+
+async def create(db: Database, caller: Caller, res: Resource[P], body: BaseModel) -> P:
+    caller.require("admin")
+    values = body.model_dump()
+    async with db.tenant(caller.org_id) as conn:
+        await _check_references(conn, res, caller.org_id, values)
+        stmt = insert(res.table).values(org_id=caller.org_id, id=ids.uuid7(), **values).returning(res.table)
+        try:
+            row = (await conn.execute(stmt)).mappings().one()
+        except IntegrityError as exc:
+            raise_conflict(exc, res.conflicts)
+        await audit.record(conn, caller, f"{res.kind}.created", res.kind, row["id"])
+    return res.public.model_validate(dict(row))
+
+
+async def get(db: Database, caller: Caller, res: Resource[P], item_id: uuid.UUID) -> P:
+    caller.require("admin")
+    tbl = res.table
+    async with db.tenant(caller.org_id) as conn:
+        row = await one_or_404(
+            conn, select(tbl).where(tbl.c.org_id == caller.org_id, tbl.c.id == item_id), res.kind, item_id
+        )
+    return res.public.model_validate(row)
+
+
+async def get_user_by_external_id(db: Database, caller: Caller, external_id: str) -> User:
+    caller.require("admin")
+    u = t.user_account
+    async with db.tenant(caller.org_id) as conn:
+        query = select(u).where(u.c.org_id == caller.org_id, u.c.external_id == external_id)
+        row = await one_or_404(conn, query, "user with external_id", repr(external_id))
+    return User.model_validate(row)
+
+
+async def list_items(db: Database, caller: Caller, res: Resource[P], *, cursor: str | None, limit: int) -> Page[P]:
+    caller.require("admin")
+    tbl = res.table
+    async with db.tenant(caller.org_id) as conn:
+        rows, next_cursor = await page_by_id(
+            conn, select(tbl).where(tbl.c.org_id == caller.org_id), tbl, cursor=cursor, limit=limit
+        )
+    return Page[res.public](data=[res.public.model_validate(r) for r in rows], next_cursor=next_cursor)  # type: ignore[name-defined]
+
+
+async def update_item(db: Database, caller: Caller, res: Resource[P], item_id: uuid.UUID, body: BaseModel) -> P:
+    caller.require("admin")
+    values = body.model_dump(exclude_unset=True)
+    tbl = res.table
+    async with db.tenant(caller.org_id) as conn:
+        locked = select(tbl.c.id).where(tbl.c.org_id == caller.org_id, tbl.c.id == item_id).with_for_update()
+        await one_or_404(conn, locked, res.kind, item_id)
+        await _check_references(conn, res, caller.org_id, values)
+        if "metadata" in values and values["metadata"] is None:
+            values["metadata"] = {}
+        stmt = (
+            update(tbl)
+            .where(tbl.c.org_id == caller.org_id, tbl.c.id == item_id)
+            .values(**values, updated_at=func.now())
+            .returning(tbl)
+        )
+        try:
+            row = (await conn.execute(stmt)).mappings().one()
+        except IntegrityError as exc:
+            raise_conflict(exc, res.conflicts)
+        await audit.record(conn, caller, f"{res.kind}.updated", res.kind, item_id, {"fields": sorted(values)})
+    return res.public.model_validate(dict(row))
+
+
+async def delete(db: Database, caller: Caller, res: Resource[Any], item_id: uuid.UUID) -> None:
+    """Delete one item. Deleting a user also deletes their sessions, messages, memories and keys, redacts
+    the webhook deliveries about them and raises ``user.deleted``."""
+    caller.require("admin")
+    tbl = res.table
+    async with db.tenant(caller.org_id) as conn:
+        await one_or_404(
+            conn,
+            select(tbl.c.id).where(tbl.c.org_id == caller.org_id, tbl.c.id == item_id).with_for_update(),
+            res.kind,
+            item_id,
+        )
+        from engramdb.services.memory import (
+            memories,  # memories builds on the directory; imported here to avoid a cycle
+        )
+
+        for ref_table, column in res.referrers:
+            if ref_table is t.memory:  # a memory's links change with history, like any other change
+                await memories.unlink(conn, caller, column, [item_id])
+                continue
+            await conn.execute(
+                update(ref_table)
+                .where(ref_table.c.org_id == caller.org_id, ref_table.c[column] == item_id)
+                .values({column: None})
+            )
+        recount: list[uuid.UUID] = []
+        if res is USERS:
+            recount = await _prepare_user_erasure(conn, caller, item_id)
+            await _erase_user_events(conn, caller, item_id)
+        await conn.execute(sql_delete(tbl).where(tbl.c.org_id == caller.org_id, tbl.c.id == item_id))
+        if recount:
+            s, m = t.session, t.message
+            counted = select(func.count()).where(m.c.org_id == s.c.org_id, m.c.session_id == s.c.id).scalar_subquery()
+            await conn.execute(
+                update(s).where(s.c.org_id == caller.org_id, s.c.id.in_(recount)).values(message_count=counted)
+            )
+        await audit.record(conn, caller, f"{res.kind}.deleted", res.kind, item_id)
+
+
+async def _prepare_user_erasure(conn: AsyncConnection, caller: Caller, user_id: uuid.UUID) -> list[uuid.UUID]:
+    """Before a user's rows cascade away: other users' memories drawn from this user's sessions lose that
+    link (recorded), and the other sessions this user spoke in are returned to have their counts redone."""
+    from engramdb.services.memory import memories
+
+    s, m = t.session, t.message
+    own = list(
+        (await conn.execute(select(s.c.id).where(s.c.org_id == caller.org_id, s.c.user_id == user_id))).scalars()
+    )
+    mem = t.memory
+    referenced = list(
+        (
+            await conn.execute(
+                select(mem.c.session_id)
+                .distinct()
+                .where(
+                    mem.c.org_id == caller.org_id,
+                    mem.c.session_id.in_(own),
+                    or_(mem.c.user_id.is_(None), mem.c.user_id != user_id),
+                )
+            )
+        ).scalars()
+    )
+    await memories.unlink(conn, caller, "session_id", referenced)
+    others = select(m.c.session_id).distinct().where(m.c.org_id == caller.org_id, m.c.user_id == user_id)
+    if own:
+        others = others.where(m.c.session_id.not_in(own))
+    return list((await conn.execute(others)).scalars())
+
+
+async def _erase_user_events(conn: AsyncConnection, caller: Caller, user_id: uuid.UUID) -> None:
+    """Before a user's rows cascade away: the webhook deliveries about their memories, facts, documents
+    and jobs keep only ids, and one ``user.deleted`` event (ids and a count only) says they are erased.
+    One event, not a ``memory.invalidated`` per memory: a user's memories are not bounded in number."""
+    mem = t.memory
+    await webhooks.redact_user(conn, caller.org_id, user_id)
+    count = select(func.count()).select_from(mem).where(mem.c.org_id == caller.org_id, mem.c.user_id == user_id)
+    data = {"object": "user", "action": "deleted", "user": {"id": user_id}, "memories": await conn.scalar(count)}
+    await webhooks.emit(conn, org_id=caller.org_id, event_type="user.deleted", data=data)
+
+
+async def resolve_user(
+    conn: AsyncConnection,
+    caller: Caller,
+    *,
+    user_id: uuid.UUID | None,
+    external_user_id: str | None,
+) -> uuid.UUID | None:
+    """The Engram id of the user a write names: by id (must exist), or by external id (created if new).
+
+    The result must agree with a user-bound key; creating a user this way is audited.
+    """
+    u = t.user_account
+    if external_user_id is not None:
+        found = await conn.scalar(
+            select(u.c.id).where(u.c.org_id == caller.org_id, u.c.external_id == external_user_id)
+        )
+        if found is None:
+            if caller.user_id is not None:
+                caller.bind("user_id", uuid.uuid4())  # a bound key cannot create other users: raises 403
+            found = ids.uuid7()
+            stmt = (
+                pg_insert(u)
+                .values(org_id=caller.org_id, id=found, external_id=external_user_id, metadata={})
+                .on_conflict_do_nothing(constraint="uq_user_account_external_id")
+                .returning(u.c.id)
+            )
+            inserted = await conn.scalar(stmt)
+            if inserted is None:  # a concurrent write created it first
+                found = await conn.scalar(
+                    select(u.c.id).where(u.c.org_id == caller.org_id, u.c.external_id == external_user_id)
+                )
+            else:
+                await audit.record(
+                    conn, caller, "user.created", "user", found, {"external_id": external_user_id, "implicit": True}
+                )
+        user_id = found
+    elif user_id is not None:
+        exists = await conn.scalar(select(u.c.id).where(u.c.org_id == caller.org_id, u.c.id == user_id))
+        if exists is None:
+            raise NotFound(f"user {user_id} not found")
+    return caller.bind("user_id", user_id)
+
+
+async def user_id_for_filter(db: Database, caller: Caller, external_id: str) -> uuid.UUID | None:
+    """:func:`find_external_user` in its own transaction, for transports whose filters take only ids
+    (the MCP tools on facts and entities): any key that may read may ask, and nobody is created."""
+    caller.require("read")
+    async with db.tenant(caller.org_id) as conn:
+        return await find_external_user(conn, caller, external_id)
+
+
+async def find_external_user(conn: AsyncConnection, caller: Caller, external_id: str) -> uuid.UUID | None:
+    """The Engram id of the user with this external id, or None (a lookup for filters: creates nothing)."""
+    u = t.user_account
+    found: uuid.UUID | None = await conn.scalar(
+        select(u.c.id).where(u.c.org_id == caller.org_id, u.c.external_id == external_id)
+    )
+    return found
+
+
+async def resolve_scope(conn: AsyncConnection, caller: Caller, body: Any) -> dict[str, uuid.UUID | None]:
+    """The user, agent, team and app a new session or memory belongs to: each named one must exist in the
+    org and agree with the key's bindings; an unknown ``external_user_id`` creates the user."""
+    user_id = await resolve_user(conn, caller, user_id=body.user_id, external_user_id=body.external_user_id)
+    agent_id = caller.bind("agent_id", body.agent_id)
+    team_id = caller.bind("team_id", body.team_id)
+    await require_row(conn, t.agent, caller.org_id, agent_id, "agent")
+    await require_row(conn, t.team, caller.org_id, team_id, "team")
+    await require_row(conn, t.app, caller.org_id, body.app_id, "app")
+    return {"user_id": user_id, "agent_id": agent_id, "team_id": team_id, "app_id": body.app_id}

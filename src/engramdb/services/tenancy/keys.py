@@ -1,0 +1,267 @@
+"""Organizations and API keys: creation, authentication, listing, revocation.
+
+A key reads ``egm_<prefix>_<secret>``: the prefix finds the row (it is not secret), the whole key is
+stored only as a SHA-256 digest and compared in constant time. The secret has ~238 bits of entropy,
+so a fast hash is the right tool here (password hashes exist to slow down guessing low-entropy input).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+import string
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from pydantic import ValidationError
+from sqlalchemy import func, insert, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from engramdb import ids, limits
+from engramdb.errors import Conflict, Unauthenticated, ValidationFailed
+from engramdb.schemas.common import Page
+from engramdb.schemas.directory import (
+    ApiKey,
+    ApiKeyCreate,
+    ApiKeyCreated,
+    ApiKeyUpdate,
+    Organization,
+    OrganizationCreate,
+)
+from engramdb.services.core import audit
+from engramdb.services.core.caller import Caller
+from engramdb.storage import tables as t
+from engramdb.storage.database import Database
+from engramdb.storage.repo import one_or_404, page_by_id, require_row
+
+KEY_SCHEME = "egm"
+_KEYS_LOCK = 0x656B6579  # advisory lock namespaces (two-int form: namespace, key)
+_ORGS_LOCK = 0x6F726773
+_ALPHABET = string.ascii_lowercase + string.digits
+_SECRET_ALPHABET = string.ascii_letters + string.digits
+
+
+def _digest(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def generate_key() -> tuple[str, str]:
+    """A new (prefix, full key)."""
+    prefix = "".join(secrets.choice(_ALPHABET) for _ in range(12))
+    secret = "".join(secrets.choice(_SECRET_ALPHABET) for _ in range(40))
+    return prefix, f"{KEY_SCHEME}_{prefix}_{secret}"
+
+
+def _public(row: dict[str, Any]) -> ApiKey:
+    return ApiKey.model_validate(row)
+
+
+async def _insert_key(conn: AsyncConnection, org_id: uuid.UUID, body: ApiKeyCreate) -> tuple[dict[str, Any], str]:
+    prefix, token = generate_key()
+    values = {
+        "org_id": org_id,
+        "id": ids.uuid7(),
+        "name": body.name,
+        "prefix": prefix,
+        "secret_hash": _digest(token),
+        "scopes": list(body.scopes),
+        "team_id": body.team_id,
+        "user_id": body.user_id,
+        "agent_id": body.agent_id,
+        "expires_at": body.expires_at,
+    }
+    row = (await conn.execute(insert(t.api_key).values(**values).returning(t.api_key))).mappings().one()
+    return dict(row), token
+
+
+async def create_organization(db: Database, *, name: str, actor: str = "cli") -> tuple[Organization, ApiKeyCreated]:
+    """A new organization and its first admin key (the only way an org comes to exist)."""
+    try:
+        name = OrganizationCreate(name=name).name
+    except ValidationError as exc:
+        raise ValidationFailed(f"an organization name must be 1 to {limits.MAX_NAME_CHARS} characters") from exc
+    org_id = ids.uuid7()
+    caller = Caller.operator(org_id, actor=actor)
+    async with db.system() as conn:
+        # Names are unique across the server; creation is rare, so one lock serialises it simply.
+        await conn.execute(select(func.pg_advisory_xact_lock(_ORGS_LOCK, 0)))
+        taken = await conn.scalar(select(func.count()).select_from(t.organization).where(t.organization.c.name == name))
+        if taken:
+            raise Conflict(
+                f"an organization named '{name}' already exists; create more keys for it with "
+                f"`engramdb keys create --org {name}`"
+            )
+        org = (
+            (
+                await conn.execute(
+                    insert(t.organization).values(org_id=org_id, name=name, metadata={}).returning(t.organization)
+                )
+            )
+            .mappings()
+            .one()
+        )
+        await audit.record(conn, caller, "organization.created", "organization", org_id, {"name": name})
+        row, token = await _insert_key(conn, org_id, ApiKeyCreate(name="initial admin key", scopes=["admin"]))
+        await audit.record(conn, caller, "api_key.created", "api_key", row["id"], {"scopes": row["scopes"]})
+    organization = Organization(
+        id=org["org_id"], name=org["name"], metadata=org["metadata"], created_at=org["created_at"]
+    )
+    return organization, ApiKeyCreated.model_validate({**row, "api_key": token})
+
+
+async def find_organizations(db: Database, ref: str) -> list[Organization]:
+    """Organizations whose id or name is ``ref`` (operator use: the CLI)."""
+    o = t.organization
+    cond = o.c.name == ref
+    try:
+        cond = or_(cond, o.c.org_id == uuid.UUID(ref))
+    except ValueError:
+        pass
+    async with db.system() as conn:
+        rows = (await conn.execute(select(o).where(cond).order_by(o.c.org_id))).mappings().all()
+    return [
+        Organization(id=r["org_id"], name=r["name"], metadata=r["metadata"], created_at=r["created_at"]) for r in rows
+    ]
+
+
+async def list_organizations(db: Database) -> list[Organization]:
+    o = t.organization
+    async with db.system() as conn:
+        rows = (await conn.execute(select(o).order_by(o.c.org_id))).mappings().all()
+    return [
+        Organization(id=r["org_id"], name=r["name"], metadata=r["metadata"], created_at=r["created_at"]) for r in rows
+    ]
+
+
+async def authenticate(
+    db: Database,
+    token: str,
+    *,
+    request_id: str | None = None,
+    client_addr: str | None = None,
+    touch_interval_s: int = 60,
+) -> Caller:
+    """Resolve a presented key to its caller, or raise 401 saying why."""
+    parts = token.split("_", 2)
+    if len(parts) != 3 or parts[0] != KEY_SCHEME or len(parts[1]) != 12:
+        raise Unauthenticated("the API key is malformed: expected 'Authorization: Bearer egm_…'")
+    digest = _digest(token)
+    k = t.api_key
+    async with db.autocommit() as conn:
+        rows = (await conn.execute(select(k).where(k.c.prefix == parts[1]))).mappings().all()
+        row = next((r for r in rows if hmac.compare_digest(r["secret_hash"], digest)), None)
+        if row is None:
+            raise Unauthenticated("the API key is not valid")
+        now = datetime.now(UTC)
+        if row["revoked_at"] is not None:
+            raise Unauthenticated("the API key was revoked; ask an admin of your organization for a new one")
+        if row["expires_at"] is not None and row["expires_at"] <= now:
+            raise Unauthenticated("the API key has expired; ask an admin of your organization for a new one")
+        last = row["last_used_at"]
+        if last is None or now - last >= timedelta(seconds=touch_interval_s):
+            await conn.execute(
+                update(k).where(k.c.org_id == row["org_id"], k.c.id == row["id"]).values(last_used_at=func.now())
+            )
+    return Caller(
+        org_id=row["org_id"],
+        scopes=frozenset(row["scopes"]),
+        key_id=row["id"],
+        team_id=row["team_id"],
+        user_id=row["user_id"],
+        agent_id=row["agent_id"],
+        actor=f"key:{row['prefix']}",
+        request_id=request_id,
+        client_addr=client_addr,
+    )
+
+
+async def create_key(db: Database, caller: Caller, body: ApiKeyCreate) -> ApiKeyCreated:
+    caller.require("admin")
+    async with db.tenant(caller.org_id) as conn:
+        await require_row(conn, t.team, caller.org_id, body.team_id, "team")
+        await require_row(conn, t.user_account, caller.org_id, body.user_id, "user")
+        await require_row(conn, t.agent, caller.org_id, body.agent_id, "agent")
+        row, token = await _insert_key(conn, caller.org_id, body)
+        await audit.record(
+            conn, caller, "api_key.created", "api_key", row["id"], {"scopes": row["scopes"], "name": row["name"]}
+        )
+    return ApiKeyCreated.model_validate({**row, "api_key": token})
+
+
+async def list_keys(
+    db: Database, caller: Caller, *, include_revoked: bool, cursor: str | None, limit: int
+) -> Page[ApiKey]:
+    caller.require("admin")
+    k = t.api_key
+    query = select(k).where(k.c.org_id == caller.org_id)
+    if not include_revoked:
+        query = query.where(k.c.revoked_at.is_(None))
+    async with db.tenant(caller.org_id) as conn:
+        rows, next_cursor = await page_by_id(conn, query, k, cursor=cursor, limit=limit)
+    return Page[ApiKey](data=[_public(r) for r in rows], next_cursor=next_cursor)
+
+
+async def get_key(db: Database, caller: Caller, key_id: uuid.UUID) -> ApiKey:
+    caller.require("admin")
+    k = t.api_key
+    async with db.tenant(caller.org_id) as conn:
+        row = await one_or_404(conn, select(k).where(k.c.org_id == caller.org_id, k.c.id == key_id), "API key", key_id)
+    return _public(row)
+
+
+async def update_key(db: Database, caller: Caller, key_id: uuid.UUID, body: ApiKeyUpdate) -> ApiKey:
+    caller.require("admin")
+    k = t.api_key
+    async with db.tenant(caller.org_id) as conn:
+        stmt = (
+            update(k)
+            .where(k.c.org_id == caller.org_id, k.c.id == key_id)
+            .values(name=body.name, updated_at=func.now())
+            .returning(k)
+        )
+        row = (await conn.execute(stmt)).mappings().first()
+        if row is None:
+            await one_or_404(conn, select(k).where(k.c.id == key_id, k.c.org_id == caller.org_id), "API key", key_id)
+        assert row is not None
+        await audit.record(conn, caller, "api_key.updated", "api_key", key_id, {"name": body.name})
+    return _public(dict(row))
+
+
+async def revoke_key(db: Database, caller: Caller, key_id: uuid.UUID) -> ApiKey:
+    """Revoke a key at once. The org's last active admin key cannot be revoked (that would lock it out)."""
+    caller.require("admin")
+    k = t.api_key
+    async with db.tenant(caller.org_id) as conn:
+        # One revocation at a time per org, so two admins revoking each other's keys cannot lock it out.
+        await conn.execute(select(func.pg_advisory_xact_lock(_KEYS_LOCK, func.hashtext(str(caller.org_id)))))
+        row = await one_or_404(
+            conn,
+            select(k).where(k.c.org_id == caller.org_id, k.c.id == key_id).with_for_update(),
+            "API key",
+            key_id,
+        )
+        if row["revoked_at"] is None:
+            if "admin" in row["scopes"]:
+                others = await conn.scalar(
+                    select(func.count())
+                    .select_from(k)
+                    .where(
+                        k.c.org_id == caller.org_id,
+                        k.c.id != key_id,
+                        k.c.revoked_at.is_(None),
+                        k.c.scopes.contains(["admin"]),
+                        or_(k.c.expires_at.is_(None), k.c.expires_at > func.now()),
+                    )
+                )
+                if not others:
+                    raise Conflict("this is the organization's last active admin key; create another first")
+            stmt = update(k).where(k.c.org_id == caller.org_id, k.c.id == key_id)
+            row = dict(
+                (await conn.execute(stmt.values(revoked_at=func.now(), updated_at=func.now()).returning(k)))
+                .mappings()
+                .one()
+            )
+            await audit.record(conn, caller, "api_key.revoked", "api_key", key_id)
+    return _public(row)

@@ -1,0 +1,88 @@
+"""Exact top-k under filters, at test scale: a small user inside a larger org gets the exact vector
+top-10 (the count-then-exact-scan path), and an org-wide search uses the HNSW index."""
+
+from __future__ import annotations
+
+import random
+import uuid
+
+import psycopg
+import pytest
+
+from engramdb.config import Settings
+from engramdb.providers.minilm import MiniLMEmbedder
+from engramdb.schemas.search import SearchRequest
+from engramdb.services.core.runtime import Runtime
+from engramdb.services.search import hybrid as search
+from engramdb.services.tenancy import keys
+from engramdb.storage.database import Database
+
+MODEL = MiniLMEmbedder.model
+
+
+@pytest.fixture(scope="module")
+async def loaded(database_url: str, db: Database, embedder: MiniLMEmbedder):  # type: ignore[no-untyped-def]
+    org, key = await keys.create_organization(db, name="exactness")
+    caller = await keys.authenticate(db, key.api_key)
+    small, big = uuid.uuid4(), uuid.uuid4()
+    sessions = {small: uuid.uuid4(), big: uuid.uuid4()}
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        for user, count in ((small, 100), (big, 1400)):
+            conn.execute("INSERT INTO user_account (org_id, id) VALUES (%s, %s)", (org.id, user))
+            conn.execute(
+                "INSERT INTO session (org_id, id, user_id) VALUES (%s, %s, %s)", (org.id, sessions[user], user)
+            )
+            conn.execute(
+                """INSERT INTO message (org_id, id, session_id, seq, user_id, role, content, content_hash,
+                                        occurred_at, embedding, embedding_model)
+                   SELECT %s, gen_random_uuid(), %s, g, %s, 'user', 'row ' || g, '\\x00', now(),
+                          (SELECT array_agg(random() - 0.5)::vector FROM generate_series(1, 384) WHERE g > 0), %s
+                   FROM generate_series(1, %s) g""",
+                (org.id, sessions[user], user, MODEL, count),
+            )
+        conn.execute("ANALYZE message")
+    settings = Settings(database_url=database_url, exact_search_limit=500)
+    rt = Runtime.build(settings, db, embedder=embedder)
+    return rt, caller, small, sessions[small], org.id
+
+
+def _exact(database_url: str, org_id: uuid.UUID, column: str, value: uuid.UUID, vector: list[float]) -> list[uuid.UUID]:
+    literal = "[" + ",".join(repr(x) for x in vector) + "]"
+    with psycopg.connect(database_url) as conn:
+        rows = conn.execute(
+            f"SELECT id FROM message WHERE org_id = %s AND {column} = %s "
+            f"ORDER BY (embedding::vector(384) <=> %s::vector(384)) + 0 LIMIT 10",
+            (org_id, value, literal),
+        ).fetchall()
+    return [r[0] for r in rows]
+
+
+@pytest.mark.parametrize("scope", ["user_id", "session_id"])
+async def test_small_scope_gets_the_exact_top_10(loaded, database_url: str, scope: str) -> None:  # type: ignore[no-untyped-def]
+    rt, caller, user, session, org_id = loaded
+    rng = random.Random(scope)
+    words = "garden trip sister coffee violin marathon puppy paint museum budget".split()
+    for _ in range(10):
+        query = " ".join(rng.sample(words, 3))
+        (vector,) = await rt.embedder.embed_batch([query], kind="query")
+        target = user if scope == "user_id" else session
+        req = SearchRequest(
+            query=query,
+            mode="vector",
+            types=["messages"],
+            top_k=10,
+            explain=True,
+            weights={"neighbor": 0, "name_match": 0, "session": 0},
+            **{scope: target},
+        )
+        response, _ = await search.search(rt, caller, req)
+        assert [r.id for r in response.results] == _exact(database_url, org_id, scope, target, vector)
+        assert {r.explanation.vector_method for r in response.results if r.explanation} == {"exact"}
+
+
+async def test_org_wide_search_uses_the_index(loaded) -> None:  # type: ignore[no-untyped-def]
+    rt, caller, *_ = loaded
+    req = SearchRequest(query="coffee and museums", mode="vector", types=["messages"], top_k=10, explain=True)
+    response, _ = await search.search(rt, caller, req)
+    assert len(response.results) == 10
+    assert {r.explanation.vector_method for r in response.results if r.explanation} == {"hnsw"}
