@@ -2,7 +2,9 @@
 """Generate the SDK's sync client (src/engramdb/sdk/_sync) from its async one (src/engramdb/sdk/_async).
 
 The async code is the only one written by hand (CONVENTIONS: no hand-written sync/async twins); this
-rewrites its tokens the way httpcore's unasync does. `--check` exits 1 when the generated files are stale.
+rewrites its tokens the way httpcore's unasync does, module by module and package by package, so
+`_sync/x/y.py` mirrors `_async/x/y.py`, and removes sync modules whose async source is gone.
+`--check` exits 1 when the generated files are stale or left over.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ SUBSTITUTIONS: list[tuple[str, str]] = [
     (r"\bhttpx\.AsyncBaseTransport\b", "httpx.BaseTransport"),
     (r"\bhttpx\.AsyncClient\b", "httpx.Client"),
     (r"\bAsyncClient\b", "Client"),
+    (r"\bAsyncHTTP\b", "HTTP"),
     (r"\bAsyncPager\b", "Pager"),
     (r"\bAsyncIterator\b", "Iterator"),
     (r"\bStopAsyncIteration\b", "StopIteration"),
@@ -59,11 +62,15 @@ def _ruff(args: list[str], text: str, name: Path) -> str:
 
 def generated() -> dict[Path, str]:
     out: dict[Path, str] = {}
-    for path in sorted(SOURCE.glob("*.py")):
+    for path in sorted(SOURCE.rglob("*.py")):
         body = unasync(path.read_text())
-        target = TARGET / path.name
+        target = TARGET / path.relative_to(SOURCE)
         if body.strip():
-            body = _ruff(["check", "--fix", "--unsafe-fixes", "--select", "I,UP028", "--quiet"], HEADER + body, target)
+            # Ruff calls a module first-party only once its file exists: say so, or a new module's first
+            # generation sorts its own package's imports as third-party.
+            first_party = ["--config", "lint.isort.known-first-party = ['engramdb']"]
+            fixes = ["check", "--fix", "--unsafe-fixes", "--select", "I,UP028", "--quiet", *first_party]
+            body = _ruff(fixes, HEADER + body, target)
             body = _ruff(["format", "--quiet"], body, target)
         out[target] = body
     return out
@@ -71,16 +78,20 @@ def generated() -> dict[Path, str]:
 
 def main(argv: list[str]) -> int:
     files = generated()
+    # Every module under _sync is generated, so one without an async source is left over from a rename.
+    extra = sorted(p for p in TARGET.rglob("*.py") if p not in files)
     if "--check" in argv:
-        stale = [str(p.relative_to(ROOT)) for p, text in files.items() if not p.exists() or p.read_text() != text]
-        extra = [str(p.relative_to(ROOT)) for p in TARGET.glob("*.py") if p not in files]
+        stale = [p for p, text in files.items() if not p.exists() or p.read_text() != text]
         if stale or extra:
-            print("out of date (run scripts/unasync.py):", *stale, *extra, sep="\n  ")
+            print("out of date (run scripts/unasync.py):", *(p.relative_to(ROOT) for p in stale + extra), sep="\n  ")
             return 1
         return 0
-    TARGET.mkdir(exist_ok=True)
     for path, text in files.items():
+        path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text)
+    for path in extra:
+        path.unlink()
+        print("removed", path.relative_to(ROOT))
     return 0
 
 

@@ -19,9 +19,9 @@ import psycopg
 import pytest
 from hypothesis import settings as hypothesis_settings
 
-from engramdb.api.app import create_app
 from engramdb.config import Settings
 from engramdb.providers.minilm import MiniLMEmbedder
+from engramdb.server import create_app
 from engramdb.services.tenancy import keys
 from engramdb.storage.database import Database
 from engramdb.storage.embedded import start_embedded

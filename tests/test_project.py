@@ -1,8 +1,8 @@
-"""Project-wide rules: documented settings, one-way layers, the pinned public surface."""
+"""Project-wide rules: documented settings, the pinned public surface. (The import rules, layers included,
+live in tests/test_imports.py.)"""
 
 from __future__ import annotations
 
-import ast
 from pathlib import Path
 
 import engramdb
@@ -10,7 +10,6 @@ from engramdb import limits
 from engramdb.config import Settings
 
 ROOT = Path(__file__).resolve().parents[1]
-SRC = ROOT / "src" / "engramdb"
 
 
 def test_every_setting_is_documented() -> None:
@@ -34,81 +33,25 @@ def test_every_operation_is_documented(app) -> None:  # type: ignore[no-untyped-
             assert f"{method.upper()} {path}" in doc, f"docs/api.md does not list {method.upper()} {path}"
 
 
-def _imports(path: Path) -> set[str]:
-    names: set[str] = set()
-    for node in ast.walk(ast.parse(path.read_text())):
-        if isinstance(node, ast.Import):
-            names.update(a.name for a in node.names)
-        elif isinstance(node, ast.ImportFrom) and node.module:
-            names.add(node.module)
-    return names
-
-
-FORBIDDEN = {
-    "services": ("fastapi", "starlette", "typer", "mcp", "engramdb.api", "engramdb.cli", "engramdb.mcp"),
-    "storage": (
-        "fastapi",
-        "starlette",
-        "typer",
-        "mcp",
-        "engramdb.api",
-        "engramdb.cli",
-        "engramdb.mcp",
-        "engramdb.services",
-    ),
-    "schemas": (
-        "fastapi",
-        "starlette",
-        "typer",
-        "engramdb.api",
-        "engramdb.cli",
-        "engramdb.services",
-        "engramdb.storage",
-        "sqlalchemy",
-    ),
-    "sdk": (
-        "fastapi",
-        "starlette",
-        "typer",
-        "mcp",
-        "sqlalchemy",
-        "engramdb.api",
-        "engramdb.cli",
-        "engramdb.services",
-        "engramdb.storage",
-        "engramdb.providers",
-    ),
-    "cli": ("engramdb.storage.tables", "sqlalchemy"),
-    "api": ("engramdb.storage.tables", "sqlalchemy"),
-    "mcp": ("engramdb.storage.tables", "sqlalchemy", "fastapi", "typer", "engramdb.cli"),
-}
-
-
-def test_layers_point_one_way() -> None:
-    offences = []
-    for layer, banned in FORBIDDEN.items():
-        for path in (SRC / layer).rglob("*.py"):
-            for name in _imports(path):
-                if any(name == b or name.startswith(b + ".") for b in banned):
-                    offences.append(f"{path.relative_to(ROOT)} imports {name}")
-    assert not offences, offences
-
-
 def test_public_surface_is_pinned() -> None:
     assert engramdb.__all__ == [
+        "APIConnectionError",
         "APIError",
+        "APIStatusError",
+        "APITimeoutError",
         "AsyncClient",
+        "AuthenticationError",
+        "BadRequestError",
         "Client",
-        "Conflict",
-        "EngramError",
-        "InvalidRequest",
-        "NotFound",
-        "PayloadTooLarge",
-        "PermissionDenied",
-        "ServiceUnavailable",
+        "ConflictError",
+        "InternalServerError",
+        "NotFoundError",
+        "PayloadTooLargeError",
+        "PermissionDeniedError",
+        "RateLimitError",
         "Settings",
-        "Unauthenticated",
-        "ValidationFailed",
+        "UnprocessableEntityError",
+        "UnsupportedMediaTypeError",
         "__version__",
     ]
 

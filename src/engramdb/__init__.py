@@ -1,34 +1,47 @@
-"""Engram: self-hostable, multi-tenant long-term memory for AI agents, on one PostgreSQL."""
+"""Engram: self-hostable, multi-tenant long-term memory for AI agents, on one PostgreSQL.
 
-__version__ = "0.1.0"  # before the imports: the SDK reads it
+The top level is the client's surface: ``Client`` and ``AsyncClient`` and the exceptions their calls
+raise (``except engramdb.NotFoundError``). The server's own exceptions live in ``engramdb.errors``.
+"""
 
+from engramdb._version import __version__
 from engramdb.config import Settings
-from engramdb.errors import (
-    Conflict,
-    EngramError,
-    InvalidRequest,
-    NotFound,
-    PayloadTooLarge,
-    PermissionDenied,
-    ServiceUnavailable,
-    Unauthenticated,
-    ValidationFailed,
+from engramdb.sdk import (
+    APIConnectionError,
+    APIError,
+    APIStatusError,
+    APITimeoutError,
+    AsyncClient,
+    AuthenticationError,
+    BadRequestError,
+    Client,
+    ConflictError,
+    InternalServerError,
+    NotFoundError,
+    PayloadTooLargeError,
+    PermissionDeniedError,
+    RateLimitError,
+    UnprocessableEntityError,
+    UnsupportedMediaTypeError,
 )
-from engramdb.sdk import APIError, AsyncClient, Client
 
 __all__ = [
+    "APIConnectionError",
     "APIError",
+    "APIStatusError",
+    "APITimeoutError",
     "AsyncClient",
+    "AuthenticationError",
+    "BadRequestError",
     "Client",
-    "Conflict",
-    "EngramError",
-    "InvalidRequest",
-    "NotFound",
-    "PayloadTooLarge",
-    "PermissionDenied",
-    "ServiceUnavailable",
+    "ConflictError",
+    "InternalServerError",
+    "NotFoundError",
+    "PayloadTooLargeError",
+    "PermissionDeniedError",
+    "RateLimitError",
     "Settings",
-    "Unauthenticated",
-    "ValidationFailed",
+    "UnprocessableEntityError",
+    "UnsupportedMediaTypeError",
     "__version__",
 ]

@@ -177,7 +177,7 @@ def test_the_generated_sync_code_holds_nothing_async() -> None:
 
     import engramdb.sdk._sync as sync
 
-    for path in Path(sync.__file__).parent.glob("*.py"):
+    for path in Path(sync.__file__).parent.rglob("*.py"):
         names = {t.string for t in tokenize.generate_tokens(io.StringIO(path.read_text()).readline) if t.type == 1}
         leftovers = {
             n for n in names if n in {"async", "await", "asyncio", "anext"} or n.startswith(("aiter", "Async"))

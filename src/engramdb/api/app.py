@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
@@ -10,33 +9,29 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import APIRouter, FastAPI
-from starlette.routing import Route
 
-from engramdb import __version__, limits
+from engramdb import bootstrap, limits
+from engramdb._version import __version__
 from engramdb.api import problems
 from engramdb.api.middleware import RequestContext
 from engramdb.api.routes import (
-    audit,
-    directory,
-    documents,
-    export,
+    conversation,
+    core,
+    distill,
+    document,
+    governance,
+    graph,
     health,
-    intelligence,
-    keys,
-    memories,
+    memory,
     search,
-    sessions,
+    tenancy,
     webhooks,
 )
 from engramdb.config import Settings
-from engramdb.jobs import build_app, run_worker
-from engramdb.mcp.http import McpEndpoint
 from engramdb.providers.embedder import Embedder
 from engramdb.schemas.common import Problem
 from engramdb.services.core.runtime import Runtime
-from engramdb.services.maintenance import backfill, indexes
-from engramdb.storage.database import Database, resolve_url
-from engramdb.storage.migrate import check_language, migrate, prepare_vectors
+from engramdb.storage.database import Database
 
 _log = logging.getLogger("engramdb")
 
@@ -60,49 +55,33 @@ organization, team, user and agent. Authenticate with `Authorization: Bearer <AP
 RFC 9457 `application/problem+json`; lists are cursor-paginated (`next_cursor`)."""
 
 
-def create_app(settings: Settings, *, db: Database | None = None, embedder: Embedder | None = None) -> FastAPI:
-    """Build the app. Without ``db`` the lifespan connects (starting the embedded Postgres if no URL is
-    configured), applies migrations when ``auto_migrate`` is on, makes sure the vector index of the
-    configured embedder exists, and loads the model before the first request."""
+def create_app(
+    settings: Settings,
+    *,
+    db: Database | None = None,
+    embedder: Embedder | None = None,
+    runtime: Runtime | None = None,
+) -> FastAPI:
+    """Build the REST API. Without ``db`` its lifespan enters the composition root (``engramdb.bootstrap``):
+    the database, migrations, the model, the background tasks and, with ``ENGRAM_WORKER_IN_SERVE``, a job
+    worker. With ``db`` (tests, an embedding application) the runtime is built at once over that
+    database, and with ``runtime`` (the local CLI, which entered the root itself) that one is used; in
+    both cases the lifespan starts nothing.
+
+    ``app.state.lifespan_hooks`` holds what something mounted on the app (the MCP endpoint, see
+    ``engramdb.server``) needs running for the app's lifetime; each is entered after the runtime."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        # The MCP endpoint's session manager runs inside the runtime's lifetime, with or without a ``db``.
-        async with runtime_lifespan(app), mcp_endpoint.running():
+        async with contextlib.AsyncExitStack() as stack:
+            if not hasattr(app.state, "runtime"):
+                worker = "serve" if settings.worker_in_serve else None
+                started = await stack.enter_async_context(bootstrap.running(settings, embedder=embedder, worker=worker))
+                app.state.db = started.db
+                app.state.runtime = started
+            for hook in app.state.lifespan_hooks:
+                await stack.enter_async_context(hook())
             yield
-
-    @asynccontextmanager
-    async def runtime_lifespan(app: FastAPI) -> AsyncIterator[None]:
-        if db is not None:
-            yield
-            return
-        url = await asyncio.to_thread(resolve_url, settings)
-        runtime = Runtime.build(settings, Database.connect(settings, url=url), embedder=embedder)
-        if settings.auto_migrate:
-            await asyncio.to_thread(migrate, url)
-        await asyncio.to_thread(check_language, url, settings.search_language)
-        await asyncio.to_thread(prepare_vectors, url, runtime.embedder.model, runtime.embedder.dimensions)
-        await runtime.warm()
-        app.state.db = runtime.db
-        app.state.runtime = runtime
-        tasks = [
-            asyncio.create_task(runtime.access.run(), name="engram-access-tracking"),
-            asyncio.create_task(backfill.run(runtime), name="engram-embedding-backfill"),
-            asyncio.create_task(indexes.run(runtime), name="engram-org-vector-indexes"),
-        ]
-        if settings.worker_in_serve:
-            worker = run_worker(build_app(url, settings), runtime, name="serve")
-            tasks.append(asyncio.create_task(worker, name="engram-job-worker"))
-        try:
-            yield
-        finally:
-            for task in tasks:
-                task.cancel()
-            for task in tasks:
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
-            await runtime.close()
-            await runtime.db.dispose()
 
     app = FastAPI(
         title="Engram",
@@ -114,46 +93,40 @@ def create_app(settings: Settings, *, db: Database | None = None, embedder: Embe
         redoc_url="/redoc",
     )
     app.state.settings = settings
-    if db is not None:
-        app.state.db = db
-        app.state.runtime = Runtime.build(settings, db, embedder=embedder)
+    app.state.lifespan_hooks = []
+    if runtime is None and db is not None:
+        runtime = Runtime.build(settings, db, embedder=embedder)
+    if runtime is not None:
+        app.state.db = runtime.db
+        app.state.runtime = runtime
     problems.install(app)
     v1 = APIRouter(prefix="/v1", responses=ERROR_RESPONSES)
     for router in (
         health.router,
-        directory.teams,
-        directory.users,
-        directory.agents,
-        directory.apps,
-        keys.router,
-        sessions.router,
-        memories.router,
-        search.router,
-        intelligence.context_router,
-        intelligence.facts_router,
-        intelligence.graph_router,
-        intelligence.categories_router,
-        intelligence.narratives_router,
-        intelligence.jobs_router,
-        documents.documents_router,
-        documents.repositories_router,
-        documents.tags_router,
-        audit.router,
+        tenancy.teams,
+        tenancy.users,
+        tenancy.agents,
+        tenancy.apps,
+        tenancy.keys_router,
+        conversation.router,
+        memory.memories_router,
+        search.search_router,
+        search.context_router,
+        graph.facts_router,
+        graph.graph_router,
+        memory.categories_router,
+        distill.narratives_router,
+        core.jobs_router,
+        document.documents_router,
+        document.repositories_router,
+        memory.tags_router,
+        core.audit_router,
         webhooks.router,
-        export.router,
+        governance.router,
     ):
         v1.include_router(router)
     app.include_router(v1)
-    mcp_endpoint = McpEndpoint(lambda: app.state.runtime)  # MCP over streamable HTTP (engramdb.mcp.http)
-    app.router.routes.append(Route("/mcp", endpoint=mcp_endpoint, name="mcp", include_in_schema=False))
     # An import streams into its service, which holds it to its own limit; every other body is read here.
     streamed = {"/v1/import": limits.MAX_IMPORT_BYTES}
     app.add_middleware(RequestContext, max_bytes=settings.max_request_bytes, streamed=streamed)
     return app
-
-
-def create_app_from_env() -> FastAPI:
-    """Factory for ``uvicorn --factory`` (used by ``engramdb serve``): settings from the environment."""
-    settings = Settings()
-    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    return create_app(settings)

@@ -16,6 +16,9 @@ import typer
 from pydantic import ValidationError
 from rich.console import Console
 
+from engramdb import bootstrap
+from engramdb.api.app import create_app
+from engramdb.api.deps import get_caller
 from engramdb.cli.asgi import StreamingASGITransport
 from engramdb.config import Settings
 from engramdb.errors import ConfigurationError, EngramError
@@ -76,14 +79,12 @@ async def open_client(target: Target, *, timeout: float = 300.0) -> AsyncIterato
         async with AsyncClient(target.url, target.api_key, timeout=timeout) as client:
             yield client
         return
-    from engramdb.api.app import create_app
-    from engramdb.api.deps import get_caller
-
-    settings = Settings().model_copy(update={"worker_in_serve": False})  # jobs wait for `serve` or `worker`
-    app = create_app(settings)
-    async with app.router.lifespan_context(app):
+    # This machine's service, in process: the runtime from the composition root (jobs wait for `serve` or
+    # `worker`), and the API app over it, driven through the SDK as a remote server would be.
+    async with bootstrap.running(Settings()) as runtime:
+        app = create_app(runtime.settings, runtime=runtime)
         if not target.api_key:
-            org_id = await pick_org(app.state.db, target.org)
+            org_id = await pick_org(runtime.db, target.org)
             app.dependency_overrides[get_caller] = lambda: Caller.operator(org_id, actor="cli")
         transport = StreamingASGITransport(app)
         async with AsyncClient("http://engram.local", target.api_key, transport=transport, timeout=timeout) as client:

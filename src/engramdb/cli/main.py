@@ -17,7 +17,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from engramdb import __version__
+from engramdb import bootstrap
+from engramdb._version import __version__
 from engramdb.cli import connect, library, records, transfer
 from engramdb.cli.connect import KeyOpt, Target, UrlOpt
 from engramdb.cli.connect import OrgOpt as TargetOrgOpt
@@ -120,7 +121,7 @@ def serve(
     bind_port = port or settings.port
     err.print(f"Engram {__version__} on http://{bind_host}:{bind_port}  (docs: /docs, health: /v1/health)")
     uvicorn.run(
-        "engramdb.api.app:create_app_from_env",
+        "engramdb.server:create_app_from_env",
         factory=True,
         host=bind_host,
         port=bind_port,
@@ -136,27 +137,12 @@ def worker(
 ) -> None:
     """Run background jobs (extraction, summaries, narratives) until interrupted. `engramdb serve` runs
     one already; start more of these, on any machine that reaches the database, to scale out."""
-    from engramdb.jobs import build_app, run_worker
-    from engramdb.services.core.runtime import Runtime
-
     settings = _settings()
     if concurrency is not None:
         settings = settings.model_copy(update={"worker_concurrency": concurrency})
-
-    async def run() -> None:
-        url = resolve_url(settings)
-        migrate(url)
-        runtime = Runtime.build(settings, Database.connect(settings, url=url))
-        await runtime.warm()
-        try:
-            await run_worker(build_app(url, settings), runtime, name="cli")
-        finally:
-            await runtime.close()
-            await runtime.db.dispose()
-
     err.print(f"Engram {__version__} worker: running jobs (Ctrl-C stops; unfinished jobs are retried)")
     try:
-        asyncio.run(run())
+        asyncio.run(bootstrap.work(settings, name="cli"))
     except KeyboardInterrupt:
         err.print("stopped")
     except EngramError as exc:
@@ -335,17 +321,12 @@ def reembed(
     ENGRAM_EMBEDDER, or for imports written with defer_embedding), with a progress bar."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
 
-    from engramdb.services.core.runtime import Runtime
     from engramdb.services.maintenance import backfill
 
     settings = _settings()
 
     async def run() -> tuple[int, str]:
-        url = resolve_url(settings)
-        migrate(url)
-        runtime = Runtime.build(settings, Database.connect(settings, url=url))
-        prepare_vectors(url, runtime.embedder.model, runtime.embedder.dimensions)
-        try:
+        async with bootstrap.running(settings, upkeep=False, always_migrate=True, warm=False) as runtime:
             total = await backfill.count_pending(runtime, other_models=True)
             columns = (*Progress.get_default_columns()[:1], BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
             with Progress(*columns, console=err) as progress:
@@ -357,8 +338,6 @@ def reembed(
                     on_progress=lambda n: progress.advance(task, n),
                 )
             return done, runtime.embedder.model
-        finally:
-            await runtime.db.dispose()
 
     try:
         done, model = asyncio.run(run())

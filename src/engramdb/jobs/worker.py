@@ -23,7 +23,7 @@ from engramdb.config import Settings
 from engramdb.services.core import jobs
 from engramdb.services.core.runtime import Runtime
 from engramdb.services.distill import extraction, narratives
-from engramdb.services.webhooks import endpoints as webhooks
+from engramdb.services.webhooks import delivery
 from engramdb.storage import queue
 
 _log = logging.getLogger("engramdb.jobs")
@@ -72,14 +72,14 @@ def build_app(url: str, settings: Settings) -> App:
         # Failed HTTP attempts are retried by the delivery itself; ``retry`` covers errors of our own.
         runtime, job_id = _runtime(context), context.job.id
         assert job_id is not None, "a running job has an id"
-        return await webhooks.deliver(
+        return await delivery.deliver(
             runtime.db, runtime.settings, uuid.UUID(org_id), uuid.UUID(delivery_id), queue_job_id=job_id
         )
 
     @app.periodic(cron="17 3 * * *", periodic_id="webhook_retention")
     @app.task(name="engram.prune_webhook_deliveries", queue=queue.QUEUE, pass_context=True)
     async def prune_webhook_deliveries(context: JobContext, timestamp: int) -> int:
-        return await webhooks.prune(_runtime(context).db, retention_days=settings.webhook_retention_days)
+        return await delivery.prune(_runtime(context).db, retention_days=settings.webhook_retention_days)
 
     @app.periodic(cron="* * * * *", periodic_id="recover")
     @app.task(name="engram.recover", queue=queue.QUEUE, pass_context=True)
@@ -108,7 +108,7 @@ async def requeue_stalled(app: App, runtime: Runtime, silent_s: float) -> int:
         _log.warning("requeued job %s (%s): its worker stopped", job.id, job.task_name)
         requeued += 1
     await app.job_manager.prune_stalled_workers(seconds_since_heartbeat=silent_s)
-    requeued += await webhooks.requeue_orphans(runtime.db, quiet_s=silent_s)
+    requeued += await delivery.requeue_orphans(runtime.db, quiet_s=silent_s)
     return requeued + await jobs.requeue_orphans(runtime.db, quiet_s=silent_s)
 
 

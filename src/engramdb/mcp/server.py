@@ -8,7 +8,7 @@ from typing import Any
 from mcp.server.mcpserver import MCPServer
 from mcp.types import ToolAnnotations
 
-from engramdb import __version__
+from engramdb._version import __version__
 from engramdb.mcp.base import Resolver
 from engramdb.mcp.tools import CATALOGUE, ToolKind, Tools
 

@@ -2,8 +2,9 @@
 server themselves. One API key for the process (``--api-key`` or ``ENGRAM_API_KEY``), checked at start
 and again on every call, so a revoked key stops working at once.
 
-The process starts like ``engramdb serve`` (the same lifespan: embedded PostgreSQL unless a URL is set,
-migrations, the embedding model, the background worker) but listens on no socket. Standard output is the
+The process enters the same composition root as ``engramdb serve`` (``engramdb.bootstrap``: embedded
+PostgreSQL unless a URL is set, migrations, the embedding model, the background worker) but listens on no
+socket. Standard output is the
 protocol: logs go to standard error, and so does anything written to fd 1 while starting (a child
 process such as the embedded PostgreSQL inherits it).
 """
@@ -18,7 +19,8 @@ import uuid
 from collections.abc import Iterator
 from contextlib import AsyncExitStack, contextmanager
 
-from engramdb import __version__
+from engramdb import bootstrap
+from engramdb._version import __version__
 from engramdb.config import Settings
 from engramdb.mcp.base import Bound, Ctx
 from engramdb.mcp.server import build_server
@@ -39,13 +41,10 @@ def run_stdio(settings: Settings, api_key: str) -> None:
 
 
 async def _serve(settings: Settings, api_key: str) -> None:
-    from engramdb.api.app import create_app  # the API's lifespan starts everything the tools need
-
-    app = create_app(settings)
     async with AsyncExitStack() as stack:
         with _stdout_to_stderr():
-            await stack.enter_async_context(app.router.lifespan_context(app))
-            runtime: Runtime = app.state.runtime
+            worker = "mcp" if settings.worker_in_serve else None
+            runtime = await stack.enter_async_context(bootstrap.running(settings, worker=worker))
             caller = await _authenticate(runtime, api_key)
         _log.info("Engram %s MCP server on stdio for organization %s (%s)", __version__, caller.org_id, caller.actor)
 

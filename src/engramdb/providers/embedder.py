@@ -11,30 +11,12 @@ import hashlib
 import math
 import re
 from collections.abc import Callable, Sequence
-from typing import Literal, Protocol, runtime_checkable
 
 from engramdb.config import Settings
 from engramdb.errors import ConfigurationError
+from engramdb.providers.embedding import Embedder, Kind, embed_one
 
-Kind = Literal["query", "passage"]
-
-
-@runtime_checkable
-class Embedder(Protocol):
-    """``model`` names the vector space; ``dimensions`` is the vector length."""
-
-    model: str
-    dimensions: int
-
-    async def embed_batch(self, texts: Sequence[str], *, kind: Kind = "passage") -> list[list[float]]:
-        """Unit-length vectors for ``texts``, in order. ``kind`` lets asymmetric models treat queries apart."""
-        ...
-
-
-async def embed_one(embedder: Embedder, text: str, *, kind: Kind = "query") -> list[float]:
-    (vector,) = await embedder.embed_batch([text], kind=kind)
-    return vector
-
+__all__ = ["CachedEmbedder", "Embedder", "HashEmbedder", "Kind", "create_embedder", "embed_one", "register_embedder"]
 
 EmbedderFactory = Callable[[Settings], Embedder]
 EMBEDDERS: dict[str, EmbedderFactory] = {}

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from engramdb.errors import ConfigurationError
-from engramdb.providers.embedder import Kind
+from engramdb.providers.embedding import Kind
 
 MODEL_ID = "all-minilm-l6-v2-int8"
 DIMENSIONS = 384

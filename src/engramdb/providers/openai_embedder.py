@@ -9,7 +9,7 @@ import httpx
 
 from engramdb.config import Settings
 from engramdb.errors import ConfigurationError, ServiceUnavailable
-from engramdb.providers.embedder import Kind
+from engramdb.providers.embedding import Kind
 
 
 class OpenAIEmbedder:

@@ -15,7 +15,7 @@ from urllib.parse import quote
 import httpx
 from pydantic import BaseModel
 
-from engramdb import __version__
+from engramdb._version import __version__
 
 P = ParamSpec("P")
 R = TypeVar("R")

@@ -1,1 +1,31 @@
-"""Domain operations. No transport code here: no FastAPI, Typer or MCP imports (a test enforces it)."""
+"""Domain operations, one folder per area. No transport code here: no FastAPI, Typer or MCP imports, and
+no import of a transport or of the composition root (``tests/test_imports.py`` enforces it).
+
+The map (a new module joins the area whose noun it serves; if none fits, add an area and a line here):
+
+==============  ===========================================================================================
+area            what it holds
+==============  ===========================================================================================
+core            the caller (``caller``), the runtime container (``runtime``), the audit log (``audit``),
+                the event outbox that webhooks send from (``events``), who may see what (``visibility``:
+                every rule, one function per table family), the job ledger (``jobs``) and the batched
+                access tracking that feeds the memory access log (``access``)
+tenancy         API keys and organizations (``keys``); teams, users, agents and apps (``directory``)
+webhooks        endpoints and their delivery log (``endpoints``); sending, retries and upkeep
+                (``delivery``)
+conversation    sessions, messages, and the vectors a message is embedded as (``vectors``)
+memory          memories with their history, categories, tags
+graph           bi-temporal facts, entities, traversal (neighbourhoods and paths)
+document        documents, the ingest pipeline, repositories, syncing a repository (``sync``)
+distill         the worker's derivations: extraction, consolidation, narratives
+search          the retrievers, hybrid fusion, document and graph search, context assembly
+governance      erasure (every delete that cascades across areas: ``erase``), export, import
+maintenance     the embedding backfill and per-organization vector indexes (may import any area; none
+                imports it)
+==============  ===========================================================================================
+
+Imports point down this order only: ``core`` ← ``tenancy``, ``webhooks`` ← ``conversation`` ← ``memory`` |
+``graph`` | ``document`` (siblings never import each other) ← ``distill``, ``search`` ← ``governance``
+(and ``agents``, ``insights`` when they come); ``maintenance`` on top. An import inside a function never
+crosses areas: a cascade that needs two areas is an operation of the area above both.
+"""

@@ -1,6 +1,7 @@
 """SQLAlchemy Core descriptions of the tables the migrations create (queries only: DDL lives in migrations/).
 
-tests/storage/test_tables.py checks that every column named here exists in the migrated database.
+tests/storage/test_schema_rules.py checks that these tables, columns, types and nullability match the migrated
+database, both ways.
 """
 
 from __future__ import annotations
@@ -10,11 +11,11 @@ from typing import Any
 
 from pgvector.sqlalchemy import Vector
 from sqlalchemy import (
+    REAL,
     BigInteger,
     Boolean,
     Column,
     DateTime,
-    Float,
     Integer,
     LargeBinary,
     MetaData,
@@ -69,8 +70,8 @@ organization = Table(
     _uuid("org_id", primary_key=True),
     Column("name", Text, nullable=False),
     _meta(),
-    _ts("created_at"),
-    _ts("updated_at"),
+    _ts("created_at", nullable=False),
+    _ts("updated_at", nullable=False),
 )
 
 team = Table(
@@ -81,8 +82,8 @@ team = Table(
     Column("name", Text, nullable=False),
     Column("description", Text),
     _meta(),
-    _ts("created_at"),
-    _ts("updated_at"),
+    _ts("created_at", nullable=False),
+    _ts("updated_at", nullable=False),
 )
 
 user_account = Table(
@@ -95,8 +96,8 @@ user_account = Table(
     Column("display_name", Text),
     Column("email", Text),
     _meta(),
-    _ts("created_at"),
-    _ts("updated_at"),
+    _ts("created_at", nullable=False),
+    _ts("updated_at", nullable=False),
 )
 
 agent = Table(
@@ -109,8 +110,8 @@ agent = Table(
     _uuid("team_id"),
     _uuid("user_id"),
     _meta(),
-    _ts("created_at"),
-    _ts("updated_at"),
+    _ts("created_at", nullable=False),
+    _ts("updated_at", nullable=False),
 )
 
 app = Table(
@@ -120,10 +121,10 @@ app = Table(
     _uuid("id", primary_key=True),
     Column("name", Text, nullable=False),
     Column("description", Text),
-    Column("is_active", Boolean),
+    Column("is_active", Boolean, nullable=False),
     _meta(),
-    _ts("created_at"),
-    _ts("updated_at"),
+    _ts("created_at", nullable=False),
+    _ts("updated_at", nullable=False),
 )
 
 api_key = Table(
@@ -141,8 +142,8 @@ api_key = Table(
     _ts("expires_at"),
     _ts("revoked_at"),
     _ts("last_used_at"),
-    _ts("created_at"),
-    _ts("updated_at"),
+    _ts("created_at", nullable=False),
+    _ts("updated_at", nullable=False),
 )
 
 session = Table(
@@ -153,7 +154,7 @@ session = Table(
     *_scope(),
     Column("title", Text),
     Column("status", Text, nullable=False),
-    Column("tags", ARRAY(Text)),
+    Column("tags", ARRAY(Text), nullable=False),
     _meta(),
     Column("message_count", Integer, nullable=False),
     Column("last_seq", BigInteger, nullable=False),
@@ -163,8 +164,8 @@ session = Table(
     _ts("summary_updated_at"),
     _ts("last_message_at"),
     _ts("closed_at"),
-    _ts("created_at"),
-    _ts("updated_at"),
+    _ts("created_at", nullable=False),
+    _ts("updated_at", nullable=False),
 )
 
 message = Table(
@@ -180,14 +181,14 @@ message = Table(
     Column("name", Text),
     Column("content", Text, nullable=False),
     Column("channel", Text),
-    Column("tags", ARRAY(Text)),
+    Column("tags", ARRAY(Text), nullable=False),
     _meta(),
     Column("content_hash", LargeBinary, nullable=False),
     Column("embedding", Vector()),
     Column("part_embeddings", VectorList()),
     Column("context_embedding", Vector()),
     Column("embedding_model", Text),
-    Column("language", REGCONFIG),
+    Column("language", REGCONFIG, nullable=False),
     Column("search_tsv", TSVECTOR),
     _ts("occurred_at", nullable=False),
     Column("created_at", DateTime(timezone=True), primary_key=True, server_default=func.now()),
@@ -203,18 +204,18 @@ memory = Table(
     Column("content", Text, nullable=False),
     Column("memory_type", Text, nullable=False),
     Column("state", Text, nullable=False),
-    Column("importance", Float, nullable=False),
+    Column("importance", REAL, nullable=False),
     Column("access_count", Integer, nullable=False),
     _ts("last_accessed_at"),
-    Column("tags", ARRAY(Text)),
-    Column("categories", ARRAY(Text)),
+    Column("tags", ARRAY(Text), nullable=False),
+    Column("categories", ARRAY(Text), nullable=False),
     _meta(),
     Column("source", Text, nullable=False),
-    Column("source_message_ids", ARRAY(UUID(as_uuid=True))),
+    Column("source_message_ids", ARRAY(UUID(as_uuid=True)), nullable=False),
     Column("content_hash", LargeBinary, nullable=False),
     Column("embedding", Vector()),
     Column("embedding_model", Text),
-    Column("language", REGCONFIG),
+    Column("language", REGCONFIG, nullable=False),
     Column("search_tsv", TSVECTOR),
     Column("version", Integer, nullable=False),
     Column("speaker", Text),
@@ -223,8 +224,8 @@ memory = Table(
     _ts("expires_at"),
     _ts("archived_at"),
     _ts("deleted_at"),
-    _ts("created_at"),
-    _ts("updated_at"),
+    _ts("created_at", nullable=False),
+    _ts("updated_at", nullable=False),
 )
 
 memory_history = Table(
@@ -240,7 +241,7 @@ memory_history = Table(
     _uuid("actor_key_id"),
     Column("actor", Text, nullable=False),
     Column("request_id", Text),
-    _ts("changed_at"),
+    _ts("changed_at", nullable=False),
 )
 
 audit_log = Table(
@@ -268,7 +269,7 @@ memory_access_log = Table(
     Column("access_type", Text, nullable=False),
     _uuid("key_id"),
     Column("request_id", Text),
-    Column("score", Float),
+    Column("score", REAL),
     Column("accessed_at", DateTime(timezone=True), primary_key=True, server_default=func.now()),
 )
 
@@ -290,10 +291,10 @@ job = Table(
     Column("completion_tokens", Integer, nullable=False),
     Column("llm_calls", Integer, nullable=False),
     Column("queue_job_id", BigInteger),
-    _ts("created_at"),
+    _ts("created_at", nullable=False),
     _ts("started_at"),
     _ts("finished_at"),
-    _ts("updated_at"),
+    _ts("updated_at", nullable=False),
 )
 
 entity = Table(
@@ -314,10 +315,10 @@ entity = Table(
     Column("embedding", Vector()),
     Column("embedding_model", Text),
     _uuid("merged_into"),
-    Column("language", REGCONFIG),
+    Column("language", REGCONFIG, nullable=False),
     Column("search_tsv", TSVECTOR),
-    _ts("created_at"),
-    _ts("updated_at"),
+    _ts("created_at", nullable=False),
+    _ts("updated_at", nullable=False),
 )
 
 fact = Table(
@@ -334,23 +335,23 @@ fact = Table(
     Column("predicate", Text, nullable=False),
     Column("object", Text, nullable=False),
     Column("statement", Text, nullable=False),
-    Column("confidence", Float, nullable=False),
+    Column("confidence", REAL, nullable=False),
     Column("single_valued", Boolean, nullable=False),
-    Column("weight", Float, nullable=False),
+    Column("weight", REAL, nullable=False),
     _ts("valid_from"),
     _ts("valid_until"),
-    _ts("recorded_at"),
+    _ts("recorded_at", nullable=False),
     _ts("superseded_at"),
     _uuid("replaces_id"),
     _uuid("invalidated_by"),
     Column("source", Text, nullable=False),
     Column("extractor", Text),
     Column("speaker", Text),
-    Column("source_message_ids", ARRAY(UUID(as_uuid=True))),
+    Column("source_message_ids", ARRAY(UUID(as_uuid=True)), nullable=False),
     _meta(),
     Column("embedding", Vector()),
     Column("embedding_model", Text),
-    Column("language", REGCONFIG),
+    Column("language", REGCONFIG, nullable=False),
     Column("search_tsv", TSVECTOR),
 )
 
@@ -369,8 +370,8 @@ category = Table(
     _uuid("id", primary_key=True),
     Column("name", Text, nullable=False),
     Column("description", Text, nullable=False),
-    _ts("created_at"),
-    _ts("updated_at"),
+    _ts("created_at", nullable=False),
+    _ts("updated_at", nullable=False),
 )
 
 user_narrative = Table(
@@ -384,7 +385,7 @@ user_narrative = Table(
     Column("provider", Text, nullable=False),
     Column("memory_count", Integer, nullable=False),
     Column("fact_count", Integer, nullable=False),
-    _ts("created_at"),
+    _ts("created_at", nullable=False),
 )
 
 repository = Table(
@@ -402,8 +403,8 @@ repository = Table(
     _meta(),
     Column("document_count", Integer, nullable=False),
     _ts("last_synced_at"),
-    _ts("created_at"),
-    _ts("updated_at"),
+    _ts("created_at", nullable=False),
+    _ts("updated_at", nullable=False),
 )
 
 document = Table(
@@ -427,8 +428,8 @@ document = Table(
     Column("size_bytes", Integer, nullable=False),
     Column("chunk_count", Integer, nullable=False),
     Column("page_count", Integer),
-    _ts("created_at"),
-    _ts("updated_at"),
+    _ts("created_at", nullable=False),
+    _ts("updated_at", nullable=False),
 )
 
 chunk = Table(
@@ -454,9 +455,9 @@ chunk = Table(
     Column("token_count", Integer),
     Column("embedding", Vector()),
     Column("embedding_model", Text),
-    Column("language", REGCONFIG),
+    Column("language", REGCONFIG, nullable=False),
     Column("search_tsv", TSVECTOR),
-    _ts("created_at"),
+    _ts("created_at", nullable=False),
 )
 
 webhook_endpoint = Table(
@@ -471,8 +472,8 @@ webhook_endpoint = Table(
     Column("secret", Text, nullable=False),
     Column("previous_secret", Text),
     _ts("previous_secret_expires_at"),
-    _ts("created_at"),
-    _ts("updated_at"),
+    _ts("created_at", nullable=False),
+    _ts("updated_at", nullable=False),
 )
 
 webhook_delivery = Table(
@@ -495,6 +496,6 @@ webhook_delivery = Table(
     _ts("delivered_at"),
     Column("attempt_log", JSONB, nullable=False),
     Column("queue_job_id", BigInteger),
-    _ts("created_at"),
-    _ts("updated_at"),
+    _ts("created_at", nullable=False),
+    _ts("updated_at", nullable=False),
 )

@@ -17,18 +17,19 @@ from engramdb.providers.minilm import MiniLMEmbedder
 from engramdb.schemas.conversations import MessageBatch, SessionCreate
 from engramdb.schemas.search import SearchRequest
 from engramdb.services.conversation import messages, sessions
-from engramdb.services.core.runtime import (
+from engramdb.services.conversation.vectors import (
     CONTEXT_WORDS,
     MAX_SENTENCES,
     MessageText,
-    Runtime,
     context_text,
     embed_messages,
     message_embedding_text,
     sentences,
 )
+from engramdb.services.core.runtime import Runtime
 from engramdb.services.maintenance import backfill
 from engramdb.services.search import hybrid as search
+from engramdb.services.search import retrievers
 from engramdb.services.tenancy import keys
 from engramdb.storage.database import Database
 
@@ -85,9 +86,9 @@ def test_a_long_previous_turn_never_crowds_out_the_message() -> None:
 
 async def test_a_winner_deleted_meanwhile_is_left_out(db: Database, database_url: str) -> None:
     org, _ = await keys.create_organization(db, name=f"sentences-gone-{uuid.uuid4().hex[:6]}")
-    gone = search._Hit("message", {"id": uuid.uuid4()})
+    gone = retrievers.Hit("message", {"id": uuid.uuid4()})
     async with db.tenant(org.id) as conn:
-        assert await search._hydrate(conn, [gone]) == []
+        assert await retrievers.hydrate(conn, [gone]) == []
 
 
 async def test_a_reply_also_gets_a_vector_in_context() -> None:

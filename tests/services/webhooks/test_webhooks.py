@@ -16,8 +16,8 @@ from sqlalchemy import event
 
 from engramdb.config import Settings
 from engramdb.providers.extraction import Usage
-from engramdb.services.core import jobs
-from engramdb.services.webhooks import endpoints as webhooks
+from engramdb.services.core import events, jobs
+from engramdb.services.webhooks import delivery
 from engramdb.storage import queue
 from engramdb.storage.database import Database
 from engramdb.webhooks import InvalidSignature, generate_secret, sign, signed_headers, verify
@@ -107,11 +107,11 @@ def test_generated_secrets_are_whsec_and_32_random_bytes() -> None:
 
 def test_backoff_doubles_honours_retry_after_and_is_capped() -> None:
     s = Settings(webhook_retry_base_s=60)
-    assert [webhooks.backoff_s(s, n) for n in (1, 2, 3, 4)] == [60, 120, 240, 480]
-    assert webhooks.backoff_s(s, 1, retry_after_s=600) == 600
-    assert webhooks.backoff_s(s, 3, retry_after_s=5) == 240
-    assert webhooks.backoff_s(s, 30) == webhooks.MAX_BACKOFF_S
-    assert webhooks.backoff_s(s, 1, retry_after_s=10**9) == webhooks.MAX_BACKOFF_S
+    assert [delivery.backoff_s(s, n) for n in (1, 2, 3, 4)] == [60, 120, 240, 480]
+    assert delivery.backoff_s(s, 1, retry_after_s=600) == 600
+    assert delivery.backoff_s(s, 3, retry_after_s=5) == 240
+    assert delivery.backoff_s(s, 30) == delivery.MAX_BACKOFF_S
+    assert delivery.backoff_s(s, 1, retry_after_s=10**9) == delivery.MAX_BACKOFF_S
 
 
 # --- the outbox ----------------------------------------------------------------------------------------
@@ -157,7 +157,7 @@ def _statements(db: Database) -> Iterator[list[str]]:
 async def test_without_endpoints_an_event_costs_one_query_and_writes_nothing(db: Database, org: Org) -> None:
     async with db.tenant(org.id) as conn:
         with _statements(db) as seen:
-            assert await webhooks.emit(conn, org_id=org.id, event_type="memory.created", data={"x": 1}) is None
+            assert await events.emit(conn, org_id=org.id, event_type="memory.created", data={"x": 1}) is None
     assert len(seen) == 1 and "webhook_endpoint" in seen[0]
 
 
@@ -168,7 +168,7 @@ async def test_an_event_goes_to_each_enabled_subscribed_endpoint(db: Database, o
     other = await _hook(org, ["job.failed", "document.synced"])
     data = {"memory": {"id": uuid.uuid4()}, "when": time.time()}
     async with db.tenant(org.id) as conn:
-        event_id = await webhooks.emit(conn, org_id=org.id, event_type="memory.created", data=data)
+        event_id = await events.emit(conn, org_id=org.id, event_type="memory.created", data=data)
     assert event_id is not None
     for hook in (wanted, everything):
         (delivery,) = (await org.client.get(f"/v1/webhooks/{hook['id']}/deliveries")).json()["data"]
@@ -200,7 +200,7 @@ async def test_an_event_is_atomic_with_its_change(db: Database, org: Org, databa
     before = queued()
     with pytest.raises(RuntimeError):
         async with db.tenant(org.id) as conn:
-            assert await webhooks.emit(conn, org_id=org.id, event_type="job.failed", data={})
+            assert await events.emit(conn, org_id=org.id, event_type="job.failed", data={})
             raise RuntimeError("the change fails after the event was raised")
     assert await _events(org, hook) == []
     assert queued() == before
@@ -309,15 +309,15 @@ async def test_a_disabled_endpoint_is_not_sent_to_and_stale_jobs_do_nothing(
     row = await _delivery_row(database_url, queued["id"])
     delivery_id = uuid.UUID(queued["id"])
     # A job that is not the delivery's current one (replaced by a replay) leaves it alone.
-    stale = await webhooks.deliver(db, settings, org.id, delivery_id, queue_job_id=row["queue_job_id"] + 10**6)
+    stale = await delivery.deliver(db, settings, org.id, delivery_id, queue_job_id=row["queue_job_id"] + 10**6)
     assert stale is None and (await _delivery_row(database_url, queued["id"]))["attempts"] == 0
     await org.client.patch(f"/v1/webhooks/{hook['id']}", json={"enabled": False})
-    done = await webhooks.deliver(db, settings, org.id, delivery_id, queue_job_id=row["queue_job_id"])
+    done = await delivery.deliver(db, settings, org.id, delivery_id, queue_job_id=row["queue_job_id"])
     assert done is not None and done["status"] == "failed"
     after = (await org.client.get(f"/v1/webhooks/{hook['id']}/deliveries/{queued['id']}")).json()
     assert after["status"] == "failed" and after["attempts"] == 1 and "disabled" in after["last_error"]
     # Finished: the same job run again (a retry after a crash) does nothing more.
-    assert await webhooks.deliver(db, settings, org.id, delivery_id, queue_job_id=row["queue_job_id"]) is None
+    assert await delivery.deliver(db, settings, org.id, delivery_id, queue_job_id=row["queue_job_id"]) is None
 
 
 async def test_a_pending_delivery_whose_queue_job_ended_is_queued_again(
@@ -332,7 +332,7 @@ async def test_a_pending_delivery_whose_queue_job_ended_is_queued_again(
         conn.execute(
             "UPDATE webhook_delivery SET next_attempt_at = now() - interval '1 hour' WHERE id = %s", (queued["id"],)
         )
-    assert await webhooks.requeue_orphans(db, quiet_s=60) == 1
+    assert await delivery.requeue_orphans(db, quiet_s=60) == 1
     new_job = (await _delivery_row(database_url, queued["id"]))["queue_job_id"]
     assert new_job != old_job
     assert _queue_job(database_url, new_job) == (
@@ -340,7 +340,7 @@ async def test_a_pending_delivery_whose_queue_job_ended_is_queued_again(
         "todo",
         {"org_id": str(org.id), "delivery_id": queued["id"]},
     )
-    assert await webhooks.requeue_orphans(db, quiet_s=60) == 0  # its new job is in the queue
+    assert await delivery.requeue_orphans(db, quiet_s=60) == 0  # its new job is in the queue
 
 
 async def test_finished_deliveries_are_pruned_after_the_retention(db: Database, org: Org, database_url: str) -> None:
@@ -355,7 +355,7 @@ async def test_finished_deliveries_are_pruned_after_the_retention(db: Database, 
             (old["id"], [old["id"], old_pending["id"]]),
         )
         conn.execute("UPDATE webhook_delivery SET status = 'succeeded' WHERE id = %s", (recent["id"],))
-    assert await webhooks.prune(db, retention_days=30) >= 1
+    assert await delivery.prune(db, retention_days=30) >= 1
     left = {d["id"] for d in (await org.client.get(f"/v1/webhooks/{hook['id']}/deliveries")).json()["data"]}
     assert left == {old_pending["id"], recent["id"]}
 
@@ -378,7 +378,7 @@ async def test_a_pending_delivery_of_an_erased_memory_sends_only_ids(
         await org.client.delete(f"/v1/memories/{memory['id']}", params={"hard": "true"})
         row = await _delivery_row(database_url, pending["id"])
         assert row["status"] == "pending" and SECRET not in str(row["payload"])  # still owed, but cut down
-        done = await webhooks.deliver(db, settings, org.id, uuid.UUID(pending["id"]), queue_job_id=row["queue_job_id"])
+        done = await delivery.deliver(db, settings, org.id, uuid.UUID(pending["id"]), queue_job_id=row["queue_job_id"])
         assert done is not None and done["status"] == "succeeded"
         (sent,) = listener.received("/pending")
         assert SECRET.encode() not in sent.body and sent.headers["webhook-id"] == pending["event_id"]
@@ -419,16 +419,16 @@ async def test_redaction_is_idempotent_and_limited_to_the_org(db: Database, make
     memory_id = uuid.uuid4()  # the same id in both orgs' logs (as if guessed): B's is not A's to redact
     for org in (a, b):
         async with db.tenant(org.id) as conn:
-            await webhooks.emit(
+            await events.emit(
                 conn,
                 org_id=org.id,
                 event_type="memory.created",
                 data={"object": "memory", "action": "created", "memory": {"id": memory_id, "content": SECRET}},
             )
     async with db.tenant(a.id) as conn:
-        assert await webhooks.redact(conn, a.id, "memory", [memory_id]) == 1
-        assert await webhooks.redact(conn, a.id, "memory", [memory_id]) == 0
-        assert await webhooks.redact(conn, a.id, "memory", []) == 0
+        assert await events.redact(conn, a.id, "memory", [memory_id]) == 1
+        assert await events.redact(conn, a.id, "memory", [memory_id]) == 0
+        assert await events.redact(conn, a.id, "memory", []) == 0
     (only_a,) = await _events(a, hooks[0])
     assert only_a[1]["redacted"] is True and SECRET not in str(only_a)
     (only_b,) = await _events(b, hooks[1])
@@ -443,8 +443,8 @@ async def test_a_repositorys_document_deliveries_can_be_redacted_by_repository(d
     loose = (await org.client.post("/v1/documents", json={"content": "# Loose\n\nbeta", "title": "Loose"})).json()
     async with db.tenant(org.id) as conn:
         with pytest.raises(ValueError, match="keeps no"):
-            await webhooks.redact(conn, org.id, "document", [uuid.UUID(repo["id"])], key="path")
-        assert await webhooks.redact(conn, org.id, "document", [uuid.UUID(repo["id"])], key="repository_id") == 1
+            await events.redact(conn, org.id, "document", [uuid.UUID(repo["id"])], key="path")
+        assert await events.redact(conn, org.id, "document", [uuid.UUID(repo["id"])], key="repository_id") == 1
     in_repo, other = (d for _, d in await _events(org, hook))
     assert in_repo["redacted"] is True and SECRET not in str(in_repo)
     assert in_repo["document"]["repository_id"] == repo["id"] and set(in_repo) == {"action", "redacted", "document"}
@@ -462,7 +462,7 @@ async def test_with_private_destinations_blocked_nothing_is_sent_to_them(
         ((pending,),) = [(await org.client.get(f"/v1/webhooks/{hook['id']}/deliveries")).json()["data"]]
         row = await _delivery_row(database_url, pending["id"])
         strict = settings.model_copy(update={"webhook_block_private": True})
-        done = await webhooks.deliver(db, strict, org.id, uuid.UUID(pending["id"]), queue_job_id=row["queue_job_id"])
+        done = await delivery.deliver(db, strict, org.id, uuid.UUID(pending["id"]), queue_job_id=row["queue_job_id"])
         assert done is not None and done["status"] == "failed"  # at once: asking again will not help
         logged = (await org.client.get(f"/v1/webhooks/{hook['id']}/deliveries/{pending['id']}")).json()
         assert "127.0.0.1 is at 127.0.0.1, a loopback, private or reserved address" in logged["last_error"]
@@ -472,8 +472,8 @@ async def test_with_private_destinations_blocked_nothing_is_sent_to_them(
 
 
 async def test_a_public_destination_is_pinned_to_the_address_that_was_checked() -> None:
-    url, host, extensions = await webhooks.public_destination("https://93.184.216.34:8443/hook?x=1")
+    url, host, extensions = await delivery.public_destination("https://93.184.216.34:8443/hook?x=1")
     assert (url, host, extensions) == ("https://93.184.216.34:8443/hook?x=1", "93.184.216.34:8443", {})
     for private in ("http://localhost/h", "http://10.0.0.1/h", "http://169.254.169.254/", "http://[::1]/h"):
-        with pytest.raises(webhooks.PrivateDestination):
-            await webhooks.public_destination(private)
+        with pytest.raises(delivery.PrivateDestination):
+            await delivery.public_destination(private)

@@ -3,7 +3,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 from pydantic import BaseModel
 
-from engramdb import __version__
+from engramdb._version import __version__
 from engramdb.api.deps import DbDep
 
 router = APIRouter(tags=["health"])

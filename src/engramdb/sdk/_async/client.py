@@ -3,10 +3,7 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-from collections.abc import AsyncIterator, Mapping
-from types import TracebackType
+from collections.abc import Mapping
 from typing import Any, TypeVar
 
 import httpx
@@ -16,12 +13,12 @@ from engramdb.schemas.context import ContextRequest, ContextResponse
 from engramdb.schemas.search import SearchRequest, SearchResponse
 from engramdb.sdk import _common as c
 from engramdb.sdk._async import resources as r
-from engramdb.sdk.errors import APIConnectionError, APITimeoutError, error_for
+from engramdb.sdk._async.http import AsyncHTTP
 
 T = TypeVar("T", bound=BaseModel)
 
 
-class AsyncClient:
+class AsyncClient(AsyncHTTP):
     """Engram's API, with resource namespaces (``client.memories.create(...)``).
 
     ``base_url`` defaults to ``$ENGRAM_URL`` (else http://127.0.0.1:8420) and ``api_key`` to
@@ -41,16 +38,14 @@ class AsyncClient:
         headers: Mapping[str, str] | None = None,
         http_client: httpx.AsyncClient | None = None,
     ) -> None:
-        self.base_url = c.resolve_url(base_url if http_client is None else base_url or str(http_client.base_url))
-        self.max_retries = max_retries
-        self._owns_http = http_client is None
-        # A client of your own keeps its settings; the key and headers given here go on every call.
-        self._headers = {} if http_client is None else c.default_headers(c.resolve_key(api_key), headers)
-        self._http = http_client or httpx.AsyncClient(
-            base_url=self.base_url,
+        super().__init__(
+            base_url,
+            api_key,
             timeout=timeout,
+            max_retries=max_retries,
             transport=transport,
-            headers=c.default_headers(c.resolve_key(api_key), headers),
+            headers=headers,
+            http_client=http_client,
         )
         self.teams = r.Teams(self)
         self.users = r.Users(self)
@@ -70,91 +65,6 @@ class AsyncClient:
         self.audit = r.Audit(self)
         self.webhooks = r.Webhooks(self)
         self.data = r.Data(self)
-
-    async def __aenter__(self) -> AsyncClient:
-        return self
-
-    async def __aexit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        await self.aclose()
-
-    async def aclose(self) -> None:
-        if self._owns_http:
-            await self._http.aclose()
-
-    async def request(
-        self,
-        method: str,
-        path: str,
-        *,
-        params: Mapping[str, Any] | None = None,
-        json: Any = None,
-        content: bytes | None = None,
-        files: Any = None,
-        data: Mapping[str, Any] | None = None,
-        headers: Mapping[str, str] | None = None,
-        idempotent: bool | None = None,
-        timeout: Any = httpx.USE_CLIENT_DEFAULT,  # seconds, an httpx.Timeout, or the client's own
-    ) -> httpx.Response:
-        """Send one call, retrying as the class says; an error status raises its ``APIStatusError``."""
-        attempt = 0
-        while True:
-            try:
-                response = await self._http.request(
-                    method,
-                    path,
-                    params=c.query(params or {}),
-                    json=json,
-                    content=content,
-                    files=files,
-                    data=data,
-                    headers={**self._headers, **(headers or {})},
-                    timeout=timeout,
-                )
-            except httpx.TimeoutException as exc:
-                if c.should_retry(method, None, attempt=attempt, max_retries=self.max_retries, idempotent=idempotent):
-                    attempt += 1
-                    await asyncio.sleep(c.backoff_s(attempt, None))
-                    continue
-                raise APITimeoutError(f"no answer from {self.base_url} in time: {exc}", request=exc.request) from exc
-            except httpx.TransportError as exc:
-                if c.should_retry(method, None, attempt=attempt, max_retries=self.max_retries, idempotent=idempotent):
-                    attempt += 1
-                    await asyncio.sleep(c.backoff_s(attempt, None))
-                    continue
-                raise APIConnectionError(
-                    f"cannot reach Engram at {self.base_url} ({exc}); is `engramdb serve` running?"
-                ) from exc
-            if response.status_code < 400:
-                return response
-            status = response.status_code
-            if c.should_retry(method, status, attempt=attempt, max_retries=self.max_retries, idempotent=idempotent):
-                attempt += 1
-                await asyncio.sleep(c.backoff_s(attempt, response))
-                continue
-            raise error_for(response)
-
-    @contextlib.asynccontextmanager
-    async def stream(
-        self, method: str, path: str, *, params: Mapping[str, Any] | None = None
-    ) -> AsyncIterator[httpx.Response]:
-        """A response read as it arrives (an export); not retried, since part of it may be consumed."""
-        try:
-            query = c.query(params or {})
-            async with self._http.stream(method, path, params=query, headers=self._headers) as response:
-                if response.status_code >= 400:
-                    await response.aread()
-                    raise error_for(response)
-                yield response
-        except httpx.TimeoutException as exc:
-            raise APITimeoutError(f"no answer from {self.base_url} in time: {exc}", request=exc.request) from exc
-        except httpx.TransportError as exc:
-            raise APIConnectionError(f"the connection to Engram at {self.base_url} broke: {exc}") from exc
-
-    async def call(self, model: type[T], method: str, path: str, **kwargs: Any) -> T:
-        """``request`` and parse the answer as ``model``."""
-        return c.parse(model, await self.request(method, path, **kwargs))
 
     @c.operation("get_health")
     async def health(self) -> dict[str, Any]:

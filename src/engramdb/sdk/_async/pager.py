@@ -10,7 +10,7 @@ from pydantic import BaseModel
 from engramdb.schemas.common import Page
 
 if TYPE_CHECKING:
-    from engramdb.sdk._async.client import AsyncClient
+    from engramdb.sdk._async.http import AsyncHTTP
 
 T = TypeVar("T", bound=BaseModel)
 
@@ -18,7 +18,7 @@ T = TypeVar("T", bound=BaseModel)
 class AsyncPager(Generic[T]):
     """A list call: ``async for item in pager`` walks every page; ``await pager.page(cursor)`` gets one."""
 
-    def __init__(self, client: AsyncClient, path: str, model: type[T], params: Mapping[str, Any]) -> None:
+    def __init__(self, client: AsyncHTTP, path: str, model: type[T], params: Mapping[str, Any]) -> None:
         self._client = client
         self._path = path
         self._type: Any = Page[model]  # type: ignore[valid-type]

@@ -11,7 +11,7 @@ from pydantic import BaseModel
 from engramdb.schemas.common import Page
 
 if TYPE_CHECKING:
-    from engramdb.sdk._sync.client import Client
+    from engramdb.sdk._sync.http import HTTP
 
 T = TypeVar("T", bound=BaseModel)
 
@@ -19,7 +19,7 @@ T = TypeVar("T", bound=BaseModel)
 class Pager(Generic[T]):
     """A list call: ``for item in pager`` walks every page; ``pager.page(cursor)`` gets one."""
 
-    def __init__(self, client: Client, path: str, model: type[T], params: Mapping[str, Any]) -> None:
+    def __init__(self, client: HTTP, path: str, model: type[T], params: Mapping[str, Any]) -> None:
         self._client = client
         self._path = path
         self._type: Any = Page[model]  # type: ignore[valid-type]

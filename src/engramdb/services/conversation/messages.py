@@ -14,9 +14,10 @@ from engramdb.errors import InvalidRequest, NotFound
 from engramdb.schemas.common import Page
 from engramdb.schemas.conversations import Message, MessageBatch, MessageFilters
 from engramdb.services.conversation.sessions import ensure_open, fetch_visible
-from engramdb.services.core import audit, jobs
+from engramdb.services.conversation.vectors import MessageText, MessageVectors, embed_messages
+from engramdb.services.core import audit, jobs, visibility
 from engramdb.services.core.caller import Caller
-from engramdb.services.core.runtime import MessageText, MessageVectors, Runtime, embed_messages
+from engramdb.services.core.runtime import Runtime
 from engramdb.services.tenancy.directory import resolve_user
 from engramdb.storage import queue
 from engramdb.storage import tables as t
@@ -196,17 +197,9 @@ async def list_messages(
     return Page[Message](data=[Message.model_validate(r) for r in rows[:limit]], next_cursor=next_cursor)
 
 
-def visible_to(caller: Caller) -> list[ColumnElement[bool]]:
-    """A message is visible exactly when its session is (a bound key sees its sessions' messages)."""
-    conds: list[ColumnElement[bool]] = [m.c.org_id == caller.org_id]
-    if caller.bound:
-        conds.append(m.c.session_id.in_(select(s.c.id).where(*caller.visible(s))))
-    return conds
-
-
 async def get(db: Database, caller: Caller, message_id: uuid.UUID) -> Message:
     caller.require("read")
-    query = select(*public_columns(m)).where(*visible_to(caller), m.c.id == message_id)
+    query = select(*public_columns(m)).where(*visibility.messages(caller), m.c.id == message_id)
     async with db.tenant(caller.org_id) as conn:
         row = await one_or_404(conn, query, "message", message_id)
     return Message.model_validate(row)

@@ -5,14 +5,14 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from sqlalchemy import ColumnElement, delete, func, insert, select, update
+from sqlalchemy import ColumnElement, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from engramdb import ids
 from engramdb.errors import Conflict
 from engramdb.schemas.common import Page
 from engramdb.schemas.conversations import Session, SessionCreate, SessionFilters, SessionUpdate
-from engramdb.services.core import audit
+from engramdb.services.core import audit, visibility
 from engramdb.services.core.caller import Caller
 from engramdb.services.tenancy.directory import find_external_user, resolve_scope
 from engramdb.storage import tables as t
@@ -26,7 +26,7 @@ async def fetch_visible(
     conn: AsyncConnection, caller: Caller, session_id: uuid.UUID, *, lock: bool = False
 ) -> dict[str, Any]:
     """The session if this caller may see it, else 404 (another org's or another user's alike)."""
-    query = select(s).where(*caller.visible(s), s.c.id == session_id)
+    query = select(s).where(*visibility.sessions(caller), s.c.id == session_id)
     if lock:
         query = query.with_for_update()
     return await one_or_404(conn, query, "session", session_id)
@@ -64,7 +64,7 @@ async def list_sessions(
     db: Database, caller: Caller, filters: SessionFilters, *, cursor: str | None, limit: int
 ) -> Page[Session]:
     caller.require("read")
-    conds: list[ColumnElement[bool]] = caller.visible(s)
+    conds: list[ColumnElement[bool]] = visibility.sessions(caller)
     async with db.tenant(caller.org_id) as conn:
         if filters.external_user_id is not None:
             uid = await find_external_user(conn, caller, filters.external_user_id)
@@ -123,18 +123,6 @@ async def close(db: Database, caller: Caller, session_id: uuid.UUID) -> Session:
             row = dict((await conn.execute(stmt)).mappings().one())
             await audit.record(conn, caller, "session.closed", "session", session_id)
     return Session.model_validate(row)
-
-
-async def delete_session(db: Database, caller: Caller, session_id: uuid.UUID) -> None:
-    """Delete a session and its messages. Memories drawn from it stay (their session link is cleared)."""
-    caller.require("write")
-    async with db.tenant(caller.org_id) as conn:
-        await fetch_visible(conn, caller, session_id, lock=True)
-        from engramdb.services.memory import memories  # memories builds on sessions; imported here to avoid a cycle
-
-        await memories.unlink(conn, caller, "session_id", [session_id])
-        await conn.execute(delete(s).where(s.c.org_id == caller.org_id, s.c.id == session_id))
-        await audit.record(conn, caller, "session.deleted", "session", session_id)
 
 
 def ensure_open(row: dict[str, Any]) -> None:

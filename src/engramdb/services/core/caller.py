@@ -5,8 +5,6 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 
-from sqlalchemy import ColumnElement, Table
-
 from engramdb.errors import PermissionDenied
 
 _RANK = {"read": 0, "write": 1, "admin": 2}
@@ -40,15 +38,6 @@ class Caller:
     @property
     def bound(self) -> bool:
         return any(v is not None for v in (self.team_id, self.user_id, self.agent_id))
-
-    def visible(self, table: Table) -> list[ColumnElement[bool]]:
-        """Conditions that confine a query on ``table`` to what a bound key may see."""
-        conds: list[ColumnElement[bool]] = [table.c.org_id == self.org_id]
-        for name in ("team_id", "user_id", "agent_id"):
-            value = getattr(self, name)
-            if value is not None:
-                conds.append(table.c[name] == value)
-        return conds
 
     def bind(self, name: str, requested: uuid.UUID | None) -> uuid.UUID | None:
         """The value a new row gets for ``name``: the key's binding, or the request's if the key is unbound."""

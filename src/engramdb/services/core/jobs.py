@@ -15,7 +15,7 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, func, insert, or_, select, text, tuple_, update
+from sqlalchemy import ColumnElement, func, insert, select, text, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from engramdb import ids
@@ -23,9 +23,8 @@ from engramdb.errors import Conflict, InvalidRequest
 from engramdb.providers.extraction import Usage as TokenUsage
 from engramdb.schemas.common import Page
 from engramdb.schemas.jobs import Job, Usage, UsageRow
-from engramdb.services.core import visibility
+from engramdb.services.core import events, visibility
 from engramdb.services.core.caller import Caller
-from engramdb.services.webhooks import endpoints as webhooks
 from engramdb.storage import queue
 from engramdb.storage import tables as t
 from engramdb.storage.database import Database
@@ -81,7 +80,7 @@ async def retry(db: Database, caller: Caller, job_id: uuid.UUID, *, max_attempts
     caller.require("write")
     async with db.tenant(caller.org_id) as conn:
         row = await one_or_404(
-            conn, select(j).where(*_visible(caller), j.c.id == job_id).with_for_update(), "job", job_id
+            conn, select(j).where(*visibility.jobs(caller), j.c.id == job_id).with_for_update(), "job", job_id
         )
         if row["status"] != "failed":
             raise Conflict(f"job {job_id} is {row['status']}; only a failed job can be retried")
@@ -154,7 +153,7 @@ async def succeed(
 
 async def _emit(conn: AsyncConnection, org_id: uuid.UUID, event_type: str, row: Any) -> None:
     if row is not None:
-        await webhooks.emit(conn, org_id=org_id, event_type=event_type, data={"job": Job.model_validate(dict(row))})
+        await events.emit(conn, org_id=org_id, event_type=event_type, data={"job": Job.model_validate(dict(row))})
 
 
 async def progress(
@@ -271,26 +270,11 @@ async def requeue_orphans(db: Database, *, quiet_s: float) -> int:
     return len(orphans)
 
 
-def _visible(caller: Caller) -> list[ColumnElement[bool]]:
-    """A bound key sees the jobs of the sessions it sees, and the user-level jobs (narratives) of the
-    users it sees."""
-    conds: list[ColumnElement[bool]] = [j.c.org_id == caller.org_id]
-    if caller.bound:
-        sessions = select(t.session.c.id).where(*caller.visible(t.session))
-        conds.append(
-            or_(
-                j.c.session_id.in_(sessions),
-                and_(j.c.session_id.is_(None), j.c.user_id.in_(visibility.users(caller))),
-            )
-        )
-    return conds
-
-
 async def get(db: Database, caller: Caller, job_id: uuid.UUID) -> Job:
     caller.require("read")
     async with db.tenant(caller.org_id) as conn:
         row = await one_or_404(
-            conn, select(*public_columns(j)).where(*_visible(caller), j.c.id == job_id), "job", job_id
+            conn, select(*public_columns(j)).where(*visibility.jobs(caller), j.c.id == job_id), "job", job_id
         )
     return Job.model_validate(row)
 
@@ -318,7 +302,7 @@ async def list_jobs(
     limit: int,
 ) -> Page[Job]:
     caller.require("read")
-    conds = _visible(caller)
+    conds = visibility.jobs(caller)
     if status is not None:
         conds.append(j.c.status == status)
     if kind is not None:

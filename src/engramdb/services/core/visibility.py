@@ -1,21 +1,61 @@
-"""What a bound API key may see of users, facts and entities (rows with no team or agent of their own).
+"""Who may see what: every rule that confines a query to what the caller's key may see, in one place.
 
-Sessions, messages and memories carry their team, user and agent, so ``Caller.visible`` confines them
-directly. Users, facts and entities are confined here, failing closed:
+One function per table family returns the caller's WHERE conditions (or, for users, a subquery of ids).
+An unbound key sees its whole organization; a key bound to a team, user or agent sees only what lies
+inside its binding, failing closed:
 
-* users: a user-bound key sees its user; a team-bound key the team's users; an agent-bound key its agent's
-  user;
+* sessions and memories carry their team, user and agent, so a bound key's columns confine them directly;
+* messages: exactly those of the sessions the key sees;
+* users: a user-bound key sees its user; a team-bound key the team's users; an agent-bound key its
+  agent's user;
 * facts: those of the users the key sees (and of its agent, for an agent-bound key);
 * entities: a user-bound key's own, and any entity a fact it sees names. Only an unbound key or the
-  owning user's key may change an entity.
+  owning user's key may change an entity (:func:`writable_entities`);
+* repositories, documents and chunks have no team: a user-bound key sees its user's, a team-bound key its
+  team's users', an agent-bound key its agent's;
+* jobs: those of the sessions the key sees, and the user-level jobs (narratives) of the users it sees.
+
+:data:`RULES` names the rule of every tenant table that a caller reads directly; a test fails for a
+tenant table that has none, so a table added later must be placed here.
 """
 
 from __future__ import annotations
 
-from sqlalchemy import ColumnElement, Select, false, or_, select
+from collections.abc import Callable
+
+from sqlalchemy import ColumnElement, Select, Table, and_, false, or_, select
 
 from engramdb.services.core.caller import Caller
 from engramdb.storage import tables as t
+
+Conditions = list[ColumnElement[bool]]
+
+
+def _bound_columns(caller: Caller, table: Table) -> Conditions:
+    """The org, and each of the key's bindings as a column of ``table`` (sessions, memories)."""
+    conds: Conditions = [table.c.org_id == caller.org_id]
+    for name in ("team_id", "user_id", "agent_id"):
+        value = getattr(caller, name)
+        if value is not None:
+            conds.append(table.c[name] == value)
+    return conds
+
+
+def sessions(caller: Caller) -> Conditions:
+    return _bound_columns(caller, t.session)
+
+
+def memories(caller: Caller) -> Conditions:
+    return _bound_columns(caller, t.memory)
+
+
+def messages(caller: Caller) -> Conditions:
+    """A message is visible exactly when its session is (a bound key sees its sessions' messages)."""
+    m, s = t.message, t.session
+    conds: Conditions = [m.c.org_id == caller.org_id]
+    if caller.bound:
+        conds.append(m.c.session_id.in_(select(s.c.id).where(*sessions(caller))))
+    return conds
 
 
 def users(caller: Caller) -> Select[tuple[object]]:
@@ -33,9 +73,9 @@ def users(caller: Caller) -> Select[tuple[object]]:
     return query
 
 
-def facts(caller: Caller) -> list[ColumnElement[bool]]:
+def facts(caller: Caller) -> Conditions:
     f = t.fact
-    conds: list[ColumnElement[bool]] = [f.c.org_id == caller.org_id]
+    conds: Conditions = [f.c.org_id == caller.org_id]
     if caller.agent_id is not None:
         conds.append(f.c.agent_id == caller.agent_id)
     if caller.user_id is not None:
@@ -45,10 +85,10 @@ def facts(caller: Caller) -> list[ColumnElement[bool]]:
     return conds
 
 
-def entities(caller: Caller) -> list[ColumnElement[bool]]:
+def entities(caller: Caller) -> Conditions:
     e = t.entity
     f = t.fact
-    conds: list[ColumnElement[bool]] = [e.c.org_id == caller.org_id]
+    conds: Conditions = [e.c.org_id == caller.org_id]
     if caller.bound:
         own = e.c.user_id == caller.user_id if caller.user_id is not None else false()
         named = or_(
@@ -59,9 +99,61 @@ def entities(caller: Caller) -> list[ColumnElement[bool]]:
     return conds
 
 
-def writable_entities(caller: Caller) -> list[ColumnElement[bool]]:
+def writable_entities(caller: Caller) -> Conditions:
     e = t.entity
-    conds: list[ColumnElement[bool]] = [e.c.org_id == caller.org_id]
+    conds: Conditions = [e.c.org_id == caller.org_id]
     if caller.bound:
         conds.append(e.c.user_id == caller.user_id if caller.user_id is not None else false())
     return conds
+
+
+def documents(caller: Caller, table: Table = t.document) -> Conditions:
+    """Conditions on ``repository``, ``document`` or ``chunk`` (they share the owner columns)."""
+    conds: Conditions = [table.c.org_id == caller.org_id]
+    if caller.user_id is not None:
+        conds.append(table.c.user_id == caller.user_id)
+    elif caller.team_id is not None:
+        conds.append(table.c.user_id.in_(users(caller)))
+    if caller.agent_id is not None:
+        conds.append(table.c.agent_id == caller.agent_id)
+    return conds
+
+
+def repositories(caller: Caller) -> Conditions:
+    return documents(caller, t.repository)
+
+
+def chunks(caller: Caller) -> Conditions:
+    return documents(caller, t.chunk)
+
+
+def jobs(caller: Caller) -> Conditions:
+    j = t.job
+    conds: Conditions = [j.c.org_id == caller.org_id]
+    if caller.bound:
+        conds.append(
+            or_(
+                j.c.session_id.in_(select(t.session.c.id).where(*sessions(caller))),
+                and_(j.c.session_id.is_(None), j.c.user_id.in_(users(caller))),
+            )
+        )
+    return conds
+
+
+def _users_conditions(caller: Caller) -> Conditions:
+    u = t.user_account
+    return [u.c.org_id == caller.org_id, u.c.id.in_(users(caller))]
+
+
+RULES: dict[str, Callable[[Caller], Conditions]] = {
+    "session": sessions,
+    "message": messages,
+    "memory": memories,
+    "user_account": _users_conditions,
+    "fact": facts,
+    "entity": entities,
+    "repository": repositories,
+    "document": documents,
+    "chunk": chunks,
+    "job": jobs,
+}

@@ -20,10 +20,10 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from engramdb import ids
 from engramdb.providers.extraction import MemoryCandidate
+from engramdb.services.core import events
 from engramdb.services.core.caller import Caller
 from engramdb.services.core.runtime import Runtime
 from engramdb.services.memory import memories
-from engramdb.services.webhooks import endpoints as webhooks
 from engramdb.storage import tables as t
 from engramdb.storage.repo import public_columns
 
@@ -163,7 +163,7 @@ async def consolidate(
     )
     await memories.write_history(conn, caller, row, "created", None, memories.snapshot(row))
     created = memories.event_data(row, "created")
-    await webhooks.emit(conn, org_id=caller.org_id, event_type="memory.created", data=created)
+    await events.emit(conn, org_id=caller.org_id, event_type="memory.created", data=created)
     return Outcome(memory_id, "ADD")
 
 

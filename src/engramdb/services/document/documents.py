@@ -27,14 +27,12 @@ from engramdb.schemas.documents import (
     DocumentResult,
     DocumentUpdate,
 )
-from engramdb.services.core import audit
+from engramdb.services.core import audit, events, visibility
 from engramdb.services.core.caller import Caller
 from engramdb.services.core.runtime import Runtime
 from engramdb.services.document.ingest import CLEARED, IngestJob, doc_columns, ingest, public
 from engramdb.services.document.repositories import fetch as fetch_repository
-from engramdb.services.document.repositories import visible
 from engramdb.services.tenancy.directory import find_external_user
-from engramdb.services.webhooks import endpoints as webhooks
 from engramdb.storage import tables as t
 from engramdb.storage.database import Database
 from engramdb.storage.filters import content_filters
@@ -92,7 +90,7 @@ async def create_text(rt: Runtime, caller: Caller, body: DocumentCreate) -> Docu
 
 async def get(db: Database, caller: Caller, document_id: uuid.UUID, *, include_content: bool = True) -> Document:
     caller.require("read")
-    query = select(*doc_columns(content=include_content)).where(*visible(caller, doc), doc.c.id == document_id)
+    query = select(*doc_columns(content=include_content)).where(*visibility.documents(caller), doc.c.id == document_id)
     async with db.tenant(caller.org_id) as conn:
         return public(await one_or_404(conn, query, "document", document_id))
 
@@ -102,7 +100,7 @@ async def list_documents(
 ) -> Page[Document]:
     """Newest first, without their content."""
     caller.require("read")
-    conds = visible(caller, doc)
+    conds = visibility.documents(caller)
     conds += content_filters(doc, tags_any=filters.tags_any, tags_all=filters.tags_all, metadata=filters.metadata)
     for name in ("user_id", "agent_id", "app_id", "repository_id", "content_type"):
         if getattr(filters, name) is not None:
@@ -141,14 +139,16 @@ async def delete_document(db: Database, caller: Caller, document_id: uuid.UUID) 
     """Delete a document with its chunks (by cascade). The repository, if any, is locked first, in the
     order every repository write takes."""
     caller.require("write")
-    query = select(doc.c.id, doc.c.repository_id, doc.c.path).where(*visible(caller, doc), doc.c.id == document_id)
+    query = select(doc.c.id, doc.c.repository_id, doc.c.path).where(
+        *visibility.documents(caller), doc.c.id == document_id
+    )
     async with db.tenant(caller.org_id) as conn:
         row = await one_or_404(conn, query, "document", document_id)
         if row["repository_id"] is not None:
             await fetch_repository(conn, caller, row["repository_id"], lock=True)
         await one_or_404(conn, query.with_for_update(), "document", document_id)
         await conn.execute(delete(doc).where(doc.c.org_id == caller.org_id, doc.c.id == document_id))
-        await webhooks.redact(conn, caller.org_id, "document", [document_id])  # its title, path, tags go too
+        await events.redact(conn, caller.org_id, "document", [document_id])  # its title, path, tags go too
         if row["repository_id"] is not None:
             r = t.repository
             stmt = update(r).where(r.c.org_id == caller.org_id, r.c.id == row["repository_id"])
@@ -187,7 +187,7 @@ async def list_chunks(
             raise InvalidRequest(BAD_CURSOR)
         query = query.where(chk.c.ordinal > last)
     async with db.tenant(caller.org_id) as conn:
-        owner = select(doc.c.path, doc.c.title).where(*visible(caller, doc), doc.c.id == document_id)
+        owner = select(doc.c.path, doc.c.title).where(*visibility.documents(caller), doc.c.id == document_id)
         found = await one_or_404(conn, owner, "document", document_id)
         rows = [dict(r) for r in (await conn.execute(query.order_by(chk.c.ordinal).limit(limit + 1))).mappings()]
     next_cursor = encode_cursor([rows[limit - 1]["ordinal"]]) if len(rows) > limit else None

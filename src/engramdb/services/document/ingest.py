@@ -17,6 +17,9 @@ A chunk's ``content_hash`` is the SHA-256 of the text it was embedded as (``chun
 path, title, headings and its own text), so a vector is reused exactly when it would come out the same.
 A document's ``content_hash`` is the SHA-256 of its bytes as received, which a client can compare
 before sending a file again.
+
+kept whole because the four steps share one private plan per document (``_Plan``, ``_Piece``): split, the
+plan would become a public type that only this pipeline may build (about 500 lines).
 """
 
 from __future__ import annotations
@@ -58,11 +61,10 @@ from engramdb.schemas.documents import (
     DocumentFields,
     DocumentResult,
 )
-from engramdb.services.core import audit
+from engramdb.services.core import audit, events, visibility
 from engramdb.services.core.caller import Caller
 from engramdb.services.core.runtime import Runtime
-from engramdb.services.document.repositories import document_scope, visible
-from engramdb.services.webhooks import endpoints as webhooks
+from engramdb.services.document.repositories import document_scope
 from engramdb.storage import tables as t
 
 _log = logging.getLogger("engramdb.ingest")
@@ -232,7 +234,7 @@ async def _locate(
     document with the same bytes; None if there is none."""
     cols = doc_columns(content=False)
     if job.document_id is not None:
-        query = select(*cols).where(*visible(caller, doc), doc.c.id == job.document_id)
+        query = select(*cols).where(*visibility.documents(caller), doc.c.id == job.document_id)
         row = (await conn.execute(query)).mappings().first()
         if row is None:
             raise NotFound(f"document {job.document_id} not found")
@@ -415,7 +417,9 @@ async def _commit(rt: Runtime, caller: Caller, plan: _Plan) -> DocumentResult:
         if cur is None:
             row = await _insert(conn, caller, plan)
         else:
-            query = select(doc.c.content_hash, doc.c.updated_at).where(*visible(caller, doc), doc.c.id == cur["id"])
+            query = select(doc.c.content_hash, doc.c.updated_at).where(
+                *visibility.documents(caller), doc.c.id == cur["id"]
+            )
             now = (await conn.execute(query.with_for_update())).first()
             if now is None or (bytes(now.content_hash), now.updated_at) != (
                 bytes(cur["content_hash"]),
@@ -448,7 +452,7 @@ async def _commit(rt: Runtime, caller: Caller, plan: _Plan) -> DocumentResult:
         details = {"path": row["path"], "repository_id": repository, "chunks": counts.model_dump()}
         await audit.record(conn, caller, f"document.{action}", "document", row["id"], details)
         data = {"action": action, "document": public({**row, "content": None}), "chunks": counts}
-        await webhooks.emit(conn, org_id=caller.org_id, event_type="document.synced", data=data)
+        await events.emit(conn, org_id=caller.org_id, event_type="document.synced", data=data)
     return DocumentResult(document=public(row), action=action, chunks=counts)
 
 

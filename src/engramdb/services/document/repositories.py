@@ -1,10 +1,5 @@
-"""Repositories: named collections of documents with paths, kept in step with a folder or a git tree.
-
-A sync is two calls, both idempotent: :func:`sync_files` adds or replaces the files given (each one its
-own transaction; a file that cannot be read is skipped with the reason and the others go on), and
-:func:`prune` deletes the documents whose path the source no longer has. ``engramdb ingest PATH --repo
-NAME`` is :func:`ensure_repository`, ``sync_files`` over the tree in batches, then ``prune`` with the
-paths that synced (added, changed or unchanged): a file that became unreadable loses its old document.
+"""Repositories: named collections of documents with paths, kept in step with a folder or a git tree
+(the sync itself is ``sync.py``, which builds on this module and on ``ingest.py``).
 
 Who sees what: repositories, documents and chunks carry a user, an agent and an app but no team. A
 user- or agent-bound key sees its own; a team-bound key those of its team's users; rows shared with the
@@ -14,29 +9,24 @@ whole org (no user) only unbound keys. Everything fails closed, as ``services/co
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, Table, delete, func, insert, select, update
+from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from engramdb import ids, limits
-from engramdb.errors import EngramError, PayloadTooLarge, PermissionDenied
+from engramdb import ids
+from engramdb.errors import PermissionDenied
 from engramdb.schemas.common import Page
 from engramdb.schemas.documents import (
-    DocumentResult,
-    FileResult,
     Repository,
     RepositoryCreate,
-    RepositorySync,
     RepositoryUpdate,
 )
-from engramdb.services.core import audit, visibility
+from engramdb.services.core import audit, events, visibility
 from engramdb.services.core.caller import Caller
 from engramdb.services.core.runtime import Runtime
 from engramdb.services.tenancy.directory import find_external_user, resolve_user
-from engramdb.services.webhooks import endpoints as webhooks
 from engramdb.storage import tables as t
 from engramdb.storage.database import Database
 from engramdb.storage.filters import content_filters
@@ -44,47 +34,6 @@ from engramdb.storage.repo import one_or_404, page_by_id, raise_conflict, requir
 
 repo = t.repository
 CONFLICTS = {"uq_repository_name": "a repository with that name already exists"}
-SYNC_GROUP = 64  # files prepared and embedded together: bounds memory when the CLI passes a whole tree
-_FILE_ACTIONS = {"created": "added", "updated": "changed", "unchanged": "unchanged"}
-
-
-@dataclass(frozen=True)
-class SourceFile:
-    """One file of a sync: its path inside the repository (``docs/intro.md``), its bytes, and the media
-    type it was declared with, if any (by default it follows from the extension and the bytes)."""
-
-    path: str
-    data: bytes
-    content_type: str | None = None
-
-
-def source_files(body: RepositorySync) -> list[SourceFile]:
-    """The files of a sync call as bytes; their total is bounded per call (one file alone only by the
-    document limit, so that any file the parser takes can be sent)."""
-    files = [
-        SourceFile(
-            f.path, f.content_base64 if f.content_base64 is not None else (f.content or "").encode(), f.content_type
-        )
-        for f in body.files
-    ]
-    total = sum(len(f.data) for f in files)
-    if len(files) > 1 and total > limits.MAX_SYNC_BYTES:
-        raise PayloadTooLarge(
-            f"these files hold {total:,} bytes; one call may send {limits.MAX_SYNC_BYTES:,} (or a single file)"
-        )
-    return files
-
-
-def visible(caller: Caller, table: Table) -> list[ColumnElement[bool]]:
-    """Conditions that confine a query on ``repository``, ``document`` or ``chunk`` to what the key sees."""
-    conds: list[ColumnElement[bool]] = [table.c.org_id == caller.org_id]
-    if caller.user_id is not None:
-        conds.append(table.c.user_id == caller.user_id)
-    elif caller.team_id is not None:
-        conds.append(table.c.user_id.in_(visibility.users(caller)))
-    if caller.agent_id is not None:
-        conds.append(table.c.agent_id == caller.agent_id)
-    return conds
 
 
 async def owner_scope(conn: AsyncConnection, caller: Caller, ref: Any, *, create: bool) -> dict[str, Any] | None:
@@ -114,7 +63,7 @@ async def owner_scope(conn: AsyncConnection, caller: Caller, ref: Any, *, create
 async def fetch(
     conn: AsyncConnection, caller: Caller, repository_id: uuid.UUID, *, lock: bool = False
 ) -> dict[str, Any]:
-    query = select(repo).where(*visible(caller, repo), repo.c.id == repository_id)
+    query = select(repo).where(*visibility.repositories(caller), repo.c.id == repository_id)
     return await one_or_404(conn, query.with_for_update() if lock else query, "repository", repository_id)
 
 
@@ -129,7 +78,7 @@ async def document_scope(
     return None if scope is None else {"repository_id": None, **scope}
 
 
-async def _recount(conn: AsyncConnection, caller: Caller, repository_id: uuid.UUID, **values: Any) -> None:
+async def recount(conn: AsyncConnection, caller: Caller, repository_id: uuid.UUID, **values: Any) -> None:
     """Count the repository's documents afresh (writes keep the count by +1/−1; a sync settles it)."""
     d = t.document
     counted = select(func.count()).where(d.c.org_id == repo.c.org_id, d.c.repository_id == repo.c.id).scalar_subquery()
@@ -159,7 +108,11 @@ async def ensure_repository(
     A repository of that name the caller cannot see is a 409, like any name clash."""
     caller.require("write")
     async with rt.db.tenant(caller.org_id) as conn:
-        row = (await conn.execute(select(repo).where(*visible(caller, repo), repo.c.name == name))).mappings().first()
+        row = (
+            (await conn.execute(select(repo).where(*visibility.repositories(caller), repo.c.name == name)))
+            .mappings()
+            .first()
+        )
     if row is not None:
         return Repository.model_validate(dict(row))
     return await create(rt.db, caller, RepositoryCreate(name=name, source=source, description=description))
@@ -185,7 +138,7 @@ async def list_repositories(
 ) -> Page[Repository]:
     """Newest first."""
     caller.require("read")
-    conds = visible(caller, repo) + content_filters(repo, tags_any=tags_any, tags_all=tags_all)
+    conds = visibility.repositories(caller) + content_filters(repo, tags_any=tags_any, tags_all=tags_all)
     for column, value in (("user_id", user_id), ("agent_id", agent_id), ("app_id", app_id)):
         if value is not None:
             conds.append(repo.c[column] == value)
@@ -226,63 +179,6 @@ async def delete_repository(db: Database, caller: Caller, repository_id: uuid.UU
     async with db.tenant(caller.org_id) as conn:
         row = await fetch(conn, caller, repository_id, lock=True)
         await conn.execute(delete(repo).where(repo.c.org_id == caller.org_id, repo.c.id == repository_id))
-        await webhooks.redact(conn, caller.org_id, "document", [repository_id], key="repository_id")
+        await events.redact(conn, caller.org_id, "document", [repository_id], key="repository_id")
         details = {"name": row["name"], "documents": row["document_count"]}
         await audit.record(conn, caller, "repository.deleted", "repository", repository_id, details)
-
-
-def _file_result(path: str, result: DocumentResult | EngramError) -> FileResult:
-    if isinstance(result, EngramError):
-        return FileResult(path=path, action="skipped", reason=result.detail)
-    action = _FILE_ACTIONS[result.action]
-    return FileResult(path=path, action=action, document_id=result.document.id, chunks=result.chunks)
-
-
-async def sync_files(
-    rt: Runtime, caller: Caller, repository_id: uuid.UUID, files: list[SourceFile]
-) -> list[FileResult]:
-    """Add or replace each file at its path, re-embedding only the chunks that changed. A file that is
-    binary, unsupported, empty or too large is ``skipped`` with the reason; it does not fail the call."""
-    from engramdb.services.document import ingest  # ingest builds on this module's scopes: imported here
-
-    caller.require("write")
-    async with rt.db.tenant(caller.org_id) as conn:
-        await fetch(conn, caller, repository_id)
-    results: list[FileResult] = []
-    for start in range(0, len(files), SYNC_GROUP):
-        group = files[start : start + SYNC_GROUP]
-        jobs = [
-            ingest.IngestJob(data=f.data, path=f.path, declared_type=f.content_type, repository_id=repository_id)
-            for f in group
-        ]
-        done = await ingest.ingest_many(rt, caller, jobs)
-        results += [_file_result(f.path, r) for f, r in zip(group, done, strict=True)]
-    tally: dict[str, int] = {}
-    for r in results:
-        tally[r.action] = tally.get(r.action, 0) + 1
-    async with rt.db.tenant(caller.org_id) as conn:
-        await fetch(conn, caller, repository_id, lock=True)
-        await _recount(conn, caller, repository_id, last_synced_at=func.now())
-        await audit.record(conn, caller, "repository.synced", "repository", repository_id, tally)
-    return results
-
-
-async def prune(rt: Runtime, caller: Caller, repository_id: uuid.UUID, keep_paths: set[str]) -> list[str]:
-    """Delete the repository's documents (with their chunks) whose path is not in ``keep_paths``;
-    returns the deleted paths, sorted."""
-    caller.require("write")
-    d = t.document
-    async with rt.db.tenant(caller.org_id) as conn:
-        await fetch(conn, caller, repository_id, lock=True)
-        query = select(d.c.id, d.c.path).where(d.c.org_id == caller.org_id, d.c.repository_id == repository_id)
-        keep = {path.strip() for path in keep_paths}  # as sync stores them
-        gone = [(r.id, r.path) for r in (await conn.execute(query)) if r.path not in keep]
-        for start in range(0, len(gone), 1_000):
-            batch = [doc_id for doc_id, _ in gone[start : start + 1_000]]
-            await conn.execute(delete(d).where(d.c.org_id == caller.org_id, d.c.id.in_(batch)))
-            await webhooks.redact(conn, caller.org_id, "document", batch)
-        await _recount(conn, caller, repository_id, last_synced_at=func.now())
-        paths = sorted(path for _, path in gone)
-        details = {"deleted": len(paths), "paths": paths[:100]}
-        await audit.record(conn, caller, "repository.pruned", "repository", repository_id, details)
-    return paths

@@ -179,10 +179,6 @@ async def link_memory(
 # --- the API -------------------------------------------------------------------------------------------
 
 
-def visible(caller: Caller) -> list[ColumnElement[bool]]:
-    return visibility.entities(caller)
-
-
 async def get(rt: Runtime, caller: Caller, entity_id: uuid.UUID) -> Entity:
     caller.require("read")
     async with rt.db.tenant(caller.org_id) as conn:
@@ -194,7 +190,7 @@ async def fetch(
     conn: AsyncConnection, caller: Caller, entity_id: uuid.UUID, *, lock: bool = False, write: bool = False
 ) -> dict[str, Any]:
     """The entity if the caller may see it (``write``: may change it), else 404."""
-    conds = visibility.writable_entities(caller) if write else visible(caller)
+    conds = visibility.writable_entities(caller) if write else visibility.entities(caller)
     query = select(*public_columns(e)).where(*conds, e.c.id == entity_id)
     return await one_or_404(conn, query.with_for_update() if lock else query, "entity", entity_id)
 
@@ -211,7 +207,7 @@ async def list_entities(
 ) -> Page[Entity]:
     """Entities newest first; ``query`` matches names and aliases (prefix-insensitive substring)."""
     caller.require("read")
-    conds = [*visible(caller), e.c.merged_into.is_(None)]
+    conds = [*visibility.entities(caller), e.c.merged_into.is_(None)]
     if user_id is not None:
         conds.append(e.c.user_id == user_id)
     if entity_type is not None:

@@ -22,12 +22,11 @@ from engramdb.errors import PermissionDenied
 from engramdb.providers.extraction import EntityCandidate, FactCandidate
 from engramdb.schemas.common import Page
 from engramdb.schemas.graph import Fact, FactCreate, FactQuery, FactResult
-from engramdb.services.core import audit, visibility
+from engramdb.services.core import audit, events, visibility
 from engramdb.services.core.caller import Caller
 from engramdb.services.core.runtime import Runtime
 from engramdb.services.graph import entities
 from engramdb.services.tenancy.directory import resolve_user
-from engramdb.services.webhooks import endpoints as webhooks
 from engramdb.storage import tables as t
 from engramdb.storage.repo import one_or_404, page_by_id, public_columns
 
@@ -198,15 +197,11 @@ async def _close(
     copy.update(id=ids.uuid7(), valid_until=until, replaces_id=old["id"], invalidated_by=invalidated_by)
     closed = (await conn.execute(insert(f).values(**copy).returning(*public_columns(f)))).mappings().one()
     data = {"object": "fact", "action": "closed", "fact": _public(dict(closed))}
-    await webhooks.emit(conn, org_id=scope.org_id, event_type="memory.invalidated", data=data)
+    await events.emit(conn, org_id=scope.org_id, event_type="memory.invalidated", data=data)
     return uuid.UUID(str(copy["id"]))
 
 
 # --- the API -------------------------------------------------------------------------------------------
-
-
-def visible(caller: Caller) -> list[ColumnElement[bool]]:
-    return visibility.facts(caller)
 
 
 def _public(row: dict[str, Any]) -> Fact:
@@ -289,7 +284,7 @@ def as_of(*, valid_at: datetime | None, known_at: datetime | None) -> list[Colum
 async def list_facts(rt: Runtime, caller: Caller, q: FactQuery, *, cursor: str | None, limit: int) -> Page[Fact]:
     """Facts newest first. Without ``include_history`` only the versions believed at ``known_at``."""
     caller.require("read")
-    conds = visible(caller)
+    conds = visibility.facts(caller)
     if not q.include_history:
         conds += as_of(valid_at=q.valid_at, known_at=q.known_at)
     if q.user_id is not None:
@@ -304,7 +299,7 @@ async def list_facts(rt: Runtime, caller: Caller, q: FactQuery, *, cursor: str |
             key = entities.normalize(q.subject)
             e = t.entity
             subjects = select(e.c.id).where(
-                *entities.visible(caller), or_(e.c.normalized_name == key, e.c.alias_keys.contains([key]))
+                *visibility.entities(caller), or_(e.c.normalized_name == key, e.c.alias_keys.contains([key]))
             )
             conds.append(f.c.subject_id.in_(subjects))
         rows, next_cursor = await page_by_id(
@@ -317,7 +312,7 @@ async def get(rt: Runtime, caller: Caller, fact_id: uuid.UUID) -> Fact:
     caller.require("read")
     async with rt.db.tenant(caller.org_id) as conn:
         row = await one_or_404(
-            conn, select(*public_columns(f)).where(*visible(caller), f.c.id == fact_id), "fact", fact_id
+            conn, select(*public_columns(f)).where(*visibility.facts(caller), f.c.id == fact_id), "fact", fact_id
         )
     return _public(row)
 
@@ -327,7 +322,7 @@ async def retract(rt: Runtime, caller: Caller, fact_id: uuid.UUID) -> Fact:
     caller.require("write")
     async with rt.db.tenant(caller.org_id) as conn:
         await one_or_404(
-            conn, select(f.c.id).where(*visible(caller), f.c.id == fact_id).with_for_update(), "fact", fact_id
+            conn, select(f.c.id).where(*visibility.facts(caller), f.c.id == fact_id).with_for_update(), "fact", fact_id
         )
         result = await conn.execute(
             update(f)
@@ -346,7 +341,7 @@ async def retract(rt: Runtime, caller: Caller, fact_id: uuid.UUID) -> Fact:
         await audit.record(conn, caller, "fact.retracted", "fact", fact_id, {})
         if found is not None:
             data = {"object": "fact", "action": "retracted", "fact": _public(row)}
-            await webhooks.emit(conn, org_id=caller.org_id, event_type="memory.invalidated", data=data)
+            await events.emit(conn, org_id=caller.org_id, event_type="memory.invalidated", data=data)
     return _public(row)
 
 

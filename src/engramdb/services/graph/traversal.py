@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from engramdb import limits
 from engramdb.schemas.graph import Entity, GraphEdge, GraphPath, Neighbourhood, Paths
+from engramdb.services.core import visibility
 from engramdb.services.core.caller import Caller
 from engramdb.services.core.runtime import Runtime
 from engramdb.services.graph import entities
@@ -97,7 +98,7 @@ def _params(caller: Caller, valid_at: datetime | None, known_at: datetime | None
 async def _entities(conn: AsyncConnection, caller: Caller, entity_ids: list[uuid.UUID]) -> dict[uuid.UUID, Entity]:
     e = t.entity
     rows = (
-        await conn.execute(select(*public_columns(e)).where(*entities.visible(caller), e.c.id.in_(entity_ids)))
+        await conn.execute(select(*public_columns(e)).where(*visibility.entities(caller), e.c.id.in_(entity_ids)))
     ).mappings()
     return {r["id"]: Entity.model_validate({**r, "type": r["entity_type"]}) for r in rows}
 

@@ -19,7 +19,8 @@ from typing import Any
 from sqlalchemy import ColumnElement, Table, bindparam, func, select, tuple_, update
 
 from engramdb.providers.documents import chunk_embedding_text
-from engramdb.services.core.runtime import MessageText, MessageVectors, Runtime, embed_messages
+from engramdb.services.conversation.vectors import MessageText, MessageVectors, embed_messages
+from engramdb.services.core.runtime import Runtime
 from engramdb.storage import tables as t
 
 _log = logging.getLogger(__name__)

@@ -26,13 +26,11 @@ from engramdb.schemas.memories import (
     MemoryStateChange,
     MemoryUpdate,
 )
-from engramdb.services.conversation.messages import visible_to
 from engramdb.services.conversation.sessions import fetch_visible
-from engramdb.services.core import audit
+from engramdb.services.core import audit, events, visibility
 from engramdb.services.core.caller import Caller
 from engramdb.services.core.runtime import Runtime
 from engramdb.services.tenancy.directory import find_external_user, resolve_scope
-from engramdb.services.webhooks import endpoints as webhooks
 from engramdb.storage import tables as t
 from engramdb.storage.database import Database
 from engramdb.storage.filters import content_filters, unexpired
@@ -112,7 +110,7 @@ async def write_history(
 async def _visible(
     conn: AsyncConnection, caller: Caller, memory_id: uuid.UUID, *, lock: bool = False
 ) -> dict[str, Any]:
-    query = select(*public_columns(mem)).where(*caller.visible(mem), mem.c.id == memory_id)
+    query = select(*public_columns(mem)).where(*visibility.memories(caller), mem.c.id == memory_id)
     return await one_or_404(conn, query.with_for_update() if lock else query, "memory", memory_id)
 
 
@@ -122,7 +120,7 @@ async def _check_sources(conn: AsyncConnection, caller: Caller, message_ids: lis
     if not wanted:
         return
     msg = t.message
-    query = select(msg.c.id).where(*visible_to(caller), msg.c.id.in_(wanted))
+    query = select(msg.c.id).where(*visibility.messages(caller), msg.c.id.in_(wanted))
     found = set((await conn.execute(query)).scalars())
     missing = sorted(map(str, wanted - found))
     if missing:
@@ -163,7 +161,7 @@ async def create(rt: Runtime, caller: Caller, body: MemoryCreate) -> Memory:
         row = dict((await conn.execute(stmt)).mappings().one())
         await write_history(conn, caller, row, "created", None, snapshot(row))
         await audit.record(conn, caller, "memory.created", "memory", row["id"])
-        await webhooks.emit(conn, org_id=caller.org_id, event_type="memory.created", data=event_data(row, "created"))
+        await events.emit(conn, org_id=caller.org_id, event_type="memory.created", data=event_data(row, "created"))
     return _public(row)
 
 
@@ -179,7 +177,7 @@ async def list_memories(
 ) -> Page[Memory]:
     """Newest first. Without a ``state`` filter, deleted memories are left out; expired ones too unless asked."""
     caller.require("read")
-    conds: list[ColumnElement[bool]] = caller.visible(mem)
+    conds: list[ColumnElement[bool]] = visibility.memories(caller)
     async with db.tenant(caller.org_id) as conn:
         if filters.external_user_id is not None:
             uid = await find_external_user(conn, caller, filters.external_user_id)
@@ -241,7 +239,7 @@ async def apply_change(
     await write_history(conn, caller, new_row, action, old, new)
     await audit.record(conn, caller, f"memory.{action}", "memory", row["id"], details)
     event = "memory.invalidated" if action == "deleted" else "memory.updated"
-    await webhooks.emit(conn, org_id=caller.org_id, event_type=event, data=event_data(new_row, action, details))
+    await events.emit(conn, org_id=caller.org_id, event_type=event, data=event_data(new_row, action, details))
     return new_row
 
 
@@ -307,9 +305,9 @@ async def purge(db: Database, caller: Caller, memory_id: uuid.UUID) -> None:
     async with db.tenant(caller.org_id) as conn:
         row = await _visible(conn, caller, memory_id, lock=True)
         await conn.execute(delete(mem).where(mem.c.org_id == caller.org_id, mem.c.id == memory_id))
-        await webhooks.redact(conn, caller.org_id, "memory", [memory_id])  # before its erasure event is raised
+        await events.redact(conn, caller.org_id, "memory", [memory_id])  # before its erasure event is raised
         await audit.record(conn, caller, "memory.purged", "memory", memory_id)
-        await webhooks.emit(conn, org_id=caller.org_id, event_type="memory.invalidated", data=erased_data(row))
+        await events.emit(conn, org_id=caller.org_id, event_type="memory.invalidated", data=erased_data(row))
 
 
 async def history(

@@ -17,10 +17,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from engramdb.errors import InvalidRequest
 from engramdb.schemas.common import Page
 from engramdb.schemas.tags import TagCount, TagRename, TagRenameResult, TagTypeCounts
-from engramdb.services.conversation.messages import visible_to
-from engramdb.services.core import audit
+from engramdb.services.core import audit, visibility
 from engramdb.services.core.caller import Caller
-from engramdb.services.document import repositories
 from engramdb.services.memory import memories
 from engramdb.storage import tables as t
 from engramdb.storage.database import Database
@@ -37,14 +35,10 @@ TAGGED: tuple[tuple[str, Table], ...] = (
 )
 
 
-def _visible(caller: Caller, kind: str, table: Table) -> list[ColumnElement[bool]]:
-    if kind == "message":
-        return visible_to(caller)
+def _visible(caller: Caller, kind: str) -> list[ColumnElement[bool]]:
     if kind == "memory":
-        return [*caller.visible(table), table.c.state != "deleted"]
-    if kind == "session":
-        return caller.visible(table)
-    return repositories.visible(caller, table)
+        return [*visibility.memories(caller), t.memory.c.state != "deleted"]
+    return visibility.RULES[kind](caller)
 
 
 async def list_tags(
@@ -55,7 +49,7 @@ async def list_tags(
     parts = []
     for kind, table in TAGGED:
         tag = func.unnest(table.c.tags, type_=Text).label("tag")
-        parts.append(select(tag, literal(kind).label("kind")).where(*_visible(caller, kind, table)))
+        parts.append(select(tag, literal(kind).label("kind")).where(*_visible(caller, kind)))
     tagged = union_all(*parts).subquery()
     query = select(tagged.c.tag, tagged.c.kind, func.count().label("n")).group_by(tagged.c.tag, tagged.c.kind)
     if prefix:

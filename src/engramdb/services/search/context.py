@@ -22,6 +22,7 @@ from engramdb.providers.extraction import INJECTED_CLOSE, INJECTED_OPEN
 from engramdb.schemas.context import Citation, ContextRequest, ContextResponse, Section
 from engramdb.schemas.search import SearchRequest
 from engramdb.services.conversation.sessions import fetch_visible
+from engramdb.services.core import visibility
 from engramdb.services.core.caller import Caller
 from engramdb.services.core.runtime import Runtime
 from engramdb.services.graph import facts
@@ -152,7 +153,7 @@ async def _gather(rt: Runtime, caller: Caller, req: ContextRequest) -> _Plan:
 
 async def _facts(conn: Any, rt: Runtime, caller: Caller, user_id: uuid.UUID | None, req: ContextRequest) -> list[_Line]:
     f = t.fact
-    query = select(f.c.id, f.c.statement, f.c.valid_from).where(*facts.visible(caller), *facts.current_now())
+    query = select(f.c.id, f.c.statement, f.c.valid_from).where(*visibility.facts(caller), *facts.current_now())
     if user_id is not None:
         query = query.where(f.c.user_id == user_id)
     if req.query:
@@ -179,7 +180,7 @@ async def _memories(rt: Runtime, caller: Caller, user_id: uuid.UUID | None, req:
         )
         return [_Line(f"- {_one_line(r.content)} [memory:{r.id}]", "memory", r.id) for r in found.results]
     async with rt.db.tenant(caller.org_id) as conn:
-        query = select(mem.c.id, mem.c.content).where(*caller.visible(mem), mem.c.state == "active")
+        query = select(mem.c.id, mem.c.content).where(*visibility.memories(caller), mem.c.state == "active")
         if user_id is not None:
             query = query.where(mem.c.user_id == user_id)
         rows = (

@@ -27,8 +27,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from engramdb.providers.documents import citation
 from engramdb.schemas.search import SearchRequest
+from engramdb.services.core import visibility
 from engramdb.services.core.caller import Caller
-from engramdb.services.document import repositories
 from engramdb.storage import tables as t
 from engramdb.storage.filters import content_filters
 
@@ -63,7 +63,7 @@ def scopes(
     messages or memories only."""
     if not any(name in KINDS for name in req.types):
         return []
-    conds = repositories.visible(caller, c)  # no team on documents: bound keys see their users' (fail closed)
+    conds = visibility.chunks(caller)  # no team on documents: bound keys see their users' (fail closed)
     for column, value in (("user_id", user_id), ("agent_id", req.agent_id), ("app_id", req.app_id)):
         if value is not None:
             conds.append(c.c[column] == value)

@@ -40,6 +40,7 @@ from sqlalchemy.dialects.postgresql import TSQUERY, UUID
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from engramdb.schemas.search import SearchFilters, SearchRequest
+from engramdb.services.core import visibility
 from engramdb.services.core.caller import Caller
 from engramdb.services.core.runtime import Runtime
 from engramdb.services.graph import entities, facts
@@ -86,7 +87,7 @@ def scopes(caller: Caller, req: SearchRequest, user_id: uuid.UUID | None) -> lis
         return []
     out = []
     if "facts" in req.types:
-        conds = [*facts.visible(caller), *facts.current_now()]
+        conds = [*visibility.facts(caller), *facts.current_now()]
         for column, value in (("user_id", user_id), ("agent_id", req.agent_id), ("session_id", req.session_id)):
             if value is not None:
                 conds.append(f.c[column] == value)
@@ -100,7 +101,7 @@ def scopes(caller: Caller, req: SearchRequest, user_id: uuid.UUID | None) -> lis
 def _entity_scope(caller: Caller, user_id: uuid.UUID | None) -> list[ColumnElement[bool]]:
     """Live entities the caller sees; for a user, theirs and the org's shared ones. The owner is tested
     as ``ux_entity_name`` indexes it, so a name lookup within a user's scope is an index scan."""
-    conds = [*entities.visible(caller), e.c.merged_into.is_(None)]
+    conds = [*visibility.entities(caller), e.c.merged_into.is_(None)]
     if user_id is not None:
         conds.append(func.coalesce(e.c.user_id, _SHARED).in_([_SHARED, user_id]))
     return conds

@@ -11,8 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel
-from sqlalchemy import Table, func, insert, or_, select, update
-from sqlalchemy import delete as sql_delete
+from sqlalchemy import Table, func, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -23,7 +22,6 @@ from engramdb.schemas.common import Page, PublicModel
 from engramdb.schemas.directory import Agent, App, Team, User
 from engramdb.services.core import audit
 from engramdb.services.core.caller import Caller
-from engramdb.services.webhooks import endpoints as webhooks
 from engramdb.storage import tables as t
 from engramdb.storage.database import Database
 from engramdb.storage.repo import one_or_404, page_by_id, raise_conflict, require_row
@@ -169,86 +167,6 @@ async def update_item(db: Database, caller: Caller, res: Resource[P], item_id: u
             raise_conflict(exc, res.conflicts)
         await audit.record(conn, caller, f"{res.kind}.updated", res.kind, item_id, {"fields": sorted(values)})
     return res.public.model_validate(dict(row))
-
-
-async def delete(db: Database, caller: Caller, res: Resource[Any], item_id: uuid.UUID) -> None:
-    """Delete one item. Deleting a user also deletes their sessions, messages, memories and keys, redacts
-    the webhook deliveries about them and raises ``user.deleted``."""
-    caller.require("admin")
-    tbl = res.table
-    async with db.tenant(caller.org_id) as conn:
-        await one_or_404(
-            conn,
-            select(tbl.c.id).where(tbl.c.org_id == caller.org_id, tbl.c.id == item_id).with_for_update(),
-            res.kind,
-            item_id,
-        )
-        from engramdb.services.memory import (
-            memories,  # memories builds on the directory; imported here to avoid a cycle
-        )
-
-        for ref_table, column in res.referrers:
-            if ref_table is t.memory:  # a memory's links change with history, like any other change
-                await memories.unlink(conn, caller, column, [item_id])
-                continue
-            await conn.execute(
-                update(ref_table)
-                .where(ref_table.c.org_id == caller.org_id, ref_table.c[column] == item_id)
-                .values({column: None})
-            )
-        recount: list[uuid.UUID] = []
-        if res is USERS:
-            recount = await _prepare_user_erasure(conn, caller, item_id)
-            await _erase_user_events(conn, caller, item_id)
-        await conn.execute(sql_delete(tbl).where(tbl.c.org_id == caller.org_id, tbl.c.id == item_id))
-        if recount:
-            s, m = t.session, t.message
-            counted = select(func.count()).where(m.c.org_id == s.c.org_id, m.c.session_id == s.c.id).scalar_subquery()
-            await conn.execute(
-                update(s).where(s.c.org_id == caller.org_id, s.c.id.in_(recount)).values(message_count=counted)
-            )
-        await audit.record(conn, caller, f"{res.kind}.deleted", res.kind, item_id)
-
-
-async def _prepare_user_erasure(conn: AsyncConnection, caller: Caller, user_id: uuid.UUID) -> list[uuid.UUID]:
-    """Before a user's rows cascade away: other users' memories drawn from this user's sessions lose that
-    link (recorded), and the other sessions this user spoke in are returned to have their counts redone."""
-    from engramdb.services.memory import memories
-
-    s, m = t.session, t.message
-    own = list(
-        (await conn.execute(select(s.c.id).where(s.c.org_id == caller.org_id, s.c.user_id == user_id))).scalars()
-    )
-    mem = t.memory
-    referenced = list(
-        (
-            await conn.execute(
-                select(mem.c.session_id)
-                .distinct()
-                .where(
-                    mem.c.org_id == caller.org_id,
-                    mem.c.session_id.in_(own),
-                    or_(mem.c.user_id.is_(None), mem.c.user_id != user_id),
-                )
-            )
-        ).scalars()
-    )
-    await memories.unlink(conn, caller, "session_id", referenced)
-    others = select(m.c.session_id).distinct().where(m.c.org_id == caller.org_id, m.c.user_id == user_id)
-    if own:
-        others = others.where(m.c.session_id.not_in(own))
-    return list((await conn.execute(others)).scalars())
-
-
-async def _erase_user_events(conn: AsyncConnection, caller: Caller, user_id: uuid.UUID) -> None:
-    """Before a user's rows cascade away: the webhook deliveries about their memories, facts, documents
-    and jobs keep only ids, and one ``user.deleted`` event (ids and a count only) says they are erased.
-    One event, not a ``memory.invalidated`` per memory: a user's memories are not bounded in number."""
-    mem = t.memory
-    await webhooks.redact_user(conn, caller.org_id, user_id)
-    count = select(func.count()).select_from(mem).where(mem.c.org_id == caller.org_id, mem.c.user_id == user_id)
-    data = {"object": "user", "action": "deleted", "user": {"id": user_id}, "memories": await conn.scalar(count)}
-    await webhooks.emit(conn, org_id=caller.org_id, event_type="user.deleted", data=data)
 
 
 async def resolve_user(

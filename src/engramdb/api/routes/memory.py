@@ -1,3 +1,5 @@
+"""Memories with their history and states, categories, and the org's tags."""
+
 from __future__ import annotations
 
 import uuid
@@ -8,6 +10,7 @@ from fastapi import APIRouter, Query, Response
 from engramdb import limits
 from engramdb.api.deps import CallerDep, CursorQ, DbDep, LimitQ, RuntimeDep
 from engramdb.api.params import MetadataQ, TagsQ, json_object
+from engramdb.schemas.categories import Category, CategoryCreate, CategoryUpdate
 from engramdb.schemas.common import Page
 from engramdb.schemas.memories import (
     Memory,
@@ -19,17 +22,64 @@ from engramdb.schemas.memories import (
     MemoryType,
     MemoryUpdate,
 )
-from engramdb.services.memory import memories
+from engramdb.schemas.tags import TagCount, TagRename, TagRenameResult
+from engramdb.services.memory import categories, memories, tags
 
-router = APIRouter(prefix="/memories", tags=["memories"])
+categories_router = APIRouter(tags=["categories"])
 
 
-@router.post("", status_code=201, response_model=Memory, operation_id="create_memory", summary="Create a memory")
+@categories_router.get(
+    "/categories",
+    response_model=list[Category],
+    operation_id="list_categories",
+    summary="Built-in and custom categories",
+)
+async def list_categories(rt: RuntimeDep, caller: CallerDep) -> list[Category]:
+    return await categories.list_categories(rt, caller)
+
+
+@categories_router.post(
+    "/categories",
+    status_code=201,
+    response_model=Category,
+    operation_id="create_category",
+    summary="Add a category (admin)",
+)
+async def create_category(body: CategoryCreate, rt: RuntimeDep, caller: CallerDep) -> Category:
+    return await categories.create(rt, caller, body)
+
+
+@categories_router.patch(
+    "/categories/{category_id}",
+    response_model=Category,
+    operation_id="update_category",
+    summary="Redescribe a category",
+)
+async def update_category(category_id: uuid.UUID, body: CategoryUpdate, rt: RuntimeDep, caller: CallerDep) -> Category:
+    return await categories.update_category(rt, caller, category_id, body)
+
+
+@categories_router.delete(
+    "/categories/{category_id}", status_code=204, operation_id="delete_category", summary="Remove a custom category"
+)
+async def delete_category(category_id: uuid.UUID, rt: RuntimeDep, caller: CallerDep) -> Response:
+    await categories.delete_category(rt, caller, category_id)
+    return Response(status_code=204)
+
+
+memories_router = APIRouter(prefix="/memories", tags=["memories"])
+
+
+@memories_router.post(
+    "", status_code=201, response_model=Memory, operation_id="create_memory", summary="Create a memory"
+)
 async def create_memory(body: MemoryCreate, rt: RuntimeDep, caller: CallerDep) -> Memory:
     return await memories.create(rt, caller, body)
 
 
-@router.get("", response_model=Page[Memory], operation_id="list_memories", summary="List memories, newest first")
+@memories_router.get(
+    "", response_model=Page[Memory], operation_id="list_memories", summary="List memories, newest first"
+)
 async def list_memories(
     db: DbDep,
     caller: CallerDep,
@@ -69,12 +119,12 @@ async def list_memories(
     return await memories.list_memories(db, caller, filters, cursor=cursor, limit=limit)
 
 
-@router.get("/{memory_id}", response_model=Memory, operation_id="get_memory", summary="Get a memory")
+@memories_router.get("/{memory_id}", response_model=Memory, operation_id="get_memory", summary="Get a memory")
 async def get_memory(memory_id: uuid.UUID, db: DbDep, caller: CallerDep) -> Memory:
     return await memories.get(db, caller, memory_id)
 
 
-@router.patch(
+@memories_router.patch(
     "/{memory_id}",
     response_model=Memory,
     operation_id="update_memory",
@@ -84,7 +134,7 @@ async def update_memory(memory_id: uuid.UUID, body: MemoryUpdate, rt: RuntimeDep
     return await memories.update_memory(rt, caller, memory_id, body)
 
 
-@router.post(
+@memories_router.post(
     "/{memory_id}/state",
     response_model=Memory,
     operation_id="change_memory_state",
@@ -94,7 +144,7 @@ async def change_memory_state(memory_id: uuid.UUID, body: MemoryStateChange, db:
     return await memories.change_state(db, caller, memory_id, body)
 
 
-@router.delete(
+@memories_router.delete(
     "/{memory_id}",
     status_code=204,
     operation_id="delete_memory",
@@ -113,7 +163,7 @@ async def delete_memory(
     return Response(status_code=204)
 
 
-@router.get(
+@memories_router.get(
     "/{memory_id}/history",
     response_model=Page[MemoryHistoryEntry],
     operation_id="get_memory_history",
@@ -127,3 +177,27 @@ async def get_memory_history(
     limit: LimitQ = limits.DEFAULT_PAGE_SIZE,
 ) -> Page[MemoryHistoryEntry]:
     return await memories.history(db, caller, memory_id, cursor=cursor, limit=limit)
+
+
+tags_router = APIRouter(prefix="/tags", tags=["tags"])
+
+
+@tags_router.get("", response_model=Page[TagCount], operation_id="list_tags", summary="The org's tags, most used first")
+async def list_tags(
+    db: DbDep,
+    caller: CallerDep,
+    cursor: CursorQ = None,
+    limit: LimitQ = limits.DEFAULT_PAGE_SIZE,
+    prefix: str | None = Query(None, max_length=limits.MAX_TAG_CHARS, description="Tags starting with this."),
+) -> Page[TagCount]:
+    return await tags.list_tags(db, caller, prefix=prefix, cursor=cursor, limit=limit)
+
+
+@tags_router.post(
+    "/rename",
+    response_model=TagRenameResult,
+    operation_id="rename_tag",
+    summary="Rename a tag on every session, message, memory, document and repository (admin)",
+)
+async def rename_tag(body: TagRename, db: DbDep, caller: CallerDep) -> TagRenameResult:
+    return await tags.rename(db, caller, body)

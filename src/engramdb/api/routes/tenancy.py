@@ -1,9 +1,13 @@
-"""Teams, users, agents and apps (admin keys): the same five operations for each, built by one factory."""
+"""Teams, users, agents and apps (the org's directory), and API keys.
+
+No ``from __future__ import annotations`` here: the CRUD routes are built in a function, and FastAPI must
+see their parameter types as objects, not as strings it cannot resolve.
+"""
 
 import uuid
 from typing import Any
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Query, Response
 from pydantic import BaseModel
 
 from engramdb import limits
@@ -12,6 +16,10 @@ from engramdb.schemas.common import Page
 from engramdb.schemas.directory import (
     AgentCreate,
     AgentUpdate,
+    ApiKey,
+    ApiKeyCreate,
+    ApiKeyCreated,
+    ApiKeyUpdate,
     AppCreate,
     AppUpdate,
     TeamCreate,
@@ -20,7 +28,8 @@ from engramdb.schemas.directory import (
     UserCreate,
     UserUpdate,
 )
-from engramdb.services.tenancy import directory
+from engramdb.services.governance import erase
+from engramdb.services.tenancy import directory, keys
 from engramdb.services.tenancy.directory import AGENTS, APPS, TEAMS, USERS, Resource
 
 
@@ -46,7 +55,7 @@ def _crud_router(
         return await directory.update_item(db, caller, res, item_id, body)
 
     async def delete_item(item_id: uuid.UUID, db: DbDep, caller: CallerDep) -> Response:
-        await directory.delete(db, caller, res, item_id)
+        await erase.directory_item(db, caller, res, item_id)
         return Response(status_code=204)
 
     router.add_api_route(
@@ -94,8 +103,14 @@ def _crud_router(
 
 
 teams = _crud_router(TEAMS, "teams", TeamCreate, TeamUpdate)
+
+
 users = _crud_router(USERS, "users", UserCreate, UserUpdate)
+
+
 agents = _crud_router(AGENTS, "agents", AgentCreate, AgentUpdate)
+
+
 apps = _crud_router(APPS, "apps", AppCreate, AppUpdate)
 
 
@@ -107,3 +122,55 @@ apps = _crud_router(APPS, "apps", AppCreate, AppUpdate)
 )
 async def get_user_by_external_id(external_id: str, db: DbDep, caller: CallerDep) -> User:
     return await directory.get_user_by_external_id(db, caller, external_id)
+
+
+keys_router = APIRouter(prefix="/keys", tags=["keys"])
+
+
+@keys_router.post(
+    "",
+    status_code=201,
+    response_model=ApiKeyCreated,
+    operation_id="create_api_key",
+    summary="Create an API key (the secret is in the response, once)",
+)
+async def create_api_key(body: ApiKeyCreate, db: DbDep, caller: CallerDep) -> ApiKeyCreated:
+    return await keys.create_key(db, caller, body)
+
+
+@keys_router.get("", response_model=Page[ApiKey], operation_id="list_api_keys", summary="List API keys")
+async def list_api_keys(
+    db: DbDep,
+    caller: CallerDep,
+    cursor: CursorQ = None,
+    limit: LimitQ = limits.DEFAULT_PAGE_SIZE,
+    include_revoked: bool = Query(False, description="Also list revoked keys."),
+) -> Page[ApiKey]:
+    return await keys.list_keys(db, caller, include_revoked=include_revoked, cursor=cursor, limit=limit)
+
+
+@keys_router.get("/{key_id}", response_model=ApiKey, operation_id="get_api_key", summary="Get an API key")
+async def get_api_key(key_id: uuid.UUID, db: DbDep, caller: CallerDep) -> ApiKey:
+    return await keys.get_key(db, caller, key_id)
+
+
+@keys_router.patch("/{key_id}", response_model=ApiKey, operation_id="update_api_key", summary="Rename an API key")
+async def update_api_key(key_id: uuid.UUID, body: ApiKeyUpdate, db: DbDep, caller: CallerDep) -> ApiKey:
+    return await keys.update_key(db, caller, key_id, body)
+
+
+@keys_router.post(
+    "/{key_id}/revoke", response_model=ApiKey, operation_id="revoke_api_key", summary="Revoke an API key at once"
+)
+async def revoke_api_key(key_id: uuid.UUID, db: DbDep, caller: CallerDep) -> ApiKey:
+    return await keys.revoke_key(db, caller, key_id)
+
+
+@keys_router.delete(
+    "/{key_id}",
+    response_model=ApiKey,
+    operation_id="delete_api_key",
+    summary="Revoke an API key (the record stays for the audit trail)",
+)
+async def delete_api_key(key_id: uuid.UUID, db: DbDep, caller: CallerDep) -> ApiKey:
+    return await keys.revoke_key(db, caller, key_id)

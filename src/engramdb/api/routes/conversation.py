@@ -1,3 +1,5 @@
+"""Sessions and their messages."""
+
 from __future__ import annotations
 
 import uuid
@@ -23,6 +25,7 @@ from engramdb.schemas.conversations import (
 )
 from engramdb.services.conversation import messages, sessions
 from engramdb.services.core import jobs
+from engramdb.services.governance import erase
 
 router = APIRouter(tags=["sessions"])
 
@@ -96,7 +99,7 @@ async def close_session(session_id: uuid.UUID, db: DbDep, caller: CallerDep) -> 
     summary="Delete a session and its messages",
 )
 async def delete_session(session_id: uuid.UUID, db: DbDep, caller: CallerDep) -> Response:
-    await sessions.delete_session(db, caller, session_id)
+    await erase.session(db, caller, session_id)
     return Response(status_code=204)
 
 

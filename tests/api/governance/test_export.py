@@ -452,7 +452,7 @@ async def test_an_import_may_be_larger_than_other_requests(  # type: ignore[no-u
 ) -> None:
     """The request-size cap (ENGRAM_MAX_REQUEST_BYTES) does not apply to imports: they stream into the
     service, which holds them to MAX_IMPORT_BYTES."""
-    from engramdb.api.app import create_app
+    from engramdb.server import create_app
 
     cap = len(source.export) // 2
     small = create_app(settings.model_copy(update={"max_request_bytes": cap}), db=db, embedder=embedder)

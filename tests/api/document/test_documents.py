@@ -12,15 +12,15 @@ import psycopg
 import pytest
 
 from engramdb import limits
-from engramdb.api.app import create_app
 from engramdb.config import Settings
 from engramdb.providers import documents as parsing
 from engramdb.providers.embedder import Embedder, Kind
 from engramdb.schemas.documents import DocumentCreate, DocumentUpdate
+from engramdb.server import create_app
 from engramdb.services.core.caller import Caller
 from engramdb.services.core.runtime import Runtime
-from engramdb.services.document import documents, ingest, repositories
-from engramdb.services.document.repositories import SourceFile
+from engramdb.services.document import documents, ingest, repositories, sync
+from engramdb.services.document.sync import SourceFile
 from engramdb.services.maintenance import backfill
 from engramdb.storage.database import Database
 from tests.conftest import Org, OrgFactory, assert_problem, client_for
@@ -360,10 +360,10 @@ async def test_service_functions_for_the_cli(org: Org, settings: Settings, db: D
         SourceFile("b.txt", b"beta text"),
         SourceFile("c.bin", b"\x00\x01"),
     ]
-    results = await repositories.sync_files(rt, caller, repo.id, files)
+    results = await sync.sync_files(rt, caller, repo.id, files)
     assert [(r.path, r.action) for r in results] == [("a.md", "added"), ("b.txt", "added"), ("c.bin", "skipped")]
     kept = {r.path for r in results if r.action != "skipped"} - {"b.txt"}
-    assert await repositories.prune(rt, caller, repo.id, kept) == ["b.txt"]
+    assert await sync.prune(rt, caller, repo.id, kept) == ["b.txt"]
     assert (await repositories.get(db, caller, repo.id)).document_count == 1
 
 

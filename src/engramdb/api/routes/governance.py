@@ -1,4 +1,4 @@
-"""Export and import of an organization's data, or one user's, as JSON Lines."""
+"""Export and import of an organization or one user."""
 
 from __future__ import annotations
 
@@ -17,8 +17,10 @@ from engramdb.services.governance import export, import_
 
 router = APIRouter(tags=["export"])
 
+
 _FILE = {"schema": {"type": "string", "format": "binary"}}
-# Bodies an import reads as JSON Lines (octet-stream too, for clients that send files untyped).
+
+
 _IMPORT_TYPES = (
     "application/x-ndjson",
     "application/jsonl",
@@ -26,6 +28,8 @@ _IMPORT_TYPES = (
     "application/octet-stream",
     "text/plain",
 )
+
+
 _IMPORT_BODY: dict[str, Any] = {
     "requestBody": {
         "required": True,

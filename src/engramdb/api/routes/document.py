@@ -1,4 +1,4 @@
-"""Documents, repositories (collections of documents with paths) and the org's tags."""
+"""Documents, their chunks, and repositories kept in step with a folder."""
 
 from __future__ import annotations
 
@@ -27,13 +27,13 @@ from engramdb.schemas.documents import (
     RepositoryUpdate,
     SyncResult,
 )
-from engramdb.schemas.tags import TagCount, TagRename, TagRenameResult
-from engramdb.services.document import documents, repositories
-from engramdb.services.memory import tags
+from engramdb.services.document import documents, repositories, sync
 
 documents_router = APIRouter(prefix="/documents", tags=["documents"])
+
+
 repositories_router = APIRouter(prefix="/repositories", tags=["repositories"])
-tags_router = APIRouter(prefix="/tags", tags=["tags"])
+
 
 _UNCHANGED: dict[int | str, dict[str, Any]] = {
     200: {"model": DocumentResult, "description": "Nothing new to store: `action` is `updated` or `unchanged`"}
@@ -182,9 +182,6 @@ async def list_document_chunks(
     return await documents.list_chunks(db, caller, document_id, cursor=cursor, limit=limit)
 
 
-# --- repositories --------------------------------------------------------------------------------------
-
-
 @repositories_router.post(
     "", status_code=201, response_model=Repository, operation_id="create_repository", summary="Create a repository"
 )
@@ -255,8 +252,8 @@ async def delete_repository(repository_id: uuid.UUID, db: DbDep, caller: CallerD
 async def sync_repository_files(
     repository_id: uuid.UUID, body: RepositorySync, rt: RuntimeDep, caller: CallerDep
 ) -> SyncResult:
-    files = repositories.source_files(body)
-    return SyncResult(results=await repositories.sync_files(rt, caller, repository_id, files))
+    files = sync.source_files(body)
+    return SyncResult(results=await sync.sync_files(rt, caller, repository_id, files))
 
 
 @repositories_router.post(
@@ -268,29 +265,5 @@ async def sync_repository_files(
 async def prune_repository(
     repository_id: uuid.UUID, body: RepositoryPrune, rt: RuntimeDep, caller: CallerDep
 ) -> PruneResult:
-    deleted = await repositories.prune(rt, caller, repository_id, set(body.keep_paths))
+    deleted = await sync.prune(rt, caller, repository_id, set(body.keep_paths))
     return PruneResult(deleted_paths=deleted)
-
-
-# --- tags ----------------------------------------------------------------------------------------------
-
-
-@tags_router.get("", response_model=Page[TagCount], operation_id="list_tags", summary="The org's tags, most used first")
-async def list_tags(
-    db: DbDep,
-    caller: CallerDep,
-    cursor: CursorQ = None,
-    limit: LimitQ = limits.DEFAULT_PAGE_SIZE,
-    prefix: str | None = Query(None, max_length=limits.MAX_TAG_CHARS, description="Tags starting with this."),
-) -> Page[TagCount]:
-    return await tags.list_tags(db, caller, prefix=prefix, cursor=cursor, limit=limit)
-
-
-@tags_router.post(
-    "/rename",
-    response_model=TagRenameResult,
-    operation_id="rename_tag",
-    summary="Rename a tag on every session, message, memory, document and repository (admin)",
-)
-async def rename_tag(body: TagRename, db: DbDep, caller: CallerDep) -> TagRenameResult:
-    return await tags.rename(db, caller, body)

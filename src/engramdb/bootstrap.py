@@ -1,0 +1,83 @@
+"""The one composition root: ``async with running(settings) as rt`` builds what every entry point needs
+and closes it in reverse.
+
+Entering it connects to the database (starting the embedded PostgreSQL when no URL is configured),
+applies migrations when ``ENGRAM_AUTO_MIGRATE`` is on, checks the search language, makes sure the vector
+index of the configured embedder exists, builds the providers and loads the embedding model; then it
+starts the background tasks the process asked for. Leaving it cancels those tasks (each finishes what
+it holds: the access tracker flushes, the worker hands its jobs back), closes the providers and disposes
+of the database's connections.
+
+``engramdb serve`` (through ``engramdb.server``), ``engramdb mcp``, ``engramdb worker`` and the local CLI
+enter it; no transport builds a runtime of its own or imports another transport to get one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Coroutine
+from contextlib import asynccontextmanager
+from typing import Any
+
+from engramdb.config import Settings
+from engramdb.jobs import build_app, run_worker
+from engramdb.providers.embedder import Embedder
+from engramdb.services.core.runtime import Runtime
+from engramdb.services.maintenance import backfill, indexes
+from engramdb.storage.database import Database, resolve_url
+from engramdb.storage.migrate import check_language, migrate, prepare_vectors
+
+
+@asynccontextmanager
+async def running(
+    settings: Settings,
+    *,
+    embedder: Embedder | None = None,
+    upkeep: bool = True,
+    worker: str | None = None,
+    always_migrate: bool = False,
+    warm: bool = True,
+) -> AsyncIterator[Runtime]:
+    """The runtime of one process, with its background tasks running.
+
+    ``upkeep`` runs the tasks every serving process needs (access tracking, the embedding backfill, the
+    per-organization vector indexes); ``worker`` names a job worker to run in this process (None: no
+    worker). ``always_migrate`` applies migrations even when ``ENGRAM_AUTO_MIGRATE`` is off (the
+    operator commands that exist to bring a database up to date); ``warm`` loads the model before
+    returning rather than on the first call.
+    """
+    url = await asyncio.to_thread(resolve_url, settings)
+    runtime = Runtime.build(settings, Database.connect(settings, url=url), embedder=embedder)
+    tasks: list[asyncio.Task[Any]] = []
+    try:
+        if settings.auto_migrate or always_migrate:
+            await asyncio.to_thread(migrate, url)
+        await asyncio.to_thread(check_language, url, settings.search_language)
+        await asyncio.to_thread(prepare_vectors, url, runtime.embedder.model, runtime.embedder.dimensions)
+        if warm:
+            await runtime.warm()
+        background: dict[str, Coroutine[Any, Any, Any]] = {}
+        if upkeep:
+            background["engram-access-tracking"] = runtime.access.run()
+            background["engram-embedding-backfill"] = backfill.run(runtime)
+            background["engram-org-vector-indexes"] = indexes.run(runtime)
+        if worker is not None:
+            background["engram-job-worker"] = run_worker(build_app(url, settings), runtime, name=worker)
+        tasks = [asyncio.create_task(work, name=name) for name, work in background.items()]
+        yield runtime
+    finally:
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        await runtime.close()
+        await runtime.db.dispose()
+
+
+async def work(settings: Settings, *, name: str) -> None:
+    """``engramdb worker``: run jobs in this process until cancelled (migrating first, as a worker may be
+    the first process to reach a new database)."""
+    async with running(settings, upkeep=False, always_migrate=True) as runtime:
+        await run_worker(build_app(runtime.db.url, settings), runtime, name=name)

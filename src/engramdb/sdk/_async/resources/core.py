@@ -1,0 +1,79 @@
+"""The job ledger and the audit log: ``client.jobs``, ``client.audit``."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import datetime
+from time import monotonic
+
+from engramdb.schemas.audit import AuditEntry
+from engramdb.schemas.jobs import Job, Usage
+from engramdb.sdk import _common as c
+from engramdb.sdk._async.pager import AsyncPager
+from engramdb.sdk._async.resources.base import Resource
+from engramdb.sdk._common import Id
+
+
+class Jobs(Resource):
+    @c.operation("get_job")
+    async def get(self, job_id: Id) -> Job:
+        return await self._client.call(Job, "GET", f"/v1/jobs/{c.path_id(job_id)}")
+
+    @c.operation("list_jobs")
+    def list(
+        self,
+        *,
+        status: str | None = None,
+        kind: str | None = None,
+        session_id: Id | None = None,
+        cursor: str | None = None,
+        limit: int | None = None,
+    ) -> AsyncPager[Job]:
+        params = {"status": status, "kind": kind, "session_id": session_id, "cursor": cursor, "limit": limit}
+        return AsyncPager(self._client, "/v1/jobs", Job, params)
+
+    async def wait(self, job_id: Id, *, timeout: float = 60.0, interval: float = 0.5) -> Job:
+        """Poll until the job has succeeded or failed (a failed attempt that will be retried is still
+        running), or ``timeout`` seconds have passed; returns the job as it then stands."""
+        deadline = monotonic() + timeout
+        while True:
+            job = await self.get(job_id)
+            if job.status in ("succeeded", "failed") or monotonic() >= deadline:
+                return job
+            await asyncio.sleep(interval)
+
+    @c.operation("retry_job")
+    async def retry(self, job_id: Id) -> Job:
+        return await self._client.call(Job, "POST", f"/v1/jobs/{c.path_id(job_id)}/retry")
+
+    @c.operation("get_usage")
+    async def usage(self, *, since: datetime | None = None, until: datetime | None = None) -> Usage:
+        """Jobs and LLM tokens per kind and provider."""
+        return await self._client.call(Usage, "GET", "/v1/usage", params={"since": since, "until": until})
+
+
+class Audit(Resource):
+    @c.operation("list_audit_entries")
+    def list(
+        self,
+        *,
+        action: str | None = None,
+        entity_type: str | None = None,
+        entity_id: Id | None = None,
+        key_id: Id | None = None,
+        after: datetime | None = None,
+        before: datetime | None = None,
+        cursor: str | None = None,
+        limit: int | None = None,
+    ) -> AsyncPager[AuditEntry]:
+        params = {
+            "action": action,
+            "entity_type": entity_type,
+            "entity_id": entity_id,
+            "key_id": key_id,
+            "after": after,
+            "before": before,
+            "cursor": cursor,
+            "limit": limit,
+        }
+        return AsyncPager(self._client, "/v1/audit", AuditEntry, params)

@@ -1,0 +1,127 @@
+"""The knowledge graph: ``client.facts`` and ``client.entities``."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from engramdb.schemas.graph import (
+    Entity,
+    EntityMerge,
+    EntitySplit,
+    EntityUpdate,
+    Fact,
+    FactCreate,
+    FactResult,
+    Neighbourhood,
+    Paths,
+)
+from engramdb.sdk import _common as c
+from engramdb.sdk._async.pager import AsyncPager
+from engramdb.sdk._async.resources.base import Fields, Resource
+from engramdb.sdk._common import Id
+
+
+class Facts(Resource):
+    @c.operation("create_fact")
+    async def create(self, fact: FactCreate | None = None, /, **fields: Fields) -> FactResult:
+        """Record a subject–predicate–object triple; consolidated like extracted facts (ADD / NOOP /
+        INVALIDATE)."""
+        return await self._client.call(FactResult, "POST", "/v1/facts", json=c.body(FactCreate, fact, fields))
+
+    @c.operation("list_facts")
+    def list(
+        self,
+        *,
+        subject: str | None = None,
+        entity_id: Id | None = None,
+        predicate: str | None = None,
+        user_id: Id | None = None,
+        valid_at: datetime | None = None,
+        known_at: datetime | None = None,
+        include_history: bool | None = None,
+        cursor: str | None = None,
+        limit: int | None = None,
+    ) -> AsyncPager[Fact]:
+        """``valid_at``: what was true then; ``known_at``: what Engram believed then."""
+        params = {
+            "subject": subject,
+            "entity_id": entity_id,
+            "predicate": predicate,
+            "user_id": user_id,
+            "valid_at": valid_at,
+            "known_at": known_at,
+            "include_history": include_history,
+            "cursor": cursor,
+            "limit": limit,
+        }
+        return AsyncPager(self._client, "/v1/facts", Fact, params)
+
+    @c.operation("get_fact")
+    async def get(self, fact_id: Id) -> Fact:
+        return await self._client.call(Fact, "GET", f"/v1/facts/{c.path_id(fact_id)}")
+
+    @c.operation("retract_fact")
+    async def retract(self, fact_id: Id) -> Fact:
+        return await self._client.call(Fact, "DELETE", f"/v1/facts/{c.path_id(fact_id)}")
+
+
+class Entities(Resource):
+    @c.operation("list_entities")
+    def list(
+        self,
+        *,
+        q: str | None = None,
+        type: str | None = None,
+        user_id: Id | None = None,
+        cursor: str | None = None,
+        limit: int | None = None,
+    ) -> AsyncPager[Entity]:
+        params = {"q": q, "type": type, "user_id": user_id, "cursor": cursor, "limit": limit}
+        return AsyncPager(self._client, "/v1/entities", Entity, params)
+
+    @c.operation("get_entity")
+    async def get(self, entity_id: Id) -> Entity:
+        return await self._client.call(Entity, "GET", f"/v1/entities/{c.path_id(entity_id)}")
+
+    @c.operation("update_entity")
+    async def update(self, entity_id: Id, change: EntityUpdate | None = None, /, **fields: Fields) -> Entity:
+        sent = c.body(EntityUpdate, change, fields)
+        return await self._client.call(Entity, "PATCH", f"/v1/entities/{c.path_id(entity_id)}", json=sent)
+
+    @c.operation("merge_entities")
+    async def merge(self, entity_id: Id, merge: EntityMerge | None = None, /, **fields: Fields) -> Entity:
+        sent = c.body(EntityMerge, merge, fields)
+        return await self._client.call(Entity, "POST", f"/v1/entities/{c.path_id(entity_id)}/merge", json=sent)
+
+    @c.operation("split_entity")
+    async def split(self, entity_id: Id, split: EntitySplit | None = None, /, **fields: Fields) -> Entity:
+        sent = c.body(EntitySplit, split, fields)
+        return await self._client.call(Entity, "POST", f"/v1/entities/{c.path_id(entity_id)}/split", json=sent)
+
+    @c.operation("get_entity_neighbors")
+    async def neighbors(
+        self,
+        entity_id: Id,
+        *,
+        depth: int | None = None,
+        valid_at: datetime | None = None,
+        known_at: datetime | None = None,
+    ) -> Neighbourhood:
+        params = {"depth": depth, "valid_at": valid_at, "known_at": known_at}
+        path = f"/v1/entities/{c.path_id(entity_id)}/neighbors"
+        return await self._client.call(Neighbourhood, "GET", path, params=params)
+
+    @c.operation("get_entity_paths")
+    async def paths(
+        self,
+        entity_id: Id,
+        target_id: Id,
+        *,
+        max_depth: int | None = None,
+        limit: int | None = None,
+        valid_at: datetime | None = None,
+        known_at: datetime | None = None,
+    ) -> Paths:
+        params = {"max_depth": max_depth, "limit": limit, "valid_at": valid_at, "known_at": known_at}
+        path = f"/v1/entities/{c.path_id(entity_id)}/paths/{c.path_id(target_id)}"
+        return await self._client.call(Paths, "GET", path, params=params)

@@ -1,0 +1,72 @@
+"""Webhook endpoints and their deliveries: ``client.webhooks``."""
+
+from __future__ import annotations
+
+from engramdb.schemas.webhooks import Webhook, WebhookCreate, WebhookCreated, WebhookDelivery, WebhookUpdate
+from engramdb.sdk import _common as c
+from engramdb.sdk._async.pager import AsyncPager
+from engramdb.sdk._async.resources.base import Fields, Resource
+from engramdb.sdk._common import Id
+
+
+class Webhooks(Resource):
+    """Signed event deliveries to your endpoints (admin keys only); see docs/api.md, Webhooks."""
+
+    @c.operation("create_webhook")
+    async def create(self, webhook: WebhookCreate | None = None, /, **fields: Fields) -> WebhookCreated:
+        """Subscribe a URL to event types; the answer holds the signing secret, shown this once."""
+        sent = c.body(WebhookCreate, webhook, fields)
+        return await self._client.call(WebhookCreated, "POST", "/v1/webhooks", json=sent)
+
+    @c.operation("list_webhooks")
+    def list(self, *, cursor: str | None = None, limit: int | None = None) -> AsyncPager[Webhook]:
+        return AsyncPager(self._client, "/v1/webhooks", Webhook, {"cursor": cursor, "limit": limit})
+
+    @c.operation("get_webhook")
+    async def get(self, webhook_id: Id) -> Webhook:
+        return await self._client.call(Webhook, "GET", f"/v1/webhooks/{c.path_id(webhook_id)}")
+
+    @c.operation("update_webhook")
+    async def update(self, webhook_id: Id, change: WebhookUpdate | None = None, /, **fields: Fields) -> Webhook:
+        sent = c.body(WebhookUpdate, change, fields)
+        return await self._client.call(Webhook, "PATCH", f"/v1/webhooks/{c.path_id(webhook_id)}", json=sent)
+
+    @c.operation("delete_webhook")
+    async def delete(self, webhook_id: Id) -> None:
+        await self._client.request("DELETE", f"/v1/webhooks/{c.path_id(webhook_id)}")
+
+    @c.operation("rotate_webhook_secret")
+    async def rotate_secret(self, webhook_id: Id) -> WebhookCreated:
+        path = f"/v1/webhooks/{c.path_id(webhook_id)}/rotate-secret"
+        return await self._client.call(WebhookCreated, "POST", path)
+
+    @c.operation("test_webhook")
+    async def test(self, webhook_id: Id) -> WebhookDelivery:
+        """Queue a ``webhook.test`` event to the endpoint."""
+        return await self._client.call(WebhookDelivery, "POST", f"/v1/webhooks/{c.path_id(webhook_id)}/test")
+
+    @c.operation("list_webhook_deliveries")
+    def deliveries(
+        self,
+        webhook_id: Id,
+        *,
+        status: str | None = None,
+        event_type: str | None = None,
+        cursor: str | None = None,
+        limit: int | None = None,
+    ) -> AsyncPager[WebhookDelivery]:
+        """The delivery log, newest first: every attempt's status code, error and time."""
+        params = {"status": status, "event_type": event_type, "cursor": cursor, "limit": limit}
+        path = f"/v1/webhooks/{c.path_id(webhook_id)}/deliveries"
+        return AsyncPager(self._client, path, WebhookDelivery, params)
+
+    @c.operation("get_webhook_delivery")
+    async def get_delivery(self, webhook_id: Id, delivery_id: Id) -> WebhookDelivery:
+        path = f"/v1/webhooks/{c.path_id(webhook_id)}/deliveries/{c.path_id(delivery_id)}"
+        return await self._client.call(WebhookDelivery, "GET", path)
+
+    @c.operation("replay_webhook_delivery")
+    async def replay(self, webhook_id: Id, delivery_id: Id) -> WebhookDelivery:
+        """Send a delivery again (same event id, so receivers can de-duplicate)."""
+        path = f"/v1/webhooks/{c.path_id(webhook_id)}/deliveries/{c.path_id(delivery_id)}/replay"
+        return await self._client.call(WebhookDelivery, "POST", path)

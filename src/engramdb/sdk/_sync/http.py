@@ -1,0 +1,130 @@
+# Generated from engramdb/sdk/_async by scripts/unasync.py: edit the async code, then run the script.
+"""The HTTP machinery every namespace calls through: requests with retries, streamed answers, problem+json
+errors. ``Client`` (``client.py``) adds the namespaces on top; resources and pagers are typed against
+this class, so they need not import the client that builds them."""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Iterator, Mapping
+from types import TracebackType
+from typing import Any, Self, TypeVar
+
+import httpx
+from pydantic import BaseModel
+
+from engramdb.sdk import _common as c
+from engramdb.sdk.errors import APIConnectionError, APITimeoutError, error_for
+
+T = TypeVar("T", bound=BaseModel)
+
+
+class HTTP:
+    """A connection to an Engram server: base URL, key, timeouts and retries (see ``Client``)."""
+
+    def __init__(
+        self,
+        base_url: str | None = None,
+        api_key: str | None = None,
+        *,
+        timeout: float | httpx.Timeout = c.DEFAULT_TIMEOUT_S,
+        max_retries: int = c.DEFAULT_MAX_RETRIES,
+        transport: httpx.BaseTransport | None = None,
+        headers: Mapping[str, str] | None = None,
+        http_client: httpx.Client | None = None,
+    ) -> None:
+        self.base_url = c.resolve_url(base_url if http_client is None else base_url or str(http_client.base_url))
+        self.max_retries = max_retries
+        self._owns_http = http_client is None
+        # A client of your own keeps its settings; the key and headers given here go on every call.
+        self._headers = {} if http_client is None else c.default_headers(c.resolve_key(api_key), headers)
+        self._http = http_client or httpx.Client(
+            base_url=self.base_url,
+            timeout=timeout,
+            transport=transport,
+            headers=c.default_headers(c.resolve_key(api_key), headers),
+        )
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        if self._owns_http:
+            self._http.close()
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        json: Any = None,
+        content: bytes | None = None,
+        files: Any = None,
+        data: Mapping[str, Any] | None = None,
+        headers: Mapping[str, str] | None = None,
+        idempotent: bool | None = None,
+        timeout: Any = httpx.USE_CLIENT_DEFAULT,  # seconds, an httpx.Timeout, or the client's own
+    ) -> httpx.Response:
+        """Send one call, retrying as the class says; an error status raises its ``APIStatusError``."""
+        attempt = 0
+        while True:
+            try:
+                response = self._http.request(
+                    method,
+                    path,
+                    params=c.query(params or {}),
+                    json=json,
+                    content=content,
+                    files=files,
+                    data=data,
+                    headers={**self._headers, **(headers or {})},
+                    timeout=timeout,
+                )
+            except httpx.TimeoutException as exc:
+                if c.should_retry(method, None, attempt=attempt, max_retries=self.max_retries, idempotent=idempotent):
+                    attempt += 1
+                    time.sleep(c.backoff_s(attempt, None))
+                    continue
+                raise APITimeoutError(f"no answer from {self.base_url} in time: {exc}", request=exc.request) from exc
+            except httpx.TransportError as exc:
+                if c.should_retry(method, None, attempt=attempt, max_retries=self.max_retries, idempotent=idempotent):
+                    attempt += 1
+                    time.sleep(c.backoff_s(attempt, None))
+                    continue
+                raise APIConnectionError(
+                    f"cannot reach Engram at {self.base_url} ({exc}); is `engramdb serve` running?"
+                ) from exc
+            if response.status_code < 400:
+                return response
+            status = response.status_code
+            if c.should_retry(method, status, attempt=attempt, max_retries=self.max_retries, idempotent=idempotent):
+                attempt += 1
+                time.sleep(c.backoff_s(attempt, response))
+                continue
+            raise error_for(response)
+
+    @contextlib.contextmanager
+    def stream(self, method: str, path: str, *, params: Mapping[str, Any] | None = None) -> Iterator[httpx.Response]:
+        """A response read as it arrives (an export); not retried, since part of it may be consumed."""
+        try:
+            query = c.query(params or {})
+            with self._http.stream(method, path, params=query, headers=self._headers) as response:
+                if response.status_code >= 400:
+                    response.read()
+                    raise error_for(response)
+                yield response
+        except httpx.TimeoutException as exc:
+            raise APITimeoutError(f"no answer from {self.base_url} in time: {exc}", request=exc.request) from exc
+        except httpx.TransportError as exc:
+            raise APIConnectionError(f"the connection to Engram at {self.base_url} broke: {exc}") from exc
+
+    def call(self, model: type[T], method: str, path: str, **kwargs: Any) -> T:
+        """``request`` and parse the answer as ``model``."""
+        return c.parse(model, self.request(method, path, **kwargs))

@@ -1,0 +1,30 @@
+# Generated from engramdb/sdk/_async by scripts/unasync.py: edit the async code, then run the script.
+"""Resource namespaces of the client: one method per API operation, marked with its operation id.
+
+One module per area, as in ``engramdb.services``. Bodies are the API's own Pydantic models: pass one,
+or its fields as keywords (validated before sending). List calls return a pager (``Pager``):
+iterate it, or ask for one page.
+"""
+
+# Re-exported as `X as X` (PEP 484), not through a dunder list: the test of the generated sync code
+# takes any `__a…__` name for an async leftover.
+from engramdb.sdk._sync.resources.conversation import Messages as Messages
+from engramdb.sdk._sync.resources.conversation import SessionMessages as SessionMessages
+from engramdb.sdk._sync.resources.conversation import Sessions as Sessions
+from engramdb.sdk._sync.resources.core import Audit as Audit
+from engramdb.sdk._sync.resources.core import Jobs as Jobs
+from engramdb.sdk._sync.resources.distill import Narratives as Narratives
+from engramdb.sdk._sync.resources.document import Documents as Documents
+from engramdb.sdk._sync.resources.document import Repositories as Repositories
+from engramdb.sdk._sync.resources.governance import Data as Data
+from engramdb.sdk._sync.resources.graph import Entities as Entities
+from engramdb.sdk._sync.resources.graph import Facts as Facts
+from engramdb.sdk._sync.resources.memory import Categories as Categories
+from engramdb.sdk._sync.resources.memory import Memories as Memories
+from engramdb.sdk._sync.resources.memory import Tags as Tags
+from engramdb.sdk._sync.resources.tenancy import Agents as Agents
+from engramdb.sdk._sync.resources.tenancy import Apps as Apps
+from engramdb.sdk._sync.resources.tenancy import Keys as Keys
+from engramdb.sdk._sync.resources.tenancy import Teams as Teams
+from engramdb.sdk._sync.resources.tenancy import Users as Users
+from engramdb.sdk._sync.resources.webhooks import Webhooks as Webhooks

@@ -1,0 +1,138 @@
+# Generated from engramdb/sdk/_async by scripts/unasync.py: edit the async code, then run the script.
+"""Sessions and their messages: ``client.sessions``, ``client.sessions.messages``, ``client.messages``."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Literal
+
+from engramdb.schemas.conversations import (
+    Message,
+    MessageBatch,
+    MessagesAdded,
+    Session,
+    SessionCreate,
+    SessionUpdate,
+)
+from engramdb.sdk import _common as c
+from engramdb.sdk._common import Id
+from engramdb.sdk._sync.pager import Pager
+from engramdb.sdk._sync.resources.base import Fields, Resource
+
+if TYPE_CHECKING:
+    from engramdb.sdk._sync.http import HTTP
+
+
+class SessionMessages(Resource):
+    """``client.sessions.messages``: a session's message log."""
+
+    @c.operation("add_messages")
+    def add(
+        self,
+        session_id: Id,
+        messages: MessageBatch | Iterable[Mapping[str, Any]] | None = None,
+        /,
+        *,
+        wait: bool = False,
+        **fields: Fields,
+    ) -> MessagesAdded:
+        """Append messages (dicts with role, content, optional occurred_at, name, metadata, tags …).
+        ``wait=True`` returns once their extraction job has finished (at most 60 s)."""
+        given: Any = messages
+        if messages is not None and not isinstance(messages, MessageBatch):
+            given, fields = None, {**fields, "messages": list(messages)}
+        sent = c.body(MessageBatch, given, fields)
+        path = f"/v1/sessions/{c.path_id(session_id)}/messages"
+        return self._client.call(MessagesAdded, "POST", path, json=sent, params={"wait": wait})
+
+    @c.operation("list_messages")
+    def list(
+        self,
+        session_id: Id,
+        *,
+        role: str | None = None,
+        tags_any: list[str] | None = None,
+        tags_all: list[str] | None = None,
+        occurred_after: datetime | None = None,
+        occurred_before: datetime | None = None,
+        metadata: Mapping[str, Any] | None = None,
+        order: Literal["asc", "desc"] | None = None,
+        cursor: str | None = None,
+        limit: int | None = None,
+    ) -> Pager[Message]:
+        params = {
+            "role": role,
+            "tags_any": tags_any,
+            "tags_all": tags_all,
+            "occurred_after": occurred_after,
+            "occurred_before": occurred_before,
+            "metadata": metadata,
+            "order": order,
+            "cursor": cursor,
+            "limit": limit,
+        }
+        return Pager(self._client, f"/v1/sessions/{c.path_id(session_id)}/messages", Message, params)
+
+
+class Sessions(Resource):
+    def __init__(self, client: HTTP) -> None:
+        super().__init__(client)
+        self.messages = SessionMessages(client)
+
+    @c.operation("create_session")
+    def create(self, session: SessionCreate | None = None, /, **fields: Fields) -> Session:
+        sent = c.body(SessionCreate, session, fields)
+        return self._client.call(Session, "POST", "/v1/sessions", json=sent)
+
+    @c.operation("list_sessions")
+    def list(
+        self,
+        *,
+        user_id: Id | None = None,
+        external_user_id: str | None = None,
+        agent_id: Id | None = None,
+        app_id: Id | None = None,
+        status: str | None = None,
+        tags_any: list[str] | None = None,
+        metadata: Mapping[str, Any] | None = None,
+        cursor: str | None = None,
+        limit: int | None = None,
+    ) -> Pager[Session]:
+        """``metadata``: sessions whose metadata contains this object."""
+        params = {
+            "user_id": user_id,
+            "external_user_id": external_user_id,
+            "agent_id": agent_id,
+            "app_id": app_id,
+            "status": status,
+            "tags_any": tags_any,
+            "metadata": metadata,
+            "cursor": cursor,
+            "limit": limit,
+        }
+        return Pager(self._client, "/v1/sessions", Session, params)
+
+    @c.operation("get_session")
+    def get(self, session_id: Id) -> Session:
+        return self._client.call(Session, "GET", f"/v1/sessions/{c.path_id(session_id)}")
+
+    @c.operation("update_session")
+    def update(self, session_id: Id, change: SessionUpdate | None = None, /, **fields: Fields) -> Session:
+        sent = c.body(SessionUpdate, change, fields)
+        return self._client.call(Session, "PATCH", f"/v1/sessions/{c.path_id(session_id)}", json=sent)
+
+    @c.operation("delete_session")
+    def delete(self, session_id: Id) -> None:
+        self._client.request("DELETE", f"/v1/sessions/{c.path_id(session_id)}")
+
+    @c.operation("close_session")
+    def close(self, session_id: Id) -> Session:
+        path = f"/v1/sessions/{c.path_id(session_id)}/close"
+        return self._client.call(Session, "POST", path, idempotent=True)
+
+
+class Messages(Resource):
+    @c.operation("get_message")
+    def get(self, message_id: Id) -> Message:
+        return self._client.call(Message, "GET", f"/v1/messages/{c.path_id(message_id)}")

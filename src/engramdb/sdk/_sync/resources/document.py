@@ -1,0 +1,166 @@
+# Generated from engramdb/sdk/_async by scripts/unasync.py: edit the async code, then run the script.
+"""Documents and the repositories that sync them: ``client.documents``, ``client.repositories``."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from engramdb.schemas.documents import (
+    Document,
+    DocumentChunk,
+    DocumentCreate,
+    DocumentResult,
+    DocumentUpdate,
+    PruneResult,
+    Repository,
+    RepositoryCreate,
+    RepositoryPrune,
+    RepositorySync,
+    RepositoryUpdate,
+    SyncResult,
+)
+from engramdb.sdk import _common as c
+from engramdb.sdk._common import Id
+from engramdb.sdk._sync.pager import Pager
+from engramdb.sdk._sync.resources.base import Fields, Resource
+
+
+class Documents(Resource):
+    @c.operation("create_document")
+    def create(self, document: DocumentCreate | None = None, /, **fields: Fields) -> DocumentResult:
+        """Store (or re-ingest) a document from text; identical content in the same scope is stored once."""
+        sent = c.body(DocumentCreate, document, fields)
+        return self._client.call(DocumentResult, "POST", "/v1/documents", json=sent)
+
+    @c.operation("upload_document")
+    def upload(
+        self,
+        file: bytes,
+        *,
+        filename: str,
+        file_content_type: str = "application/octet-stream",
+        tags: list[str] | None = None,
+        metadata: Mapping[str, Any] | None = None,
+        **fields: str | Id | None,
+    ) -> DocumentResult:
+        """Upload a file (multipart): PDF, HTML, Markdown, code or text. ``fields``: title, path,
+        content_type, source_url, user_id, external_user_id, agent_id, app_id, repository_id."""
+        form: dict[str, Any] = {k: str(v) for k, v in fields.items() if v is not None}
+        if tags:
+            form["tags"] = list(tags)
+        if metadata is not None:
+            form["metadata"] = json.dumps(dict(metadata))
+        files = {"file": (filename, file, file_content_type)}
+        return self._client.call(DocumentResult, "POST", "/v1/documents/upload", files=files, data=form)
+
+    @c.operation("list_documents")
+    def list(
+        self,
+        *,
+        user_id: Id | None = None,
+        external_user_id: str | None = None,
+        agent_id: Id | None = None,
+        app_id: Id | None = None,
+        repository_id: Id | None = None,
+        path_prefix: str | None = None,
+        content_type: str | None = None,
+        tags_any: list[str] | None = None,
+        tags_all: list[str] | None = None,
+        metadata: Mapping[str, Any] | None = None,
+        cursor: str | None = None,
+        limit: int | None = None,
+    ) -> Pager[Document]:
+        params = {
+            "user_id": user_id,
+            "external_user_id": external_user_id,
+            "agent_id": agent_id,
+            "app_id": app_id,
+            "repository_id": repository_id,
+            "path_prefix": path_prefix,
+            "content_type": content_type,
+            "tags_any": tags_any,
+            "tags_all": tags_all,
+            "metadata": metadata,
+            "cursor": cursor,
+            "limit": limit,
+        }
+        return Pager(self._client, "/v1/documents", Document, params)
+
+    @c.operation("get_document")
+    def get(self, document_id: Id, *, include_content: bool = False) -> Document:
+        path = f"/v1/documents/{c.path_id(document_id)}"
+        return self._client.call(Document, "GET", path, params={"include_content": include_content})
+
+    @c.operation("update_document")
+    def update(self, document_id: Id, change: DocumentUpdate | None = None, /, **fields: Fields) -> Document:
+        sent = c.body(DocumentUpdate, change, fields)
+        return self._client.call(Document, "PATCH", f"/v1/documents/{c.path_id(document_id)}", json=sent)
+
+    @c.operation("delete_document")
+    def delete(self, document_id: Id) -> None:
+        self._client.request("DELETE", f"/v1/documents/{c.path_id(document_id)}")
+
+    @c.operation("list_document_chunks")
+    def chunks(self, document_id: Id, *, cursor: str | None = None, limit: int | None = None) -> Pager[DocumentChunk]:
+        path = f"/v1/documents/{c.path_id(document_id)}/chunks"
+        return Pager(self._client, path, DocumentChunk, {"cursor": cursor, "limit": limit})
+
+
+class Repositories(Resource):
+    @c.operation("create_repository")
+    def create(self, repository: RepositoryCreate | None = None, /, **fields: Fields) -> Repository:
+        sent = c.body(RepositoryCreate, repository, fields)
+        return self._client.call(Repository, "POST", "/v1/repositories", json=sent)
+
+    @c.operation("list_repositories")
+    def list(
+        self,
+        *,
+        user_id: Id | None = None,
+        agent_id: Id | None = None,
+        app_id: Id | None = None,
+        tags_any: list[str] | None = None,
+        tags_all: list[str] | None = None,
+        cursor: str | None = None,
+        limit: int | None = None,
+    ) -> Pager[Repository]:
+        params = {
+            "user_id": user_id,
+            "agent_id": agent_id,
+            "app_id": app_id,
+            "tags_any": tags_any,
+            "tags_all": tags_all,
+            "cursor": cursor,
+            "limit": limit,
+        }
+        return Pager(self._client, "/v1/repositories", Repository, params)
+
+    @c.operation("get_repository")
+    def get(self, repository_id: Id) -> Repository:
+        return self._client.call(Repository, "GET", f"/v1/repositories/{c.path_id(repository_id)}")
+
+    @c.operation("update_repository")
+    def update(self, repository_id: Id, change: RepositoryUpdate | None = None, /, **fields: Fields) -> Repository:
+        sent = c.body(RepositoryUpdate, change, fields)
+        path = f"/v1/repositories/{c.path_id(repository_id)}"
+        return self._client.call(Repository, "PATCH", path, json=sent)
+
+    @c.operation("delete_repository")
+    def delete(self, repository_id: Id) -> None:
+        self._client.request("DELETE", f"/v1/repositories/{c.path_id(repository_id)}")
+
+    @c.operation("sync_repository_files")
+    def sync_files(self, repository_id: Id, batch: RepositorySync | None = None, /, **fields: Fields) -> SyncResult:
+        """Add or update a batch of files by path; unchanged ones are not re-embedded."""
+        sent = c.body(RepositorySync, batch, fields)
+        path = f"/v1/repositories/{c.path_id(repository_id)}/files"
+        return self._client.call(SyncResult, "POST", path, json=sent, idempotent=True)
+
+    @c.operation("prune_repository")
+    def prune(self, repository_id: Id, keep: RepositoryPrune | None = None, /, **fields: Fields) -> PruneResult:
+        """Delete the repository's documents whose paths are not in ``paths``."""
+        sent = c.body(RepositoryPrune, keep, fields)
+        path = f"/v1/repositories/{c.path_id(repository_id)}/prune"
+        return self._client.call(PruneResult, "POST", path, json=sent, idempotent=True)

@@ -1,0 +1,172 @@
+"""The event outbox: what a change tells the org's webhook endpoints, written in the change's transaction.
+
+* :func:`emit` is called by an operation inside the transaction that writes a change: it finds the org's
+  enabled endpoints subscribed to the event (one indexed query, nothing more when there are none),
+  inserts a ``webhook_delivery`` row for each and defers the queue job that sends it. The change, its
+  deliveries and their jobs commit together, so no event is lost or sent for a change rolled back.
+* **Erasure.** The log must not outlive the data it describes: :func:`redact` (a memory purged) and
+  :func:`redact_user` (a user deleted), called in the erasing transaction, cut the ``data`` of every
+  delivery about the erased rows down to ids and ``"redacted": true``. The rows and their attempts stay;
+  a pending attempt or a replay sends what the row holds then, so the redacted payload.
+
+Sending is the webhooks area's (``services/webhooks/delivery.py``); this module only writes rows, so
+every area may emit events without importing the webhooks area.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from pydantic_core import to_jsonable_python
+from sqlalchemy import (
+    ColumnElement,
+    Text,
+    cast,
+    func,
+    insert,
+    or_,
+    select,
+    true,
+    update,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from engramdb import ids
+from engramdb.schemas.webhooks import (
+    ALSO_SENT_TO,
+)
+from engramdb.storage import queue
+from engramdb.storage import tables as t
+
+w = t.webhook_endpoint
+d = t.webhook_delivery
+
+
+# --- the outbox --------------------------------------------------------------------------------------
+
+
+async def emit(
+    conn: AsyncConnection, *, org_id: uuid.UUID, event_type: str, data: Mapping[str, Any]
+) -> uuid.UUID | None:
+    """Queue ``event_type`` for every enabled endpoint of the org subscribed to it, in ``conn``'s
+    transaction. ``data`` may hold models, UUIDs and datetimes (made JSON only when someone listens).
+    Returns the event id, or None when no endpoint wants it."""
+    wanted = [event_type, "*", *ALSO_SENT_TO.get(event_type, ())]
+    subscribed = select(w.c.id).where(w.c.org_id == org_id, w.c.enabled, w.c.event_types.overlap(wanted))
+    endpoint_ids = list((await conn.execute(subscribed)).scalars())
+    if not endpoint_ids:
+        return None
+    rows = await enqueue(conn, org_id, endpoint_ids, event_type, data)
+    return uuid.UUID(str(rows[0]["event_id"]))
+
+
+async def enqueue(
+    conn: AsyncConnection,
+    org_id: uuid.UUID,
+    endpoint_ids: Sequence[uuid.UUID],
+    event_type: str,
+    data: Mapping[str, Any],
+) -> list[dict[str, Any]]:
+    event_id = ids.uuid7()
+    stamp = datetime.now(UTC).isoformat().replace("+00:00", "Z")
+    payload = {"type": event_type, "timestamp": stamp, "data": to_jsonable_python(data)}
+    values = []
+    for endpoint_id in endpoint_ids:
+        delivery_id = ids.uuid7()
+        job = await queue.defer(conn, queue.DELIVER_WEBHOOK, {"org_id": str(org_id), "delivery_id": str(delivery_id)})
+        values.append(
+            {
+                "org_id": org_id,
+                "id": delivery_id,
+                "endpoint_id": endpoint_id,
+                "event_id": event_id,
+                "event_type": event_type,
+                "payload": payload,
+                "queue_job_id": job,
+                "next_attempt_at": func.now(),
+            }
+        )
+    return [dict(r) for r in (await conn.execute(insert(d).values(values).returning(d))).mappings()]
+
+
+# --- erasure: redacting the delivery log ---------------------------------------------------------------
+
+# What a redacted delivery keeps of the object it was about: ids (and, for a job, its kind and status).
+# Everything else in ``data`` goes: content, tags, metadata, titles, paths, reasons, a job's result.
+REDACTED_KEEPS: dict[str, tuple[str, ...]] = {
+    "memory": ("id", "user_id", "agent_id", "team_id", "app_id", "session_id"),
+    "fact": ("id", "user_id", "agent_id", "session_id", "subject_id", "object_id", "replaces_id", "invalidated_by"),
+    "document": ("id", "repository_id", "user_id", "agent_id", "app_id"),
+    "job": ("id", "kind", "status", "session_id", "user_id"),
+}
+
+
+def _about(kind: str, key: str) -> ColumnElement[str]:
+    """``payload.data.<kind>.<key>`` as text (null when the delivery is not about a ``kind``)."""
+    found: ColumnElement[str] = d.c.payload[("data", kind, key)].astext
+    return found
+
+
+def _json_object(*pairs: tuple[str, Any]) -> ColumnElement[Any]:
+    args = [x for key, value in pairs for x in (cast(key, Text), value)]
+    return func.jsonb_build_object(*args, type_=JSONB)
+
+
+async def _redact(conn: AsyncConnection, org_id: uuid.UUID, kind: str, match: ColumnElement[bool]) -> int:
+    data = ("data",)
+    kept = _json_object(*((key, d.c.payload[(*data, kind, key)]) for key in REDACTED_KEEPS[kind]))
+    head = func.jsonb_strip_nulls(
+        _json_object(("object", d.c.payload[(*data, "object")]), ("action", d.c.payload[(*data, "action")])),
+        type_=JSONB,
+    )
+    redacted = head.op("||", return_type=JSONB)(_json_object(("redacted", true()), (kind, kept)))
+    payload = d.c.payload.op("||", return_type=JSONB)(_json_object(("data", redacted)))
+    stmt = (
+        update(d)
+        .where(
+            d.c.org_id == org_id,
+            _about(kind, "id").is_not(None),
+            match,
+            d.c.payload[(*data, "redacted")].astext.is_distinct_from("true"),
+        )
+        .values(payload=payload, updated_at=func.now())
+    )
+    return (await conn.execute(stmt)).rowcount
+
+
+async def redact(
+    conn: AsyncConnection, org_id: uuid.UUID, kind: str, object_ids: Sequence[uuid.UUID], *, key: str = "id"
+) -> int:
+    """In ``conn``'s transaction (the erasure's), cut every delivery about these ``kind`` objects (``memory``,
+    ``fact``, ``document``, ``job``) down to ids and ``"redacted": true``. ``key`` picks them by another of
+    their ids (``"repository_id"``: a repository's documents). Returns the deliveries changed.
+
+    The rows stay (the log still shows that the event was sent, and its attempts); a pending delivery or
+    a replay sends the redacted payload, as the same event. Costs one pass over the org's log (kept
+    ``ENGRAM_WEBHOOK_RETENTION_DAYS``)."""
+    if not object_ids:
+        return 0
+    if key not in REDACTED_KEEPS[kind]:
+        raise ValueError(f"a redacted {kind} keeps no {key}")
+    return await _redact(conn, org_id, kind, _about(kind, key).in_([str(i) for i in object_ids]))
+
+
+async def redact_user(conn: AsyncConnection, org_id: uuid.UUID, user_id: uuid.UUID) -> int:
+    """:func:`redact` for a user being deleted: every delivery about their memories, facts, documents
+    (their own, or in their repositories) and jobs (theirs, or of their sessions). Call it before the
+    user's rows are deleted (repositories and sessions are looked up)."""
+    uid = str(user_id)
+    repo, sess = t.repository, t.session
+    repositories = select(cast(repo.c.id, Text)).where(repo.c.org_id == org_id, repo.c.user_id == user_id)
+    sessions = select(cast(sess.c.id, Text)).where(sess.c.org_id == org_id, sess.c.user_id == user_id)
+    matches = {
+        "memory": _about("memory", "user_id") == uid,
+        "fact": _about("fact", "user_id") == uid,
+        "document": or_(_about("document", "user_id") == uid, _about("document", "repository_id").in_(repositories)),
+        "job": or_(_about("job", "user_id") == uid, _about("job", "session_id").in_(sessions)),
+    }
+    return sum([await _redact(conn, org_id, kind, match) for kind, match in matches.items()])

@@ -1,0 +1,321 @@
+"""The retrievers of hybrid search: per type, a vector and a keyword list of candidates under every filter
+(pushed into SQL), and the reading of the winners whole once fusion has picked them (``hybrid.py``).
+
+Exact top-k under filters: pgvector filters *after* an HNSW scan, so a small user inside a large org could
+get too few or wrong neighbours. When the rows that pass the filters number at most
+``ENGRAM_EXACT_SEARCH_LIMIT``, the vector retriever scans them exactly (through the filter indexes);
+otherwise it uses the HNSW index with a raised ``ef_search`` and falls back to an exact scan if the filters
+left it short of candidates.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from pgvector.sqlalchemy import Vector
+from sqlalchemy import (
+    ColumnElement,
+    Float,
+    Table,
+    Text,
+    bindparam,
+    case,
+    cast,
+    func,
+    literal,
+    literal_column,
+    select,
+    text,
+    tuple_,
+)
+from sqlalchemy.dialects.postgresql import TSQUERY
+from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.sql.selectable import Select
+
+from engramdb.schemas.search import SearchRequest
+from engramdb.services.core import visibility
+from engramdb.services.core.caller import Caller
+from engramdb.services.core.runtime import Runtime
+from engramdb.services.search import documents as search_docs
+from engramdb.services.search import graph as search_graph
+from engramdb.storage import tables as t
+from engramdb.storage.filters import content_filters, unexpired
+from engramdb.storage.vectors import literal as model_literal
+
+MAX_EF_SEARCH = 1000  # pgvector's upper bound for hnsw.ef_search
+# Candidates carry only what fusion needs; the top_k winners are read whole afterwards (reading every
+# candidate's content, metadata and tags cost more than the retrieval itself).
+_RANKING = {
+    "message": ("id", "session_id", "seq", "name", "occurred_at", "created_at"),
+    "memory": ("id", "session_id", "importance", "created_at"),
+    "chunk": search_docs.RANKING,
+}
+_FULL = {
+    "message": ("user_id", "content", "role", "metadata", "tags"),
+    "memory": ("user_id", "content", "memory_type", "metadata", "tags"),
+}
+
+
+@dataclass
+class Hit:
+    kind: str
+    row: dict[str, Any]
+    vector_rank: int | None = None
+    vector_similarity: float | None = None
+    vector_method: str | None = None
+    neighbor_similarity: float | None = None
+    keyword_rank: int | None = None
+    keyword_score: float | None = None
+
+
+def conditions(
+    kind: str, table: Table, caller: Caller, req: SearchRequest, user_id: uuid.UUID | None
+) -> list[ColumnElement[bool]]:
+    f = req.filters
+    conds = visibility.RULES[kind](caller)
+    for column, value in (
+        ("user_id", user_id),
+        ("agent_id", req.agent_id),
+        ("session_id", req.session_id),
+        ("app_id", req.app_id),
+    ):
+        if value is not None:
+            conds.append(table.c[column] == value)
+    message = kind == "message"
+    conds += content_filters(
+        table,
+        tags_any=f.tags_any,
+        tags_all=f.tags_all,
+        metadata=f.metadata,
+        created_after=f.created_after,
+        created_before=f.created_before,
+        categories=None if message else f.categories,
+        occurred_after=f.occurred_after if message else None,
+        occurred_before=f.occurred_before if message else None,
+    )
+    if message:
+        if f.role:
+            conds.append(table.c.role.in_(f.role))
+    else:
+        conds += [table.c.state.in_(f.state), unexpired(table)]
+        if f.memory_types:
+            conds.append(table.c.memory_type.in_(f.memory_types))
+    return conds
+
+
+async def vector(
+    conn: AsyncConnection,
+    rt: Runtime,
+    kind: str,
+    table: Table,
+    conds: list[ColumnElement[bool]],
+    qvec: list[float],
+    n: int,
+    neighbor: float,
+    matching: int,
+    org_id: uuid.UUID,
+    context: float,
+) -> tuple[list[dict[str, Any]], str]:
+    """The ``n`` rows closest to ``qvec`` under ``conds``; for messages each row's ``similarity`` also
+    borrows ``neighbor`` × the similarity of its most similar adjacent turn (same session, seq ± 1).
+    ``matching`` is the capped count of embedded rows under ``conds``."""
+    conds = [*conds, embedded_with(rt, table)]
+    distance = cast(table.c.embedding, Vector(rt.embedder.dimensions)).cosine_distance(qvec)
+    similarity = _similarity(table, distance, qvec, rt.embedder.dimensions, context)
+    columns = [table.c[c] for c in _RANKING[kind]]
+    smooth = kind == "message" and neighbor > 0
+    limit = rt.settings.exact_search_limit
+    if matching <= limit:
+        if smooth:
+            # Neighbours are the turns at seq ± 1 of the same session (as on the index path below), read
+            # with window functions over one sort rather than self-joins.
+            # MATERIALIZED: inlined, the similarity (parts and all) would be computed once per reference.
+            scored = (
+                select(*columns, similarity.label("similarity")).where(*conds).cte("scored").prefix_with("MATERIALIZED")
+            )
+
+            def adjacent(step: int) -> ColumnElement[float]:
+                shift = func.lag if step < 0 else func.lead
+                seq, similarity = (
+                    shift(c).over(partition_by=scored.c.session_id, order_by=scored.c.seq)
+                    for c in (scored.c.seq, scored.c.similarity)
+                )
+                return case((seq == scored.c.seq + step, similarity))
+
+            near = select(scored, func.greatest(adjacent(-1), adjacent(1)).label("neighbor_similarity")).subquery()
+            score = near.c.similarity + neighbor * func.coalesce(near.c.neighbor_similarity, 0.0)
+            query = select(near, score.label("score"))
+        else:
+            inner = select(*columns, similarity.label("similarity")).where(*conds).subquery()
+            query = select(inner, inner.c.similarity.label("score"))
+        # Ordering a derived column keeps the planner off the HNSW index: filter indexes, then a sort.
+        rows = (await conn.execute(query.order_by(text("score DESC")).limit(n))).mappings().all()
+        return [dict(r) for r in rows], "exact"
+    # The organization as a literal lets the planner match its own index (services/maintenance/indexes.py).
+    own_index = table.c.org_id == literal_column(f"'{uuid.UUID(str(org_id))}'::uuid")
+    base = select(*columns, similarity.label("similarity")).where(*conds, own_index)
+    found: list[dict[str, Any]] = []
+    method = "hnsw"
+    # pgvector 0.6 returns at most ef_search index hits and filters them afterwards: widen the search
+    # once if the filters left too few, then fall back to the exact scan.
+    # The index orders by the message's own vector; messages are rescored by their parts, so fetch twice
+    # as many as needed to let a message that matches by one sentence or its context move up.
+    fetch = 2 * n if "part_embeddings" in table.c else n
+    for ef_search in dict.fromkeys((min(MAX_EF_SEARCH, max(40, 2 * fetch)), MAX_EF_SEARCH)):
+        await conn.execute(text("SELECT set_config('hnsw.ef_search', :ef, true)"), {"ef": str(ef_search)})
+        found = [dict(r) for r in (await conn.execute(base.order_by(distance).limit(fetch))).mappings().all()]
+        if len(found) >= n:
+            break
+    else:
+        exact = base.order_by(text("similarity DESC")).limit(n)  # a derived column: no index scan
+        found = [dict(r) for r in (await conn.execute(exact)).mappings().all()]
+        method = "exact"
+    for row in found:
+        row["score"] = row["similarity"]
+    found.sort(key=lambda r: -r["score"])  # index order is by the message's vector, scores by its best part
+    del found[n:]
+    if smooth and found:
+        await _smooth_with_neighbors(conn, table, conds, similarity, found, neighbor)
+    return found, method
+
+
+def _similarity(
+    table: Table, distance: ColumnElement[float], qvec: list[float], dimensions: int, context: float
+) -> ColumnElement[float]:
+    """Cosine similarity to the query. A message scores as the best of its own (mean) vector, its best
+    sentence, and ``context`` × its vector after the previous turn (see services/core/runtime.py
+    ``embed_messages``): the context is discounted because it also carries the previous turn's topic."""
+    if "part_embeddings" not in table.c:
+        return 1 - distance
+    query = bindparam("query_vector", qvec, type_=Vector(dimensions))
+    sentence = func.unnest(table.c.part_embeddings).column_valued("sentence")
+    best = select(func.max(1 - sentence.op("<=>", return_type=Float)(query))).scalar_subquery()
+    if not context:
+        return func.greatest(1 - distance, best)
+    in_context = context * (1 - table.c.context_embedding.op("<=>", return_type=Float)(query))
+    return func.greatest(1 - distance, best, in_context)
+
+
+def embedded_with(rt: Runtime, table: Table) -> ColumnElement[bool]:
+    """Rows whose vector comes from the configured model (the partial HNSW index's predicate)."""
+    return table.c.embedding_model == literal_column(model_literal(rt.embedder.model))
+
+
+def count(conds: list[ColumnElement[bool]], limit: int) -> Select[Any]:
+    """How many rows pass ``conds``, counting no further than ``limit + 1``."""
+    capped = select(literal(1)).where(*conds).limit(limit + 1).subquery()
+    return select(func.count()).select_from(capped)
+
+
+async def _smooth_with_neighbors(
+    conn: AsyncConnection,
+    table: Table,
+    conds: list[ColumnElement[bool]],
+    similarity: ColumnElement[float],
+    found: list[dict[str, Any]],
+    neighbor: float,
+) -> None:
+    """The index path's version of the window in the exact path: look the adjacent turns up."""
+    wanted = {(r["session_id"], r["seq"] + d) for r in found for d in (-1, 1)}
+    query = select(table.c.session_id, table.c.seq, similarity.label("similarity")).where(
+        *conds, tuple_(table.c.session_id, table.c.seq).in_(list(wanted))
+    )
+    sims = {(r.session_id, r.seq): r.similarity for r in await conn.execute(query)}
+    for row in found:
+        near = [
+            sims[k] for k in ((row["session_id"], row["seq"] - 1), (row["session_id"], row["seq"] + 1)) if k in sims
+        ]
+        row["neighbor_similarity"] = max(near) if near else None
+        row["score"] = row["similarity"] + neighbor * (max(near) if near else 0.0)
+    found.sort(key=lambda r: -r["score"])
+
+
+_BM25_K1, _BM25_B = 1.2, 0.75
+
+
+def _lexemes(language: ColumnElement[Any], query: str) -> Any:
+    """The query's lexemes (stop words dropped, stems kept), each also as a one-word ``tsquery``."""
+    words = func.unnest(func.to_tsvector(language, literal(query))).table_valued("lexeme", "positions", "weights")
+    quoted = literal("'") + func.replace(func.replace(words.c.lexeme, "\\", "\\\\"), "'", "''") + literal("'")
+    return select(words.c.lexeme, cast(quoted, TSQUERY).label("tsq")).cte("terms")
+
+
+async def keyword(
+    conn: AsyncConnection,
+    rt: Runtime,
+    kind: str,
+    table: Table,
+    conds: list[ColumnElement[bool]],
+    query: str,
+    n: int,
+    count_embedded: bool,
+) -> tuple[list[dict[str, Any]], int | None]:
+    """The ``n`` best keyword matches under ``conds`` by BM25 and the capped count of rows under ``conds``
+    (embedded rows when ``count_embedded``: the vector side's choice of method), in one round trip.
+
+    BM25 over the searched rows themselves: a word's weight (IDF) comes from how many of *these* rows
+    contain it, so a word every turn of this user shares ("go", a friend's name) counts little and a rare
+    one a lot; Postgres' ``ts_rank`` has no IDF. Term frequency is taken as 1 (chat turns are short) and
+    the length is the row's number of distinct lexemes.
+    """
+    # The configuration is a literal (settings allow only [a-z_]+): converting a string to regconfig at
+    # run time is not foldable, and the any-word query below must fold to a constant so the planner can
+    # weigh the full-text index.
+    language: ColumnElement[Any] = literal_column(f"'{rt.settings.search_language}'::regconfig")
+    terms = _lexemes(language, query)
+    every_word = cast(func.plainto_tsquery(language, literal(query)), Text)
+    any_word = cast(func.replace(every_word, literal(" & "), literal(" | ")), TSQUERY)
+    matched = (
+        select(*(table.c[c] for c in _RANKING[kind]), table.c.search_tsv, func.length(table.c.search_tsv).label("len"))
+        .where(*conds, table.c.search_tsv.op("@@")(any_word))
+        .cte("matched")
+    )
+    pairs = (
+        select(matched.c.id, terms.c.lexeme)
+        .select_from(matched.join(terms, matched.c.search_tsv.op("@@")(terms.c.tsq)))
+        .cte("pairs")
+    )
+    df = select(pairs.c.lexeme, func.count().label("df")).group_by(pairs.c.lexeme).cte("df")
+    scope = [*conds, embedded_with(rt, table)] if count_embedded else conds
+    total = count(scope, rt.settings.exact_search_limit).scalar_subquery()
+    idf = func.ln(1 + (func.greatest(total, df.c.df) - df.c.df + 0.5) / (df.c.df + 0.5))
+    per_row = (
+        select(pairs.c.id, func.sum(idf).label("idf"))
+        .select_from(pairs.join(df, pairs.c.lexeme == df.c.lexeme))
+        .group_by(pairs.c.id)
+        .subquery("per_row")
+    )
+    average = select(func.avg(matched.c.len)).scalar_subquery()
+    norm = (_BM25_K1 + 1) / (1 + _BM25_K1 * (1 - _BM25_B + _BM25_B * matched.c.len / func.nullif(average, 0)))
+    rank = per_row.c.idf * norm
+    statement = (
+        select(*(matched.c[c] for c in _RANKING[kind]), rank.label("rank"), total.label("matching"))
+        .select_from(matched.join(per_row, per_row.c.id == matched.c.id))
+        .order_by(rank.desc(), matched.c.id)
+        .limit(n)
+    )
+    rows = [dict(r) for r in (await conn.execute(statement)).mappings().all()]
+    return rows, (rows[0]["matching"] if rows and count_embedded else None)
+
+
+async def hydrate(conn: AsyncConnection, winners: list[Hit]) -> list[Hit]:
+    """Read the rest of each winner's row (content, metadata, tags, ...); a winner deleted by another
+    request since the candidates were read (a new snapshot per statement) is left out."""
+    present: set[tuple[str, uuid.UUID]] = set()
+    for kind in dict.fromkeys(hit.kind for hit in winners):
+        ids = [hit.row["id"] for hit in winners if hit.kind == kind]
+        if kind in _FULL:
+            table = t.message if kind == "message" else t.memory
+            statement = select(table.c.id, *(table.c[c] for c in _FULL[kind])).where(table.c.id.in_(ids))
+            full = {r["id"]: dict(r) for r in (await conn.execute(statement)).mappings().all()}
+        elif kind in search_docs.KINDS.values():
+            full = await search_docs.full_rows(conn, kind, [hit.row for hit in winners if hit.kind == kind])
+        else:
+            full = await search_graph.full_rows(conn, kind, ids)
+        for hit in winners:
+            if hit.kind == kind and hit.row["id"] in full:
+                hit.row.update(full[hit.row["id"]])
+                present.add((kind, hit.row["id"]))
+    return [hit for hit in winners if (hit.kind, hit.row["id"]) in present]
