@@ -21,10 +21,13 @@ tenant table that has none, so a table added later must be placed here.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable
 
 from sqlalchemy import ColumnElement, Select, Table, and_, false, or_, select
+from sqlalchemy.ext.asyncio import AsyncConnection
 
+from engramdb.errors import PermissionDenied
 from engramdb.services.core.caller import Caller
 from engramdb.storage import tables as t
 
@@ -32,9 +35,12 @@ Conditions = list[ColumnElement[bool]]
 
 
 def _bound_columns(caller: Caller, table: Table) -> Conditions:
-    """The org, and each of the key's bindings as a column of ``table`` (sessions, memories)."""
+    """The org, and each of the key's bindings as a column of ``table`` (sessions, memories). A team-bound
+    key also sees the rows of its team's users that name no team, as it sees their documents."""
     conds: Conditions = [table.c.org_id == caller.org_id]
-    for name in ("team_id", "user_id", "agent_id"):
+    if caller.team_id is not None:
+        conds.append(or_(table.c.team_id == caller.team_id, table.c.user_id.in_(users(caller))))
+    for name in ("user_id", "agent_id"):
         value = getattr(caller, name)
         if value is not None:
             conds.append(table.c[name] == value)
@@ -71,6 +77,62 @@ def users(caller: Caller) -> Select[tuple[object]]:
             u.c.id.in_(select(a.c.user_id).where(a.c.org_id == caller.org_id, a.c.id == caller.agent_id))
         )
     return query
+
+
+def agents(caller: Caller) -> Conditions:
+    """The agents a key may act for: its own agent; a user's agents; a team's agents and its users'."""
+    a = t.agent
+    conds: Conditions = [a.c.org_id == caller.org_id]
+    if caller.agent_id is not None:
+        conds.append(a.c.id == caller.agent_id)
+    if caller.user_id is not None:
+        conds.append(a.c.user_id == caller.user_id)
+    if caller.team_id is not None:
+        conds.append(or_(a.c.team_id == caller.team_id, a.c.user_id.in_(users(caller))))
+    return conds
+
+
+def teams(caller: Caller) -> Conditions:
+    """The teams a key may file rows under: its team; a user's team; an agent's team or its user's."""
+    tm, u, a = t.team, t.user_account, t.agent
+    conds: Conditions = [tm.c.org_id == caller.org_id]
+    if caller.team_id is not None:
+        conds.append(tm.c.id == caller.team_id)
+    if caller.user_id is not None:
+        conds.append(tm.c.id.in_(select(u.c.team_id).where(u.c.org_id == caller.org_id, u.c.id == caller.user_id)))
+    if caller.agent_id is not None:
+        agent = and_(a.c.org_id == caller.org_id, a.c.id == caller.agent_id)
+        conds.append(
+            or_(
+                tm.c.id.in_(select(a.c.team_id).where(agent)),
+                tm.c.id.in_(select(u.c.team_id).where(u.c.org_id == caller.org_id, u.c.id.in_(users(caller)))),
+            )
+        )
+    return conds
+
+
+async def confine_write(
+    conn: AsyncConnection,
+    caller: Caller,
+    *,
+    user_id: uuid.UUID | None = None,
+    agent_id: uuid.UUID | None = None,
+    team_id: uuid.UUID | None = None,
+) -> None:
+    """Every scope a write names must lie inside the key's binding, or the write is refused (403): the
+    user among those the key sees, the agent among those it may act for, the team among its teams. Each
+    write path calls this once the ids are resolved (and known to exist), so a bound key can neither
+    write for, nor change what belongs to, anyone it could not read."""
+    if not caller.bound:
+        return
+    checks = (
+        ("user", user_id, users(caller).where(t.user_account.c.id == user_id)),
+        ("agent", agent_id, select(t.agent.c.id).where(*agents(caller), t.agent.c.id == agent_id)),
+        ("team", team_id, select(t.team.c.id).where(*teams(caller), t.team.c.id == team_id)),
+    )
+    for label, value, query in checks:
+        if value is not None and await conn.scalar(query) is None:
+            raise PermissionDenied(f"this API key's binding does not reach that {label}; it cannot write for it")
 
 
 def facts(caller: Caller) -> Conditions:

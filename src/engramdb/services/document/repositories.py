@@ -53,6 +53,7 @@ async def owner_scope(conn: AsyncConnection, caller: Caller, ref: Any, *, create
     agent_id = caller.bind("agent_id", ref.agent_id)
     await require_row(conn, t.agent, caller.org_id, agent_id, "agent")
     await require_row(conn, t.app, caller.org_id, ref.app_id, "app")
+    await visibility.confine_write(conn, caller, user_id=user_id, agent_id=agent_id)
     if caller.team_id is not None and (
         user_id is None or await conn.scalar(visibility.users(caller).where(t.user_account.c.id == user_id)) is None
     ):

@@ -230,6 +230,7 @@ async def create(rt: Runtime, caller: Caller, body: FactCreate) -> FactResult:
                 "agent",
                 agent_id,
             )
+        await visibility.confine_write(conn, caller, user_id=user_id, agent_id=agent_id)
         cands = [EntityCandidate(body.subject, body.subject_type)]
         if body.object_is_entity:
             cands.append(EntityCandidate(body.object, body.object_type))

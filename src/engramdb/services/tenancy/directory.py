@@ -17,10 +17,10 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from engramdb import ids
-from engramdb.errors import NotFound
+from engramdb.errors import NotFound, PermissionDenied
 from engramdb.schemas.common import Page, PublicModel
 from engramdb.schemas.directory import Agent, App, Team, User
-from engramdb.services.core import audit
+from engramdb.services.core import audit, visibility
 from engramdb.services.core.caller import Caller
 from engramdb.storage import tables as t
 from engramdb.storage.database import Database
@@ -186,12 +186,19 @@ async def resolve_user(
             select(u.c.id).where(u.c.org_id == caller.org_id, u.c.external_id == external_user_id)
         )
         if found is None:
-            if caller.user_id is not None:
-                caller.bind("user_id", uuid.uuid4())  # a bound key cannot create other users: raises 403
+            if caller.user_id is not None or caller.agent_id is not None:
+                bound = "a user" if caller.user_id is not None else "an agent"
+                raise PermissionDenied(f"this API key is bound to {bound}; it cannot create users")
             found = ids.uuid7()
             stmt = (
                 pg_insert(u)
-                .values(org_id=caller.org_id, id=found, external_id=external_user_id, metadata={})
+                .values(
+                    org_id=caller.org_id,
+                    id=found,
+                    external_id=external_user_id,
+                    metadata={},
+                    team_id=caller.team_id,  # a team-bound key's new user joins its team
+                )
                 .on_conflict_do_nothing(constraint="uq_user_account_external_id")
                 .returning(u.c.id)
             )
@@ -209,7 +216,9 @@ async def resolve_user(
         exists = await conn.scalar(select(u.c.id).where(u.c.org_id == caller.org_id, u.c.id == user_id))
         if exists is None:
             raise NotFound(f"user {user_id} not found")
-    return caller.bind("user_id", user_id)
+    user_id = caller.bind("user_id", user_id)
+    await visibility.confine_write(conn, caller, user_id=user_id)
+    return user_id
 
 
 async def user_id_for_filter(db: Database, caller: Caller, external_id: str) -> uuid.UUID | None:
@@ -238,4 +247,5 @@ async def resolve_scope(conn: AsyncConnection, caller: Caller, body: Any) -> dic
     await require_row(conn, t.agent, caller.org_id, agent_id, "agent")
     await require_row(conn, t.team, caller.org_id, team_id, "team")
     await require_row(conn, t.app, caller.org_id, body.app_id, "app")
+    await visibility.confine_write(conn, caller, agent_id=agent_id, team_id=team_id)
     return {"user_id": user_id, "agent_id": agent_id, "team_id": team_id, "app_id": body.app_id}
