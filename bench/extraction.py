@@ -53,7 +53,17 @@ from rich.table import Table
 
 sys.path.insert(0, str(Path(__file__).parent))
 from _server import engram_server  # noqa: E402
-from locomo import CATEGORIES, DIA, KS, message_batch, scored_questions, sessions_of, turn_text  # noqa: E402
+from locomo import (  # noqa: E402
+    CATEGORIES,
+    DIA,
+    KS,
+    LOCOMO_ENV,
+    locomo_path,
+    message_batch,
+    scored_questions,
+    sessions_of,
+    turn_text,
+)
 from locomo import evaluate as evaluate_messages  # noqa: E402
 
 from engramdb.providers.extraction import Turn  # noqa: E402
@@ -444,7 +454,7 @@ def print_examples(q: dict[str, Any], n: int) -> dict[str, list[list[Any]]]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data" / "locomo10.json")
+    parser.add_argument("--data", type=Path, help=f"locomo10.json (default: ${LOCOMO_ENV}, or ../shared/data/)")
     parser.add_argument("--url", help="a running Engram server (default: start one)")
     parser.add_argument("--api-key")
     parser.add_argument("--conversations", type=int, default=0, help="only the first N conversations")
@@ -455,9 +465,7 @@ def main() -> None:
     parser.add_argument("--examples", type=int, default=8, help="failure examples to print per kind")
     parser.add_argument("--json", type=Path, help="also write the figures here")
     args = parser.parse_args()
-    if not args.data.exists():
-        raise SystemExit(f"{args.data} not found: pass --data PATH/locomo10.json")
-    samples = json.loads(args.data.read_text())[: args.conversations or None]
+    samples = json.loads(locomo_path(args.data).read_text())[: args.conversations or None]
     env = {
         name: value
         for name, value in (

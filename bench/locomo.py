@@ -1,6 +1,7 @@
 """LoCoMo retrieval benchmark through the public HTTP API.
 
-Ingests ../shared/data/locomo10.json (each conversation a user, each LoCoMo session a session, each turn
+Ingests LoCoMo's locomo10.json (from the snap-research/LoCoMo repository, CC BY-NC 4.0; see
+``locomo_path`` for where it is looked for) (each conversation a user, each LoCoMo session a session, each turn
 a message with its speaker as `name`, the session's date as `occurred_at` and its `dia_id` in metadata),
 then asks every question of categories 1-4 with POST /v1/search over that user's messages and scores
 evidence Recall@1/5/10/20 and NDCG@10, overall and per category, plus search latency over HTTP.
@@ -14,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import re
 import sys
 import time
@@ -31,6 +33,29 @@ sys.path.insert(0, str(Path(__file__).parent))
 from _server import engram_server, percentile  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
+# LoCoMo (Maharana et al., ACL 2024) comes from the snap-research/LoCoMo repository on GitHub,
+# data/locomo10.json, under CC BY-NC 4.0 (research and evaluation only). Engram does not ship it.
+LOCOMO_SOURCE = "the snap-research/LoCoMo repository on GitHub (data/locomo10.json, CC BY-NC 4.0)"
+LOCOMO_ENV = "ENGRAM_LOCOMO"
+
+
+def locomo_path(given: Path | None) -> Path:
+    """Where LoCoMo is: ``--data``, else ``$ENGRAM_LOCOMO``, else ``../shared/data/locomo10.json`` beside the
+    checkout (where this project's machines keep it); exits with what to do when it is in none of them."""
+    candidates = [given] if given is not None else []
+    if not candidates and os.environ.get(LOCOMO_ENV):
+        candidates = [Path(os.environ[LOCOMO_ENV])]
+    candidates = candidates or [ROOT.parent / "shared" / "data" / "locomo10.json", ROOT / "locomo10.json"]
+    for path in candidates:
+        if path.is_file():
+            return path
+    tried = ", ".join(str(p) for p in candidates)
+    raise SystemExit(
+        f"LoCoMo not found (looked at {tried}). Download locomo10.json from {LOCOMO_SOURCE}, then pass "
+        f"--data PATH/locomo10.json or set {LOCOMO_ENV}=PATH/locomo10.json."
+    )
+
+
 CATEGORIES = {1: "multi-hop", 2: "temporal", 3: "open-domain", 4: "single-hop"}
 KS = (1, 5, 10, 20)
 DIA = re.compile(r"D\d+:\d+")
@@ -161,16 +186,14 @@ def report(
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data" / "locomo10.json")
+    parser.add_argument("--data", type=Path, help=f"locomo10.json (default: ${LOCOMO_ENV}, or ../shared/data/)")
     parser.add_argument("--url", help="a running Engram server (default: start one)")
     parser.add_argument("--api-key")
     parser.add_argument("--mode", choices=["hybrid", "vector", "keyword"], default="hybrid")
     parser.add_argument("--conversations", type=int, default=0, help="only the first N conversations")
     parser.add_argument("--json", type=Path, help="also write the figures here")
     args = parser.parse_args()
-    if not args.data.exists():
-        raise SystemExit(f"{args.data} not found: pass --data PATH/locomo10.json")
-    samples = json.loads(args.data.read_text())
+    samples = json.loads(locomo_path(args.data).read_text())
     if args.conversations:
         samples = samples[: args.conversations]
     with (

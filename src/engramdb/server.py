@@ -11,6 +11,7 @@ import logging
 from fastapi import FastAPI
 from starlette.routing import Route
 
+from engramdb.api import logs
 from engramdb.api.app import create_app as create_api
 from engramdb.config import Settings
 from engramdb.mcp.http import McpEndpoint
@@ -19,7 +20,9 @@ from engramdb.storage.database import Database
 
 
 def create_app(settings: Settings, *, db: Database | None = None, embedder: Embedder | None = None) -> FastAPI:
-    """The API with ``/mcp`` mounted; the MCP endpoint's session manager runs for the app's lifetime."""
+    """The API with ``/mcp`` mounted; the MCP endpoint's session manager runs for the app's lifetime. The
+    server's loggers redact secrets (``engramdb.api.logs``) from here on."""
+    logs.install()
     app = create_api(settings, db=db, embedder=embedder)
     endpoint = McpEndpoint(lambda: app.state.runtime)
     app.router.routes.append(Route("/mcp", endpoint=endpoint, name="mcp", include_in_schema=False))
