@@ -65,8 +65,8 @@ def embedder() -> MiniLMEmbedder:
 
 
 def stop_postgres(pgdata: Path) -> None:
-    """Stop the embedded PostgreSQL in ``pgdata`` that a server process left behind (it dies by its
-    signal, so its own clean-up does not run)."""
+    """Stop the embedded PostgreSQL in ``pgdata`` if a server process left it behind (one that was
+    killed, or a test that failed before the server stopped)."""
     pid_file = pgdata / "postmaster.pid"
     if pid_file.exists():
         try:

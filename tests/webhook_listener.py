@@ -1,4 +1,5 @@
-"""A real webhook receiver on 127.0.0.1 for tests: records every request; answers scripted statuses."""
+"""A real webhook receiver on 127.0.0.1 for tests: records every request; answers scripted statuses, after a
+delay if asked, and counts the requests it holds at once."""
 
 from __future__ import annotations
 
@@ -20,12 +21,16 @@ class Received:
 
 class Listener:
     """``url(path)`` names a path of the listener; each path answers its scripted statuses in turn
-    (``script``), then 200."""
+    (``script``), then 200; a path given a ``delay`` takes that long to answer; ``peak`` is the most
+    requests a path has held at once."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._requests: dict[str, list[Received]] = defaultdict(list)
         self._scripts: dict[str, deque[int]] = defaultdict(deque)
+        self._delays: dict[str, float] = {}
+        self._open: dict[str, int] = defaultdict(int)
+        self._peaks: dict[str, int] = defaultdict(int)
         listener = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -36,6 +41,12 @@ class Listener:
                     listener._requests[self.path].append(received)
                     script = listener._scripts[self.path]
                     status = script.popleft() if script else 200
+                    listener._open[self.path] += 1
+                    listener._peaks[self.path] = max(listener._peaks[self.path], listener._open[self.path])
+                    delay = listener._delays.get(self.path, 0.0)
+                time.sleep(delay)
+                with listener._lock:
+                    listener._open[self.path] -= 1
                 self.send_response(status)
                 self.send_header("content-type", "text/plain")
                 self.end_headers()
@@ -59,6 +70,14 @@ class Listener:
     def script(self, path: str, *statuses: int) -> None:
         with self._lock:
             self._scripts[path].extend(statuses)
+
+    def delay(self, path: str, seconds: float) -> None:
+        with self._lock:
+            self._delays[path] = seconds
+
+    def peak(self, path: str) -> int:
+        with self._lock:
+            return self._peaks[path]
 
     def received(self, path: str) -> list[Received]:
         with self._lock:

@@ -5,16 +5,24 @@ Every field is documented in ``docs/configuration.md``; a test fails when one is
 
 from __future__ import annotations
 
+from ipaddress import IPv4Network, IPv6Network, ip_address, ip_network
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Any, Literal
 
 import platformdirs
 from pydantic import Field, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
 def _default_data_dir() -> Path:
     return Path(platformdirs.user_data_dir("engramdb", appauthor=False))
+
+
+def _split(value: Any) -> Any:
+    """A list setting from the environment: comma- or space-separated (a list or tuple passes as it is)."""
+    if isinstance(value, str):
+        return value.replace(",", " ").split()
+    return list(value) if isinstance(value, tuple | list) else value
 
 
 class Settings(BaseSettings):
@@ -37,12 +45,24 @@ class Settings(BaseSettings):
     db_statement_timeout_ms: int = Field(
         default=30_000, ge=100, description="Server-side timeout of one statement, in milliseconds."
     )
+    db_pool_wait_ms: int = Field(
+        default=500,
+        ge=10,
+        le=60_000,
+        description="How long an API request waits for a free database connection before it is answered 503.",
+    )
     max_request_bytes: int = Field(
         default=8 * 1024 * 1024, ge=1024, description="Largest request body accepted (413 above it)."
     )
     log_level: Literal["debug", "info", "warning", "error"] = Field(default="info", description="Log level.")
     key_touch_interval_s: int = Field(
         default=60, ge=0, description="How often (seconds) an API key's last_used_at is refreshed."
+    )
+    idempotency_window_s: int = Field(
+        default=86_400,
+        ge=60,
+        le=30 * 86_400,
+        description="How long (seconds) the first answer to a POST sent with an Idempotency-Key is replayed.",
     )
     embedder: str = Field(
         default="minilm",
@@ -53,6 +73,12 @@ class Settings(BaseSettings):
     embedder_api_key: str | None = Field(default=None, description="Bearer token for that API, if it needs one.")
     embedder_dimensions: int | None = Field(default=None, ge=1, le=16000, description="Vector length of that model.")
     embed_batch_size: int = Field(default=32, ge=1, le=2048, description="Texts per embedding call.")
+    embed_queue_texts: int = Field(
+        default=2_048,
+        ge=1,
+        le=1_000_000,
+        description="Texts of API requests waiting to be embedded in one process before new ones are answered 503.",
+    )
     embed_threads: int = Field(
         default=0, ge=0, le=256, description="CPU threads for the local model (0: every core the process may use)."
     )
@@ -76,6 +102,12 @@ class Settings(BaseSettings):
         gt=0,
         description="Seconds between checks for organizations that need their own index.",
     )
+    agent_sweep_s: float = Field(
+        default=5.0,
+        gt=0,
+        le=3600,
+        description="Seconds between sweeps that mark silent agents offline and return tasks whose lease ran out.",
+    )
     index_build_memory: str = Field(
         default="256MB", pattern=r"^[0-9]+(kB|MB|GB)$", description="maintenance_work_mem for building vector indexes."
     )
@@ -96,7 +128,15 @@ class Settings(BaseSettings):
     )
     llm_temperature: float = Field(default=0.0, ge=0, le=2, description="Sampling temperature of chat calls.")
     worker_in_serve: bool = Field(default=True, description="Run a background job worker inside `engramdb serve`.")
-    worker_concurrency: int = Field(default=2, ge=1, le=64, description="Jobs one worker runs at once.")
+    worker_concurrency: int = Field(
+        default=2, ge=1, le=64, description="Extraction and narrative jobs one worker runs at once (the jobs lane)."
+    )
+    webhook_concurrency: int = Field(
+        default=8, ge=1, le=256, description="Webhook deliveries one worker sends at once (their own lane)."
+    )
+    webhook_org_concurrency: int = Field(
+        default=2, ge=1, le=64, description="Deliveries of one organization being sent at once, across all workers."
+    )
     worker_stalled_s: float = Field(
         default=30.0, ge=1, le=3600, description="A worker silent this long is gone: its jobs are run again."
     )
@@ -116,15 +156,63 @@ class Settings(BaseSettings):
     webhook_retention_days: int = Field(
         default=30, ge=1, le=3650, description="Finished webhook deliveries are deleted after this many days."
     )
-    webhook_block_private: bool = Field(
-        default=False,
-        description="Refuse to deliver webhooks to loopback, private, link-local or reserved addresses "
-        "(set it when organizations you do not trust share the server).",
+    webhook_allow_hosts: Annotated[tuple[str, ...], NoDecode] = Field(
+        default=(),
+        description="Host names webhooks may reach whatever they resolve to (comma-separated; `*.example.org` "
+        "for every subdomain). Internal destinations are refused otherwise.",
     )
+    webhook_allow_networks: Annotated[tuple[IPv4Network | IPv6Network, ...], NoDecode] = Field(
+        default=(),
+        description="Address ranges webhooks may reach though internal (comma-separated CIDR, e.g. 10.1.2.0/24).",
+    )
+    webhook_response_chars: int = Field(
+        default=0,
+        ge=0,
+        le=500,
+        description="Characters of each webhook response body kept in the delivery log (0: none, status only).",
+    )
+    webhook_block_private: bool | None = Field(
+        default=None,
+        description="Deprecated: internal destinations are refused by default now. `true` is accepted (no "
+        "effect); `false` is refused at start-up (use the allow lists).",
+    )
+    metrics_token: str | None = Field(
+        default=None,
+        description="Bearer token that lets a scraper read /metrics from another machine (loopback needs none).",
+    )
+    metrics_loopback: bool = Field(
+        default=True, description="Serve /metrics to loopback clients without the token (off behind a local proxy)."
+    )
+    rate_limit_window_s: int = Field(
+        default=60, ge=1, le=86_400, description="Length (seconds) of the fixed windows rate limits count in."
+    )
+    rate_limit_reads: int = Field(default=0, ge=0, description="Reads per window per API key (0: no limit).")
+    rate_limit_writes: int = Field(default=0, ge=0, description="Writes per window per API key (0: no limit).")
+    rate_limit_searches: int = Field(default=0, ge=0, description="Searches per window per API key (0: no limit).")
+    rate_limit_extraction: int = Field(
+        default=0, ge=0, description="Writes that queue extraction, per window per API key (0: no limit)."
+    )
+    rate_limit_exports: int = Field(default=0, ge=0, description="Exports and imports per window per key (0: none).")
+    org_rate_limit_reads: int = Field(default=0, ge=0, description="Reads per window per organization (0: no limit).")
+    org_rate_limit_writes: int = Field(default=0, ge=0, description="Writes per window per organization (0: none).")
+    org_rate_limit_searches: int = Field(default=0, ge=0, description="Searches per window per organization.")
+    org_rate_limit_extraction: int = Field(
+        default=0, ge=0, description="Writes that queue extraction, per window per organization (0: no limit)."
+    )
+    org_rate_limit_exports: int = Field(default=0, ge=0, description="Exports and imports per window per organization.")
     extraction: Literal["auto", "offline", "llm", "off"] = Field(
         default="auto",
         description="How messages become memories: auto (the LLM if configured, else offline), offline, llm, off.",
     )
+
+    @field_validator("metrics_token")
+    @classmethod
+    def _check_metrics_token(cls, value: str | None) -> str | None:
+        if not value:
+            return None
+        if value.lower() in {"change-me", "changeme", "secret", "token"} or len(value) < 16:
+            raise ValueError("ENGRAM_METRICS_TOKEN must be a random string of at least 16 characters")
+        return value
 
     @field_validator("embedder_api_key", "llm_api_key")
     @classmethod
@@ -132,6 +220,51 @@ class Settings(BaseSettings):
         if value is not None and value.lower() in {"change-me", "changeme", "your-api-key", "sk-..."}:
             raise ValueError("the API key is a placeholder: set the real key or unset it")
         return value or None
+
+    @field_validator("webhook_allow_hosts", mode="before")
+    @classmethod
+    def _check_allow_hosts(cls, value: Any) -> Any:
+        names = _split(value)
+        if not isinstance(names, list):
+            return names
+        hosts = []
+        for name in names:
+            host = str(name).strip().rstrip(".").lower()
+            if not host:
+                continue
+            try:
+                ip_address(host.strip("[]"))
+            except ValueError:
+                hosts.append(host)
+                continue
+            raise ValueError(
+                f"ENGRAM_WEBHOOK_ALLOW_HOSTS takes host names; put the address {host} in ENGRAM_WEBHOOK_ALLOW_NETWORKS"
+            )
+        return tuple(hosts)
+
+    @field_validator("webhook_allow_networks", mode="before")
+    @classmethod
+    def _check_allow_networks(cls, value: Any) -> Any:
+        ranges = _split(value)
+        if not isinstance(ranges, list):
+            return ranges
+        try:
+            return tuple(ip_network(str(r).strip()) for r in ranges if str(r).strip())
+        except ValueError as exc:
+            raise ValueError(
+                f"ENGRAM_WEBHOOK_ALLOW_NETWORKS takes CIDR ranges such as 10.1.2.0/24 or fd12::/48 ({exc})"
+            ) from None
+
+    @field_validator("webhook_block_private")
+    @classmethod
+    def _check_block_private(cls, value: bool | None) -> bool | None:
+        if value is False:
+            raise ValueError(
+                "ENGRAM_WEBHOOK_BLOCK_PRIVATE=false no longer lets webhooks reach internal addresses: unset it and "
+                "name the receivers you trust in ENGRAM_WEBHOOK_ALLOW_HOSTS or ENGRAM_WEBHOOK_ALLOW_NETWORKS "
+                "(0.0.0.0/0,::/0 allows every address but cloud metadata endpoints)"
+            )
+        return value
 
     @field_validator("database_url")
     @classmethod

@@ -14,8 +14,10 @@ RFC 9457 problem ``type`` slug it maps to; the API turns any of them into ``appl
     ├── Conflict              409  clashes with existing state (duplicate name, closed session)
     ├── PayloadTooLarge       413  the body is over ``ENGRAM_MAX_REQUEST_BYTES`` (or a document over its limit)
     ├── UnsupportedContent    415  binary, or a kind of document Engram does not read
+    ├── RateLimited           429  a rate limit of the key or its organization is used up (``retry_after_s``)
     ├── LLMError              502  the configured LLM failed after retries (``providers.llm``)
     ├── ServiceUnavailable    503  the database is unreachable
+    │   └── Overloaded        503  no database connection free soon enough, or too many texts waiting to be embedded
     └── ConfigurationError    ---  the process cannot start as configured (CLI and start-up only)
 """
 
@@ -81,6 +83,28 @@ class ServiceUnavailable(EngramError):
     status = 503
     slug = "service-unavailable"
     title = "Service unavailable"
+
+
+class Overloaded(ServiceUnavailable):
+    """Shed load rather than queue it without bound: the client retries after ``retry_after_s``."""
+
+    slug = "overloaded"
+    title = "Overloaded"
+    retry_after_s = 1
+
+
+class RateLimited(EngramError):
+    """``limit`` requests per window are used up; ``reset_s`` until the window ends (``retry_after_s``)."""
+
+    status = 429
+    slug = "rate-limited"
+    title = "Too many requests"
+
+    def __init__(self, detail: str, *, limit: int = 0, reset_s: int = 1) -> None:
+        super().__init__(detail)
+        self.limit = limit
+        self.reset_s = reset_s
+        self.retry_after_s = max(1, reset_s)
 
 
 class ConfigurationError(EngramError):

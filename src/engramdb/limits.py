@@ -15,6 +15,10 @@ MAX_EXTERNAL_ID_CHARS = 256
 MAX_SOURCE_MESSAGE_IDS = 100
 DEFAULT_PAGE_SIZE = 50
 MAX_PAGE_SIZE = 200
+MAX_IDEMPOTENCY_KEY_CHARS = 255  # an Idempotency-Key header
+MAX_IDEMPOTENT_RESPONSE_BYTES = 1_048_576  # a first answer kept for replays (1 MiB); a larger one is not kept
+IDEMPOTENCY_LEASE_S = 300  # a first request silent this long is taken as dead: a retry runs it again
+MAX_JSON_QUERY_CHARS = 4_096  # a JSON-valued query parameter (`metadata`), as sent
 MAX_QUERY_CHARS = 2_000
 MAX_TOP_K = 100
 MAX_CANDIDATES = 1_000
@@ -41,3 +45,15 @@ MAX_IMPORT_BYTES = 1_073_741_824  # one import file (1 GiB); every request is al
 # character as \u00XX; a quote, backslash or newline takes 2), so even text of nothing but control
 # characters (60 MiB) fits with the row's other fields.
 MAX_IMPORT_LINE_BYTES = 67_108_864
+# Agents at work
+AGENT_OFFLINE_GRACE = 3  # an agent silent for this many heartbeat intervals is offline
+MAX_HEARTBEAT_INTERVAL_S = 86_400  # an agent's heartbeat_interval_s (one day)
+MIN_LEASE_S = 1  # a task lease, seconds
+MAX_LEASE_S = 3_600
+DEFAULT_LEASE_S = 60
+MAX_TASK_ATTEMPTS = 100  # a task's max_attempts
+MAX_TASK_DEPENDENCIES = 100  # tasks one task may wait for
+MAX_TASK_CITATIONS = 100  # sessions, memories and documents one task may cite, each
+MAX_PAYLOAD_BYTES = 65_536  # an agent message's payload, a task's result (as JSON)
+MAX_ACK_IDS = 500  # messages acknowledged in one call
+STREAM_KEEPALIVE_S = 15  # a live stream sends a comment this often when idle (and looks again in the DB)

@@ -55,6 +55,8 @@ BODIES: dict[str, Callable[[Ids, dict[str, str]], Request]] = {
         "/v1/documents/upload",
         {"data": sc, "files": {"file": ("notes.txt", b"a page of notes", "text/plain")}},
     ),
+    "create_task": lambda ids, sc: _json("POST", "/v1/tasks", {"title": "a task", **sc}),
+    "claim_task": lambda ids, sc: _json("POST", "/v1/tasks/claim", {"queue": "nothing-here", **sc}),
     "create_agent": lambda ids, sc: _json("POST", "/v1/agents", {"name": f"a-{uuid.uuid4().hex}", **sc}),
     "update_agent": lambda ids, sc: _json("PATCH", f"/v1/agents/{ids['agent_in']}", sc),
     "create_api_key": lambda ids, sc: _json("POST", "/v1/keys", {"name": "k", **sc}),

@@ -117,3 +117,88 @@ async def test_values_postgres_cannot_store_are_422(org: Org) -> None:
 
     cursor = base64.urlsafe_b64encode(b'["2026-01-01T00:00:00+00:00", Infinity]').decode().rstrip("=")
     assert_problem(await org.client.get(f"/v1/sessions/{s['id']}/messages", params={"cursor": cursor}), 400)
+
+
+async def test_text_of_only_white_space_is_422(org: Org) -> None:
+    """Trimmed fields check their length after trimming: "   " is empty (a fact with it was a 500)."""
+    c = org.client
+    for blank in ("   ", "\u00a0\t"):
+        for field in ("subject", "object"):
+            fact = {"subject": "Alice", "predicate": "likes", "object": "tea", field: blank}
+            body = assert_problem(await c.post("/v1/facts", json=fact), 422)
+            assert [e["location"] for e in body["errors"]] == [f"body/{field}"]  # type: ignore[union-attr, index]
+        assert_problem(await c.post("/v1/search", json={"query": blank}), 422)
+        assert_problem(await c.post("/v1/documents", json={"content": "notes", "path": blank}), 422)
+        assert_problem(await c.post("/v1/documents", json={"content": "notes", "source_url": blank}), 422)
+        assert_problem(await c.post("/v1/categories", json={"name": "blank", "description": blank * 3}), 422)
+    r = await c.post("/v1/facts", json={"subject": "  Alice ", "predicate": "likes", "object": " tea "})
+    assert r.status_code == 201, r.text
+    assert (r.json()["fact"]["subject"], r.json()["fact"]["object"]) == ("Alice", "tea")
+
+
+async def test_timestamps_are_iso_8601_text_never_numbers(org: Org) -> None:
+    """A number (or text of digits) is not read as Unix time: 1700000000 would silently become 2023-11-14."""
+    c = org.client
+    fact = {"subject": "Alice", "predicate": "lives in", "object": "Lisbon"}
+    for bad in (1700000000, 0.5, "1700000000", "0", True, "2026-01-31_09:30:00"):
+        body = assert_problem(await c.post("/v1/facts", json={**fact, "valid_from": bad}), 422)
+        assert [e["location"] for e in body["errors"]] == ["body/valid_from"]  # type: ignore[union-attr, index]
+        assert_problem(await c.post("/v1/memories", json={"content": "x", "expires_at": bad}), 422)
+    for url, name in (("/v1/facts", "valid_at"), ("/v1/usage", "until"), ("/v1/audit", "before")):
+        assert_problem(await c.get(url, params={name: "0.5"}), 422)
+        assert_problem(await c.get(url, params={name: "1700000000"}), 422)
+        assert (await c.get(url, params={name: "2026-01-31T09:30:00Z"})).status_code == 200
+    for good, stored in (("2026-01-31T09:30:00+01:00", "2026-01-31T08:30:00Z"), ("2026-01-31", "2026-01-31T00:00:00Z")):
+        r = await c.post("/v1/facts", json={**fact, "object": f"Lisbon {good}", "valid_from": good})
+        assert r.status_code == 201, r.text
+        assert r.json()["fact"]["valid_from"].replace("+00:00", "Z") == stored
+
+
+def test_patch_bodies_offer_null_only_where_it_clears_a_field(app) -> None:  # type: ignore[no-untyped-def]
+    """A PATCH with null for a field that cannot be cleared (a team's name) is a 422 "may not be null", so the
+    OpenAPI document may not offer null there: schemathesis sent it as valid data."""
+    from engramdb.storage import tables as t
+
+    schemas = app.openapi()["components"]["schemas"]
+    for model, table in (
+        ("TeamUpdate", t.team),
+        ("UserUpdate", t.user_account),
+        ("AgentUpdate", t.agent),
+        ("AppUpdate", t.app),
+    ):
+        for name, prop in schemas[model]["properties"].items():
+            offers_null = '"null"' in json.dumps(prop)
+            assert offers_null == (table.c[name].nullable or name == "metadata"), (model, name, prop)  # metadata: {}
+    task = schemas["TaskUpdate"]["properties"]
+    assert [n for n in ("title", "priority", "max_attempts", "metadata") if '"null"' in json.dumps(task[n])] == []
+    assert task["priority"]["minimum"] == -1000 and "default" not in task["priority"]
+
+
+async def test_patch_with_null_for_a_field_that_cannot_be_cleared_is_422(org: Org) -> None:
+    team = (await org.client.post("/v1/teams", json={"name": "support"})).json()
+    body = assert_problem(await org.client.patch(f"/v1/teams/{team['id']}", json={"name": None}), 422)
+    assert [e["location"] for e in body["errors"]] == ["body/name"]  # type: ignore[union-attr, index]
+    r = await org.client.patch(f"/v1/teams/{team['id']}", json={"description": None, "metadata": None})
+    assert r.status_code == 200, r.text
+
+
+def test_the_document_declares_errors_as_problem_json(app) -> None:  # type: ignore[no-untyped-def]
+    """Errors are answered as application/problem+json: the document names that media type with the Problem
+    schema, not application/json (so a client, or schemathesis, checks error bodies against it)."""
+    problem = {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}
+    for path, operations in app.openapi()["paths"].items():
+        for method, operation in operations.items():
+            for status, response in operation["responses"].items():
+                if status.startswith(("4", "5")):
+                    assert response.get("content") == problem, (method, path, status)
+
+
+def test_forms_and_base64_fields_are_described_as_sent(app) -> None:  # type: ignore[no-untyped-def]
+    """A multipart form has no null (a client would send the text "null", not a UUID): the upload's fields
+    are left out instead; base64 text is OpenAPI's format "byte", which clients and fuzzers know."""
+    schemas = app.openapi()["components"]["schemas"]
+    upload = schemas["Body_upload_document"]["properties"]
+    assert [name for name, prop in upload.items() if "anyOf" in prop or "null" in json.dumps(prop)] == []
+    assert upload["repository_id"] == {"type": "string", "format": "uuid", "title": "Repository Id"}
+    base64 = schemas["RepositoryFile"]["properties"]["content_base64"]["anyOf"][0]
+    assert base64 == {"type": "string", "format": "byte"}

@@ -14,6 +14,11 @@ from tests.conftest import Org, assert_problem
         ("DELETE", "/v1/sessions", {"GET", "HEAD", "POST"}),
         ("DELETE", "/v1/search", {"POST"}),
         ("POST", "/v1/health", {"GET", "HEAD"}),
+        # Paths a route names literally, though a template fits them too (/v1/documents/{document_id}):
+        # not a 422 for "upload" as an id.
+        ("PATCH", "/v1/documents/upload", {"POST"}),
+        ("GET", "/v1/tasks/claim", {"POST"}),
+        ("PUT", "/v1/tasks/claim", {"POST"}),
     ],
 )
 async def test_405_names_every_allowed_method(org: Org, method: str, path: str, allowed: set[str]) -> None:

@@ -8,10 +8,28 @@ import re
 import uuid
 from typing import Any
 
+import httpx
 import psycopg
 import pytest
 
+from engramdb.cli.asgi import StreamingASGITransport
+from engramdb.config import Settings
 from tests.conftest import Org, client_for
+
+
+def streaming_client(app: Any, key: str) -> httpx.AsyncClient:
+    transport = StreamingASGITransport(app)
+    headers = {"Authorization": f"Bearer {key}"}
+    return httpx.AsyncClient(transport=transport, base_url="http://engram.test", headers=headers)
+
+
+@pytest.fixture(scope="module")
+def settings(database_url: str) -> Settings:
+    """The webhooks below point at 127.0.0.1, which must be allowed (nothing is sent: no worker runs)."""
+    return Settings(
+        database_url=database_url, auto_migrate=False, key_touch_interval_s=0, webhook_allow_networks=["127.0.0.1/32"]
+    )
+
 
 TENANT_TABLES = (
     "team",
@@ -35,6 +53,13 @@ TENANT_TABLES = (
     "chunk",
     "webhook_endpoint",
     "webhook_delivery",
+    "rate_limit",
+    "task",
+    "task_dependency",
+    "task_event",
+    "agent_message",
+    "agent_message_delivery",
+    "stream_seq",
 )
 
 
@@ -87,6 +112,17 @@ async def _seed(org: Org) -> dict[str, str]:
     assert synced.json()["results"][0]["action"] == "added"
     doc = await c.post("/v1/documents", json={"content": "org A's document", "path": "a.txt", "tags": ["org-a-tag"]})
     ids["document"] = doc.json()["document"]["id"]
+    worker = (await c.post("/v1/agents", json={"name": "worker", "capabilities": ["x"]})).json()["id"]
+    first = (await c.post("/v1/tasks", json={"title": "org A's first task", "queue": "a"})).json()["id"]
+    ids["task"] = (
+        await c.post("/v1/tasks", json={"title": "org A's task", "queue": "a", "depends_on": [first]})
+    ).json()["id"]
+    claimed = (await c.post("/v1/tasks/claim", json={"agent_id": worker, "queue": "a"})).json()["task"]
+    assert claimed["id"] == first
+    sent = await c.post(
+        "/v1/agent-messages", json={"from_agent_id": worker, "to_agent_id": ids["agent"], "payload": {"x": "org A"}}
+    )
+    ids["agent_message"] = sent.json()["id"]
     deliveries = (await c.get(f"/v1/webhooks/{ids['webhook']}/deliveries")).json()["data"]
     assert {d["event_type"] for d in deliveries} >= {"memory.created", "document.synced"}
     ids["delivery"] = deliveries[0]["id"]
@@ -114,12 +150,19 @@ PATH_IDS = {
     ("repositories", "repository_id"): "repository",
     ("webhooks", "webhook_id"): "webhook",
     ("webhooks", "delivery_id"): "delivery",
+    ("agents", "agent_id"): "agent",
+    ("tasks", "task_id"): "task",
+    ("agent-messages", "message_id"): "agent_message",
 }
+# Live streams answer until the client leaves: read as streams, their status only.
+STREAMS = {"stream_tasks", "stream_inbox"}
 
 # Operations whose body is multipart/form-data: their entry in _bodies() holds httpx's files and data.
 MULTIPART = {"upload_document"}
 # Operations whose body is raw bytes (an export file): their entry in _bodies() holds httpx's content and headers.
 RAW = {"import_data"}
+# No key, no organization: any caller gets the same answer.
+UNSCOPED = {"get_health", "get_liveness", "get_readiness"}
 
 
 def _import_file(a: dict[str, str]) -> bytes:
@@ -168,6 +211,17 @@ def _bodies(a: dict[str, str]) -> dict[str, dict[str, Any]]:
         "import_data": {"content": _import_file(a), "headers": {"Content-Type": "application/x-ndjson"}},
         "create_webhook": {"url": "http://127.0.0.1:9/org-b", "event_types": ["memory.created"]},
         "update_webhook": {"url": "http://127.0.0.1:9/stolen", "enabled": False},
+        "set_limits": {"writes": {"per_key": 1000}},
+        "agent_heartbeat": {"status": "busy", "metrics": {"stolen": True}},
+        "ack_inbox": {"message_ids": [a["agent_message"]]},
+        "send_agent_message": {"to_agent_id": a["agent"], "payload": {"x": "intruder"}},
+        "create_task": {"title": "intruder", "depends_on": [a["task"]]},
+        "update_task": {"title": "overwritten"},
+        "claim_task": {"agent_id": a["agent"]},
+        "extend_task_lease": {"lease_id": a["task"]},
+        "complete_task": {"result": {"x": 1}},
+        "fail_task": {"error": "intruder"},
+        "cancel_task": {"reason": "intruder"},
     }
 
 
@@ -190,6 +244,10 @@ COLLECTION_STATUS = {
     "rename_tag": 200,  # renames B's own tags only (none)
     "import_data": 200,  # into B, whatever the file names
     "create_webhook": 201,  # created in B
+    "set_limits": 200,  # B's own limits
+    "send_agent_message": 404,  # to A's agent
+    "create_task": 404,  # waiting for A's task
+    "claim_task": 404,  # as A's agent
 }
 
 
@@ -220,6 +278,10 @@ def _snapshot(url: str, org_id: uuid.UUID) -> dict[str, Any]:
                 "document",
                 "webhook_endpoint",
                 "webhook_delivery",
+                "task",
+                "task_event",
+                "agent_message",
+                "agent_message_delivery",
             )
         }
     return {"counts": counts, "rows": rows}
@@ -249,9 +311,14 @@ async def test_every_route_fails_closed_for_another_org(app, make_org, database_
                     kwargs.update(bodies[op_id])
                 else:
                     kwargs["json"] = bodies[op_id]
+            if op_id in STREAMS and not params:
+                async with streaming_client(app, b.key) as live, live.stream("GET", url) as r:
+                    assert r.status_code == 200, f"{op_id}: {r.status_code}"
+                checked += 1
+                continue
             r = await b.client.request(method.upper(), url, **kwargs)
-            if op_id == "get_health":
-                assert r.status_code == 200
+            if op_id in UNSCOPED:
+                assert r.status_code == 200, f"{op_id}: {r.status_code} {r.text}"
             elif params:
                 assert r.status_code == 404, f"{method.upper()} {url}: {r.status_code} {r.text}"
                 assert r.headers["content-type"].startswith("application/problem+json")

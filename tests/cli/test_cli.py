@@ -7,6 +7,7 @@ import pytest
 from typer.testing import CliRunner
 
 from engramdb.cli.main import app
+from engramdb.storage.migrate import head_revision
 
 runner = CliRunner()
 
@@ -55,7 +56,7 @@ def test_unknown_org_and_bad_scope_say_what_to_do(env: None) -> None:
 
 def test_migrate_and_doctor(env: None) -> None:
     current = re.search(r"schema at revision (\S+) \(head (\S+)\)", run("migrate"))
-    assert current is not None and current[1] == current[2] == "0006_webhooks"
+    assert current is not None and current[1] == current[2] == head_revision() == "0008_erasure"
     out = run("doctor")
     for word in (
         "postgresql",

@@ -17,6 +17,7 @@ runner = CliRunner()
 @pytest.fixture
 def env(database_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("ENGRAM_DATABASE_URL", database_url)
+    monkeypatch.setenv("ENGRAM_WEBHOOK_ALLOW_NETWORKS", "127.0.0.1/32")  # the webhook below points there
     for name in ("ENGRAM_API_KEY", "ENGRAM_URL"):
         monkeypatch.delenv(name, raising=False)
     for console in (output.out, connect.err):

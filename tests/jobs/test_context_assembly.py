@@ -84,3 +84,38 @@ async def test_a_context_block_written_back_is_not_extracted_again(org: Org) -> 
     after = len((await org.client.get("/v1/memories", params={"user_id": user, "limit": 200})).json()["data"])
     facts_after = (await org.client.get("/v1/facts", params={"user_id": user})).json()["data"]
     assert after == before and len(facts_after) == len(facts_before)
+
+
+async def test_a_small_budget_keeps_the_newest_messages_shown_oldest_first(org: Org) -> None:
+    c = org.client
+    user = (await c.post("/v1/users", json={"external_id": "newest"})).json()["id"]
+    session = (await c.post("/v1/sessions", json={"user_id": user})).json()["id"]
+    turns = [{"role": "user", "content": f"Turn number {i} of a long chat about the garden."} for i in range(1, 9)]
+    r = await c.post(f"/v1/sessions/{session}/messages", params={"wait": "true"}, json={"messages": turns})
+    sent = [m["id"] for m in r.json()["data"]]
+    body = {"session_id": session, "token_budget": 120, "sections": ["messages"]}
+    r = await c.post("/v1/context", json=body)
+    assert r.status_code == 200, r.text
+    out = r.json()
+    kept = [citation["id"] for citation in out["citations"]]
+    assert out["truncated"] and 0 < len(kept) < len(sent)
+    assert kept == sent[-len(kept) :]  # the latest turns, not the first ones
+    lines = [line for line in out["context"].splitlines() if "[message:" in line]
+    assert [line.rsplit("[message:", 1)[1].rstrip("]") for line in lines] == kept  # shown oldest first
+    assert "Turn number 8" in lines[-1]
+
+
+async def test_expired_memories_stay_out_of_the_context(org: Org) -> None:
+    c = org.client
+    user = (await c.post("/v1/users", json={"external_id": "expiry"})).json()["id"]
+    for content, expires_at in (
+        ("Pat's locker code is 4412", "2000-01-01T00:00:00Z"),
+        ("Pat's favourite colour is green", None),
+    ):
+        body = {"user_id": user, "content": content, "importance": 0.9, "expires_at": expires_at}
+        assert (await c.post("/v1/memories", json=body)).status_code == 201
+    for query in (None, "locker code"):
+        r = await c.post("/v1/context", json={"user_id": user, "token_budget": 1000, "query": query})
+        assert r.status_code == 200, r.text
+        assert "4412" not in r.json()["context"], query
+        assert "green" in r.json()["context"]

@@ -169,8 +169,11 @@ async def test_an_unnamed_users_turns_are_attributed_to_the_sessions_user(org: O
     ]
     r = await c.post(f"/v1/sessions/{session}/messages", params={"wait": "true"}, json={"messages": turns})
     assert r.json()["job"]["status"] == "succeeded"
-    r = await c.get("/v1/facts", params={"subject": "kim"})
+    # "kim" is an external id, not a display name: the user's facts are about "the user", never about a raw id
+    # written as if it were a name.
+    r = await c.get("/v1/facts", params={"subject": "user"})
     assert ("lives_in", "Denver") in {(f["predicate"], f["object"]) for f in r.json()["data"]}
+    assert (await c.get("/v1/facts", params={"subject": "kim"})).json()["data"] == []
     r = await c.get("/v1/memories", params={"session_id": session})
     contents = [m["content"] for m in r.json()["data"]]
     assert contents and all("assistant" not in text for text in contents)  # the assistant's "I" is not a person
@@ -227,3 +230,16 @@ async def test_one_teams_conversation_never_rewrites_another_teams_memory(org: O
         contents[team_name] = [m["content"] for m in r.json()["data"]]
     assert any("nurse" in text for text in contents["t2"])
     assert any("surgeon" in text for text in contents["t1"])
+
+
+async def test_a_statement_repeated_after_its_memory_expired_is_remembered_again(org: Org) -> None:
+    c = org.client
+    user = (await c.post("/v1/users", json={"external_id": "zed", "display_name": "Zed"})).json()["id"]
+    expired = {"user_id": user, "content": "Zed lives in Lisbon.", "expires_at": "2000-01-01T00:00:00Z"}
+    assert (await c.post("/v1/memories", json=expired)).status_code == 201
+    session = (await c.post("/v1/sessions", json={"user_id": user})).json()["id"]
+    turn = {"role": "user", "name": "Zed", "content": "I live in Lisbon."}
+    r = await c.post(f"/v1/sessions/{session}/messages", params={"wait": "true"}, json={"messages": [turn]})
+    assert r.json()["job"]["result"].get("memories_noop", 0) == 0  # not folded into the expired memory
+    r = await c.get("/v1/memories", params={"user_id": user})
+    assert [m["content"] for m in r.json()["data"]] == ["Zed lives in Lisbon."]

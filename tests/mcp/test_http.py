@@ -21,6 +21,12 @@ TOOLS = {
     "query_facts",
     "graph_neighbors",
     "search_documents",
+    "heartbeat",
+    "claim_task",
+    "update_task",
+    "complete_task",
+    "send_message",
+    "read_inbox",
 }
 
 
@@ -276,3 +282,24 @@ async def test_a_user_bound_key_is_one_users_memory(app: FastAPI, org: Org) -> N
     listed = (await bound_rest.get("/v1/memories")).json()["data"]
     assert {m["content"] for m in listed} == {"Erin plays the cello", "Erin practises every morning"}
     await bound_rest.aclose()
+
+
+async def test_agents_claim_complete_and_message_over_mcp(app: FastAPI, org: Org) -> None:
+    """An agent-bound key is the agent: no agent arguments needed."""
+    worker = (await org.client.post("/v1/agents", json={"name": "mcp-worker"})).json()
+    planner = (await org.client.post("/v1/agents", json={"name": "mcp-planner"})).json()
+    task = (await org.client.post("/v1/tasks", json={"title": "mcp task", "queue": "mcp"})).json()
+    key = (await org.client.post("/v1/keys", json={"name": "mcp-worker", "agent_id": worker["id"]})).json()["api_key"]
+    async with served(app) as connect, connect(key) as client:
+        assert data(await client.call_tool("heartbeat", {"status": "busy"}))["status"] == "busy"
+        claimed = data(await client.call_tool("claim_task", {"queue": "mcp", "lease_s": 30}))["task"]
+        assert claimed["id"] == task["id"]
+        extended = data(await client.call_tool("update_task", {"task_id": task["id"], "lease_id": claimed["lease_id"]}))
+        assert extended["state"] == "working"
+        done = {"task_id": task["id"], "lease_id": claimed["lease_id"], "result_data": {"ok": True}}
+        assert data(await client.call_tool("complete_task", done))["state"] == "completed"
+        sent = data(await client.call_tool("send_message", {"to_agent_id": planner["id"], "payload": {"done": 1}}))
+        assert sent["from_agent_id"] == worker["id"]
+        assert data(await client.call_tool("read_inbox", {}))["data"] == []
+    inbox = (await org.client.get(f"/v1/agents/{planner['id']}/inbox")).json()["data"]
+    assert [m["payload"] for m in inbox] == [{"done": 1}]

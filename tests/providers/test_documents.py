@@ -22,7 +22,7 @@ from engramdb.providers.documents import (
     parse,
 )
 from engramdb.providers.documents.html import html_to_markdown
-from engramdb.providers.documents.outline import HeadingIndex, markdown_headings
+from engramdb.providers.documents.outline import HeadingIndex, markdown_headings, markdown_sections
 
 
 def make_pdf(pages: list[str], *, title: str | None = None) -> bytes:
@@ -519,6 +519,91 @@ def test_pdf_chunks_know_their_page() -> None:
     assert all("\f" not in c.text for c in chunks)  # the page break is the strongest cut
 
 
+def test_a_short_two_page_pdf_is_cut_at_the_page_and_cited_where_the_text_is() -> None:
+    # Regression: both pages fit one 200-token chunk, which was cited "page 1" and held the "\f" page break.
+    pdf = make_pdf(["Quarterly revenue grew strongly.", "Costs fell by 12% in the second half."])
+    parsed = parse(pdf, "application/pdf", "report.pdf")
+    chunks = chunk_document(parsed)
+    _check_positions(parsed, chunks)
+    assert [(c.text, c.page) for c in chunks] == [
+        ("Quarterly revenue grew strongly.", 1),
+        ("Costs fell by 12% in the second half.", 2),
+    ]
+    answer = next(c for c in chunks if "Costs fell" in c.text)
+    assert citation("report.pdf", None, answer) == "report.pdf, page 2"
+    assert "\f" not in parsed.text and all("\f" not in c.text for c in chunks)
+
+
+def test_form_feeds_are_not_kept_in_text() -> None:
+    assert parse(b"page one\n\f\npage two\f", "text/plain", "rfc.txt").text == "page one\n\npage two"
+    assert "\f" not in parse(make_pdf(["a\fb", "c"]), "application/pdf").text
+
+
+def _only_headings(chunk: Chunk) -> bool:
+    return all(not line.strip() or line.lstrip().startswith("#") for line in chunk.text.split("\n"))
+
+
+HANDBOOK = (
+    "# Handbook\n\n## Install\n\n"
+    + " ".join(f"Step {i} explains how the installer verifies checksums before unpacking." for i in range(25))
+    + "\n\n## Usage\n\nRun it.\n"
+)
+
+
+def test_a_heading_is_never_a_chunk_of_its_own() -> None:
+    # Regression: "# Handbook" and "## Install" were chunks of their own (and ranked as hits), because the
+    # first paragraph did not fit beside them; and "## Usage" was glued to the end of Install's text.
+    parsed = _parse(HANDBOOK, "handbook.md")
+    chunks = chunk_document(parsed)
+    _check_positions(parsed, chunks)
+    assert not any(_only_headings(c) for c in chunks)
+    assert chunks[0].text.startswith("# Handbook\n\n## Install\n\nStep 0 ")  # the headings fit: kept with it
+    assert [c.heading_path for c in chunks] == [("Handbook", "Install")] * 3 + [("Handbook", "Usage")]
+    assert chunks[-1].text == "## Usage\n\nRun it."
+    assert [c.token_count for c in chunks] == count_tokens([c.text for c in chunks])
+    assert max(c.token_count for c in chunks) <= 200
+
+
+def test_a_heading_that_does_not_fit_is_left_to_the_heading_path() -> None:
+    text = "# Guide\n\nIntro text here.\n\n## Install\n\nRun pip install engram.\n\n## Usage\n\nCall the thing.\n"
+    chunks = chunk_document(_parse(text, "guide.md"), max_tokens=8, overlap_tokens=0)
+    assert [(c.text, c.heading_path) for c in chunks] == [
+        ("# Guide\n\nIntro text here.", ("Guide",)),
+        ("Run pip install engram.", ("Guide", "Install")),  # "## Install" + this would be 9 tokens
+        ("## Usage\n\nCall the thing.", ("Guide", "Usage")),
+    ]
+    embedded = chunk_embedding_text("Guide", "guide.md", chunks[1].heading_path, chunks[1].text)
+    assert embedded == "guide.md › Guide › Install\nRun pip install engram."
+
+
+def test_a_section_appended_at_the_end_is_cited_under_its_own_heading() -> None:
+    # Regression: the appendix fit into the intro's chunk and was cited under "Guide" (lines 1–7).
+    text = "# Guide\n\n" + "Intro text about the guide goes here. " * 20 + "\n\n## Appendix\n\nThe port is 8080.\n"
+    parsed = _parse(text, "guide.md")
+    chunks = chunk_document(parsed)
+    _check_positions(parsed, chunks)
+    last = next(c for c in chunks if "8080" in c.text)
+    assert last.heading_path == ("Guide", "Appendix") and "Intro" not in last.text
+    assert citation("guide.md", parsed.title, last) == "guide.md, section Appendix, lines 5–7"
+    assert all("Appendix" not in c.text for c in chunks if c is not last)
+
+
+def test_markdown_sections() -> None:
+    text = "Preamble.\n\n# A\n\n## B\n\nunder b\n\nC\n---\n\nunder c\n\n# D\n"
+    sections = [(text[s.start : s.body], text[s.body : s.end], s.path) for s in markdown_sections(text)]
+    assert sections == [
+        ("", "Preamble.\n\n", ()),
+        ("# A\n\n## B", "\n\nunder b\n\n", ("A", "B")),  # a run of headings opens one section
+        ("C\n---", "\n\nunder c\n\n", ("A", "C")),
+        ("# D", "\n", ("D",)),
+    ]
+    assert markdown_sections("no headings") == [markdown_sections("no headings")[0]]
+    # A document of nothing but headings still has its text chunked.
+    assert [c.text for c in chunk_document(_parse("# Only\n\n## Headings\n", "a.md"))] == ["# Only\n\n## Headings"]
+    # A heading that ends the document, with nothing under it, is no chunk of its own.
+    assert [c.text for c in chunk_document(_parse("# T\n\ntext\n\n## Empty\n", "a.md"))] == ["# T\n\ntext"]
+
+
 def test_chunking_is_deterministic_and_drops_blank_pieces() -> None:
     parsed = _parse("# T\n\n" + "\n\n\n\n".join([PROSE[:300]] * 5) + "\n\n   \n", "a.md")
     first = chunk_document(parsed, max_tokens=30, overlap_tokens=5)
@@ -569,7 +654,7 @@ def test_citation_of_a_real_chunk() -> None:
     text = "# Engram\n\nIntro.\n\n## Install\n\n" + "\n".join(f"Step {i}: do the thing." for i in range(1, 8))
     parsed = _parse(text, "README.md")
     last = chunk_document(parsed, max_tokens=200, overlap_tokens=30)[-1]
-    assert citation("README.md", parsed.title, last) == "README.md, lines 1–13"
+    assert citation("README.md", parsed.title, last) == "README.md, section Install, lines 5–13"
     small = chunk_document(parsed, max_tokens=40, overlap_tokens=0)
     assert citation("README.md", parsed.title, small[-1]).startswith("README.md, section Install, lines ")
 

@@ -69,14 +69,48 @@ def test_gives_up_after_max_retries_with_the_problem() -> None:
     assert len(calls) == 2 and raised.value.status == 503 and raised.value.detail == "x"
 
 
-def test_a_create_is_not_repeated_on_503_or_a_broken_connection() -> None:
+def test_a_create_is_retried_with_one_idempotency_key() -> None:
+    """A create carries an Idempotency-Key, the same on every attempt, so the server does it once and a
+    retry after a 503 or a broken connection is safe (docs/api.md, "Retries and Idempotency-Key")."""
+    for first in (503, httpx.ReadError):
+        keys: list[str | None] = []
+
+        def handle(
+            request: httpx.Request, first: int | type[Exception] = first, keys: list[str | None] = keys
+        ) -> httpx.Response:
+            keys.append(request.headers.get("idempotency-key"))
+            if len(keys) == 1:
+                if isinstance(first, type):
+                    raise first("scripted failure", request=request)
+                return httpx.Response(first, json={**PROBLEM, "status": first})
+            return httpx.Response(201, json={"ok": True})
+
+        with sync_client(handle) as client:
+            client.request("POST", "/v1/memories", json={"content": "once"})
+        assert len(keys) == 2 and keys[0] and keys[0] == keys[1]
+    # Every call gets its own key; a key given by the caller is kept.
+    seen: list[str | None] = []
+
+    def remember(request: httpx.Request) -> httpx.Response:
+        seen.append(request.headers.get("idempotency-key"))
+        return httpx.Response(201, json={"ok": True})
+
+    with sync_client(remember) as client:
+        client.request("POST", "/v1/memories", json={"content": "a"})
+        client.request("POST", "/v1/memories", json={"content": "b"})
+        client.request("POST", "/v1/memories", json={"content": "c"}, headers={"Idempotency-Key": "mine"})
+        client.request("GET", "/v1/memories")
+    assert seen[0] != seen[1] and seen[2] == "mine" and seen[3] is None
+
+
+def test_a_call_that_must_not_repeat_is_never_repeated() -> None:
     handler, calls = scripted(503)
     with sync_client(handler) as client, pytest.raises(InternalServerError):
-        client.memories.create(content="once", external_user_id="u")
+        client.request("POST", "/v1/import", content=b"{}", idempotent=False)
     assert calls == ["POST"]
     handler, calls = scripted(httpx.ReadError)
     with sync_client(handler) as client, pytest.raises(APIConnectionError):
-        client.memories.create(content="once", external_user_id="u")
+        client.request("POST", "/v1/import", content=b"{}", idempotent=False)
     assert calls == ["POST"]
 
 

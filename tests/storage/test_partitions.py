@@ -12,7 +12,7 @@ def test_ensure_partitions_is_idempotent_and_spans_year_ends(database_url: str) 
         created = ensure_partitions(conn, now=datetime(2030, 11, 5, tzinfo=UTC))
         assert created == [
             f"{t}_p{m}"
-            for t in ("message", "audit_log", "memory_access_log")
+            for t in ("message", "audit_log", "memory_access_log", "agent_message")
             for m in ("2030_11", "2030_12", "2031_01", "2031_02")
         ]
         assert ensure_partitions(conn, now=datetime(2030, 11, 5, tzinfo=UTC)) == []

@@ -8,13 +8,16 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from fastapi import APIRouter, FastAPI
+from fastapi import APIRouter, Depends, FastAPI
 
 from engramdb import bootstrap, limits
 from engramdb._version import __version__
-from engramdb.api import problems
+from engramdb.api import metrics, params, problems
+from engramdb.api.admission import Admission
+from engramdb.api.idempotency import Idempotency
 from engramdb.api.middleware import RequestContext
 from engramdb.api.routes import (
+    agents,
     conversation,
     core,
     distill,
@@ -47,8 +50,29 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
         (413, "Body too large"),
         (415, "Unsupported content: binary, or not a kind Engram reads"),
         (422, "Validation failed"),
+        (429, "A rate limit is used up: retry after Retry-After seconds"),
+        (503, "Overloaded or the database unavailable: retry after Retry-After seconds"),
     )
 }
+
+
+def _errors_as_problems(app: FastAPI) -> None:
+    """FastAPI files an error response's model under ``application/json``; Engram answers those with
+    ``application/problem+json``, so the document names that media type with the Problem schema (and only it)."""
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            for operations in build()["paths"].values():
+                for operation in operations.values():
+                    for response in operation.get("responses", {}).values():
+                        content = response.get("content", {})
+                        if "application/problem+json" in content and "application/json" in content:
+                            content["application/problem+json"] = content.pop("application/json")
+        return app.openapi_schema or build()
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
 
 DESCRIPTION = """Long-term memory for AI agents: sessions and messages, memories with history, scoped per
 organization, team, user and agent. Authenticate with `Authorization: Bearer <API key>`; errors are
@@ -100,7 +124,8 @@ def create_app(
         app.state.db = runtime.db
         app.state.runtime = runtime
     problems.install(app)
-    v1 = APIRouter(prefix="/v1", responses=ERROR_RESPONSES)
+    # Every route under /v1 refuses a query parameter it does not declare (422 naming it).
+    v1 = APIRouter(prefix="/v1", responses=ERROR_RESPONSES, dependencies=[Depends(params.refuse_unknown)])
     for router in (
         health.router,
         tenancy.teams,
@@ -108,6 +133,7 @@ def create_app(
         tenancy.agents,
         tenancy.apps,
         tenancy.keys_router,
+        tenancy.limits_router,
         conversation.router,
         memory.memories_router,
         search.search_router,
@@ -123,10 +149,18 @@ def create_app(
         core.audit_router,
         webhooks.router,
         governance.router,
+        agents.agents_router,
+        agents.messages_router,
+        agents.tasks_router,
     ):
         v1.include_router(router)
     app.include_router(v1)
+    _errors_as_problems(app)
     # An import streams into its service, which holds it to its own limit; every other body is read here.
     streamed = {"/v1/import": limits.MAX_IMPORT_BYTES}
+    app.add_middleware(Idempotency, skip=streamed)  # inside the size check: it reads the body the check let in
+    app.add_middleware(Admission, settings=settings)  # outside Idempotency: a refused request claims no key
     app.add_middleware(RequestContext, max_bytes=settings.max_request_bytes, streamed=streamed)
+    app.add_middleware(metrics.RequestMetrics)  # outermost: every answer is counted, the middleware's too
+    metrics.install(app)
     return app

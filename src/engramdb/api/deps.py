@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, Query, Request
+from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from engramdb import limits
 from engramdb.config import Settings
 from engramdb.errors import Unauthenticated
 from engramdb.services.core.caller import Caller
@@ -39,6 +38,9 @@ async def get_caller(
 ) -> Caller:
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise Unauthenticated("send an API key as 'Authorization: Bearer egm_…' (create one with `engramdb init`)")
+    admitted: Caller | None = getattr(request.state, "caller", None)
+    if admitted is not None:  # this request's key, authenticated once already (api.admission)
+        return admitted
     settings = get_settings(request)
     return await keys.authenticate(
         get_db(request),
@@ -52,5 +54,3 @@ async def get_caller(
 DbDep = Annotated[Database, Depends(get_db)]
 RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
 CallerDep = Annotated[Caller, Depends(get_caller)]
-CursorQ = Annotated[str | None, Query(max_length=512, description="`next_cursor` of the previous page.")]
-LimitQ = Annotated[int, Query(ge=1, le=limits.MAX_PAGE_SIZE, description="Page size.")]

@@ -1,30 +1,52 @@
-"""Query-string parameters shared by list routes."""
+"""The query string: a route answers only the parameters it declares.
+
+``refuse_unknown`` is a dependency of the ``/v1`` router, so every route has it the day it is added: a
+parameter the route does not declare is a 422 naming it (CONVENTIONS.md: the API never silently ignores
+a parameter). A list route declares its parameters as one filter model (``Annotated[XFilters, Query()]``,
+``extra="forbid"``), whose fields are the names it takes; other routes declare theirs one by one.
+"""
 
 from __future__ import annotations
 
-import json
-from typing import Annotated, Any
-
-from fastapi import Query
+from fastapi import Request
+from fastapi.dependencies.models import Dependant
+from pydantic import BaseModel
 
 from engramdb.errors import ValidationFailed
 
-TagsQ = Annotated[list[str] | None, Query(description="Repeat the parameter for several tags.")]
-MetadataQ = Annotated[
-    str | None,
-    Query(description='JSON object the metadata must contain, e.g. {"topic":"billing"}', max_length=4096),
-]
+_SHOWN_CHARS = 100  # of an unknown name, in the answer
 
 
-def json_object(value: str | None, name: str) -> dict[str, Any] | None:
-    if value is None:
-        return None
-    try:
-        parsed = json.loads(value)
-    except ValueError:
-        parsed = None
-    if not isinstance(parsed, dict):
-        raise ValidationFailed(
-            f"{name} must be a JSON object", errors=[{"location": f"query/{name}", "message": "not a JSON object"}]
-        )
-    return parsed
+def declared(dependant: Dependant) -> set[str]:
+    """The query parameters a route takes, its dependencies' included; a query model's fields each."""
+    names: set[str] = set()
+    pending = [dependant]
+    while pending:
+        current = pending.pop()
+        for field in current.query_params:
+            model = field.field_info.annotation
+            if isinstance(model, type) and issubclass(model, BaseModel):
+                names.update(info.alias or name for name, info in model.model_fields.items())
+            else:
+                names.add(field.alias)
+        pending.extend(current.dependencies)
+    return names
+
+
+async def refuse_unknown(request: Request) -> None:
+    """422 for any query parameter the matched route does not declare, before anything else is read."""
+    dependant = getattr(request.scope.get("route"), "dependant", None)
+    if dependant is None:
+        return
+    allowed = declared(dependant)
+    unknown = [name[:_SHOWN_CHARS] for name in request.query_params if name not in allowed]
+    if not unknown:
+        return
+    takes = ", ".join(sorted(allowed)) or "no query parameters"
+    raise ValidationFailed(
+        f"unknown query parameter{'s' if len(unknown) > 1 else ''} {', '.join(unknown)} (this operation takes {takes})",
+        errors=[
+            {"location": f"query/{name}", "message": "unknown query parameter", "type": "extra_forbidden"}
+            for name in unknown
+        ],
+    )

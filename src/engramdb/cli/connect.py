@@ -112,7 +112,7 @@ def run(target: Target, work: Callable[[AsyncClient], Awaitable[T]]) -> T:
     except APIConnectionError as exc:
         err.print(f"[red]error:[/red] {exc.message}")
         raise typer.Exit(1) from exc
-    except ValidationError as exc:  # the SDK checks a body before sending it
+    except ValidationError as exc:  # the SDK checks a body, or a list's filters, before sending it
         problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'input'}: {e['msg']}" for e in exc.errors())
         err.print(f"[red]error:[/red] {problems}")
         raise typer.Exit(2) from exc

@@ -5,10 +5,14 @@ jobs, ingest, export, import) go through the SDK to this machine's service or a 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import errno
 import json
 import os
+import socket
+import tempfile
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
@@ -19,7 +23,7 @@ from rich.table import Table
 
 from engramdb import bootstrap
 from engramdb._version import __version__
-from engramdb.cli import connect, library, records, transfer
+from engramdb.cli import connect, library, records, transfer, work
 from engramdb.cli.connect import KeyOpt, Target, UrlOpt
 from engramdb.cli.connect import OrgOpt as TargetOrgOpt
 from engramdb.config import Settings
@@ -106,6 +110,10 @@ def serve(
     import uvicorn
 
     settings = _settings()
+    bind_host = host or settings.host
+    bind_port = port or settings.port
+    # The port first: a busy one ends the command at once, before a database is started for nothing.
+    listener = _listen(bind_host, bind_port)
     try:
         url = resolve_url(settings)
         check_server(url)
@@ -113,27 +121,78 @@ def serve(
         if migrate_first and settings.auto_migrate:
             migrate(url)
     except EngramError as exc:
+        listener.close()
         raise _fail(exc) from exc
-    # Workers inherit the resolved URL; this process holds the embedded server open while it runs.
-    os.environ["ENGRAM_DATABASE_URL"] = url
+    # The app (in this process, or in each worker process) joins the same embedded server, or the same
+    # URL, from the same environment; migrations are done.
     os.environ["ENGRAM_AUTO_MIGRATE"] = "false"
-    bind_host = host or settings.host
-    bind_port = port or settings.port
     err.print(f"Engram {__version__} on http://{bind_host}:{bind_port}  (docs: /docs, health: /v1/health)")
-    uvicorn.run(
-        "engramdb.server:create_app_from_env",
-        factory=True,
-        host=bind_host,
-        port=bind_port,
-        workers=workers or settings.workers,
-        log_level=settings.log_level,
-        proxy_headers=False,
-    )
+    options: dict[str, Any] = {
+        "factory": True,
+        "host": bind_host,
+        "port": bind_port,
+        "workers": workers or settings.workers,
+        "log_level": settings.log_level,
+        "proxy_headers": False,
+    }
+    if options["workers"] > 1:
+        listener.close()  # uvicorn binds it again for its worker processes
+        with _shared_metrics():
+            uvicorn.run("engramdb.server:create_app_from_env", **options)
+        return
+    server = uvicorn.Server(uvicorn.Config("engramdb.server:create_app_from_env", **options))
+    with contextlib.suppress(KeyboardInterrupt):
+        server.run(sockets=[listener])
+    if not server.started:
+        raise typer.Exit(3)  # uvicorn's start-up failure status; it logged why
+
+
+@contextlib.contextmanager
+def _shared_metrics() -> Iterator[None]:
+    """Worker processes keep their metrics in files of one fresh directory, which a scrape answered by any
+    of them sums (prometheus-client's multiprocess mode, ``engramdb.metrics``). A directory the operator
+    named in ``PROMETHEUS_MULTIPROC_DIR`` is used as it is (empty it between runs)."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        yield
+        return
+    with tempfile.TemporaryDirectory(prefix="engram-metrics-") as folder:
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = folder
+        try:
+            yield
+        finally:
+            os.environ.pop("PROMETHEUS_MULTIPROC_DIR", None)
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    """A socket bound to ``host:port`` (as uvicorn binds one), or exit with one line saying why not."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        if exc.errno == errno.EADDRINUSE:
+            why = (
+                f"port {port} on {host} is already in use (another engramdb serve?): stop what listens there, "
+                "or pick another port with --port or ENGRAM_PORT"
+            )
+        else:
+            why = (
+                f"cannot listen on {host}:{port} ({exc.strerror or exc}): check --host/ENGRAM_HOST, --port/ENGRAM_PORT"
+            )
+        err.print(f"[red]error:[/red] {why}", soft_wrap=True)
+        raise typer.Exit(2) from exc
+    sock.set_inheritable(True)
+    return sock
 
 
 @app.command()
 def worker(
-    concurrency: Annotated[int | None, typer.Option(help="Jobs run at once (ENGRAM_WORKER_CONCURRENCY).")] = None,
+    concurrency: Annotated[
+        int | None,
+        typer.Option(help="Extraction and narrative jobs run at once (ENGRAM_WORKER_CONCURRENCY)."),
+    ] = None,
 ) -> None:
     """Run background jobs (extraction, summaries, narratives) until interrupted. `engramdb serve` runs
     one already; start more of these, on any machine that reaches the database, to scale out."""
@@ -468,7 +527,7 @@ app.command("search")(records.search)
 app.command("chat-import")(transfer.chat_import)
 app.command("export")(transfer.export)
 app.command("import")(transfer.import_)
-for _name, _sub in (records.APPS | library.APPS).items():
+for _name, _sub in (records.APPS | library.APPS | work.APPS).items():
     app.add_typer(_sub, name=_name)
 
 

@@ -8,10 +8,16 @@
   has been silent for ``ENGRAM_WORKER_STALLED_S``. The handlers are idempotent
   in effect (see ``services.extraction``), so the retry finishes the work exactly once.
 * Webhook deliveries retry themselves (``services.webhooks``): a failed attempt defers the next one.
+* Lanes: extraction and narratives (and the upkeep) are worked in ``queue.QUEUE`` with
+  ``ENGRAM_WORKER_CONCURRENCY``, webhook deliveries in ``queue.WEBHOOKS`` with
+  ``ENGRAM_WEBHOOK_CONCURRENCY``: two procrastinate workers in one process, so a backlog of deliveries
+  (a slow receiver, an org with many endpoints) never holds up another org's extraction. Within the
+  delivery lane each org has its own line (``delivery.org_lock``).
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import uuid
 from typing import Any
@@ -24,6 +30,7 @@ from engramdb.services.core import jobs
 from engramdb.services.core.runtime import Runtime
 from engramdb.services.distill import extraction, narratives
 from engramdb.services.webhooks import delivery
+from engramdb.services.webhooks.sender import Sender
 from engramdb.storage import queue
 
 _log = logging.getLogger("engramdb.jobs")
@@ -35,7 +42,7 @@ def build_app(url: str, settings: Settings) -> App:
         conninfo=url,
         kwargs={"options": f"-c search_path={queue.SCHEMA},public"},
         min_size=1,
-        max_size=settings.worker_concurrency + 2,
+        max_size=settings.worker_concurrency + settings.webhook_concurrency + 2,
     )
     app = App(connector=connector)
     # procrastinate reads max_attempts=0 as "no limit": one attempt in all is no retry at all.
@@ -67,13 +74,17 @@ def build_app(url: str, settings: Settings) -> App:
             _runtime(context), uuid.UUID(org_id), uuid.UUID(job_id), attempt=attempt, final=final
         )
 
-    @app.task(name=queue.DELIVER_WEBHOOK, queue=queue.QUEUE, retry=retry, pass_context=True)
+    @app.task(name=queue.DELIVER_WEBHOOK, queue=queue.WEBHOOKS, retry=retry, pass_context=True)
     async def deliver_webhook(context: JobContext, org_id: str, delivery_id: str) -> dict[str, Any] | None:
         # Failed HTTP attempts are retried by the delivery itself; ``retry`` covers errors of our own.
-        runtime, job_id = _runtime(context), context.job.id
-        assert job_id is not None, "a running job has an id"
+        runtime, job = _runtime(context), context.job
+        assert job.id is not None, "a running job has an id"
+        org, delivery_uuid = uuid.UUID(org_id), uuid.UUID(delivery_id)
+        if not delivery.in_line(job.lock):  # deferred by an event, a replay or a retry come due
+            return await delivery.line_up(runtime.db, runtime.settings, org, delivery_uuid, queue_job_id=job.id)
+        sender: Sender = context.additional_context["webhook_sender"]
         return await delivery.deliver(
-            runtime.db, runtime.settings, uuid.UUID(org_id), uuid.UUID(delivery_id), queue_job_id=job_id
+            runtime.db, runtime.settings, org, delivery_uuid, queue_job_id=job.id, sender=sender
         )
 
     @app.periodic(cron="17 3 * * *", periodic_id="webhook_retention")
@@ -113,20 +124,31 @@ async def requeue_stalled(app: App, runtime: Runtime, silent_s: float) -> int:
 
 
 async def run_worker(app: App, runtime: Runtime, *, name: str = "engram") -> None:
-    """Run jobs until cancelled. Jobs cut short by the cancellation are retried (by this or another
+    """Run jobs until cancelled: one procrastinate worker per lane (``name`` for extraction and narratives,
+    ``name.webhooks`` for deliveries, each with its own concurrency), sharing the process's webhook client,
+    which is closed when they stop. Jobs cut short by the cancellation are retried (by this or another
     worker) once they are found stalled."""
-    stalled_s = runtime.settings.worker_stalled_s
-    async with app.open_async():
+    settings = runtime.settings
+    stalled_s = settings.worker_stalled_s
+    lanes = {
+        queue.QUEUE: (name, settings.worker_concurrency),
+        queue.WEBHOOKS: (f"{name}.webhooks", settings.webhook_concurrency),
+    }
+    async with app.open_async(), Sender(settings) as sender:
         await requeue_stalled(app, runtime, stalled_s)
-        await app.run_worker_async(
-            queues=[queue.QUEUE],
-            name=name,
-            concurrency=runtime.settings.worker_concurrency,
-            install_signal_handlers=False,
-            additional_context={"runtime": runtime},
-            update_heartbeat_interval=min(10.0, stalled_s / 3),
-            stalled_worker_timeout=stalled_s,
-            shutdown_graceful_timeout=10.0,
-            # Due retries (webhook deliveries) are found by polling: no sooner than the shortest backoff.
-            fetch_job_polling_interval=min(5.0, runtime.settings.webhook_retry_base_s),
-        )
+        context = {"runtime": runtime, "webhook_sender": sender}
+        async with asyncio.TaskGroup() as lane_workers:  # one failing stops the other
+            for lane, (worker_name, concurrency) in lanes.items():
+                work = app.run_worker_async(
+                    queues=[lane],
+                    name=worker_name,
+                    concurrency=concurrency,
+                    install_signal_handlers=False,
+                    additional_context=context,
+                    update_heartbeat_interval=min(10.0, stalled_s / 3),
+                    stalled_worker_timeout=stalled_s,
+                    shutdown_graceful_timeout=10.0,
+                    # Due retries (webhook deliveries) are found by polling: no sooner than the shortest backoff.
+                    fetch_job_polling_interval=min(5.0, settings.webhook_retry_base_s),
+                )
+                lane_workers.create_task(work, name=f"engram-lane-{lane}")

@@ -14,17 +14,19 @@ from pydantic import Field
 
 from engramdb import limits
 from engramdb.errors import InvalidRequest, NotFound
+from engramdb.mcp.agents import AgentTools
 from engramdb.mcp.base import Bound, Ctx, NoSuchUser, Resolver, result, tool_errors, user_filter, user_ref
 from engramdb.schemas.common import ExternalId, Name, Page, PublicModel, StrictModel, Tag, Timestamp
 from engramdb.schemas.context import ContextRequest, ContextResponse
 from engramdb.schemas.conversations import MessageBatch, MessageContent, MessageCreate, Role, SessionCreate
 from engramdb.schemas.graph import (
     Entity,
+    EntityFilters,
     EntityType,
     Fact,
     FactCreate,
+    FactFilters,
     FactPart,
-    FactQuery,
     FactResult,
     Neighbourhood,
 )
@@ -42,6 +44,7 @@ from engramdb.schemas.search import PathPrefix, Query, SearchFilters, SearchRequ
 from engramdb.services.conversation import messages as message_service
 from engramdb.services.conversation import sessions
 from engramdb.services.core import jobs
+from engramdb.services.governance import erase as erasure
 from engramdb.services.graph import entities, facts
 from engramdb.services.graph import traversal as graph
 from engramdb.services.memory import memories
@@ -90,8 +93,8 @@ class MemoryDeleted(PublicModel):
     erased: bool = Field(description="True: gone for good with its history. False: marked deleted (restorable).")
 
 
-class Tools:
-    """The tools of one server; ``resolve`` says who each call runs as."""
+class Tools(AgentTools):
+    """The tools of one server; ``resolve`` says who each call runs as (the agents' tools: ``mcp/agents.py``)."""
 
     def __init__(self, resolve: Resolver) -> None:
         self._resolve = resolve
@@ -249,8 +252,15 @@ class Tools:
         To find memories about something, use search."""
         with tool_errors():
             bound = await self._resolve(ctx)
-            filters = MemoryFilters(type=type, tags_any=tags_any, user_id=user_id, external_user_id=external_user_id)
-            page = await memories.list_memories(bound.runtime.db, bound.caller, filters, cursor=cursor, limit=limit)
+            filters = MemoryFilters(
+                type=type,
+                tags_any=tags_any,
+                user_id=user_id,
+                external_user_id=external_user_id,
+                cursor=cursor,
+                limit=limit,
+            )
+            page = await memories.list_memories(bound.runtime.db, bound.caller, filters)
             return result(page)
 
     async def delete_memory(
@@ -266,7 +276,7 @@ class Tools:
         with tool_errors():
             bound = await self._resolve(ctx)
             if erase:
-                await memories.purge(bound.runtime.db, bound.caller, memory_id)
+                await erasure.memory(bound.runtime, bound.caller, memory_id)
             else:
                 await memories.change_state(
                     bound.runtime.db, bound.caller, memory_id, MemoryStateChange(state="deleted", reason="mcp")
@@ -345,15 +355,17 @@ class Tools:
                 owner = await user_filter(bound, user_id, external_user_id)
             except NoSuchUser:
                 return result(Page[Fact](data=[]))
-            q = FactQuery(
+            q = FactFilters(
                 subject=subject,
                 predicate=predicate,
                 user_id=owner,
                 valid_at=valid_at,
                 known_at=known_at,
                 include_history=include_history,
+                cursor=cursor,
+                limit=limit,
             )
-            return result(await facts.list_facts(bound.runtime, bound.caller, q, cursor=cursor, limit=limit))
+            return result(await facts.list_facts(bound.runtime, bound.caller, q))
 
     async def graph_neighbors(
         self,
@@ -410,12 +422,13 @@ class Tools:
             return uuid.UUID(ref)
         except ValueError:
             pass
-        page = await entities.list_entities(
-            bound.runtime, bound.caller, user_id=owner, entity_type=None, query=ref, cursor=None, limit=20
-        )
+        listed: list[Entity] = []
+        if len(ref) <= limits.MAX_NAME_CHARS:  # names and aliases are no longer, so a longer ref names none
+            filters = EntityFilters(user_id=owner, q=ref, limit=20)
+            listed = (await entities.list_entities(bound.runtime, bound.caller, filters)).data
         key = entities.normalize(ref)
-        exact = [e for e in page.data if key in {entities.normalize(n) for n in (e.name, *e.aliases)}]
-        found = exact or page.data
+        exact = [e for e in listed if key in {entities.normalize(n) for n in (e.name, *e.aliases)}]
+        found = exact or listed
         if not found:
             raise NotFound(f"no entity is named {ref!r}; search with types ['entities'] to find its name")
         if len(found) > 1:
@@ -440,4 +453,10 @@ CATALOGUE: tuple[tuple[str, ToolKind], ...] = (
     ("query_facts", "read"),
     ("graph_neighbors", "read"),
     ("search_documents", "read"),
+    ("heartbeat", "write"),
+    ("claim_task", "write"),
+    ("update_task", "write"),
+    ("complete_task", "write"),
+    ("send_message", "write"),
+    ("read_inbox", "write"),
 )

@@ -10,10 +10,12 @@ from __future__ import annotations
 import hashlib
 import math
 import re
+import time
 from collections.abc import Callable, Sequence
 
+from engramdb import metrics
 from engramdb.config import Settings
-from engramdb.errors import ConfigurationError
+from engramdb.errors import ConfigurationError, Overloaded
 from engramdb.providers.embedding import Embedder, Kind, embed_one
 
 __all__ = ["CachedEmbedder", "Embedder", "HashEmbedder", "Kind", "create_embedder", "embed_one", "register_embedder"]
@@ -81,14 +83,31 @@ register_embedder("openai", _openai_factory)
 
 class CachedEmbedder:
     """Wraps an embedder: identical texts in a batch are embedded once, and recent *query* vectors are
-    reused (passages are written once and rarely seen again, so caching them would only cost memory)."""
+    reused (passages are written once and rarely seen again, so caching them would only cost memory).
 
-    def __init__(self, inner: Embedder, *, size: int = 2_000) -> None:
+    It also bounds the work waiting for the model. When ``shed()`` says the caller is an API request (see
+    ``storage.database.in_request``), its texts count as waiting until embedded, and a request that would
+    take the count over ``max_waiting`` is refused at once (:class:`~engramdb.errors.Overloaded`, a 503 with
+    ``Retry-After``) rather than queued behind minutes of work; a request alone is always let in, however
+    many texts it has. Background work (jobs, the backfill) is never refused: it has no client waiting.
+    Every call to the model is counted and timed (``engramdb.metrics``)."""
+
+    def __init__(
+        self,
+        inner: Embedder,
+        *,
+        size: int = 2_000,
+        max_waiting: int | None = None,
+        shed: Callable[[], bool] = lambda: False,
+    ) -> None:
         self.inner = inner
         self.model = inner.model
         self.dimensions = inner.dimensions
         self._size = size
         self._cache: dict[tuple[str, bytes], list[float]] = {}
+        self._max_waiting = max_waiting
+        self._shed = shed
+        self.waiting = 0  # texts of requests waiting for (or in) the model, in this process
 
     async def embed_batch(self, texts: Sequence[str], *, kind: Kind = "passage") -> list[list[float]]:
         keys: list[tuple[str, bytes]] = [(kind, hashlib.sha256(t.encode()).digest()) for t in texts]
@@ -98,7 +117,7 @@ class CachedEmbedder:
                 missing[key] = text
         fresh: dict[tuple[str, bytes], list[float]] = {}
         if missing:
-            vectors = await self.inner.embed_batch(list(missing.values()), kind=kind)
+            vectors = await self._embed(list(missing.values()), kind)
             fresh = dict(zip(missing, vectors, strict=True))
         result = [fresh[key] if key in fresh else self._cache[key] for key in keys]
         for key, vector in fresh.items() if kind == "query" else ():  # oldest entries make room
@@ -106,6 +125,28 @@ class CachedEmbedder:
                 self._cache.pop(next(iter(self._cache)))
             self._cache[key] = vector
         return result
+
+    async def _embed(self, texts: list[str], kind: Kind) -> list[list[float]]:
+        counted = self._max_waiting is not None and self._shed()
+        if counted:
+            if self.waiting and self.waiting + len(texts) > (self._max_waiting or 0):
+                metrics.OVERLOAD.labels("embedder").inc()
+                raise Overloaded(
+                    f"{self.waiting} texts are waiting to be embedded (ENGRAM_EMBED_QUEUE_TEXTS is "
+                    f"{self._max_waiting}); try again shortly"
+                )
+            self.waiting += len(texts)
+            metrics.EMBED_WAITING.inc(len(texts))
+        started = time.perf_counter()
+        try:
+            return await self.inner.embed_batch(texts, kind=kind)
+        finally:
+            metrics.EMBED_DURATION.labels(kind).observe(time.perf_counter() - started)
+            metrics.EMBED_BATCHES.labels(kind).inc()
+            metrics.EMBED_TEXTS.labels(kind).inc(len(texts))
+            if counted:
+                self.waiting -= len(texts)
+                metrics.EMBED_WAITING.dec(len(texts))
 
     async def warm(self) -> None:
         warm = getattr(self.inner, "warm", None)

@@ -29,6 +29,7 @@ from typing import Any, Literal, TypeVar
 import httpx
 from pydantic import BaseModel, ValidationError
 
+from engramdb import metrics
 from engramdb.config import Settings
 from engramdb.errors import ConfigurationError, EngramError
 from engramdb.providers.extraction import Usage
@@ -341,6 +342,9 @@ def _read_completion(response: httpx.Response) -> tuple[str, Usage]:
         usage = Usage(int(spent.get("prompt_tokens") or 0), int(spent.get("completion_tokens") or 0), 1)
     except (KeyError, IndexError, TypeError, AttributeError) as exc:
         raise ValueError(f"{type(exc).__name__}: {exc}") from exc
+    metrics.LLM_CALLS.inc()
+    metrics.LLM_TOKENS.labels("prompt").inc(usage.prompt_tokens)
+    metrics.LLM_TOKENS.labels("completion").inc(usage.completion_tokens)
     if not isinstance(content, str):
         raise ValueError("message content is not text")
     return content, usage

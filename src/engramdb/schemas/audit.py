@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from engramdb.schemas.common import PublicModel, StrictModel, Timestamp
+from engramdb.schemas.common import PageQuery, PublicModel, Timestamp
 
 
 class AuditEntry(PublicModel):
@@ -21,7 +21,9 @@ class AuditEntry(PublicModel):
     created_at: datetime
 
 
-class AuditFilters(StrictModel):
+class AuditFilters(PageQuery):
+    """``GET /audit``, newest first; ``after`` is inclusive, ``before`` exclusive."""
+
     action: str | None = None
     entity_type: str | None = None
     entity_id: uuid.UUID | None = None

@@ -9,13 +9,13 @@ from typing import Annotated
 from pydantic import Field, StringConstraints
 
 from engramdb import limits
-from engramdb.schemas.common import PublicModel, StrictModel, Text
+from engramdb.schemas.common import NoNul, PublicModel, StrictModel
 
 CategoryName = Annotated[
     str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64, pattern=r"^[a-z0-9][a-z0-9_-]*$")
 ]
 CategoryDescription = Annotated[
-    Text, StringConstraints(strip_whitespace=True, min_length=3, max_length=limits.MAX_DESCRIPTION_CHARS)
+    str, StringConstraints(strip_whitespace=True, min_length=3, max_length=limits.MAX_DESCRIPTION_CHARS), NoNul
 ]
 
 

@@ -12,11 +12,13 @@ from engramdb import limits
 from engramdb.schemas.common import (
     ExternalId,
     Metadata,
+    MetadataFilter,
     Name,
+    PageQuery,
     PublicModel,
     StrictModel,
-    Tag,
     Tags,
+    TagsFilter,
     Text,
     Timestamp,
 )
@@ -121,24 +123,28 @@ class Message(PublicModel):
     created_at: datetime
 
 
-class MessageFilters(StrictModel):
+class MessageFilters(PageQuery):
+    """``GET /sessions/{id}/messages``, in ``occurred_at`` order (``order=desc`` reverses it)."""
+
     role: Role | None = None
-    tags_any: list[Tag] | None = None
-    tags_all: list[Tag] | None = None
+    tags_any: TagsFilter = None
+    tags_all: TagsFilter = None
     occurred_after: Timestamp | None = None
     occurred_before: Timestamp | None = None
-    metadata: Metadata | None = None
+    metadata: MetadataFilter = None
     order: Literal["asc", "desc"] = "asc"
 
 
-class SessionFilters(StrictModel):
+class SessionFilters(PageQuery):
+    """``GET /sessions``, newest first."""
+
     user_id: uuid.UUID | None = None
     external_user_id: ExternalId | None = None
     agent_id: uuid.UUID | None = None
     app_id: uuid.UUID | None = None
     status: Literal["active", "closed"] | None = None
-    tags_any: list[Tag] | None = None
-    metadata: Metadata | None = None
+    tags_any: TagsFilter = None
+    metadata: MetadataFilter = None
 
 
 class MessagesAdded(PublicModel):

@@ -3,18 +3,22 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
-from typing import Literal
+from datetime import UTC, datetime
+from typing import Annotated, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
+from engramdb import limits
 from engramdb.schemas.common import (
     Description,
     ExternalId,
     Metadata,
     Name,
+    NotClearable,
+    PageQuery,
     PublicModel,
     StrictModel,
+    Tag,
     Timestamp,
 )
 
@@ -43,7 +47,7 @@ class TeamCreate(StrictModel):
 
 
 class TeamUpdate(StrictModel):
-    name: Name | None = None
+    name: NotClearable[Name] = None
     description: Description | None = None
     metadata: Metadata | None = None
 
@@ -84,20 +88,42 @@ class User(PublicModel):
     updated_at: datetime
 
 
+AgentStatus = Literal["inactive", "active", "busy", "offline", "error"]
+Capabilities = Annotated[list[Tag], Field(max_length=limits.MAX_TAGS, description="What the agent can do.")]
+HeartbeatInterval = Annotated[
+    int,
+    Field(
+        ge=1,
+        le=limits.MAX_HEARTBEAT_INTERVAL_S,
+        description="Seconds between heartbeats; silent for this times the grace factor, the agent is offline.",
+    ),
+]
+
+
 class AgentCreate(StrictModel):
     name: Name
     description: Description | None = None
     team_id: uuid.UUID | None = None
     user_id: uuid.UUID | None = Field(default=None, description="The user who owns this agent, if any.")
     metadata: Metadata = Field(default_factory=dict)
+    type: Name = Field(default="generic", description="What kind of agent this is, e.g. 'planner', 'worker'.")
+    status: AgentStatus = "inactive"
+    config: Metadata = Field(default_factory=dict)
+    capabilities: Capabilities = Field(default_factory=list)
+    heartbeat_interval_s: HeartbeatInterval = 30
 
 
 class AgentUpdate(StrictModel):
-    name: Name | None = None
+    name: NotClearable[Name] = None
     description: Description | None = None
     team_id: uuid.UUID | None = None
     user_id: uuid.UUID | None = None
     metadata: Metadata | None = None
+    type: NotClearable[Name] = None
+    status: NotClearable[AgentStatus] = None
+    config: NotClearable[Metadata] = None
+    capabilities: NotClearable[Capabilities] = None
+    heartbeat_interval_s: NotClearable[HeartbeatInterval] = None
 
 
 class Agent(PublicModel):
@@ -109,6 +135,24 @@ class Agent(PublicModel):
     metadata: dict[str, object]
     created_at: datetime
     updated_at: datetime
+    type: str
+    status: AgentStatus = Field(
+        description="As last reported; `offline` when its heartbeat is older than heartbeat_interval_s times "
+        "the grace factor (computed on read, and persisted by the periodic sweep)."
+    )
+    config: dict[str, object]
+    metrics: dict[str, object]
+    capabilities: list[str]
+    heartbeat_interval_s: int
+    last_heartbeat_at: datetime | None
+
+    @model_validator(mode="after")
+    def _offline_when_silent(self) -> Agent:
+        if self.status in ("active", "busy", "error") and self.last_heartbeat_at is not None:
+            silent = (datetime.now(UTC) - self.last_heartbeat_at).total_seconds()
+            if silent > self.heartbeat_interval_s * limits.AGENT_OFFLINE_GRACE:
+                self.status = "offline"
+        return self
 
 
 class AppCreate(StrictModel):
@@ -119,9 +163,9 @@ class AppCreate(StrictModel):
 
 
 class AppUpdate(StrictModel):
-    name: Name | None = None
+    name: NotClearable[Name] = None
     description: Description | None = None
-    is_active: bool | None = None
+    is_active: NotClearable[bool] = None
     metadata: Metadata | None = None
 
 
@@ -133,6 +177,22 @@ class App(PublicModel):
     metadata: dict[str, object]
     created_at: datetime
     updated_at: datetime
+
+
+class TeamFilters(PageQuery):
+    """``GET /teams``, newest first: paging only."""
+
+
+class UserFilters(PageQuery):
+    """``GET /users``, newest first: paging only."""
+
+
+class AgentFilters(PageQuery):
+    """``GET /agents``, newest first: paging only."""
+
+
+class AppFilters(PageQuery):
+    """``GET /apps``, newest first: paging only."""
 
 
 class ApiKeyCreate(StrictModel):
@@ -149,6 +209,13 @@ class ApiKeyCreate(StrictModel):
         if "admin" in self.scopes and (self.team_id or self.user_id or self.agent_id):
             raise ValueError("an admin key cannot be bound to a team, user or agent")
         return self
+
+    @field_validator("expires_at")
+    @classmethod
+    def _not_expired(cls, value: datetime | None) -> datetime | None:
+        if value is not None and value <= datetime.now(UTC):
+            raise ValueError("expires_at is in the past: a key must be valid when it is made")
+        return value
 
 
 class ApiKeyUpdate(StrictModel):
@@ -167,6 +234,12 @@ class ApiKey(PublicModel):
     revoked_at: datetime | None
     last_used_at: datetime | None
     created_at: datetime
+
+
+class ApiKeyFilters(PageQuery):
+    """``GET /keys``, newest first."""
+
+    include_revoked: bool = Field(default=False, description="Also list revoked keys.")
 
 
 class ApiKeyCreated(ApiKey):

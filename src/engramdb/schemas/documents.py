@@ -7,27 +7,33 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import Base64Bytes, BeforeValidator, Field, StringConstraints, model_validator
+from pydantic import Base64Bytes, BeforeValidator, Field, StringConstraints, WithJsonSchema, model_validator
 
 from engramdb import limits
 from engramdb.schemas.common import (
     Description,
     Metadata,
+    MetadataFilter,
     Name,
+    NoNul,
+    PageQuery,
     PublicModel,
     StrictModel,
-    Tag,
     Tags,
+    TagsFilter,
     Text,
 )
 from engramdb.schemas.conversations import UserRef
 
 DocPath = Annotated[
-    Text,
+    str,
     StringConstraints(strip_whitespace=True, min_length=1, max_length=limits.MAX_PATH_CHARS),
+    NoNul,
     Field(description="A file name or a path inside a repository: it gives the extension and the citation."),
 ]
-SourceUrl = Annotated[Text, StringConstraints(strip_whitespace=True, min_length=1, max_length=limits.MAX_URL_CHARS)]
+SourceUrl = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=limits.MAX_URL_CHARS), NoNul
+]
 DeclaredType = Annotated[
     str,
     StringConstraints(strip_whitespace=True, min_length=1, max_length=limits.MAX_NAME_CHARS),
@@ -176,17 +182,27 @@ class DocumentChunk(PublicModel):
     created_at: datetime
 
 
-class DocumentFilters(StrictModel):
+class DocumentFilters(PageQuery):
+    """``GET /documents``, newest first, without their content."""
+
     user_id: uuid.UUID | None = None
     external_user_id: str | None = None
     agent_id: uuid.UUID | None = None
     app_id: uuid.UUID | None = None
     repository_id: uuid.UUID | None = None
-    path_prefix: Annotated[str, StringConstraints(max_length=limits.MAX_PATH_CHARS)] | None = None
+    path_prefix: Annotated[
+        str | None,
+        StringConstraints(max_length=limits.MAX_PATH_CHARS),
+        Field(description="Documents whose path starts with these characters."),
+    ] = None
     content_type: str | None = None
-    tags_any: list[Tag] | None = None
-    tags_all: list[Tag] | None = None
-    metadata: Metadata | None = None
+    tags_any: TagsFilter = None
+    tags_all: TagsFilter = None
+    metadata: MetadataFilter = None
+
+
+class DocumentChunkFilters(PageQuery):
+    """A document's chunks in order: paging only."""
 
 
 # --- repositories --------------------------------------------------------------------------------------
@@ -226,12 +242,24 @@ class Repository(PublicModel):
     updated_at: datetime
 
 
+class RepositoryFilters(PageQuery):
+    """``GET /repositories``, newest first."""
+
+    user_id: uuid.UUID | None = None
+    agent_id: uuid.UUID | None = None
+    app_id: uuid.UUID | None = None
+    tags_any: TagsFilter = None
+    tags_all: TagsFilter = None
+
+
 class RepositoryFile(StrictModel):
     """One file of a sync call: its text, or its bytes in base64 (PDF, or text in another encoding)."""
 
     path: DocPath
     content: Text | None = None
-    content_base64: Base64Bytes | None = Field(default=None, description="The bytes, base64-encoded (RFC 4648).")
+    content_base64: Annotated[Base64Bytes, WithJsonSchema({"type": "string", "format": "byte"})] | None = Field(
+        default=None, description="The bytes, base64-encoded (RFC 4648)."
+    )
     content_type: DeclaredType | None = None
 
     @model_validator(mode="after")

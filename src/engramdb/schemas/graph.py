@@ -10,11 +10,21 @@ from typing import Annotated, Literal
 from pydantic import Field, StringConstraints, model_validator
 
 from engramdb import limits
-from engramdb.schemas.common import Metadata, Name, PublicModel, StrictModel, Text, Timestamp
+from engramdb.schemas.common import (
+    ExternalId,
+    Metadata,
+    Name,
+    NoNul,
+    PageQuery,
+    PublicModel,
+    StrictModel,
+    Text,
+    Timestamp,
+)
 
 EntityType = Literal["person", "place", "organization", "event", "object", "concept", "other"]
 FactPart = Annotated[
-    Text, StringConstraints(strip_whitespace=True, min_length=1, max_length=limits.MAX_FACT_PART_CHARS)
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=limits.MAX_FACT_PART_CHARS), NoNul
 ]
 Aliases = Annotated[list[Name], Field(max_length=limits.MAX_ALIASES)]
 
@@ -71,9 +81,7 @@ class FactCreate(StrictModel):
     valid_from: Timestamp | None = Field(default=None, description="When it became true (event time).")
     valid_until: Timestamp | None = Field(default=None, description="When it stopped being true, if it has.")
     user_id: uuid.UUID | None = None
-    external_user_id: (
-        Annotated[str, StringConstraints(min_length=1, max_length=limits.MAX_EXTERNAL_ID_CHARS)] | None
-    ) = None
+    external_user_id: ExternalId | None = None
     agent_id: uuid.UUID | None = None
     metadata: Metadata = Field(default_factory=dict)
 
@@ -147,14 +155,27 @@ class Paths(PublicModel):
     paths: list[GraphPath] = Field(description="Shortest paths first; empty when none within max_depth.")
 
 
-class FactQuery(StrictModel):
+class FactFilters(PageQuery):
     """Which facts: by subject or entity, predicate, owner; ``valid_at`` asks what was true at a time
     (event time), ``known_at`` what Engram believed at a time (system time, default now)."""
 
-    subject: str | None = None
+    subject: str | None = Field(default=None, max_length=limits.MAX_FACT_PART_CHARS)
     entity_id: uuid.UUID | None = None
-    predicate: str | None = None
+    predicate: str | None = Field(default=None, max_length=100)
     user_id: uuid.UUID | None = None
-    valid_at: datetime | None = None
-    known_at: datetime | None = None
-    include_history: bool = False
+    valid_at: Timestamp | None = Field(default=None, description="Event time: only facts true at this time.")
+    known_at: Timestamp | None = Field(
+        default=None, description="System time: what Engram believed then (default: now)."
+    )
+    include_history: bool = Field(default=False, description="Every version, superseded ones too.")
+
+
+FactQuery = FactFilters  # its name before lists shared one filter model per resource
+
+
+class EntityFilters(PageQuery):
+    """``GET /entities``, newest first; ``q`` finds names and aliases containing it."""
+
+    q: str | None = Field(default=None, max_length=limits.MAX_NAME_CHARS, description="Part of a name or alias.")
+    type: EntityType | None = None
+    user_id: uuid.UUID | None = None

@@ -9,7 +9,17 @@ from typing import Annotated, Literal
 from pydantic import Field, StringConstraints
 
 from engramdb import limits
-from engramdb.schemas.common import Metadata, PublicModel, StrictModel, Tag, Tags, Text, Timestamp
+from engramdb.schemas.common import (
+    Metadata,
+    MetadataFilter,
+    PageQuery,
+    PublicModel,
+    StrictModel,
+    Tags,
+    TagsFilter,
+    Text,
+    Timestamp,
+)
 from engramdb.schemas.conversations import UserRef
 
 MemoryType = Literal["fact", "preference", "task", "procedural", "episodic"]
@@ -94,7 +104,9 @@ class MemoryHistoryEntry(PublicModel):
     changed_at: datetime
 
 
-class MemoryFilters(StrictModel):
+class MemoryFilters(PageQuery):
+    """``GET /memories``. Without ``state``, deleted memories are left out; expired ones unless asked."""
+
     user_id: uuid.UUID | None = None
     external_user_id: str | None = None
     agent_id: uuid.UUID | None = None
@@ -102,10 +114,14 @@ class MemoryFilters(StrictModel):
     session_id: uuid.UUID | None = None
     type: MemoryType | None = None
     state: MemoryState | None = None
-    tags_any: list[Tag] | None = None
-    tags_all: list[Tag] | None = None
-    categories: list[Tag] | None = None
-    metadata: Metadata | None = None
+    tags_any: TagsFilter = None
+    tags_all: TagsFilter = None
+    categories: TagsFilter = None
+    metadata: MetadataFilter = None
     created_after: Timestamp | None = None
     created_before: Timestamp | None = None
     include_expired: bool = False
+
+
+class MemoryHistoryFilters(PageQuery):
+    """A memory's history, oldest change first: paging only."""

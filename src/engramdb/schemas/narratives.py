@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from engramdb.schemas.common import PublicModel
+from engramdb.schemas.common import PageQuery, PublicModel
 
 
 class Narrative(PublicModel):
@@ -17,3 +17,7 @@ class Narrative(PublicModel):
     memory_count: int
     fact_count: int
     created_at: datetime
+
+
+class NarrativeFilters(PageQuery):
+    """Every version of a user's narrative, newest first: paging only."""

@@ -10,13 +10,13 @@ from typing import Annotated, Literal
 from pydantic import Field, StringConstraints
 
 from engramdb import limits
-from engramdb.schemas.common import Metadata, PublicModel, StrictModel, Tag, Text, Timestamp
+from engramdb.schemas.common import Metadata, NoNul, PublicModel, StrictModel, Tag, Text, Timestamp
 from engramdb.schemas.conversations import Role, UserRef
 from engramdb.schemas.memories import MemoryState, MemoryType
 
 SearchType = Literal["messages", "memories", "facts", "entities", "chunks", "documents"]
 SearchMode = Literal["hybrid", "vector", "keyword"]
-Query = Annotated[Text, StringConstraints(strip_whitespace=True, min_length=1, max_length=limits.MAX_QUERY_CHARS)]
+Query = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=limits.MAX_QUERY_CHARS), NoNul]
 PathPrefix = Annotated[Text, StringConstraints(min_length=1, max_length=limits.MAX_QUERY_CHARS)]
 ContentType = Annotated[Text, StringConstraints(min_length=1, max_length=limits.MAX_NAME_CHARS)]
 RepositoryIds = Annotated[list[uuid.UUID], Field(min_length=1, max_length=limits.MAX_TAGS)]

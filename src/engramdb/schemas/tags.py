@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from pydantic import ConfigDict, Field, model_validator
 
-from engramdb.schemas.common import PublicModel, StrictModel, Tag
+from engramdb import limits
+from engramdb.schemas.common import PageQuery, PublicModel, StrictModel, Tag
 
 
 class TagTypeCounts(PublicModel):
@@ -21,6 +22,12 @@ class TagCount(PublicModel):
     tag: str
     count: int = Field(description="Items carrying the tag, of every kind.")
     by_type: TagTypeCounts
+
+
+class TagFilters(PageQuery):
+    """``GET /tags``, most used first."""
+
+    prefix: str | None = Field(default=None, max_length=limits.MAX_TAG_CHARS, description="Tags starting with this.")
 
 
 class TagRename(StrictModel):

@@ -11,7 +11,7 @@ import httpx
 from pydantic import AfterValidator, Field, StringConstraints
 
 from engramdb import limits
-from engramdb.schemas.common import Description, PublicModel, StrictModel
+from engramdb.schemas.common import Description, PageQuery, PublicModel, StrictModel
 
 # The events an endpoint may subscribe to; ``*`` subscribes to all, present and future.
 EventType = Literal[
@@ -22,6 +22,15 @@ EventType = Literal[
     "job.failed",
     "document.synced",
     "user.deleted",
+    "agent.online",
+    "agent.offline",
+    "task.created",
+    "task.claimed",
+    "task.input_required",
+    "task.completed",
+    "task.failed",
+    "task.canceled",
+    "task.lease_expired",
 ]
 EVENT_TYPES: tuple[str, ...] = EventType.__args__  # type: ignore[attr-defined]
 # Events also sent to endpoints subscribed to another type: a user's deletion erases their memories at once
@@ -103,6 +112,10 @@ class Webhook(PublicModel):
     updated_at: datetime
 
 
+class WebhookFilters(PageQuery):
+    """``GET /webhooks``, newest first: paging only."""
+
+
 class WebhookCreated(Webhook):
     secret: str = Field(
         description="The signing secret (`whsec_…`): shown only here and by rotate-secret. Verify with it."
@@ -114,7 +127,10 @@ class WebhookAttempt(PublicModel):
     status_code: int | None = Field(description="The endpoint's HTTP status; null when no response came.")
     error: str | None = Field(description="Why the attempt failed: a network error, a timeout, a non-2xx status.")
     duration_ms: int
-    response: str | None = Field(description="The start of the response body (up to 500 characters).")
+    response: str | None = Field(
+        description="The start of the response body, only if the operator keeps it "
+        "(`ENGRAM_WEBHOOK_RESPONSE_CHARS`, at most 500 characters); null by default."
+    )
 
 
 class WebhookDelivery(PublicModel):
@@ -137,3 +153,10 @@ class WebhookDelivery(PublicModel):
     attempt_log: list[WebhookAttempt] = Field(description="Every attempt, oldest first (the last 50).")
     created_at: datetime
     updated_at: datetime
+
+
+class WebhookDeliveryFilters(PageQuery):
+    """An endpoint's delivery log, newest first."""
+
+    status: DeliveryStatus | None = None
+    event_type: str | None = Field(default=None, max_length=100, description="Only deliveries of this event type.")

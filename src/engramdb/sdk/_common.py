@@ -66,6 +66,19 @@ def body(model: type[M], given: M | Mapping[str, Any] | None, fields: Mapping[st
     return dumped
 
 
+def filters(model: type[M], given: M | None, fields: Mapping[str, Any]) -> dict[str, Any]:
+    """A list call's query parameters from its filter model (``XFilters``) or keyword filters, validated
+    here before they are sent, in their wire form: what the caller set (``None`` is "not set"), tags as a
+    list sent as repeated parameters, ``metadata`` as JSON text."""
+    if given is not None and fields:
+        raise TypeError("pass either a filter model or keyword filters, not both")
+    if given is not None and not isinstance(given, model):
+        raise TypeError(f"expected {model.__name__}, got {type(given).__name__}")
+    value = given if given is not None else model.model_validate({k: v for k, v in fields.items() if v is not None})
+    dumped: dict[str, Any] = value.model_dump(mode="json", exclude_unset=True, exclude_none=True)
+    return dumped
+
+
 def _query_value(value: Any) -> Any:
     if isinstance(value, uuid.UUID):
         return str(value)
@@ -123,3 +136,34 @@ def backoff_s(attempt: int, response: httpx.Response | None) -> float:
 
 def parse(model: type[M], response: httpx.Response) -> M:
     return model.model_validate_json(response.content)
+
+
+class SSEParser:
+    """Server-Sent Events from the lines of a response (no I/O: the async and sync streams share it).
+    ``feed`` returns a finished event (``id``, ``event``, ``data`` parsed as JSON) at each blank line;
+    comments (the server's keep-alive pings) and events without data return None."""
+
+    def __init__(self) -> None:
+        self._id: str | None = None
+        self._event = "message"
+        self._data: list[str] = []
+
+    def feed(self, line: str) -> dict[str, Any] | None:
+        if line == "":
+            found = None
+            if self._data:
+                text = "\n".join(self._data)
+                found = {"id": int(self._id) if self._id else 0, "event": self._event, "data": json.loads(text)}
+            self._event, self._data = "message", []
+            return found
+        if line.startswith(":"):
+            return None
+        name, _, value = line.partition(":")
+        value = value.removeprefix(" ")
+        if name == "data":
+            self._data.append(value)
+        elif name == "event":
+            self._event = value
+        elif name == "id":
+            self._id = value
+        return None

@@ -8,11 +8,14 @@ area            what it holds
 ==============  ===========================================================================================
 core            the caller (``caller``), the runtime container (``runtime``), the audit log (``audit``),
                 the event outbox that webhooks send from (``events``), who may see what (``visibility``:
-                every rule, one function per table family), the job ledger (``jobs``) and the batched
-                access tracking that feeds the memory access log (``access``)
-tenancy         API keys and organizations (``keys``); teams, users, agents and apps (``directory``)
+                every rule, one function per table family), the job ledger (``jobs``), the batched
+                access tracking that feeds the memory access log (``access``), the pseudonym an
+                erasure leaves in the logs in place of the ids it erased (``pseudonyms``), an
+                organization's usage (``usage``) and what ``/metrics`` reads at scrape time (``readings``)
+tenancy         API keys and organizations (``keys``); teams, users, agents and apps (``directory``);
+                rate limits per key and organization (``quotas``)
 webhooks        endpoints and their delivery log (``endpoints``); sending, retries and upkeep
-                (``delivery``)
+                (``delivery``); where webhooks may go (``destinations``); the worker's client (``sender``)
 conversation    sessions, messages, and the vectors a message is embedded as (``vectors``)
 memory          memories with their history, categories, tags
 graph           bi-temporal facts, entities, traversal (neighbourhoods and paths)
@@ -20,12 +23,15 @@ document        documents, the ingest pipeline, repositories, syncing a reposito
 distill         the worker's derivations: extraction, consolidation, narratives
 search          the retrievers, hybrid fusion, document and graph search, context assembly
 governance      erasure (every delete that cascades across areas: ``erase``), export, import
+agents          agents at work: heartbeats, tasks on queues claimed with leases (``tasks``, ``claims``), their
+                history and the organization's event sequence (``history``), mailboxes, live streams
+                (``streams``) and the periodic sweep (offline agents, expired leases)
 maintenance     the embedding backfill and per-organization vector indexes (may import any area; none
                 imports it)
 ==============  ===========================================================================================
 
 Imports point down this order only: ``core`` ← ``tenancy``, ``webhooks`` ← ``conversation`` ← ``memory`` |
-``graph`` | ``document`` (siblings never import each other) ← ``distill``, ``search`` ← ``governance``
-(and ``agents``, ``insights`` when they come); ``maintenance`` on top. An import inside a function never
+``graph`` | ``document`` (siblings never import each other) ← ``distill``, ``search`` ← ``governance``,
+``agents`` (and ``insights`` when it comes); ``maintenance`` on top. An import inside a function never
 crosses areas: a cascade that needs two areas is an operation of the area above both.
 """

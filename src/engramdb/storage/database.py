@@ -5,21 +5,31 @@
   organization even if a query forgot its ``org_id`` filter.
 * :meth:`Database.system` runs as the connecting role. Only the few operations that cannot know the org
   up front use it: resolving an API key to its org, creating an organization, migrations.
+
+A statement the database could not serve for a reason of its own (the connection lost because the server
+crashed, restarts or shuts down, the connection refused, a statement timeout, a deadlock) leaves every
+one of them as :class:`~engramdb.errors.ServiceUnavailable` (503, retry): :func:`unavailable` says which
+errors those are, for the API's last-resort mapper too.
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import text
-from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, OperationalError, StatementError
+from sqlalchemy.exc import DataError, DBAPIError, DisconnectionError, IntegrityError, SQLAlchemyError, StatementError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from sqlalchemy.pool import AsyncAdaptedQueuePool, QueuePool
 
+from engramdb import metrics
 from engramdb.config import Settings
-from engramdb.errors import Conflict, ServiceUnavailable, ValidationFailed
+from engramdb.errors import Conflict, EngramError, Overloaded, ServiceUnavailable, ValidationFailed
 
 APP_ROLE = "engram_app"
 # Custom plans always: searches carry values the planner must see (the query's words decide whether the
@@ -29,6 +39,62 @@ _TENANT_SETUP = text(
     "SELECT set_config('role', :role, true), set_config('engram.org_id', :org, true), "
     "set_config('plan_cache_mode', 'force_custom_plan', true)"
 )
+_LOST = "the database connection was lost or refused (the server may be restarting); try again shortly"
+_CUT_SQLSTATES = frozenset({"57P01", "57P02", "57P03"})  # admin shutdown, crash shutdown, cannot connect now
+_CONTENTION_SQLSTATES = frozenset({"40001", "40P01", "55P03"})  # serialization failure, deadlock, lock timeout
+# What a statement run outside these context managers raises; the API maps them through unavailable().
+DRIVER_ERRORS: tuple[type[Exception], ...] = (SQLAlchemyError,)
+
+
+_POOL_WAIT: ContextVar[float | None] = ContextVar("engram_pool_wait", default=None)
+_BUSY = "every database connection is busy; try again shortly"
+
+
+@contextmanager
+def pool_wait(seconds: float | None) -> Iterator[None]:
+    """Inside this block (an API request, and the tasks it starts), a checkout waits at most ``seconds`` for
+    a free connection, then fails as :class:`~engramdb.errors.Overloaded` (503): a saturated pool sheds
+    requests instead of queueing them without bound. Background work (jobs, backfill, access tracking)
+    runs outside it and waits up to the pool's own timeout (30 s): it has no client waiting for it.
+    ``None`` restores that timeout inside a request (work done after its answer was sent)."""
+    token = _POOL_WAIT.set(seconds)
+    try:
+        yield
+    finally:
+        _POOL_WAIT.reset(token)
+
+
+def in_request() -> bool:
+    """Whether the current task serves a request that should be shed rather than kept waiting."""
+    return _POOL_WAIT.get() is not None
+
+
+class _Pool(AsyncAdaptedQueuePool):
+    """SQLAlchemy's asyncio queue pool, whose checkout timeout is the caller's (``pool_wait``) when set.
+
+    QueuePool reads ``self._timeout`` once per checkout, synchronously, in the checking-out task's context
+    (SQLAlchemy runs the checkout in a greenlet that shares it), so a property can answer per caller."""
+
+    @property
+    def _timeout(self) -> float:
+        wait = _POOL_WAIT.get()
+        return self._default_timeout if wait is None else wait
+
+    @_timeout.setter
+    def _timeout(self, value: float) -> None:
+        self._default_timeout = value
+
+    def recreate(self) -> QueuePool:
+        with pool_wait(None):  # the new pool gets the default timeout, whoever disposes of this one
+            return super().recreate()
+
+
+@dataclass(frozen=True)
+class PoolUse:
+    size: int
+    checked_out: int
+    overflow: int
+    max_overflow: int
 
 
 def sqlalchemy_url(url: str) -> str:
@@ -58,6 +124,7 @@ class Database:
         libpq_url = url or resolve_url(settings)
         engine = create_async_engine(
             sqlalchemy_url(libpq_url),
+            poolclass=_Pool,
             pool_size=settings.db_pool_size,
             max_overflow=settings.db_max_overflow,
             pool_pre_ping=True,
@@ -83,11 +150,19 @@ class Database:
             conn_cm = self.engine.connect()
             conn = await conn_cm.__aenter__()
             await conn.execution_options(isolation_level="AUTOCOMMIT")
-        except (OperationalError, OSError) as exc:
-            raise ServiceUnavailable("the database is unreachable; try again shortly") from exc
+        except Exception as exc:
+            _shed(exc)
+            if (detail := _refused(exc)) is not None:
+                raise ServiceUnavailable(detail) from exc
+            raise
         try:
             yield conn
-        finally:
+        except BaseException as exc:
+            await _close_after(conn_cm, exc)
+            if (detail := unavailable(exc)) is not None:
+                raise ServiceUnavailable(detail) from exc
+            raise
+        else:
             await conn_cm.__aexit__(None, None, None)
 
     @asynccontextmanager
@@ -95,29 +170,44 @@ class Database:
         try:
             conn_cm = self.engine.begin()
             conn = await conn_cm.__aenter__()
-        except (OperationalError, OSError) as exc:
-            raise ServiceUnavailable("the database is unreachable; try again shortly") from exc
+        except Exception as exc:
+            _shed(exc)
+            if (detail := _refused(exc)) is not None:
+                raise ServiceUnavailable(detail) from exc
+            raise
         try:
             yield conn
         except BaseException as exc:
-            await conn_cm.__aexit__(type(exc), exc, exc.__traceback__)
+            await _close_after(conn_cm, exc)
             if _is_bad_value(exc):
                 # The last line of defence: a value the schemas let through but Postgres refuses
                 # (a NUL byte, an out-of-range number) is the caller's error, not the server's.
                 raise ValidationFailed(f"a value in the request cannot be stored: {_first_line(exc)}") from exc
-            if getattr(getattr(exc, "orig", None), "sqlstate", None) == "57014":  # statement_timeout
-                raise ServiceUnavailable("the query took longer than the server allows; narrow it and retry") from exc
             if _is_race(exc):
                 # A row this request relied on was deleted or created by another request meanwhile.
                 raise Conflict("another request changed the same data at the same time; retry") from exc
+            if (detail := unavailable(exc)) is not None:
+                raise ServiceUnavailable(detail) from exc
             raise
         else:
             try:
                 await conn_cm.__aexit__(None, None, None)
-            except DBAPIError as exc:
-                if exc.connection_invalidated:
-                    raise ServiceUnavailable("the database connection was lost; try again") from exc
+            except Exception as exc:  # the commit: nothing was written if the connection went meanwhile
+                if (detail := unavailable(exc)) is not None:
+                    raise ServiceUnavailable(detail) from exc
                 raise
+
+    def pool_use(self) -> PoolUse:
+        """This process's connections: the pool's size, those lent out now, the overflow in use."""
+        pool = self.engine.pool
+        if not isinstance(pool, _Pool):
+            return PoolUse(size=0, checked_out=0, overflow=0, max_overflow=0)
+        return PoolUse(
+            size=pool.size(),
+            checked_out=pool.checkedout(),
+            overflow=max(0, pool.overflow()),
+            max_overflow=max(0, pool._max_overflow),
+        )
 
     async def ping(self) -> None:
         async with self.system() as conn:
@@ -125,6 +215,73 @@ class Database:
 
     async def dispose(self) -> None:
         await self.engine.dispose()
+
+
+def unavailable(exc: BaseException) -> str | None:
+    """What to tell the caller when ``exc``, or an error it wraps, means the database cannot serve the
+    request now, through no fault of the request: a connection lost, refused or invalidated (the server
+    crashed, restarts or shuts down: SQLSTATE 08xxx, 57P01-57P03), a statement timeout, a deadlock,
+    serialization failure or lock timeout, a resource exhausted (53xxx), every pooled connection busy.
+    None for any other error, and for an error the service raised itself."""
+    import psycopg
+
+    if isinstance(exc, EngramError):
+        return None  # a service already said what went wrong (an import naming the line it refused, say)
+    for err in _causes(exc):
+        if isinstance(err, DisconnectionError) or (isinstance(err, DBAPIError) and err.connection_invalidated):
+            return _LOST
+        if isinstance(err, PoolTimeout):
+            return _BUSY
+        if isinstance(err, psycopg.InterfaceError):
+            return _LOST
+        if isinstance(err, psycopg.OperationalError):
+            sqlstate = err.sqlstate
+            if sqlstate is None or sqlstate.startswith("08") or sqlstate in _CUT_SQLSTATES:
+                return _LOST
+            if sqlstate == "57014":  # statement_timeout
+                return "the query took longer than the server allows; narrow it and retry"
+            if sqlstate in _CONTENTION_SQLSTATES:
+                return "the database could not complete the request now (a deadlock or a lock held too long); retry"
+            if sqlstate.startswith("53"):
+                return "the database is out of a resource (connections, memory or disk); try again shortly"
+            return None  # 54000 (a value too large for an index) and the like: the request's, not the server's
+    return None
+
+
+def _causes(exc: BaseException) -> list[BaseException]:
+    """``exc`` and what it wraps (SQLAlchemy's ``orig``, ``raise … from``), nearest first. Not what it was
+    raised while handling (``__context__``): a service may turn a database error into an error of its own."""
+    found: list[BaseException] = []
+    todo: list[BaseException | None] = [exc]
+    while todo and len(found) < 16:
+        err = todo.pop(0)
+        if err is None or any(err is seen for seen in found):
+            continue
+        found.append(err)
+        todo += [getattr(err, "orig", None), err.__cause__]
+    return found
+
+
+def _shed(exc: Exception) -> None:
+    """A checkout that timed out: the pool is saturated, the request is shed (503 with a short Retry-After)."""
+    if isinstance(exc, PoolTimeout):
+        metrics.OVERLOAD.labels("db_pool").inc()
+        raise Overloaded(_BUSY) from exc
+
+
+def _refused(exc: Exception) -> str | None:
+    """Why no connection could be had, when it is the database's reason (a socket error counts)."""
+    return _LOST if isinstance(exc, OSError) else unavailable(exc)
+
+
+async def _close_after(conn_cm: Any, exc: BaseException) -> None:
+    """Leave a connection's context after ``exc`` (rolling back). When the connection is gone the rollback
+    fails too; that second error says nothing new, so ``exc`` is what gets reported."""
+    try:
+        await conn_cm.__aexit__(type(exc), exc, exc.__traceback__)
+    except Exception as closing:
+        if unavailable(closing) is None:
+            raise
 
 
 def _is_race(exc: BaseException) -> bool:

@@ -1,10 +1,13 @@
-"""Filter conditions shared by the list and search queries, so both read the same way."""
+"""Filter conditions shared by the list and search queries, so both read the same way. A list's filter
+model (``schemas.*.XFilters``) becomes its conditions here: ``matching`` reads the model's fields."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
+from pydantic import BaseModel
 from sqlalchemy import ColumnElement, Table, func, or_
 
 
@@ -40,6 +43,37 @@ def content_filters(
         if before is not None:
             conds.append(table.c[column] < before)
     return conds
+
+
+CONTENT_FIELDS = (
+    "tags_any",
+    "tags_all",
+    "categories",
+    "metadata",
+    "created_after",
+    "created_before",
+    "occurred_after",
+    "occurred_before",
+)
+
+
+def matching(
+    table: Table,
+    filters: BaseModel,
+    *,
+    equal: Iterable[str] = (),
+    columns: Mapping[str, str] | None = None,
+) -> list[ColumnElement[bool]]:
+    """A filter model's conditions on ``table``: ``column = value`` for each field named in ``equal`` that
+    is set (its column has the field's name unless ``columns`` maps it to another), and ``content_filters``
+    for the model's tag, category, metadata and time-range fields. Fields that need a lookup first (an
+    ``external_user_id``) or a rule of their own stay with the service."""
+    renamed = columns or {}
+    conds = [
+        table.c[renamed.get(name, name)] == value for name in equal if (value := getattr(filters, name)) is not None
+    ]
+    content = {name: getattr(filters, name) for name in CONTENT_FIELDS if name in type(filters).model_fields}
+    return conds + content_filters(table, **content)
 
 
 def unexpired(table: Table) -> ColumnElement[bool]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -10,10 +11,10 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import create_engine, pool
+from sqlalchemy import create_engine, pool, text
 
-from engramdb.errors import ConfigurationError
-from engramdb.storage.database import sqlalchemy_url
+from engramdb.errors import ConfigurationError, ServiceUnavailable
+from engramdb.storage.database import Database, sqlalchemy_url
 from engramdb.storage.partitions import ensure_partitions
 from engramdb.storage.vectors import ensure_vector_indexes
 
@@ -51,6 +52,31 @@ def schema_state(url: str) -> SchemaState:
     head = script.get_current_head()
     assert head is not None
     return SchemaState(current=current, head=head)
+
+
+@functools.cache
+def head_revision() -> str:
+    """The revision the migrations shipped with this version end at."""
+    head = ScriptDirectory.from_config(alembic_config("")).get_current_head()
+    assert head is not None
+    return head
+
+
+async def check_ready(db: Database) -> str:
+    """The schema's revision when the database answers and is migrated to :func:`head_revision`; else
+    :class:`ServiceUnavailable` saying which (readiness: a server should get no traffic until both)."""
+    async with db.system() as conn:
+        if (await conn.execute(text("SELECT to_regclass('alembic_version')"))).scalar() is None:
+            current = None
+        else:
+            current = (await conn.execute(text("SELECT max(version_num) FROM alembic_version"))).scalar()
+    head = head_revision()
+    if current != head:
+        raise ServiceUnavailable(
+            f"the database schema is at revision {current or 'none'}, this version needs {head}: "
+            "run `engramdb migrate` (or start the server with ENGRAM_AUTO_MIGRATE=true)"
+        )
+    return head
 
 
 def check_server(url: str) -> tuple[str, str]:

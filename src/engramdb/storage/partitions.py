@@ -1,4 +1,5 @@
-"""Monthly range partitions for the time-ordered tables (``message``, ``audit_log``).
+"""Monthly range partitions for the time-ordered tables (``message``, ``audit_log``, ``memory_access_log``,
+``agent_message``).
 
 Each table has a DEFAULT partition, so a row is never refused for want of a partition; the monthly
 parts keep recent data in small, prunable tables. ``ensure_partitions`` runs at migrate and at start-up.
@@ -13,7 +14,7 @@ import psycopg
 from psycopg import errors as pg_errors
 from psycopg import sql
 
-PARTITIONED_TABLES = ("message", "audit_log", "memory_access_log")
+PARTITIONED_TABLES = ("message", "audit_log", "memory_access_log", "agent_message")
 MONTHS_AHEAD = 3
 _log = logging.getLogger(__name__)
 

@@ -15,6 +15,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     Column,
+    Date,
     DateTime,
     Integer,
     LargeBinary,
@@ -112,6 +113,13 @@ agent = Table(
     _meta(),
     _ts("created_at", nullable=False),
     _ts("updated_at", nullable=False),
+    Column("type", Text, nullable=False),
+    Column("status", Text, nullable=False),
+    Column("config", JSONB, nullable=False),
+    Column("metrics", JSONB, nullable=False),
+    Column("capabilities", ARRAY(Text), nullable=False),
+    Column("heartbeat_interval_s", Integer, nullable=False),
+    _ts("last_heartbeat_at"),
 )
 
 app = Table(
@@ -498,4 +506,147 @@ webhook_delivery = Table(
     Column("queue_job_id", BigInteger),
     _ts("created_at", nullable=False),
     _ts("updated_at", nullable=False),
+)
+
+idempotency_key = Table(
+    "idempotency_key",
+    metadata,
+    _uuid("org_id", primary_key=True),
+    Column("key", Text, primary_key=True),
+    Column("request_hash", LargeBinary, nullable=False),
+    Column("state", Text, nullable=False),
+    Column("status_code", Integer),
+    Column("content_type", Text),
+    Column("body", LargeBinary),
+    _ts("created_at", nullable=False),
+    _ts("updated_at", nullable=False),
+)
+
+# --- agents at work (0009_agents) ------------------------------------------------------------------------
+
+stream_seq = Table(
+    "stream_seq",
+    metadata,
+    _uuid("org_id", primary_key=True),
+    Column("last_seq", BigInteger, nullable=False),
+)
+
+task = Table(
+    "task",
+    metadata,
+    _uuid("org_id", primary_key=True),
+    _uuid("id", primary_key=True),
+    _uuid("user_id"),
+    Column("queue", Text, nullable=False),
+    Column("title", Text, nullable=False),
+    Column("description", Text),
+    Column("priority", Integer, nullable=False),
+    Column("required_capabilities", ARRAY(Text), nullable=False),
+    Column("state", Text, nullable=False),
+    _uuid("created_by"),
+    _uuid("assigned_to"),
+    _uuid("claimed_by"),
+    _uuid("lease_id"),
+    _ts("lease_expires_at"),
+    _ts("due_at"),
+    Column("session_ids", ARRAY(UUID(as_uuid=True)), nullable=False),
+    Column("memory_ids", ARRAY(UUID(as_uuid=True)), nullable=False),
+    Column("document_ids", ARRAY(UUID(as_uuid=True)), nullable=False),
+    _meta(),
+    Column("result", JSONB),
+    Column("error", Text),
+    Column("attempts", Integer, nullable=False),
+    Column("max_attempts", Integer, nullable=False),
+    _uuid("result_memory_id"),
+    _ts("created_at", nullable=False),
+    _ts("updated_at", nullable=False),
+    _ts("completed_at"),
+)
+
+task_dependency = Table(
+    "task_dependency",
+    metadata,
+    _uuid("org_id", primary_key=True),
+    _uuid("task_id", primary_key=True),
+    _uuid("depends_on_id", primary_key=True),
+)
+
+task_event = Table(
+    "task_event",
+    metadata,
+    _uuid("org_id", primary_key=True),
+    Column("seq", BigInteger, primary_key=True),
+    _uuid("task_id", nullable=False),
+    Column("queue", Text, nullable=False),
+    Column("kind", Text, nullable=False),
+    Column("from_state", Text),
+    Column("to_state", Text, nullable=False),
+    _uuid("agent_id"),
+    _uuid("key_id"),
+    Column("actor", Text, nullable=False),
+    Column("details", JSONB, nullable=False),
+    _ts("created_at", nullable=False),
+)
+
+agent_message = Table(
+    "agent_message",
+    metadata,
+    _uuid("org_id", primary_key=True),
+    _uuid("id", primary_key=True),
+    Column("seq", BigInteger, nullable=False),
+    _uuid("from_agent_id"),
+    _uuid("to_agent_id"),
+    _uuid("to_team_id"),
+    Column("broadcast", Boolean, nullable=False),
+    Column("message_type", Text, nullable=False),
+    Column("payload", JSONB, nullable=False),
+    _uuid("reply_to"),
+    _uuid("thread_id", nullable=False),
+    _uuid("task_id"),
+    _uuid("key_id"),
+    Column("created_at", DateTime(timezone=True), primary_key=True, server_default=func.now()),
+)
+
+agent_message_delivery = Table(
+    "agent_message_delivery",
+    metadata,
+    _uuid("org_id", primary_key=True),
+    _uuid("agent_id", primary_key=True),
+    _uuid("message_id", primary_key=True),
+    Column("seq", BigInteger, nullable=False),
+    _ts("message_created_at", nullable=False),
+    _ts("delivered_at"),
+    _ts("acked_at"),
+)
+
+# --- rate limits and usage (0010_rate_limits) ------------------------------------------------------------
+
+rate_limit = Table(
+    "rate_limit",
+    metadata,
+    _uuid("org_id", primary_key=True),
+    Column("route_class", Text, primary_key=True),
+    Column("per_key", Integer),
+    Column("per_org", Integer),
+    _ts("updated_at", nullable=False),
+)
+
+rate_counter = Table(
+    "rate_counter",
+    metadata,
+    _uuid("org_id", primary_key=True),
+    _uuid("key_id", primary_key=True),
+    Column("route_class", Text, primary_key=True),
+    _ts("window_start", nullable=False),
+    Column("hits", Integer, nullable=False),
+)
+
+request_tally = Table(
+    "request_tally",
+    metadata,
+    _uuid("org_id", primary_key=True),
+    Column("day", Date, primary_key=True),
+    Column("route_class", Text, primary_key=True),
+    Column("requests", BigInteger, nullable=False),
+    Column("refused", BigInteger, nullable=False),
 )

@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+import asyncio
+from datetime import UTC, datetime, timedelta
+
 import psycopg
 import pytest
 
@@ -52,7 +55,10 @@ async def test_revoked_and_expired_keys_stop_working(app, org: Org) -> None:  # 
         assert revoked["revoked_at"]
         body = assert_problem(await c.get("/v1/memories"), 401)
         assert "revoked" in str(body["detail"])
-    old = (await org.client.post("/v1/keys", json={"name": "old", "expires_at": "2001-01-01T00:00:00Z"})).json()
+    # A key cannot be made already expired (422); one that has run out since is refused.
+    soon = (datetime.now(UTC) + timedelta(seconds=1)).isoformat()
+    old = (await org.client.post("/v1/keys", json={"name": "old", "expires_at": soon})).json()
+    await asyncio.sleep(1.2)
     async with client_for(app, old["api_key"]) as c:
         assert "expired" in str(assert_problem(await c.get("/v1/memories"), 401)["detail"])
 

@@ -87,8 +87,11 @@ async def test_user_erasure_keeps_other_users_data_consistent(org: Org) -> None:
     assert [m["content"] for m in (await c.get(f"/v1/sessions/{a['id']}/messages")).json()["data"]] == ["mine"]
     memory = (await c.get(f"/v1/memories/{keeper_memory['id']}")).json()
     assert memory["session_id"] is None and memory["version"] == 2
-    last = (await c.get(f"/v1/memories/{keeper_memory['id']}/history")).json()["data"][-1]
-    assert last["action"] == "unlinked" and last["old_values"] == {"session_id": b["id"]}
+    history = (await c.get(f"/v1/memories/{keeper_memory['id']}/history")).json()["data"]
+    # The history says which session it was linked to by the erasure's pseudonym, never the erased id.
+    pseudonym = (await c.get("/v1/audit", params={"action": "user.deleted"})).json()["data"][0]["entity_id"]
+    assert history[-1]["action"] == "unlinked" and history[-1]["old_values"] == {"session_id": pseudonym}
+    assert history[0]["new_values"]["session_id"] == pseudonym and b["id"] not in str(history)
     # New messages keep counting on after the erasure.
     more = await c.post(f"/v1/sessions/{a['id']}/messages", json={"messages": [{"role": "user", "content": "n"}]})
     assert more.json()["data"][0]["seq"] == 3

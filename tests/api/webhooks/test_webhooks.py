@@ -11,9 +11,18 @@ from typing import Any
 import pytest
 
 from engramdb import limits
+from engramdb.config import Settings
 from tests.conftest import Org, OrgFactory, assert_problem, client_for
 
 URL = "http://127.0.0.1:9/hooks"
+
+
+@pytest.fixture(scope="module")
+def settings(database_url: str) -> Settings:
+    """``URL`` is on 127.0.0.1: webhooks may point there only when allowed (nothing is sent in this module)."""
+    return Settings(
+        database_url=database_url, auto_migrate=False, key_touch_interval_s=0, webhook_allow_networks=["127.0.0.1/32"]
+    )
 
 
 async def _create(org: Org, **body: Any) -> dict[str, Any]:
@@ -289,17 +298,22 @@ async def test_deleting_a_user_redacts_deliveries_about_them_and_raises_user_del
         assert SECRET not in (await _log(org, hook))[0]
     text, after = await _log(org, everything)
     assert [d["id"] for d in after[: len(before)]] == [d["id"] for d in before]
+    # The ids the redacted deliveries keep are the erasure's pseudonym (the one its audit row names);
+    # only the pending user.deleted names the user.
+    audit = (await c.get("/v1/audit", params={"action": "user.deleted"})).json()["data"]
+    pseudonym = audit[0]["entity_id"]
+    assert user_id not in str(after[: len(before)]) and user_id not in str(audit)
     for delivery in after[: len(before)]:
         data = delivery["payload"]["data"]
         owner = data.get("memory") or data.get("fact") or data.get("document") or {}
-        if owner.get("user_id") == user_id and data.get("action") != "purged":
+        if owner.get("user_id") == pseudonym and data.get("action") != "purged":
             assert data["redacted"] is True, delivery
     (fact_event,) = [
         d["payload"]["data"]
         for d in after
         if d["event_type"] == "memory.invalidated" and "fact" in d["payload"]["data"]
     ]
-    assert fact_event["redacted"] is True and fact_event["fact"]["user_id"] == user_id
+    assert fact_event["redacted"] is True and fact_event["fact"]["user_id"] == pseudonym
     assert "object" not in fact_event["fact"] and "statement" not in fact_event["fact"]
     (doc_event,) = [d["payload"]["data"] for d in after if d["event_type"] == "document.synced"]
     assert doc_event == {"action": "created", "redacted": True, "document": doc_event["document"]}
@@ -344,3 +358,43 @@ async def test_deleting_documents_redacts_their_deliveries(org: Org) -> None:
     text, after = await _log(org, hook)
     assert SECRET not in text and len(after) == 4
     assert all(d["payload"]["data"]["redacted"] is True for d in after)
+
+
+# --- destinations: not into the server's own network, unless the operator allows it ---------------------
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://localhost:8080/hook",
+        "http://localhost./hook",
+        "http://127.0.0.2/hook",
+        "http://127.2/hook",
+        "http://0x7f.0.0.2/hook",
+        "http://2130706434/hook",
+        "http://[::1]/hook",
+        "http://[::ffff:127.0.0.2]/hook",
+        "http://10.0.0.5/hook",
+        "http://192.168.0.10/hook",
+        "http://169.254.169.254/latest/meta-data/iam/",
+        "http://[fd00:ec2::254]/latest/",
+        "http://metadata.google.internal/computeMetadata/v1/",
+        "http://0.0.0.0:5432/",
+    ],
+)
+async def test_internal_destinations_are_refused_by_default(org: Org, url: str) -> None:
+    """127.0.0.1 alone is allowed in this module (in any form); every other internal address is refused, in any
+    form, when created or changed."""
+    body = assert_problem(await org.client.post("/v1/webhooks", json={"url": url}), 422)
+    (error,) = body["errors"]  # type: ignore[misc]
+    assert error["location"] == "body/url"
+    assert "ENGRAM_WEBHOOK_ALLOW_HOSTS" in error["message"] and "ENGRAM_WEBHOOK_ALLOW_NETWORKS" in error["message"]
+    assert "url" in str(body["detail"])
+    created = await _create(org)
+    assert_problem(await org.client.patch(f"/v1/webhooks/{created['id']}", json={"url": url}), 422)
+    assert (await org.client.get(f"/v1/webhooks/{created['id']}")).json()["url"] == URL
+    await org.client.delete(f"/v1/webhooks/{created['id']}")
+    assert (await org.client.get("/v1/webhooks")).json()["data"] == []
+    for allowed in ("http://127.1:9/hook", "http://[::ffff:127.0.0.1]:9/hook", "https://hooks.example.com/in"):
+        made = await _create(org, url=allowed)
+        await org.client.delete(f"/v1/webhooks/{made['id']}")

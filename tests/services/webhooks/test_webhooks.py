@@ -17,12 +17,21 @@ from sqlalchemy import event
 from engramdb.config import Settings
 from engramdb.providers.extraction import Usage
 from engramdb.services.core import events, jobs
-from engramdb.services.webhooks import delivery
+from engramdb.services.webhooks import delivery, destinations
 from engramdb.storage import queue
 from engramdb.storage.database import Database
 from engramdb.webhooks import InvalidSignature, generate_secret, sign, signed_headers, verify
 from tests.conftest import Org, OrgFactory
 from tests.webhook_listener import Listener
+
+
+@pytest.fixture(scope="module")
+def settings(database_url: str) -> Settings:
+    """The test listener is on 127.0.0.1: webhooks may reach it only when allowed."""
+    return Settings(
+        database_url=database_url, auto_migrate=False, key_touch_interval_s=0, webhook_allow_networks=["127.0.0.1/32"]
+    )
+
 
 # --- the public helper ---------------------------------------------------------------------------------
 
@@ -405,12 +414,18 @@ async def test_deleting_a_user_redacts_their_jobs_events(db: Database, org: Org)
         for job_id in (by_user, by_session, theirs):
             await jobs.succeed(conn, org.id, job_id, result, provider="offline", usage=Usage())
     assert (await org.client.delete(f"/v1/users/{user['id']}")).status_code == 204
-    events = {d["job"]["id"]: d for _, d in await _events(org, hook)}
-    for job_id in (by_user, by_session):
-        data = events[str(job_id)]
-        assert data["redacted"] is True and "result" not in data["job"] and SECRET not in str(data)
+    sent = [d for _, d in await _events(org, hook)]
+    audit = (await org.client.get("/v1/audit", params={"action": "user.deleted"})).json()["data"]
+    pseudonym = audit[0]["entity_id"]  # every erased id in the log became this one
+    erased = {user["id"], session["id"], str(by_user), str(by_session)}
+    mine = [d for d in sent if d.get("redacted")]
+    assert len(mine) == 2
+    for data in mine:
+        assert "result" not in data["job"] and SECRET not in str(data)
         assert set(data["job"]) == {"id", "kind", "status", "session_id", "user_id"}
-    assert events[str(theirs)]["job"]["result"] == result  # another user's job is not theirs to erase
+        assert data["job"]["id"] == pseudonym and not erased & set(map(str, data["job"].values()))
+    (kept,) = [d for d in sent if d["job"]["id"] == str(theirs)]
+    assert kept["job"]["result"] == result  # another user's job is not theirs to erase
 
 
 async def test_redaction_is_idempotent_and_limited_to_the_org(db: Database, make_org: OrgFactory) -> None:
@@ -461,7 +476,7 @@ async def test_with_private_destinations_blocked_nothing_is_sent_to_them(
         await org.client.post("/v1/memories", json={"content": "anything"})
         ((pending,),) = [(await org.client.get(f"/v1/webhooks/{hook['id']}/deliveries")).json()["data"]]
         row = await _delivery_row(database_url, pending["id"])
-        strict = settings.model_copy(update={"webhook_block_private": True})
+        strict = settings.model_copy(update={"webhook_allow_networks": ()})
         done = await delivery.deliver(db, strict, org.id, uuid.UUID(pending["id"]), queue_job_id=row["queue_job_id"])
         assert done is not None and done["status"] == "failed"  # at once: asking again will not help
         logged = (await org.client.get(f"/v1/webhooks/{hook['id']}/deliveries/{pending['id']}")).json()
@@ -471,9 +486,32 @@ async def test_with_private_destinations_blocked_nothing_is_sent_to_them(
         listener.close()
 
 
-async def test_a_public_destination_is_pinned_to_the_address_that_was_checked() -> None:
-    url, host, extensions = await delivery.public_destination("https://93.184.216.34:8443/hook?x=1")
-    assert (url, host, extensions) == ("https://93.184.216.34:8443/hook?x=1", "93.184.216.34:8443", {})
-    for private in ("http://localhost/h", "http://10.0.0.1/h", "http://169.254.169.254/", "http://[::1]/h"):
-        with pytest.raises(delivery.PrivateDestination):
-            await delivery.public_destination(private)
+async def test_a_destination_is_resolved_and_every_address_checked() -> None:
+    policy = destinations.Policy()
+    assert await destinations.resolve(policy, "93.184.216.34", 8443) == ["93.184.216.34"]
+    for private in ("localhost", "localhost.", "10.0.0.1", "169.254.169.254", "::1", "127.1", "0x7f.1", "2130706433"):
+        with pytest.raises(destinations.DestinationRefused):
+            await destinations.resolve(policy, private, 80)
+    with pytest.raises(destinations.DestinationRefused, match="loopback, as 127.0.0.1"):
+        await destinations.resolve(policy, "[::ffff:127.0.0.1]", 80)
+
+
+async def test_the_log_keeps_status_and_timing_not_the_response_unless_asked(
+    db: Database, org: Org, settings: Settings, database_url: str
+) -> None:
+    listener = Listener()
+    try:
+        hook = (await org.client.post("/v1/webhooks", json={"url": listener.url("/quiet")})).json()
+        sent = []
+        for update in ({}, {"webhook_response_chars": 5}):
+            queued = (await org.client.post(f"/v1/webhooks/{hook['id']}/test")).json()
+            job = (await _delivery_row(database_url, queued["id"]))["queue_job_id"]
+            chosen = settings.model_copy(update=update)
+            done = await delivery.deliver(db, chosen, org.id, uuid.UUID(queued["id"]), queue_job_id=job)
+            assert done is not None and done["status"] == "succeeded"
+            sent.append((await org.client.get(f"/v1/webhooks/{hook['id']}/deliveries/{queued['id']}")).json())
+        (plain,), (excerpt,) = (d["attempt_log"] for d in sent)
+        assert plain["status_code"] == 200 and plain["duration_ms"] >= 0 and plain["response"] is None
+        assert excerpt["response"] == "answe"  # "answered 200", cut to ENGRAM_WEBHOOK_RESPONSE_CHARS
+    finally:
+        listener.close()

@@ -3,21 +3,18 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated
 
 from fastapi import APIRouter, Query, Response
 
 from engramdb import limits
-from engramdb.api.deps import CallerDep, CursorQ, DbDep, LimitQ, RuntimeDep
-from engramdb.api.params import MetadataQ, TagsQ, json_object
+from engramdb.api.deps import CallerDep, DbDep, RuntimeDep
 from engramdb.schemas.common import Page
 from engramdb.schemas.conversations import (
     Message,
     MessageBatch,
     MessageFilters,
     MessagesAdded,
-    Role,
     Session,
     SessionCreate,
     SessionFilters,
@@ -42,29 +39,8 @@ async def create_session(body: SessionCreate, db: DbDep, caller: CallerDep) -> S
 
 
 @router.get("/sessions", response_model=Page[Session], operation_id="list_sessions", summary="List sessions")
-async def list_sessions(
-    db: DbDep,
-    caller: CallerDep,
-    cursor: CursorQ = None,
-    limit: LimitQ = limits.DEFAULT_PAGE_SIZE,
-    user_id: uuid.UUID | None = None,
-    external_user_id: str | None = None,
-    agent_id: uuid.UUID | None = None,
-    app_id: uuid.UUID | None = None,
-    status: Literal["active", "closed"] | None = None,
-    tags_any: TagsQ = None,
-    metadata: MetadataQ = None,
-) -> Page[Session]:
-    filters = SessionFilters(
-        user_id=user_id,
-        external_user_id=external_user_id,
-        agent_id=agent_id,
-        app_id=app_id,
-        status=status,
-        tags_any=tags_any,
-        metadata=json_object(metadata, "metadata"),
-    )
-    return await sessions.list_sessions(db, caller, filters, cursor=cursor, limit=limit)
+async def list_sessions(filters: Annotated[SessionFilters, Query()], db: DbDep, caller: CallerDep) -> Page[Session]:
+    return await sessions.list_sessions(db, caller, filters)
 
 
 @router.get("/sessions/{session_id}", response_model=Session, operation_id="get_session", summary="Get a session")
@@ -137,29 +113,9 @@ async def add_messages(
     summary="List a session's messages in time order",
 )
 async def list_messages(
-    session_id: uuid.UUID,
-    db: DbDep,
-    caller: CallerDep,
-    cursor: CursorQ = None,
-    limit: LimitQ = limits.DEFAULT_PAGE_SIZE,
-    role: Role | None = None,
-    tags_any: TagsQ = None,
-    tags_all: TagsQ = None,
-    occurred_after: datetime | None = None,
-    occurred_before: datetime | None = None,
-    metadata: MetadataQ = None,
-    order: Literal["asc", "desc"] = "asc",
+    session_id: uuid.UUID, filters: Annotated[MessageFilters, Query()], db: DbDep, caller: CallerDep
 ) -> Page[Message]:
-    filters = MessageFilters(
-        role=role,
-        tags_any=tags_any,
-        tags_all=tags_all,
-        occurred_after=occurred_after,
-        occurred_before=occurred_before,
-        metadata=json_object(metadata, "metadata"),
-        order=order,
-    )
-    return await messages.list_messages(db, caller, session_id, filters, cursor=cursor, limit=limit)
+    return await messages.list_messages(db, caller, session_id, filters)
 
 
 @router.get("/messages/{message_id}", response_model=Message, operation_id="get_message", summary="Get a message")

@@ -8,10 +8,10 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from engramdb import limits
-from engramdb.api.deps import CallerDep, CursorQ, LimitQ, RuntimeDep
+from engramdb.api.deps import CallerDep, RuntimeDep
 from engramdb.schemas.common import Page
 from engramdb.schemas.jobs import Job
-from engramdb.schemas.narratives import Narrative
+from engramdb.schemas.narratives import Narrative, NarrativeFilters
 from engramdb.services.core import jobs
 from engramdb.services.distill import narratives
 
@@ -52,10 +52,6 @@ async def get_user_narrative(user_id: uuid.UUID, rt: RuntimeDep, caller: CallerD
     summary="Every version of the user's narrative",
 )
 async def list_user_narratives(
-    user_id: uuid.UUID,
-    rt: RuntimeDep,
-    caller: CallerDep,
-    cursor: CursorQ = None,
-    limit: LimitQ = limits.DEFAULT_PAGE_SIZE,
+    user_id: uuid.UUID, filters: Annotated[NarrativeFilters, Query()], rt: RuntimeDep, caller: CallerDep
 ) -> Page[Narrative]:
-    return await narratives.versions(rt, caller, user_id, cursor=cursor, limit=limit)
+    return await narratives.versions(rt, caller, user_id, filters)

@@ -6,14 +6,15 @@ import uuid
 from typing import Annotated, Any
 
 from fastapi import APIRouter, File, Form, Query, Response, UploadFile
+from pydantic.json_schema import SkipJsonSchema
 
 from engramdb import limits
-from engramdb.api.deps import CallerDep, CursorQ, DbDep, LimitQ, RuntimeDep
-from engramdb.api.params import MetadataQ, TagsQ, json_object
+from engramdb.api.deps import CallerDep, DbDep, RuntimeDep
 from engramdb.schemas.common import Page
 from engramdb.schemas.documents import (
     Document,
     DocumentChunk,
+    DocumentChunkFilters,
     DocumentCreate,
     DocumentFilters,
     DocumentResult,
@@ -22,6 +23,7 @@ from engramdb.schemas.documents import (
     PruneResult,
     Repository,
     RepositoryCreate,
+    RepositoryFilters,
     RepositoryPrune,
     RepositorySync,
     RepositoryUpdate,
@@ -72,19 +74,24 @@ async def upload_document(
     response: Response,
     rt: RuntimeDep,
     caller: CallerDep,
-    title: Annotated[str | None, Form()] = None,
-    path: Annotated[str | None, Form(description="Defaults to the file's name.")] = None,
-    content_type: Annotated[str | None, Form(description="Defaults to the part's type and extension.")] = None,
-    source_url: Annotated[str | None, Form()] = None,
-    tags: Annotated[list[str] | None, Form(description="Repeat the field, or separate tags with commas.")] = None,
-    metadata: Annotated[str | None, Form(description="A JSON object, as a string.")] = None,
-    user_id: Annotated[uuid.UUID | None, Form()] = None,
-    external_user_id: Annotated[str | None, Form()] = None,
-    agent_id: Annotated[uuid.UUID | None, Form()] = None,
-    app_id: Annotated[uuid.UUID | None, Form()] = None,
-    repository_id: Annotated[uuid.UUID | None, Form()] = None,
+    title: Annotated[str | SkipJsonSchema[None], Form()] = None,
+    path: Annotated[str | SkipJsonSchema[None], Form(description="Defaults to the file's name.")] = None,
+    content_type: Annotated[
+        str | SkipJsonSchema[None], Form(description="Defaults to the part's type and extension.")
+    ] = None,
+    source_url: Annotated[str | SkipJsonSchema[None], Form()] = None,
+    tags: Annotated[
+        list[str] | SkipJsonSchema[None], Form(description="Repeat the field, or separate tags with commas.")
+    ] = None,
+    metadata: Annotated[str | SkipJsonSchema[None], Form(description="A JSON object, as a string.")] = None,
+    user_id: Annotated[uuid.UUID | SkipJsonSchema[None], Form()] = None,
+    external_user_id: Annotated[str | SkipJsonSchema[None], Form()] = None,
+    agent_id: Annotated[uuid.UUID | SkipJsonSchema[None], Form()] = None,
+    app_id: Annotated[uuid.UUID | SkipJsonSchema[None], Form()] = None,
+    repository_id: Annotated[uuid.UUID | SkipJsonSchema[None], Form()] = None,
 ) -> DocumentResult:
-    # Fields one by one (not a form model): the OpenAPI document then describes a plain multipart object.
+    # Fields one by one (not a form model): the OpenAPI document then describes a plain multipart object. A
+    # form has no null (a client sending one would send the text "null"): leave a field out instead.
     fields = {
         "title": title,
         "path": path,
@@ -107,35 +114,8 @@ async def upload_document(
 @documents_router.get(
     "", response_model=Page[Document], operation_id="list_documents", summary="List documents, newest first"
 )
-async def list_documents(
-    db: DbDep,
-    caller: CallerDep,
-    cursor: CursorQ = None,
-    limit: LimitQ = limits.DEFAULT_PAGE_SIZE,
-    user_id: uuid.UUID | None = None,
-    external_user_id: str | None = None,
-    agent_id: uuid.UUID | None = None,
-    app_id: uuid.UUID | None = None,
-    repository_id: uuid.UUID | None = None,
-    path_prefix: str | None = Query(None, description="Documents whose path starts with these characters."),
-    content_type: str | None = None,
-    tags_any: TagsQ = None,
-    tags_all: TagsQ = None,
-    metadata: MetadataQ = None,
-) -> Page[Document]:
-    filters = DocumentFilters(
-        user_id=user_id,
-        external_user_id=external_user_id,
-        agent_id=agent_id,
-        app_id=app_id,
-        repository_id=repository_id,
-        path_prefix=path_prefix,
-        content_type=content_type,
-        tags_any=tags_any,
-        tags_all=tags_all,
-        metadata=json_object(metadata, "metadata"),
-    )
-    return await documents.list_documents(db, caller, filters, cursor=cursor, limit=limit)
+async def list_documents(filters: Annotated[DocumentFilters, Query()], db: DbDep, caller: CallerDep) -> Page[Document]:
+    return await documents.list_documents(db, caller, filters)
 
 
 @documents_router.get("/{document_id}", response_model=Document, operation_id="get_document", summary="Get a document")
@@ -173,13 +153,9 @@ async def delete_document(document_id: uuid.UUID, db: DbDep, caller: CallerDep) 
     summary="A document's chunks in order, with their citations",
 )
 async def list_document_chunks(
-    document_id: uuid.UUID,
-    db: DbDep,
-    caller: CallerDep,
-    cursor: CursorQ = None,
-    limit: LimitQ = limits.DEFAULT_PAGE_SIZE,
+    document_id: uuid.UUID, filters: Annotated[DocumentChunkFilters, Query()], db: DbDep, caller: CallerDep
 ) -> Page[DocumentChunk]:
-    return await documents.list_chunks(db, caller, document_id, cursor=cursor, limit=limit)
+    return await documents.list_chunks(db, caller, document_id, filters)
 
 
 @repositories_router.post(
@@ -193,27 +169,9 @@ async def create_repository(body: RepositoryCreate, db: DbDep, caller: CallerDep
     "", response_model=Page[Repository], operation_id="list_repositories", summary="List repositories, newest first"
 )
 async def list_repositories(
-    db: DbDep,
-    caller: CallerDep,
-    cursor: CursorQ = None,
-    limit: LimitQ = limits.DEFAULT_PAGE_SIZE,
-    user_id: uuid.UUID | None = None,
-    agent_id: uuid.UUID | None = None,
-    app_id: uuid.UUID | None = None,
-    tags_any: TagsQ = None,
-    tags_all: TagsQ = None,
+    filters: Annotated[RepositoryFilters, Query()], db: DbDep, caller: CallerDep
 ) -> Page[Repository]:
-    return await repositories.list_repositories(
-        db,
-        caller,
-        user_id=user_id,
-        agent_id=agent_id,
-        app_id=app_id,
-        tags_any=tags_any,
-        tags_all=tags_all,
-        cursor=cursor,
-        limit=limit,
-    )
+    return await repositories.list_repositories(db, caller, filters)
 
 
 @repositories_router.get(

@@ -3,23 +3,22 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Query
 
 from engramdb import limits
-from engramdb.api.deps import CallerDep, CursorQ, LimitQ, RuntimeDep
-from engramdb.schemas.common import Page
+from engramdb.api.deps import CallerDep, RuntimeDep
+from engramdb.schemas.common import Page, Timestamp
 from engramdb.schemas.graph import (
     Entity,
+    EntityFilters,
     EntityMerge,
     EntitySplit,
-    EntityType,
     EntityUpdate,
     Fact,
     FactCreate,
-    FactQuery,
+    FactFilters,
     FactResult,
     Neighbourhood,
     Paths,
@@ -33,10 +32,10 @@ facts_router = APIRouter(tags=["facts"])
 graph_router = APIRouter(tags=["graph"])
 
 
-ValidAt = Annotated[datetime | None, Query(description="Event time: what was true then (default: now).")]
+ValidAt = Annotated[Timestamp | None, Query(description="Event time: what was true then (default: now).")]
 
 
-KnownAt = Annotated[datetime | None, Query(description="System time: what Engram believed then (default: now).")]
+KnownAt = Annotated[Timestamp | None, Query(description="System time: what Engram believed then (default: now).")]
 
 
 @facts_router.post(
@@ -47,29 +46,8 @@ async def create_fact(body: FactCreate, rt: RuntimeDep, caller: CallerDep) -> Fa
 
 
 @facts_router.get("/facts", response_model=Page[Fact], operation_id="list_facts", summary="List facts, as of any time")
-async def list_facts(
-    rt: RuntimeDep,
-    caller: CallerDep,
-    cursor: CursorQ = None,
-    limit: LimitQ = limits.DEFAULT_PAGE_SIZE,
-    subject: Annotated[str | None, Query(max_length=limits.MAX_FACT_PART_CHARS)] = None,
-    entity_id: uuid.UUID | None = None,
-    predicate: Annotated[str | None, Query(max_length=100)] = None,
-    user_id: uuid.UUID | None = None,
-    valid_at: Annotated[datetime | None, Query(description="Event time: only facts true at this time.")] = None,
-    known_at: KnownAt = None,
-    include_history: Annotated[bool, Query(description="Every version, superseded ones too.")] = False,
-) -> Page[Fact]:
-    q = FactQuery(
-        subject=subject,
-        entity_id=entity_id,
-        predicate=predicate,
-        user_id=user_id,
-        valid_at=valid_at,
-        known_at=known_at,
-        include_history=include_history,
-    )
-    return await facts.list_facts(rt, caller, q, cursor=cursor, limit=limit)
+async def list_facts(filters: Annotated[FactFilters, Query()], rt: RuntimeDep, caller: CallerDep) -> Page[Fact]:
+    return await facts.list_facts(rt, caller, filters)
 
 
 @facts_router.get("/facts/{fact_id}", response_model=Fact, operation_id="get_fact", summary="Get one fact version")
@@ -90,18 +68,8 @@ async def retract_fact(fact_id: uuid.UUID, rt: RuntimeDep, caller: CallerDep) ->
 @graph_router.get(
     "/entities", response_model=Page[Entity], operation_id="list_entities", summary="List or find entities"
 )
-async def list_entities(
-    rt: RuntimeDep,
-    caller: CallerDep,
-    cursor: CursorQ = None,
-    limit: LimitQ = limits.DEFAULT_PAGE_SIZE,
-    q: Annotated[str | None, Query(max_length=limits.MAX_NAME_CHARS, description="Part of a name or alias.")] = None,
-    type: EntityType | None = None,
-    user_id: uuid.UUID | None = None,
-) -> Page[Entity]:
-    return await entities.list_entities(
-        rt, caller, user_id=user_id, entity_type=type, query=q, cursor=cursor, limit=limit
-    )
+async def list_entities(filters: Annotated[EntityFilters, Query()], rt: RuntimeDep, caller: CallerDep) -> Page[Entity]:
+    return await entities.list_entities(rt, caller, filters)
 
 
 @graph_router.get("/entities/{entity_id}", response_model=Entity, operation_id="get_entity", summary="Get an entity")

@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from typing import Annotated
 
 from fastapi import APIRouter, Query, Response
 
-from engramdb import limits
-from engramdb.api.deps import CallerDep, CursorQ, DbDep, LimitQ, RuntimeDep
-from engramdb.api.params import MetadataQ, TagsQ, json_object
+from engramdb.api.deps import CallerDep, DbDep, RuntimeDep
 from engramdb.schemas.categories import Category, CategoryCreate, CategoryUpdate
 from engramdb.schemas.common import Page
 from engramdb.schemas.memories import (
@@ -17,12 +15,12 @@ from engramdb.schemas.memories import (
     MemoryCreate,
     MemoryFilters,
     MemoryHistoryEntry,
-    MemoryState,
+    MemoryHistoryFilters,
     MemoryStateChange,
-    MemoryType,
     MemoryUpdate,
 )
-from engramdb.schemas.tags import TagCount, TagRename, TagRenameResult
+from engramdb.schemas.tags import TagCount, TagFilters, TagRename, TagRenameResult
+from engramdb.services.governance import erase
 from engramdb.services.memory import categories, memories, tags
 
 categories_router = APIRouter(tags=["categories"])
@@ -80,43 +78,8 @@ async def create_memory(body: MemoryCreate, rt: RuntimeDep, caller: CallerDep) -
 @memories_router.get(
     "", response_model=Page[Memory], operation_id="list_memories", summary="List memories, newest first"
 )
-async def list_memories(
-    db: DbDep,
-    caller: CallerDep,
-    cursor: CursorQ = None,
-    limit: LimitQ = limits.DEFAULT_PAGE_SIZE,
-    user_id: uuid.UUID | None = None,
-    external_user_id: str | None = None,
-    agent_id: uuid.UUID | None = None,
-    app_id: uuid.UUID | None = None,
-    session_id: uuid.UUID | None = None,
-    type: MemoryType | None = None,
-    state: MemoryState | None = None,
-    tags_any: TagsQ = None,
-    tags_all: TagsQ = None,
-    categories: TagsQ = None,
-    metadata: MetadataQ = None,
-    created_after: datetime | None = None,
-    created_before: datetime | None = None,
-    include_expired: bool = False,
-) -> Page[Memory]:
-    filters = MemoryFilters(
-        user_id=user_id,
-        external_user_id=external_user_id,
-        agent_id=agent_id,
-        app_id=app_id,
-        session_id=session_id,
-        type=type,
-        state=state,
-        tags_any=tags_any,
-        tags_all=tags_all,
-        categories=categories,
-        metadata=json_object(metadata, "metadata"),
-        created_after=created_after,
-        created_before=created_before,
-        include_expired=include_expired,
-    )
-    return await memories.list_memories(db, caller, filters, cursor=cursor, limit=limit)
+async def list_memories(filters: Annotated[MemoryFilters, Query()], db: DbDep, caller: CallerDep) -> Page[Memory]:
+    return await memories.list_memories(db, caller, filters)
 
 
 @memories_router.get("/{memory_id}", response_model=Memory, operation_id="get_memory", summary="Get a memory")
@@ -152,14 +115,14 @@ async def change_memory_state(memory_id: uuid.UUID, body: MemoryStateChange, db:
 )
 async def delete_memory(
     memory_id: uuid.UUID,
-    db: DbDep,
+    rt: RuntimeDep,
     caller: CallerDep,
     hard: bool = Query(False, description="Erase the memory and its history instead of marking it deleted."),
 ) -> Response:
     if hard:
-        await memories.purge(db, caller, memory_id)
+        await erase.memory(rt, caller, memory_id)
     else:
-        await memories.change_state(db, caller, memory_id, MemoryStateChange(state="deleted"))
+        await memories.change_state(rt.db, caller, memory_id, MemoryStateChange(state="deleted"))
     return Response(status_code=204)
 
 
@@ -170,27 +133,17 @@ async def delete_memory(
     summary="Every change to a memory, oldest first",
 )
 async def get_memory_history(
-    memory_id: uuid.UUID,
-    db: DbDep,
-    caller: CallerDep,
-    cursor: CursorQ = None,
-    limit: LimitQ = limits.DEFAULT_PAGE_SIZE,
+    memory_id: uuid.UUID, filters: Annotated[MemoryHistoryFilters, Query()], db: DbDep, caller: CallerDep
 ) -> Page[MemoryHistoryEntry]:
-    return await memories.history(db, caller, memory_id, cursor=cursor, limit=limit)
+    return await memories.history(db, caller, memory_id, filters)
 
 
 tags_router = APIRouter(prefix="/tags", tags=["tags"])
 
 
 @tags_router.get("", response_model=Page[TagCount], operation_id="list_tags", summary="The org's tags, most used first")
-async def list_tags(
-    db: DbDep,
-    caller: CallerDep,
-    cursor: CursorQ = None,
-    limit: LimitQ = limits.DEFAULT_PAGE_SIZE,
-    prefix: str | None = Query(None, max_length=limits.MAX_TAG_CHARS, description="Tags starting with this."),
-) -> Page[TagCount]:
-    return await tags.list_tags(db, caller, prefix=prefix, cursor=cursor, limit=limit)
+async def list_tags(filters: Annotated[TagFilters, Query()], db: DbDep, caller: CallerDep) -> Page[TagCount]:
+    return await tags.list_tags(db, caller, filters)
 
 
 @tags_router.post(

@@ -1,40 +1,49 @@
-"""Teams, users, agents and apps (the org's directory), and API keys.
+"""Teams, users, agents and apps (the org's directory), API keys, and the organization's rate limits.
 
 No ``from __future__ import annotations`` here: the CRUD routes are built in a function, and FastAPI must
 see their parameter types as objects, not as strings it cannot resolve.
 """
 
 import uuid
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Response
 from pydantic import BaseModel
 
-from engramdb import limits
-from engramdb.api.deps import CallerDep, CursorQ, DbDep, LimitQ
-from engramdb.schemas.common import Page
+from engramdb.api.deps import CallerDep, DbDep, RuntimeDep
+from engramdb.schemas.common import Page, PageQuery
 from engramdb.schemas.directory import (
     AgentCreate,
+    AgentFilters,
     AgentUpdate,
     ApiKey,
     ApiKeyCreate,
     ApiKeyCreated,
+    ApiKeyFilters,
     ApiKeyUpdate,
     AppCreate,
+    AppFilters,
     AppUpdate,
     TeamCreate,
+    TeamFilters,
     TeamUpdate,
     User,
     UserCreate,
+    UserFilters,
     UserUpdate,
 )
+from engramdb.schemas.limits import Limits, LimitsUpdate
 from engramdb.services.governance import erase
-from engramdb.services.tenancy import directory, keys
+from engramdb.services.tenancy import directory, keys, quotas
 from engramdb.services.tenancy.directory import AGENTS, APPS, TEAMS, USERS, Resource
 
 
 def _crud_router(
-    res: Resource[Any], plural: str, create_model: type[BaseModel], update_model: type[BaseModel]
+    res: Resource[Any],
+    plural: str,
+    create_model: type[BaseModel],
+    update_model: type[BaseModel],
+    filters_model: type[PageQuery],
 ) -> APIRouter:
     router = APIRouter(prefix=f"/{plural}", tags=[plural])
     public = res.public
@@ -43,10 +52,8 @@ def _crud_router(
     async def create_item(body: create_model, db: DbDep, caller: CallerDep) -> Any:  # type: ignore[valid-type]
         return await directory.create(db, caller, res, body)
 
-    async def list_items(
-        db: DbDep, caller: CallerDep, cursor: CursorQ = None, limit: LimitQ = limits.DEFAULT_PAGE_SIZE
-    ) -> Any:
-        return await directory.list_items(db, caller, res, cursor=cursor, limit=limit)
+    async def list_items(filters: Annotated[filters_model, Query()], db: DbDep, caller: CallerDep) -> Any:  # type: ignore[valid-type]
+        return await directory.list_items(db, caller, res, filters)
 
     async def get_item(item_id: uuid.UUID, db: DbDep, caller: CallerDep) -> Any:
         return await directory.get(db, caller, res, item_id)
@@ -102,16 +109,16 @@ def _crud_router(
     return router
 
 
-teams = _crud_router(TEAMS, "teams", TeamCreate, TeamUpdate)
+teams = _crud_router(TEAMS, "teams", TeamCreate, TeamUpdate, TeamFilters)
 
 
-users = _crud_router(USERS, "users", UserCreate, UserUpdate)
+users = _crud_router(USERS, "users", UserCreate, UserUpdate, UserFilters)
 
 
-agents = _crud_router(AGENTS, "agents", AgentCreate, AgentUpdate)
+agents = _crud_router(AGENTS, "agents", AgentCreate, AgentUpdate, AgentFilters)
 
 
-apps = _crud_router(APPS, "apps", AppCreate, AppUpdate)
+apps = _crud_router(APPS, "apps", AppCreate, AppUpdate, AppFilters)
 
 
 @users.get(
@@ -139,14 +146,8 @@ async def create_api_key(body: ApiKeyCreate, db: DbDep, caller: CallerDep) -> Ap
 
 
 @keys_router.get("", response_model=Page[ApiKey], operation_id="list_api_keys", summary="List API keys")
-async def list_api_keys(
-    db: DbDep,
-    caller: CallerDep,
-    cursor: CursorQ = None,
-    limit: LimitQ = limits.DEFAULT_PAGE_SIZE,
-    include_revoked: bool = Query(False, description="Also list revoked keys."),
-) -> Page[ApiKey]:
-    return await keys.list_keys(db, caller, include_revoked=include_revoked, cursor=cursor, limit=limit)
+async def list_api_keys(filters: Annotated[ApiKeyFilters, Query()], db: DbDep, caller: CallerDep) -> Page[ApiKey]:
+    return await keys.list_keys(db, caller, filters)
 
 
 @keys_router.get("/{key_id}", response_model=ApiKey, operation_id="get_api_key", summary="Get an API key")
@@ -174,3 +175,23 @@ async def revoke_api_key(key_id: uuid.UUID, db: DbDep, caller: CallerDep) -> Api
 )
 async def delete_api_key(key_id: uuid.UUID, db: DbDep, caller: CallerDep) -> ApiKey:
     return await keys.revoke_key(db, caller, key_id)
+
+
+limits_router = APIRouter(prefix="/limits", tags=["limits"])
+
+
+@limits_router.get(
+    "", response_model=Limits, operation_id="get_limits", summary="The organization's rate limits (admin)"
+)
+async def get_limits(rt: RuntimeDep, caller: CallerDep) -> Limits:
+    return await quotas.get(rt.db, caller, rt.settings)
+
+
+@limits_router.put(
+    "",
+    response_model=Limits,
+    operation_id="set_limits",
+    summary="Set the organization's own rate limits, whole (admin; at most the server's defaults)",
+)
+async def set_limits(body: LimitsUpdate, rt: RuntimeDep, caller: CallerDep) -> Limits:
+    return await quotas.replace(rt.db, caller, body, rt.settings)

@@ -7,22 +7,20 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Response
 
-from engramdb import limits
-from engramdb.api.deps import CallerDep, CursorQ, DbDep, LimitQ
+from engramdb.api.deps import CallerDep, DbDep, RuntimeDep
 from engramdb.schemas.common import Page
 from engramdb.schemas.webhooks import (
-    DeliveryStatus,
     Webhook,
     WebhookCreate,
     WebhookCreated,
     WebhookDelivery,
+    WebhookDeliveryFilters,
+    WebhookFilters,
     WebhookUpdate,
 )
 from engramdb.services.webhooks import endpoints as webhooks
 
 router = APIRouter(prefix="/webhooks", tags=["webhooks"])
-
-EventTypeQ = Annotated[str | None, Query(max_length=100, description="Only deliveries of this event type.")]
 
 
 @router.post(
@@ -32,15 +30,13 @@ EventTypeQ = Annotated[str | None, Query(max_length=100, description="Only deliv
     operation_id="create_webhook",
     summary="Register a webhook endpoint (its signing secret is in the response, once)",
 )
-async def create_webhook(body: WebhookCreate, db: DbDep, caller: CallerDep) -> WebhookCreated:
-    return await webhooks.create(db, caller, body)
+async def create_webhook(body: WebhookCreate, rt: RuntimeDep, caller: CallerDep) -> WebhookCreated:
+    return await webhooks.create(rt, caller, body)
 
 
 @router.get("", response_model=Page[Webhook], operation_id="list_webhooks", summary="List webhook endpoints")
-async def list_webhooks(
-    db: DbDep, caller: CallerDep, cursor: CursorQ = None, limit: LimitQ = limits.DEFAULT_PAGE_SIZE
-) -> Page[Webhook]:
-    return await webhooks.list_webhooks(db, caller, cursor=cursor, limit=limit)
+async def list_webhooks(filters: Annotated[WebhookFilters, Query()], db: DbDep, caller: CallerDep) -> Page[Webhook]:
+    return await webhooks.list_webhooks(db, caller, filters)
 
 
 @router.get("/{webhook_id}", response_model=Webhook, operation_id="get_webhook", summary="Get a webhook endpoint")
@@ -54,8 +50,8 @@ async def get_webhook(webhook_id: uuid.UUID, db: DbDep, caller: CallerDep) -> We
     operation_id="update_webhook",
     summary="Change a webhook endpoint's URL, event types, description or enabled state",
 )
-async def update_webhook(webhook_id: uuid.UUID, body: WebhookUpdate, db: DbDep, caller: CallerDep) -> Webhook:
-    return await webhooks.update_webhook(db, caller, webhook_id, body)
+async def update_webhook(webhook_id: uuid.UUID, body: WebhookUpdate, rt: RuntimeDep, caller: CallerDep) -> Webhook:
+    return await webhooks.update_webhook(rt, caller, webhook_id, body)
 
 
 @router.delete(
@@ -97,17 +93,9 @@ async def test_webhook(webhook_id: uuid.UUID, db: DbDep, caller: CallerDep) -> W
     summary="The endpoint's delivery log, newest first",
 )
 async def list_webhook_deliveries(
-    webhook_id: uuid.UUID,
-    db: DbDep,
-    caller: CallerDep,
-    cursor: CursorQ = None,
-    limit: LimitQ = limits.DEFAULT_PAGE_SIZE,
-    status: DeliveryStatus | None = None,
-    event_type: EventTypeQ = None,
+    webhook_id: uuid.UUID, filters: Annotated[WebhookDeliveryFilters, Query()], db: DbDep, caller: CallerDep
 ) -> Page[WebhookDelivery]:
-    return await webhooks.list_deliveries(
-        db, caller, webhook_id, status=status, event_type=event_type, cursor=cursor, limit=limit
-    )
+    return await webhooks.list_deliveries(db, caller, webhook_id, filters)
 
 
 @router.get(

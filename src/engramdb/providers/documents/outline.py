@@ -28,6 +28,17 @@ class Heading:
     offset: int  # where the heading's first line starts
     level: int
     text: str
+    end: int  # where its last line ends (a setext heading's underline)
+
+
+@dataclass(frozen=True)
+class Section:
+    """A stretch of Markdown that sits under one heading path: its headings, then the text under them."""
+
+    start: int  # where its first heading starts (0 for the text before the first heading)
+    body: int  # where its headings end: the text under them starts here (== start without headings)
+    end: int
+    path: tuple[str, ...]
 
 
 def _lines(text: str) -> Iterator[tuple[int, str]]:
@@ -64,11 +75,12 @@ def markdown_headings(text: str) -> list[Heading]:
         if atx:
             title = _clean(atx.group(2) or "")
             if title:
-                headings.append(Heading(offset, len(atx.group(1)), title))
+                headings.append(Heading(offset, len(atx.group(1)), title, offset + len(line)))
             previous = None
         elif setext and previous is not None:
             if title := _clean(previous[1]):
-                headings.append(Heading(previous[0], 1 if setext.group(1)[0] == "=" else 2, title))
+                level = 1 if setext.group(1)[0] == "=" else 2
+                headings.append(Heading(previous[0], level, title, offset + len(line)))
             previous = None
         else:
             previous = None if _NOT_PARAGRAPH.match(line) else (offset, line)
@@ -80,19 +92,46 @@ def markdown_title(text: str) -> str | None:
     return next((h.text for h in markdown_headings(text) if h.level == 1), None)
 
 
+def _paths(headings: list[Heading]) -> Iterator[tuple[Heading, tuple[str, ...]]]:
+    """Each heading with the path it opens (the headings above it, by level, and itself)."""
+    stack: list[Heading] = []
+    for heading in headings:
+        while stack and stack[-1].level >= heading.level:
+            stack.pop()
+        stack.append(heading)
+        yield heading, tuple(h.text for h in stack)
+
+
+def markdown_sections(text: str) -> list[Section]:
+    """The text cut before every heading, so that each section's text is under exactly one heading path.
+
+    Headings with nothing but blank lines between them (``# Guide`` then ``## Install``) open one section,
+    with the innermost path: a section is never only headings, except headings that end the document.
+    The text before the first heading, if any, is a section with the empty path."""
+    sections: list[Section] = []
+    for heading, path in _paths(markdown_headings(text)):
+        last = sections[-1] if sections else None
+        if last is not None and last.body > last.start and not text[last.body : heading.offset].strip():
+            sections[-1] = Section(last.start, heading.end, last.end, path)  # a run of headings
+            continue
+        if last is None and text[: heading.offset].strip():
+            sections.append(Section(0, 0, 0, ()))
+        sections.append(Section(heading.offset, heading.end, 0, path))
+    if not sections:
+        return [Section(0, 0, len(text), ())]
+    ends = [s.start for s in sections[1:]] + [len(text)]
+    return [Section(s.start, s.body, end, s.path) for s, end in zip(sections, ends, strict=True)]
+
+
 class HeadingIndex:
     """The heading path in force at any offset of a Markdown text."""
 
     def __init__(self, text: str) -> None:
         self._offsets: list[int] = []
         self._paths: list[tuple[str, ...]] = []
-        stack: list[Heading] = []
-        for heading in markdown_headings(text):
-            while stack and stack[-1].level >= heading.level:
-                stack.pop()
-            stack.append(heading)
+        for heading, path in _paths(markdown_headings(text)):
             self._offsets.append(heading.offset)
-            self._paths.append(tuple(h.text for h in stack))
+            self._paths.append(path)
 
     def path_at(self, offset: int) -> tuple[str, ...]:
         index = bisect.bisect_right(self._offsets, offset) - 1

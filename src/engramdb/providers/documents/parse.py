@@ -23,8 +23,9 @@ from engramdb.providers.documents.outline import markdown_title
 ContentType = Literal["text/plain", "text/markdown", "text/x-code", "text/html", "application/pdf"]
 
 MAX_DOCUMENT_BYTES: int = 10 * 1024 * 1024
-# Between two PDF pages: more newlines than a paragraph break, so the splitters prefer to cut there.
-PAGE_BREAK = "\n\n\f\n\n"
+# Between two PDF pages: a blank stretch (no chunk crosses it: ``Parsed.page_starts`` say where pages start).
+# No form feed: it would be stored in the document's text and shown to whoever reads it.
+PAGE_BREAK = "\n\n\n"
 SUPPORTED = "plain text, Markdown, source code, HTML or PDF"
 _SNIFF_BYTES = 8192
 
@@ -194,8 +195,9 @@ def _decode(data: bytes, filename: str | None) -> str:
             raise UnsupportedContent(
                 f"{_name(filename)} is not UTF-8 text (byte {exc.start}); Engram reads {SUPPORTED}"
             ) from exc
-    # One line ending, so that line numbers and offsets mean the same thing everywhere.
-    return text.replace("\r\n", "\n").replace("\r", "\n")
+    # One line ending, so that line numbers and offsets mean the same thing everywhere; form feeds (page
+    # breaks of old text files) are dropped: they are no line break for an editor and noise in a chunk.
+    return text.replace("\r\n", "\n").replace("\r", "\n").replace("\f", "")
 
 
 def parse(data: bytes, content_type: ContentType, filename: str | None = None) -> Parsed:
@@ -243,7 +245,7 @@ def _parse_pdf(data: bytes, filename: str | None) -> Parsed:
         if parts:
             offset += len(PAGE_BREAK)
         starts.append(offset)
-        cleaned = page.replace("\x00", "").replace("\r\n", "\n").replace("\r", "\n").strip()
+        cleaned = page.replace("\x00", "").replace("\f", "").replace("\r\n", "\n").replace("\r", "\n").strip()
         parts.append(cleaned)
         offset += len(cleaned)
     text = PAGE_BREAK.join(parts)

@@ -20,14 +20,16 @@ from engramdb.providers.extraction import (
     Turn,
     Usage,
 )
+from engramdb.providers.extraction.offline_categories import categorize
 from engramdb.providers.extraction.offline_summary import narrate_profile, summarize_points
-from engramdb.providers.extraction.offline_turns import Voice, read_turn, voice_of
+from engramdb.providers.extraction.offline_turns import Voice, is_display_name, read_turn, voice_of
 
 _NON_WORD = re.compile(r"[^a-z0-9]+")
 
 
-def extract_offline(turns: Sequence[Turn], context: Sequence[Turn] = ()) -> Extraction:
-    """What the rules find in ``turns``, deduplicated; ``context`` only supplies the speakers' names."""
+def extract_offline(turns: Sequence[Turn], context: Sequence[Turn] = (), categories: Sequence[str] = ()) -> Extraction:
+    """What the rules find in ``turns``, deduplicated; ``context`` only supplies the speakers' names. Each
+    memory is filed under those of ``categories`` its words point to (see ``offline_categories``)."""
     names = frozenset(t.name for t in (*context, *turns) if t.name)
     user: Voice | None = next((voice_of(t) for t in reversed(context) if t.role == "user"), None)
     memories: list[MemoryCandidate] = []
@@ -43,16 +45,21 @@ def extract_offline(turns: Sequence[Turn], context: Sequence[Turn] = ()) -> Extr
         entities += reading.entities
         if turn.role == "user":
             user = voice_of(turn)
-    return Extraction(_unique_memories(memories), _unique_facts(facts), _unique_entities(entities))
+    filed = [
+        replace(m, categories=categorize(m.content, m.memory_type, categories)) for m in _unique_memories(memories)
+    ]
+    return Extraction(filed, _unique_facts(facts), _unique_entities(entities))
 
 
 def _listener(turn: Turn, said: list[str], names: frozenset[str]) -> str | None:
-    """Who "you" is in ``turn``: the last other speaker, or the only other name in the conversation."""
+    """Who "you" is in ``turn``: the last other speaker, or the only other name in the conversation; None
+    when that is unknown or an identifier rather than a name (see ``offline_turns.is_display_name``)."""
     if not turn.name:
         return None
     last = next((name for name in reversed(said) if name != turn.name), None)
     others = names - {turn.name}
-    return last or (next(iter(others)) if len(others) == 1 else None)
+    listener = last or (next(iter(others)) if len(others) == 1 else None)
+    return listener if listener is not None and is_display_name(listener) else None
 
 
 def normalized(text: str) -> str:
@@ -108,14 +115,15 @@ def _unique_entities(entities: list[EntityCandidate]) -> list[EntityCandidate]:
 
 
 class OfflineExtractor:
-    """Rule-based ``Extractor``. ``categories`` are not used: candidates are filed by embedding similarity."""
+    """Rule-based ``Extractor``. Memories are filed under the built-in ``categories`` by topic words; the
+    ones it leaves unfiled (and an organization's own categories) are matched by embedding similarity."""
 
     name = "offline"
 
     async def extract(
         self, turns: Sequence[Turn], *, context: Sequence[Turn] = (), categories: Sequence[str] = ()
     ) -> Extraction:
-        return extract_offline(turns, context)
+        return extract_offline(turns, context, categories)
 
 
 class OfflineSummarizer:

@@ -23,13 +23,14 @@ from engramdb.providers.extraction.offline_words import (
     RELATIONS,
     SECOND_PERSON,
     STOPWORDS,
+    spellings,
 )
 
 ObjectKind = Literal["person", "place", "org", "phrase", "number", "name"]
 
 _ADV = (
     r"(?:(?:really|also|just|still|currently|now|actually|totally|absolutely|definitely|truly|recently|finally|"
-    r"officially|originally|even|always|kind of|sort of|so|all)\s+)*"
+    r"officially|originally|even|always|kind of|sort of|kinda|sorta|so|all)\s+)*"
 )
 _I = rf"\bI\s+{_ADV}"
 _IM = rf"\bI(?:'m|\s+am)\s+{_ADV}"
@@ -81,7 +82,7 @@ _CUES: dict[str, frozenset[str]] = {
     "age": frozenset({"old", "yrs", "yo", "y/o", "turned"}),
     "spouse": frozenset({"married"}),
     "partner": frozenset({"dating", "engaged", "relationship"}),
-    "favorite_{what}": frozenset({"favorite"}),
+    "favorite_{what}": frozenset({"favorite", "favourite", "fave", "fav"}),
     "dislikes": frozenset({"hate", "dislike", "detest", "stand", "like", "enjoy", "fan", "into"}),
     "likes": frozenset({"love", "like", "enjoy", "adore", "into", "passionate", "obsessed", "crazy", "fan"}),
     "studies": frozenset({"study", "studied", "studying", "major", "majored", "majoring"}),
@@ -89,7 +90,9 @@ _CUES: dict[str, frozenset[str]] = {
     "allergic_to": frozenset({"allergic"}),
     "started": frozenset({"started", "began", "took", "picked"}),
     "quit": frozenset({"quit", "gave"}),
-    "plans": frozenset({"planning", "hoping", "intending", "aiming", "thinking", "going", "plan", "intend", "hope"}),
+    "plans": frozenset(
+        {"planning", "hoping", "intending", "aiming", "thinking", "going", "gonna", "plan", "intend", "hope"}
+    ),
 }
 # Predicates that say who someone is (a sentence stating one is a fact), and those a dated change starts.
 IDENTITY = frozenset(
@@ -118,7 +121,7 @@ _RULES: tuple[_Rule, ...] = (
         rf"{_I}(?:have|got|adopted)\s+(?P<obj>(?:a|an|two|three|\d+)\s+(?:\w+\s+)?(?:{_PET})s?)\b", "has_pet", "phrase"
     ),
     _rule(rf"\b[Mm]y\s+name\s+is\s+{_NAME}", "name", "person", single_valued=True, confidence=0.95),
-    _rule(rf"{_I}(?:no\s+longer|don't|do\s+not)\s+live\s+in\s+{_OBJ}", "lives_in", "place", ended=True),
+    _rule(rf"{_I}(?:no\s+longer|don'?t|do\s+not)\s+live\s+in\s+{_OBJ}", "lives_in", "place", ended=True),
     _rule(rf"{_I}(?:used\s+to\s+live|lived)\s+in\s+{_OBJ}", "lives_in", "place", ended=True),
     _rule(rf"{_I}(?:live|reside)\s+in\s+{_OBJ}", "lives_in", "place", single_valued=True),
     _rule(
@@ -136,7 +139,7 @@ _RULES: tuple[_Rule, ...] = (
     _rule(rf"{_IM}from\s+{_OBJ}", "from", "place"),
     _rule(rf"{_I}(?:grew\s+up|was\s+raised)\s+in\s+{_OBJ}", "from", "place"),
     _rule(rf"{_I}was\s+born\s+in\s+{_OBJ}", "born_in", "place", single_valued=True),
-    _rule(rf"{_I}(?:no\s+longer|don't|do\s+not)\s+work\s+(?:at|for)\s+{_OBJ}", "works_at", "org", ended=True),
+    _rule(rf"{_I}(?:no\s+longer|don'?t|do\s+not)\s+work\s+(?:at|for)\s+{_OBJ}", "works_at", "org", ended=True),
     _rule(
         rf"(?:{_I}|^){_ADV}(?:lost|quit|left)\s+my\s+(?:\w+\s+)?job\s+(?:at|with)\s+{_OBJ}",
         "works_at",
@@ -181,14 +184,14 @@ _RULES: tuple[_Rule, ...] = (
         single_valued=True,
     ),
     _rule(
-        rf"\b[Mm]y\s+(?:all-time\s+|absolute\s+)?favorite\s+(?P<what>[a-z]+(?:\s+[a-z]+)?)\s+"
+        rf"\b[Mm]y\s+(?:all-time\s+|absolute\s+)?{spellings('favorite')}\s+(?P<what>[a-z]+(?:\s+[a-z]+)?)\s+"
         rf"(?:is|was|has\s+to\s+be|would\s+be|right\s+now\s+is)\s+{_OBJ}",
         "favorite_{what}",
         "phrase",
         single_valued=True,
     ),
     _rule(
-        rf"{_I}(?:hate|dislike|detest|can't\s+stand|cannot\s+stand|don't\s+like|do\s+not\s+like|don't\s+enjoy)"
+        rf"{_I}(?:hate|dislike|detest|can'?t\s+stand|cannot\s+stand|don'?t\s+like|do\s+not\s+like|don'?t\s+enjoy)"
         rf"\s+{_OBJ}",
         "dislikes",
         "phrase",
@@ -231,7 +234,7 @@ _RULES: tuple[_Rule, ...] = (
         confidence=0.6,
     ),
     _rule(
-        rf"{_IM}going\s+to\s+(?!(?:the|a|an|my|his|her|their|our|this|that|be\s+there)\b){_OBJ}",
+        rf"{_IM}{spellings('going to')}\s+(?!(?:the|a|an|my|his|her|their|our|this|that|be\s+there)\b){_OBJ}",
         "plans",
         "phrase",
         confidence=0.6,
@@ -240,7 +243,7 @@ _RULES: tuple[_Rule, ...] = (
 )
 
 _CUT = re.compile(
-    r"\s+(?:and\s+(?=(?:I|I'm|it|it's|that|that's|this|they|we|he|she|then|so|also|now|my)\b)|but|because|so|"
+    r"\s+(?:and\s+(?=(?:I|I'm|it|it's|that|that's|this|they|we|he|she|then|so|also|now|my)\b)|but|because|'cause|cuz|coz|so|"
     r"since|which|who|where|when|while|if|though|although|as\s+well|after|before|"
     r"until|now|anymore|too|lol|haha|as|than|I|with\s+my|with\s+our|for\s+(?:a|the)\s+(?:while|bit|few)|"
     r"right\s+now|these\s+days|lately|nowadays|again|at\s+the\s+moment)\b.*$|\s+-\s.*$",

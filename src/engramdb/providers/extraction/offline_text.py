@@ -16,8 +16,8 @@ from typing import Literal
 from engramdb.providers.extraction.offline_refs import is_adverb, is_advice, refers_back
 from engramdb.providers.extraction.offline_words import (
     FAMILY_WORDS,
+    FIRST_PERSON_FORMS,
     IMPERATIVES,
-    INFORMAL,
     IRREGULAR_THIRD,
     NEGATIVE_THIRD,
     NOT_NAMES,
@@ -30,7 +30,9 @@ from engramdb.providers.extraction.offline_words import (
 _TYPOGRAPHY = str.maketrans(
     {"\u2019": "'", "\u2018": "'", "\u201c": '"', "\u201d": '"', "\u2026": "...", "\u00a0": " "}
 )
-_INFORMAL = re.compile(r"(?<![\w'])(" + "|".join(re.escape(w) for w in INFORMAL) + r")(?![\w'])", re.IGNORECASE)
+_FIRST_PERSON_FORMS = re.compile(
+    r"(?<![\w'])(" + "|".join(re.escape(w) for w in FIRST_PERSON_FORMS) + r")(?![\w'])", re.IGNORECASE
+)
 _SPLIT = re.compile(r"(?<=[.!?])[\"')\]]*\s+|\s*\n+\s*|\s+-{1,2}\s+(?=I\b)")
 _ABBREVIATION = re.compile(r"\b(?:Mr|Mrs|Ms|Dr|St|Jr|Sr|vs|etc|e\.g|i\.e)\.$")
 _LEAD = re.compile(
@@ -75,7 +77,7 @@ FIRST_PLURAL = frozenset("we we're we've we'll we'd us our ours ourselves".split
 FIRST_PERSON = FIRST_SINGULAR | FIRST_PLURAL
 CONTINUES = frozenset("it it's that that's this they they're which he he's she she's those these".split())
 _REFLEXIVE = frozenset(("myself", "ourselves"))  # alone, they make a general remark ("time for ourselves")
-_INTENDING = frozenset("going trying hoping planning wanting aiming".split())  # "Going to …" has no subject
+_INTENDING = frozenset("going trying hoping planning wanting aiming gonna tryna".split())  # "Going to …" has no subject
 _GREETINGS = frozenset("hey hi hello sure thanks yeah yes wow oh ok okay congrats aw aww".split())
 _SECOND = frozenset("you your yours yourself you're you've you'll you'd".split())
 _NOT_VERB = frozenset("and or but so too all guys both for to with in on at the a an as from about".split())
@@ -98,15 +100,13 @@ def _is_subject(tokens: list[re.Match[str]], i: int) -> bool:
 
 
 def normalize(text: str) -> str:
-    """One spelling for quotes, apostrophes and common chat words ("gonna" → "going to", "i" → "I")."""
+    """One form for quotes and apostrophes, and for "I" and its contractions ("i" → "I", "im" → "I'm").
+
+    Nothing else is respelled: a memory keeps the user's words ("favourite", "gonna"), and the rules accept
+    their variants (``offline_words.SPELLING_VARIANTS``). "I" is safe to rewrite: it never reaches a memory,
+    which names the speaker instead."""
     text = text.translate(_TYPOGRAPHY)
-    return _INFORMAL.sub(lambda m: _same_case(m.group(0), INFORMAL.get(m.group(0).lower(), m.group(0))), text)
-
-
-def _same_case(original: str, replacement: str) -> str:
-    if original[0].isupper() and replacement[0].islower():
-        return replacement[0].upper() + replacement[1:]
-    return replacement
+    return _FIRST_PERSON_FORMS.sub(lambda m: FIRST_PERSON_FORMS.get(m.group(0).lower(), m.group(0)), text)
 
 
 def split_sentences(text: str) -> list[str]:
@@ -257,6 +257,7 @@ def _subjectless(lowered: list[str]) -> bool:
     if first in FIRST_PERSON:
         return False
     gerund = first.endswith("ing") and first not in ("thing", "nothing", "something", "everything", "anything")
+    gerund = gerund or first in ("gonna", "tryna")  # "Gonna visit my mom" is "going to visit …"
     been = first == "been" and following not in ("a", "an")  # "Been a long road" has lost an "it"
     return is_past(first) or first in SUBJECTLESS_BASE or been or gerund
 
@@ -293,17 +294,26 @@ class Rewriter:
     Every "I" / "my" / "me" names the speaker ("Caroline", "Caroline's"): repetitive, but never ambiguous
     and no guess at gender; on LoCoMo it also matched reference facts better than "they" / "their". "We"
     becomes "<name> and family" when the turn talks about family, else "<name> and others", and "they" when
-    the group was named before in the sentence.
+    the group was named before in the sentence. ``proper``: ``name`` is a person's name, written as given
+    (never capitalised or lowered); otherwise it is a description such as "the user", capitalised when it
+    opens the statement.
     """
 
-    def __init__(self, name: str, *, listener: str | None = None, family: bool = False) -> None:
+    def __init__(self, name: str, *, listener: str | None = None, family: bool = False, proper: bool = True) -> None:
         self.name = name
         self.listener = listener
         self.group = f"{name} and family" if family else f"{name} and others"
+        self._as_written = tuple(n for n in (name if proper else None, listener) if n)
 
     @staticmethod
-    def for_turn(name: str, turn_words: set[str], listener: str | None = None) -> Rewriter:
-        return Rewriter(name, listener=listener, family=bool(turn_words & FAMILY_WORDS))
+    def for_turn(name: str, turn_words: set[str], listener: str | None = None, *, proper: bool = True) -> Rewriter:
+        return Rewriter(name, listener=listener, family=bool(turn_words & FAMILY_WORDS), proper=proper)
+
+    def capitalized(self, text: str) -> str:
+        """``text`` with a capital first letter, unless it opens with a name, whose case is the person's."""
+        if not text or text.startswith(self._as_written):
+            return text
+        return text[0].upper() + text[1:]
 
     def rewrite(self, judged: Judged) -> str:
         text = judged.text
@@ -322,8 +332,7 @@ class Rewriter:
             out.append(word)
             last = token.end()
         out.append(text[last:])
-        result = "".join(out)
-        return result[0].upper() + result[1:] if result else result
+        return self.capitalized("".join(out))
 
     def _add_subject(self, text: str) -> str:
         """The subject a sentence left out: "Lost my job" → "<name> lost my job", "Finishing the piece" →
@@ -334,7 +343,7 @@ class Rewriter:
         verb, low = words[at], words[at].lower()
         before, after = " ".join(words[:at]).lower(), " ".join(words[at + 1 :])
         lead = f"{before} " if before else ""
-        if low.endswith("ing") and low not in ("thing", "nothing", "something"):
+        if low.endswith("ing") and low not in ("thing", "nothing", "something") or low in ("gonna", "tryna"):
             # "Starting a store is scary": the gerund is the subject
             if _COPULA_LATER.search(after) and low not in _INTENDING:
                 return text
@@ -356,7 +365,7 @@ class Rewriter:
             new = self._second(low, tokens, i, replaced, self.listener)
         else:
             return word
-        return new[0].upper() + new[1:] if tokens[i].start() == 0 else new
+        return self.capitalized(new) if tokens[i].start() == 0 else new
 
     def _singular(self, low: str, tokens: list[re.Match[str]], i: int, replaced: dict[int, str]) -> str:
         verb_at = next((j for j in range(i + 1, len(tokens)) if not is_adverb(tokens[j].group(0))), None)

@@ -24,7 +24,7 @@ from engramdb.providers.extraction import (
 from engramdb.providers.extraction.dates import DateMention, find_dates, most_specific
 from engramdb.providers.extraction.offline_entities import find_names, guess_type
 from engramdb.providers.extraction.offline_patterns import IDENTITY, Found, fact_dates, find_facts
-from engramdb.providers.extraction.offline_refs import is_adverb, refers_back, resolve_lead
+from engramdb.providers.extraction.offline_refs import REFERRING, is_adverb, refers_back, resolve_lead
 from engramdb.providers.extraction.offline_text import (
     CONTINUES,
     FIRST_PERSON,
@@ -39,18 +39,19 @@ from engramdb.providers.extraction.offline_text import (
     split_sentences,
     words_of,
 )
+from engramdb.providers.extraction.offline_words import STOPWORDS, spellings
 
 _TASK = re.compile(
-    r"\b(?:going\s+to|plan(?:ning|s)?\s+(?:to|on)|want\s+to|need\s+to|have\s+to|hope\s+to|hoping\s+to|"
-    r"intend(?:ing)?\s+to|thinking\s+(?:about|of)|looking\s+forward\s+to|can't\s+wait\s+to|about\s+to|"
-    r"aim(?:ing)?\s+to|would\s+like\s+to|I'd\s+like\s+to|I'd\s+love\s+to|I'll|we'll|(?:I|we)\s+will|soon|"
-    r"upcoming)\b",
+    rf"\b(?:{spellings('going to')}|plan(?:ning|s)?\s+(?:to|on)|{spellings('want to')}|need\s+to|"
+    rf"{spellings('have to')}|hope\s+to|hoping\s+to|intend(?:ing)?\s+to|thinking\s+(?:about|of)|"
+    r"looking\s+forward\s+to|can'?t\s+wait\s+to|about\s+to|aim(?:ing)?\s+to|would\s+like\s+to|I'd\s+like\s+to|"
+    r"I'd\s+love\s+to|I'll|we'll|(?:I|we)\s+will|soon|upcoming)\b",
     re.IGNORECASE,
 )
 _PREFERENCE = re.compile(
-    r"\b(?:I|we)\s+(?:\w+\s+)?(?:love|like|enjoy|adore|prefer|hate|dislike|can't\s+stand)\b|"
+    r"\b(?:I|we)\s+(?:\w+\s+)?(?:love|like|enjoy|adore|prefer|hate|dislike|can'?t\s+stand)\b|"
     r"\b(?:I'm|I\s+am|we're)\s+(?:\w+\s+)?(?:into|passionate\s+about|obsessed\s+with|a\s+(?:big\s+|huge\s+)?fan\s+of)"
-    r"\b|\b(?:favorite|go-to|top\s+pick)\b",
+    rf"\b|\b(?:{spellings('favorite')}|go-to|top\s+pick)\b",
     re.IGNORECASE,
 )
 _PROCEDURAL = re.compile(
@@ -62,7 +63,7 @@ WEIGHTY = re.compile(
     r"\b(?:name|born|married|divorced|engaged|pregnant|wife|husband|son|daughter|kids?|children|mother|father|"
     r"mom|dad|sister|brother|family|live|lives|moved|job|work|career|diagnosed|sick|illness|hospital|surgery|"
     r"allerg\w*|health|died|passed\s+away|graduated|degree|school|college|university|adopt\w*|retir\w*|"
-    r"birthday|anniversary|plan|planning|goal|dream)\b",
+    r"birthday|bday|anniversary|plan|planning|goal|dream)\b",
     re.IGNORECASE,
 )
 _BASE_IMPORTANCE: dict[MemoryType, float] = {
@@ -103,8 +104,23 @@ class Voice:
     is_name: bool
 
 
+# A person's name: words of letters joined by spaces, apostrophes, hyphens or periods ("Mary-Jane O'Neil",
+# "Dr. Ng", "李明"), the first letter a capital where the script has capitals.
+_PERSON_NAME = re.compile(r"[^\W\d_]+(?:(?:\. ?|[ '\u2019-])[^\W\d_]+)*\.?")
+
+
+def is_display_name(name: str) -> bool:
+    """Whether ``name`` reads as a person's name rather than an identifier.
+
+    A speaker without a display name reaches the extractor under their external id ("U-4711", "frank",
+    "user_42@acme"); written into a memory it would expose the id and read as a misspelt name. So a name
+    with a digit or a symbol, or one in lower case where the script has capitals, is taken for an id."""
+    return len(name) <= 80 and _PERSON_NAME.fullmatch(name) is not None and not name[0].islower()
+
+
 def voice_of(turn: Turn) -> Voice:
-    if turn.name:
+    """Who speaks: their name as written, or "the user" (the role) when the turn has no display name."""
+    if turn.name and is_display_name(turn.name):
         return Voice(turn.name, turn.name, True)
     return Voice(turn.role, f"the {turn.role}", False)
 
@@ -127,14 +143,14 @@ def read_turn(turn: Turn, *, names: frozenset[str], user: Voice | None = None, l
     reading = Reading()
     if turn.role in ("assistant", "system", "tool") and not turn.name:
         if user is not None:
-            speech = _Speech(turn, user, names, Rewriter(user.display))
+            speech = _Speech(turn, user, names, Rewriter(user.display, proper=user.is_name))
             for sentence in split_sentences(text):
                 said = _YOU_SAID.match(clean(sentence, names))
                 if said:
                     _read_sentence(_you_to_i(said.group("rest")), speech, reading)
         return reading
     voice = voice_of(turn)
-    rewriter = Rewriter.for_turn(voice.display, {w.lower() for w in words_of(text)}, listener)
+    rewriter = Rewriter.for_turn(voice.display, {w.lower() for w in words_of(text)}, listener, proper=voice.is_name)
     speech = _Speech(turn, voice, names, rewriter)
     previous: Judged | None = None
     before: str | None = None
@@ -213,8 +229,11 @@ def _memory(
 
 
 def _follow(first: str, then: str) -> str:
-    """Two statements as one: "A." and "It was B." → "A; it was B."."""
-    return f"{first.rstrip('.')}; {then[0].lower()}{then[1:]}"
+    """Two statements as one: "A." and "It was B." → "A; it was B."; a name keeps its capital ("A; Maria …")."""
+    opening = then.split(" ", 1)[0]
+    if opening.lower() in STOPWORDS or opening.lower() in REFERRING:
+        then = then[0].lower() + then[1:]
+    return f"{first.rstrip('.')}; {then}"
 
 
 def _joined(last: MemoryCandidate, memory: MemoryCandidate) -> MemoryCandidate:

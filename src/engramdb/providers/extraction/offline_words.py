@@ -7,6 +7,8 @@ these lists are its only knowledge of English.
 
 from __future__ import annotations
 
+import re
+
 # After "I" (and before its verb) these are skipped when the verb is put in the third person.
 ADVERBS = frozenset(
     "really also just still always usually often never sometimes actually recently finally totally absolutely "
@@ -22,13 +24,31 @@ UNCHANGED_VERBS = frozenset(
     "flew ate drank slept spent built taught caught fought sent heard held stood understood sat wore chose "
     "broke spoke woke forgot became paid put let set cut hit hurt quit read grew drew threw rode fell led "
     "shot stuck hung dug meant began sold struck bet upset ain't cannot can't couldn't wouldn't shouldn't "
-    "won't didn't wasn't weren't mustn't needn't might've could've would've should've gotten used".split()
+    "won't didn't wasn't weren't mustn't needn't might've could've would've should've gotten used "
+    "didnt cant couldnt wouldnt shouldnt wasnt werent".split()
 )
-IRREGULAR_THIRD = {"am": "is", "are": "is", "be": "is", "have": "has", "do": "does", "go": "goes"}
-NEGATIVE_THIRD = {"don't": "doesn't", "haven't": "hasn't", "aren't": "isn't"}
+# After a name, "I wanna" must change its words, so it is written out: that is the person, not a respelling.
+IRREGULAR_THIRD = {
+    "am": "is", "are": "is", "be": "is", "have": "has", "do": "does", "go": "goes", "wanna": "wants to",
+    "gotta": "has to",
+}  # fmt: skip
+NEGATIVE_THIRD = {"don't": "doesn't", "haven't": "hasn't", "aren't": "isn't", "dont": "doesnt", "havent": "hasnt"}
 
-# Chat spellings put in standard form before anything else, so the rules see one spelling.
-INFORMAL = {
+# Chat spellings of "I" and its contractions, put in standard form before anything else. Only these: the
+# third-person rewrite replaces every one of them (with the speaker's name), so no spelling of the user's
+# is lost. Every other word keeps the user's spelling ("favourite", "gonna", "dont"): the rules accept
+# those variants instead (``SPELLING_VARIANTS`` and the lists below), and memories quote the user.
+FIRST_PERSON_FORMS = {
+    "im": "I'm",
+    "ive": "I've",
+    "i": "I",
+    "i'm": "I'm",
+    "i've": "I've",
+    "i'll": "I'll",
+    "i'd": "I'd",
+}
+# Chat and regional spellings the rules read as the standard word (each rule that cares lists both).
+SPELLING_VARIANTS = {
     "gonna": "going to",
     "wanna": "want to",
     "gotta": "have to",
@@ -38,39 +58,33 @@ INFORMAL = {
     "coz": "because",
     "kinda": "kind of",
     "sorta": "sort of",
-    "im": "I'm",
-    "ive": "I've",
-    "i": "I",
-    "i'm": "I'm",
-    "i've": "I've",
-    "i'll": "I'll",
-    "i'd": "I'd",
     "dont": "don't",
     "didnt": "didn't",
     "cant": "can't",
-    "thinkin'": "thinking",
-    "doin'": "doing",
-    "goin'": "going",
     "fave": "favorite",
     "fav": "favorite",
     "favourite": "favorite",
-    "edu": "education",
-    "bday": "birthday",
-    "pics": "pictures",
-    "pic": "picture",
 }
+
+
+def spellings(standard: str) -> str:
+    """A regular expression for ``standard`` ("going to") or any of its variants ("gonna")."""
+    forms = [standard, *(variant for variant, meant in SPELLING_VARIANTS.items() if meant == standard)]
+    return "(?:" + "|".join(r"\s+".join(map(re.escape, form.split())) for form in forms) + ")"
+
 
 # First words that make a sentence an instruction to the listener rather than a statement.
 IMPERATIVES = frozenset(
     "check look take let let's lets go come see make keep stay tell try give get remember hang imagine guess "
-    "don't never enjoy have be believe push wish send show follow hit join grab count bring call find "
+    "don't dont never enjoy have be believe push wish send show follow hit join grab count bring call find "
     "consider think stop please sounds sound thank".split()
 )
 
 # A sentence may start without its subject ("Lost my job yesterday"): first words taken as the speaker's
 # verb. Past forms and these base forms; any other base form reads as an instruction.
 SUBJECTLESS_BASE = frozenset(
-    "love enjoy hate hope need want miss feel plan wish adore prefer appreciate believe can't cannot".split()
+    "love enjoy hate hope need want miss feel plan wish adore prefer appreciate believe can't cannot cant wanna "
+    "gotta".split()
 )
 
 # Not content: function words, pronouns, fillers and the vocabulary of small talk. A sentence needs a
@@ -93,7 +107,8 @@ STOPWORDS = frozenset(
     exciting interesting important hard tough best better worth thanks appreciate appreciated support
     reminds remind reminded check keen definitely mean huge big little bit other another same each every
     both either neither own only after before during yet already almost quite rather enough who's what's
-    that's there's here's it'll that'll these're ya y'all u ur cause tho dude man""".split()
+    that's there's here's it'll that'll these're ya y'all u ur cause tho dude man dont didnt cant isnt wasnt
+    arent doesnt havent hasnt couldnt wouldnt shouldnt wanna gotta tryna kinda sorta cuz coz""".split()
 )
 
 # A sentence addressed to the listener is about them, and rarely a fact the speaker stated.

@@ -52,6 +52,7 @@ class AsyncClient(AsyncHTTP):
         self.agents = r.Agents(self)
         self.apps = r.Apps(self)
         self.keys = r.Keys(self)
+        self.limits = r.Limits(self)
         self.sessions = r.Sessions(self)
         self.messages = r.Messages(self)
         self.memories = r.Memories(self)
@@ -65,11 +66,26 @@ class AsyncClient(AsyncHTTP):
         self.audit = r.Audit(self)
         self.webhooks = r.Webhooks(self)
         self.data = r.Data(self)
+        self.tasks = r.Tasks(self)
+        self.inbox = r.Inbox(self)
 
     @c.operation("get_health")
     async def health(self) -> dict[str, Any]:
         """The server's health: database, embedder, version (no key needed)."""
         found: dict[str, Any] = (await self.request("GET", "/v1/health")).json()
+        return found
+
+    @c.operation("get_liveness")
+    async def liveness(self) -> dict[str, Any]:
+        """The liveness probe: the server process answers (no key, no database)."""
+        found: dict[str, Any] = (await self.request("GET", "/v1/health/live")).json()
+        return found
+
+    @c.operation("get_readiness")
+    async def readiness(self) -> dict[str, Any]:
+        """The readiness probe: the database answers and its schema is current; raises
+        ``APIStatusError`` (503) when not."""
+        found: dict[str, Any] = (await self.request("GET", "/v1/health/ready")).json()
         return found
 
     @c.operation("search")

@@ -53,6 +53,7 @@ class Client(HTTP):
         self.agents = r.Agents(self)
         self.apps = r.Apps(self)
         self.keys = r.Keys(self)
+        self.limits = r.Limits(self)
         self.sessions = r.Sessions(self)
         self.messages = r.Messages(self)
         self.memories = r.Memories(self)
@@ -66,11 +67,26 @@ class Client(HTTP):
         self.audit = r.Audit(self)
         self.webhooks = r.Webhooks(self)
         self.data = r.Data(self)
+        self.tasks = r.Tasks(self)
+        self.inbox = r.Inbox(self)
 
     @c.operation("get_health")
     def health(self) -> dict[str, Any]:
         """The server's health: database, embedder, version (no key needed)."""
         found: dict[str, Any] = (self.request("GET", "/v1/health")).json()
+        return found
+
+    @c.operation("get_liveness")
+    def liveness(self) -> dict[str, Any]:
+        """The liveness probe: the server process answers (no key, no database)."""
+        found: dict[str, Any] = (self.request("GET", "/v1/health/live")).json()
+        return found
+
+    @c.operation("get_readiness")
+    def readiness(self) -> dict[str, Any]:
+        """The readiness probe: the database answers and its schema is current; raises
+        ``APIStatusError`` (503) when not."""
+        found: dict[str, Any] = (self.request("GET", "/v1/health/ready")).json()
         return found
 
     @c.operation("search")

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import time
+import uuid
 from collections.abc import Iterator, Mapping
 from types import TracebackType
 from typing import Any, Self, TypeVar
@@ -72,7 +73,19 @@ class HTTP:
         idempotent: bool | None = None,
         timeout: Any = httpx.USE_CLIENT_DEFAULT,  # seconds, an httpx.Timeout, or the client's own
     ) -> httpx.Response:
-        """Send one call, retrying as the class says; an error status raises its ``APIStatusError``."""
+        """Send one call, retrying as the class says; an error status raises its ``APIStatusError``.
+
+        A ``POST`` that is not safe to repeat by itself (a create) carries an ``Idempotency-Key``, the same
+        on every retry of this call, so the server does it once: such a call is then retried like any
+        other. A call marked ``idempotent=False`` is never repeated."""
+        sent_headers = {**self._headers, **(headers or {})}
+        if method == "POST" and idempotent is None:
+            if not any(name.lower() == "idempotency-key" for name in sent_headers):
+                sent_headers["Idempotency-Key"] = uuid.uuid4().hex
+            if files is not None and not any(name.lower() == "content-type" for name in sent_headers):
+                # One boundary for every attempt: the server knows a retry by its bytes.
+                sent_headers["Content-Type"] = f"multipart/form-data; boundary={uuid.uuid4().hex}"
+            idempotent = True
         attempt = 0
         while True:
             try:
@@ -84,7 +97,7 @@ class HTTP:
                     content=content,
                     files=files,
                     data=data,
-                    headers={**self._headers, **(headers or {})},
+                    headers=sent_headers,
                     timeout=timeout,
                 )
             except httpx.TimeoutException as exc:
@@ -111,11 +124,21 @@ class HTTP:
             raise error_for(response)
 
     @contextlib.contextmanager
-    def stream(self, method: str, path: str, *, params: Mapping[str, Any] | None = None) -> Iterator[httpx.Response]:
-        """A response read as it arrives (an export); not retried, since part of it may be consumed."""
+    def stream(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        headers: Mapping[str, str] | None = None,
+        timeout: Any = httpx.USE_CLIENT_DEFAULT,
+    ) -> Iterator[httpx.Response]:
+        """A response read as it arrives (an export, a live stream); not retried, since part of it may be
+        consumed."""
         try:
             query = c.query(params or {})
-            with self._http.stream(method, path, params=query, headers=self._headers) as response:
+            sent = {**self._headers, **(headers or {})}
+            with self._http.stream(method, path, params=query, headers=sent, timeout=timeout) as response:
                 if response.status_code >= 400:
                     response.read()
                     raise error_for(response)

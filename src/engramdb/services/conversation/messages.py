@@ -22,7 +22,7 @@ from engramdb.services.tenancy.directory import resolve_user
 from engramdb.storage import queue
 from engramdb.storage import tables as t
 from engramdb.storage.database import Database
-from engramdb.storage.filters import content_filters
+from engramdb.storage.filters import matching
 from engramdb.storage.pagination import BAD_CURSOR, decode_cursor, encode_cursor
 from engramdb.storage.repo import one_or_404, public_columns
 
@@ -159,23 +159,13 @@ async def add(
     return [Message.model_validate(r) for r in stored], job_id
 
 
-async def list_messages(
-    db: Database, caller: Caller, session_id: uuid.UUID, filters: MessageFilters, *, cursor: str | None, limit: int
-) -> Page[Message]:
+async def list_messages(db: Database, caller: Caller, session_id: uuid.UUID, filters: MessageFilters) -> Page[Message]:
     caller.require("read")
     conds: list[ColumnElement[bool]] = [m.c.org_id == caller.org_id, m.c.session_id == session_id]
-    if filters.role:
-        conds.append(m.c.role == filters.role)
-    conds += content_filters(
-        m,
-        tags_any=filters.tags_any,
-        tags_all=filters.tags_all,
-        metadata=filters.metadata,
-        occurred_after=filters.occurred_after,
-        occurred_before=filters.occurred_before,
-    )
+    conds += matching(m, filters, equal=("role",))
     key = tuple_(m.c.occurred_at, m.c.seq)
     descending = filters.order == "desc"
+    cursor, limit = filters.cursor, filters.limit
     if cursor is not None:
         when, seq = decode_cursor(cursor, size=2)
         try:

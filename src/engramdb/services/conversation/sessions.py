@@ -17,6 +17,7 @@ from engramdb.services.core.caller import Caller
 from engramdb.services.tenancy.directory import find_external_user, resolve_scope
 from engramdb.storage import tables as t
 from engramdb.storage.database import Database
+from engramdb.storage.filters import matching
 from engramdb.storage.repo import one_or_404, page_by_id
 
 s = t.session
@@ -60,30 +61,18 @@ async def get(db: Database, caller: Caller, session_id: uuid.UUID) -> Session:
     return Session.model_validate(row)
 
 
-async def list_sessions(
-    db: Database, caller: Caller, filters: SessionFilters, *, cursor: str | None, limit: int
-) -> Page[Session]:
+async def list_sessions(db: Database, caller: Caller, filters: SessionFilters) -> Page[Session]:
     caller.require("read")
     conds: list[ColumnElement[bool]] = visibility.sessions(caller)
+    conds += matching(s, filters, equal=("user_id", "agent_id", "app_id", "status"))
     async with db.tenant(caller.org_id) as conn:
         if filters.external_user_id is not None:
             uid = await find_external_user(conn, caller, filters.external_user_id)
             if uid is None:
                 return Page[Session](data=[], next_cursor=None)
             conds.append(s.c.user_id == uid)
-        if filters.user_id is not None:
-            conds.append(s.c.user_id == filters.user_id)
-        if filters.agent_id is not None:
-            conds.append(s.c.agent_id == filters.agent_id)
-        if filters.app_id is not None:
-            conds.append(s.c.app_id == filters.app_id)
-        if filters.status is not None:
-            conds.append(s.c.status == filters.status)
-        if filters.tags_any:
-            conds.append(s.c.tags.overlap(filters.tags_any))
-        if filters.metadata:
-            conds.append(s.c.metadata.contains(filters.metadata))
-        rows, next_cursor = await page_by_id(conn, select(s).where(*conds), s, cursor=cursor, limit=limit)
+        query = select(s).where(*conds)
+        rows, next_cursor = await page_by_id(conn, query, s, cursor=filters.cursor, limit=filters.limit)
     return Page[Session](data=[Session.model_validate(r) for r in rows], next_cursor=next_cursor)
 
 

@@ -10,14 +10,26 @@ import uuid
 from collections import defaultdict
 from dataclasses import dataclass
 
-from sqlalchemy import func, insert, update
+from sqlalchemy import delete, func, insert, update
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from engramdb import ids
 from engramdb.services.core.caller import Caller
+from engramdb.services.core.pseudonyms import among
 from engramdb.storage import tables as t
 from engramdb.storage.database import Database
 
 _log = logging.getLogger(__name__)
+
+
+async def forget(conn: AsyncConnection, org_id: uuid.UUID, memory_ids: list[uuid.UUID]) -> int:
+    """In an erasure: delete the access-log rows of these memories (the log would name them after they
+    are gone). Returns the rows deleted."""
+    if not memory_ids:
+        return 0
+    log = t.memory_access_log
+    stmt = delete(log).where(log.c.org_id == org_id, among(log.c.memory_id, memory_ids))
+    return (await conn.execute(stmt)).rowcount
 
 
 @dataclass(frozen=True)
@@ -58,34 +70,38 @@ class AccessTracker:
                 counts[a.memory_id] += 1
             try:
                 async with self.db.tenant(org_id) as conn:
+                    present: set[uuid.UUID] = set()
                     for memory_id in sorted(counts):
-                        await conn.execute(
+                        found = await conn.execute(
                             update(m)
                             .where(m.c.org_id == org_id, m.c.id == memory_id)
                             .values(access_count=m.c.access_count + counts[memory_id], last_accessed_at=func.now())
+                            .returning(m.c.id)
                         )
-                    await conn.execute(
-                        insert(t.memory_access_log),
-                        [
-                            {
-                                "org_id": org_id,
-                                "id": ids.uuid7(),
-                                "memory_id": a.memory_id,
-                                "access_type": a.access_type,
-                                "key_id": a.key_id,
-                                "request_id": a.request_id,
-                                "score": a.score,
-                            }
-                            for a in accesses
-                        ],
-                    )
+                        present.update(found.scalars())
+                    # A memory erased since it was found is not logged (the log would name it again).
+                    logged = [
+                        {
+                            "org_id": org_id,
+                            "id": ids.uuid7(),
+                            "memory_id": a.memory_id,
+                            "access_type": a.access_type,
+                            "key_id": a.key_id,
+                            "request_id": a.request_id,
+                            "score": a.score,
+                        }
+                        for a in accesses
+                        if a.memory_id in present
+                    ]
+                    if logged:
+                        await conn.execute(insert(t.memory_access_log), logged)
             except Exception:
                 if self._count + len(accesses) <= self.max_pending:
                     self._pending[org_id].extend(accesses)
                     self._count += len(accesses)
                 _log.exception("access tracking for one org failed; kept for the next flush")
                 continue
-            written += len(accesses)
+            written += len(logged)
         return written
 
     async def run(self, interval_s: float = 1.0) -> None:

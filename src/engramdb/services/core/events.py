@@ -6,8 +6,12 @@
   deliveries and their jobs commit together, so no event is lost or sent for a change rolled back.
 * **Erasure.** The log must not outlive the data it describes: :func:`redact` (a memory purged) and
   :func:`redact_user` (a user deleted), called in the erasing transaction, cut the ``data`` of every
-  delivery about the erased rows down to ids and ``"redacted": true``. The rows and their attempts stay;
-  a pending attempt or a replay sends what the row holds then, so the redacted payload.
+  delivery about the erased rows down to ids and ``"redacted": true``, and the responses their attempts
+  logged (an endpoint may echo what it was sent). The rows and their attempts stay; a pending attempt or
+  a replay sends what the row holds then, so the redacted payload. A user's deletion goes further: every
+  erased id anywhere in the log becomes the erasure's pseudonym (``core/pseudonyms.py``), and the one
+  ``user.deleted`` event, which must name the user to be of use, forgets them once it has been sent or
+  has failed for good (:func:`settle`).
 
 Sending is the webhooks area's (``services/webhooks/delivery.py``); this module only writes rows, so
 every area may emit events without importing the webhooks area.
@@ -27,6 +31,8 @@ from sqlalchemy import (
     cast,
     func,
     insert,
+    literal,
+    literal_column,
     or_,
     select,
     true,
@@ -39,6 +45,7 @@ from engramdb import ids
 from engramdb.schemas.webhooks import (
     ALSO_SENT_TO,
 )
+from engramdb.services.core.pseudonyms import Pseudonym
 from engramdb.storage import queue
 from engramdb.storage import tables as t
 
@@ -105,6 +112,14 @@ REDACTED_KEEPS: dict[str, tuple[str, ...]] = {
 }
 
 
+# An attempt log without the responses the endpoint gave (they may quote the payload they answer).
+_SILENT_LOG = literal_column(
+    "(SELECT coalesce(jsonb_agg(e.value || '{\"response\": null}'::jsonb ORDER BY e.ordinality), '[]'::jsonb)"
+    " FROM jsonb_array_elements(webhook_delivery.attempt_log) WITH ORDINALITY AS e)",
+    JSONB,
+)
+
+
 def _about(kind: str, key: str) -> ColumnElement[str]:
     """``payload.data.<kind>.<key>`` as text (null when the delivery is not about a ``kind``)."""
     found: ColumnElement[str] = d.c.payload[("data", kind, key)].astext
@@ -133,7 +148,7 @@ async def _redact(conn: AsyncConnection, org_id: uuid.UUID, kind: str, match: Co
             match,
             d.c.payload[(*data, "redacted")].astext.is_distinct_from("true"),
         )
-        .values(payload=payload, updated_at=func.now())
+        .values(payload=payload, attempt_log=_SILENT_LOG, updated_at=func.now())
     )
     return (await conn.execute(stmt)).rowcount
 
@@ -155,10 +170,12 @@ async def redact(
     return await _redact(conn, org_id, kind, _about(kind, key).in_([str(i) for i in object_ids]))
 
 
-async def redact_user(conn: AsyncConnection, org_id: uuid.UUID, user_id: uuid.UUID) -> int:
+async def redact_user(conn: AsyncConnection, org_id: uuid.UUID, user_id: uuid.UUID, pseudonym: Pseudonym) -> int:
     """:func:`redact` for a user being deleted: every delivery about their memories, facts, documents
-    (their own, or in their repositories) and jobs (theirs, or of their sessions). Call it before the
-    user's rows are deleted (repositories and sessions are looked up)."""
+    (their own, or in their repositories) and jobs (theirs, or of their sessions); then every erased id
+    left in any delivery of the org (those ids, another user's memory linked to the user's session)
+    becomes the ``pseudonym``. Call it before the user's rows are deleted (repositories and sessions are
+    looked up) and before ``user.deleted`` is raised (that event names the user)."""
     uid = str(user_id)
     repo, sess = t.repository, t.session
     repositories = select(cast(repo.c.id, Text)).where(repo.c.org_id == org_id, repo.c.user_id == user_id)
@@ -169,4 +186,30 @@ async def redact_user(conn: AsyncConnection, org_id: uuid.UUID, user_id: uuid.UU
         "document": or_(_about("document", "user_id") == uid, _about("document", "repository_id").in_(repositories)),
         "job": or_(_about("job", "user_id") == uid, _about("job", "session_id").in_(sessions)),
     }
-    return sum([await _redact(conn, org_id, kind, match) for kind, match in matches.items()])
+    redacted = sum([await _redact(conn, org_id, kind, match) for kind, match in matches.items()])
+    await pseudonym.rewrite(conn, d, ("payload", "attempt_log"), d.c.org_id == org_id)
+    return redacted
+
+
+ERASURE_EVENT = "user.deleted"
+
+
+async def settle(conn: AsyncConnection, org_id: uuid.UUID, delivery_id: uuid.UUID) -> None:
+    """A delivery has ended (sent, or failed for good). If it told of a user's erasure, it has told
+    whoever could use the user's id: the log now forgets whom (``data.user`` goes, ``"redacted": true``
+    comes), so a replay sends it without the id. Called in the transaction that records the end."""
+    data = d.c.payload["data"]
+    forgotten = data.op("-", return_type=JSONB)(literal("user", Text)).op("||", return_type=JSONB)(
+        _json_object(("redacted", true()))
+    )
+    stmt = (
+        update(d)
+        .where(
+            d.c.org_id == org_id,
+            d.c.id == delivery_id,
+            d.c.event_type == ERASURE_EVENT,
+            d.c.payload[("data", "redacted")].astext.is_distinct_from("true"),
+        )
+        .values(payload=d.c.payload.op("||", return_type=JSONB)(_json_object(("data", forgotten))))
+    )
+    await conn.execute(stmt)

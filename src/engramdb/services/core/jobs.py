@@ -18,16 +18,17 @@ from typing import Any
 from sqlalchemy import ColumnElement, func, insert, select, text, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from engramdb import ids
+from engramdb import ids, metrics
 from engramdb.errors import Conflict, InvalidRequest
 from engramdb.providers.extraction import Usage as TokenUsage
 from engramdb.schemas.common import Page
-from engramdb.schemas.jobs import Job, Usage, UsageRow
+from engramdb.schemas.jobs import Job, JobFilters, JobQueue, JobWait, Usage, UsageRow
 from engramdb.services.core import events, visibility
 from engramdb.services.core.caller import Caller
 from engramdb.storage import queue
 from engramdb.storage import tables as t
 from engramdb.storage.database import Database
+from engramdb.storage.filters import matching
 from engramdb.storage.pagination import BAD_CURSOR, decode_cursor, encode_cursor
 from engramdb.storage.repo import one_or_404, public_columns
 
@@ -224,16 +225,20 @@ async def execute(
     if job is None:
         return None  # finished by an earlier attempt, or deleted with its organization
     try:
-        return await work(job)
+        done = await work(job)
     except asyncio.CancelledError:
+        metrics.JOBS.labels(job["kind"], "interrupted").inc()
         note = "interrupted: the worker stopped; the job will run again"
         await asyncio.shield(fail(db, org_id, job_id, note, final=False, provider=provider))
         raise
     except Exception as exc:
+        metrics.JOBS.labels(job["kind"], "failed" if final else "retried").inc()
         spent = getattr(exc, "usage", None)
         usage = spent if isinstance(spent, TokenUsage) else None
         await fail(db, org_id, job_id, f"{type(exc).__name__}: {exc}", final=final, provider=provider, usage=usage)
         raise
+    metrics.JOBS.labels(job["kind"], "succeeded").inc()
+    return done
 
 
 def _lock_for(org_id: uuid.UUID, row: Any) -> str:
@@ -280,36 +285,70 @@ async def get(db: Database, caller: Caller, job_id: uuid.UUID) -> Job:
 
 
 async def wait(db: Database, caller: Caller, job_id: uuid.UUID, *, timeout_s: float) -> Job:
-    """The job once finished, or as it stands after ``timeout_s``."""
-    deadline = time.monotonic() + timeout_s
+    """The job once finished, or as it stands after ``timeout_s``; its ``wait`` says which, and for a job
+    not finished, where it stands in its lane, so a caller can tell a busy queue from a stuck job."""
+    started = time.monotonic()
+    deadline = started + timeout_s
     delay = 0.02
     while True:
         job = await get(db, caller, job_id)
         if job.status in FINISHED or time.monotonic() >= deadline:
-            return job
+            break
         await asyncio.sleep(min(delay, max(0.0, deadline - time.monotonic())))
         delay = min(delay * 1.5, 0.25)
+    finished = job.status in FINISHED
+    place = None if finished else await _queue_place(db, caller, job_id)
+    waited = JobWait(finished=finished, waited_s=round(time.monotonic() - started, 3), queue=place)
+    return job.model_copy(update={"wait": waited})
 
 
-async def list_jobs(
-    db: Database,
-    caller: Caller,
-    *,
-    status: str | None,
-    kind: str | None,
-    session_id: uuid.UUID | None,
-    cursor: str | None,
-    limit: int,
-) -> Page[Job]:
+_PLACE = text(
+    """SELECT q.queue_name AS lane, q.status::text AS status, q.scheduled_at, q.scheduled_at > now() AS later,
+         (SELECT count(*) FROM procrastinate.procrastinate_jobs o
+           WHERE o.queue_name = q.queue_name AND o.status = 'todo'
+             AND (o.scheduled_at IS NULL OR o.scheduled_at <= now())
+             AND (o.priority > q.priority OR (o.priority = q.priority AND o.id < q.id))) AS ahead,
+         (SELECT count(*) FROM procrastinate.procrastinate_jobs o
+           WHERE o.queue_name = q.queue_name AND o.status = 'doing') AS running,
+         q.lock IS NOT NULL AND EXISTS (
+           SELECT 1 FROM procrastinate.procrastinate_jobs o
+            WHERE o.lock = q.lock AND o.id <> q.id AND (o.status = 'doing' OR (o.status = 'todo' AND o.id < q.id))
+         ) AS behind
+       FROM procrastinate.procrastinate_jobs q WHERE q.id = :queue_job_id"""
+)
+
+
+async def _queue_place(db: Database, caller: Caller, job_id: uuid.UUID) -> JobQueue | None:
+    """Where a visible job stands in procrastinate's queue (read as the owner: the queue is not tenant data;
+    only counts of other jobs are shown)."""
+    async with db.tenant(caller.org_id) as conn:
+        query = select(j.c.queue_job_id, func.extract("epoch", func.now() - j.c.created_at).label("age_s"))
+        row = (await conn.execute(query.where(*visibility.jobs(caller), j.c.id == job_id))).mappings().first()
+    if row is None or row["queue_job_id"] is None:
+        return None
+    async with db.system() as conn:
+        q = (await conn.execute(_PLACE, {"queue_job_id": row["queue_job_id"]})).mappings().first()
+    if q is None or q["status"] not in ("todo", "doing"):
+        state, lane, ahead, running, behind, at = "gone", q["lane"] if q else queue.QUEUE, 0, 0, False, None
+    else:
+        state = "running" if q["status"] == "doing" else "scheduled" if q["later"] else "waiting"
+        lane, ahead, running, behind, at = q["lane"], q["ahead"], q["running"], q["behind"], q["scheduled_at"]
+    return JobQueue(
+        lane=lane,
+        state=state,
+        ahead=0 if state != "waiting" else ahead,
+        running=running,
+        behind_earlier_job=bool(behind) and state == "waiting",
+        scheduled_at=at if state == "scheduled" else None,
+        age_s=round(float(row["age_s"]), 3),
+    )
+
+
+async def list_jobs(db: Database, caller: Caller, filters: JobFilters) -> Page[Job]:
     caller.require("read")
-    conds = visibility.jobs(caller)
-    if status is not None:
-        conds.append(j.c.status == status)
-    if kind is not None:
-        conds.append(j.c.kind == kind)
-    if session_id is not None:
-        conds.append(j.c.session_id == session_id)
+    conds = visibility.jobs(caller) + matching(j, filters, equal=("status", "kind", "session_id"))
     key = tuple_(j.c.created_at, j.c.id)
+    cursor, limit = filters.cursor, filters.limit
     if cursor is not None:
         when, last_id = decode_cursor(cursor, size=2)
         try:

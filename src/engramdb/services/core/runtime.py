@@ -10,7 +10,8 @@ from engramdb.config import Settings
 from engramdb.providers.embedder import CachedEmbedder, Embedder, create_embedder
 from engramdb.providers.extraction.factory import Intelligence, create_intelligence
 from engramdb.services.core.access import AccessTracker
-from engramdb.storage.database import Database
+from engramdb.storage.database import Database, in_request
+from engramdb.storage.notify import Listener
 
 
 class LargeScopes:
@@ -41,6 +42,7 @@ class Runtime:
     settings: Settings
     access: AccessTracker
     intelligence: Intelligence
+    listener: Listener  # the process's one LISTEN connection (live streams), opened on first use
     large_scopes: LargeScopes = field(default_factory=LargeScopes)
 
     @classmethod
@@ -54,14 +56,18 @@ class Runtime:
     ) -> Runtime:
         return cls(
             db=db,
-            embedder=CachedEmbedder(embedder or create_embedder(settings)),
+            embedder=CachedEmbedder(
+                embedder or create_embedder(settings), max_waiting=settings.embed_queue_texts, shed=in_request
+            ),
             settings=settings,
             access=AccessTracker(db),
             intelligence=intelligence or create_intelligence(settings),
+            listener=Listener(db.url),
         )
 
     async def close(self) -> None:
-        """Release what the providers hold open (the LLM client's connections)."""
+        """Release what the providers hold open (the LLM client's connections) and the LISTEN connection."""
+        await self.listener.close()
         await self.intelligence.close()
 
     async def warm(self) -> None:

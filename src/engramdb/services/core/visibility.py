@@ -13,7 +13,9 @@ inside its binding, failing closed:
   owning user's key may change an entity (:func:`writable_entities`);
 * repositories, documents and chunks have no team: a user-bound key sees its user's, a team-bound key its
   team's users', an agent-bound key its agent's;
-* jobs: those of the sessions the key sees, and the user-level jobs (narratives) of the users it sees.
+* jobs: those of the sessions the key sees, and the user-level jobs (narratives) of the users it sees;
+* tasks and agent messages: see :func:`tasks` and :func:`agent_messages` (an agent-bound key acts as its
+  agent: its tasks and the unassigned pool, its own inbox and what it sent).
 
 :data:`RULES` names the rule of every tenant table that a caller reads directly; a test fails for a
 tenant table that has none, so a table added later must be placed here.
@@ -202,6 +204,42 @@ def jobs(caller: Caller) -> Conditions:
     return conds
 
 
+def tasks(caller: Caller) -> Conditions:
+    """An agent-bound key sees the tasks its agent created, is assigned or claimed, and the unassigned
+    ones (the pool it may claim from); a user-bound key its user's tasks; a team-bound key its users'
+    tasks and those its team's agents created, are assigned or claimed."""
+    k = t.task
+    conds: Conditions = [k.c.org_id == caller.org_id]
+    if caller.agent_id is not None:
+        me = caller.agent_id
+        conds.append(or_(k.c.created_by == me, k.c.assigned_to == me, k.c.claimed_by == me, k.c.assigned_to.is_(None)))
+    if caller.user_id is not None:
+        conds.append(k.c.user_id == caller.user_id)
+    if caller.team_id is not None:
+        team_agents = select(t.agent.c.id).where(*agents(caller))
+        conds.append(
+            or_(
+                k.c.user_id.in_(users(caller)),
+                k.c.created_by.in_(team_agents),
+                k.c.assigned_to.in_(team_agents),
+                k.c.claimed_by.in_(team_agents),
+            )
+        )
+    return conds
+
+
+def agent_messages(caller: Caller) -> Conditions:
+    """A bound key sees the messages sent by, or delivered to, the agents it may act for (an agent-bound
+    key: its own inbox and what it sent; team broadcasts reach it through its inbox)."""
+    m, d = t.agent_message, t.agent_message_delivery
+    conds: Conditions = [m.c.org_id == caller.org_id]
+    if caller.bound:
+        mine = select(t.agent.c.id).where(*agents(caller))
+        received = select(d.c.message_id).where(d.c.org_id == caller.org_id, d.c.agent_id.in_(mine))
+        conds.append(or_(m.c.from_agent_id.in_(mine), m.c.id.in_(received)))
+    return conds
+
+
 def _users_conditions(caller: Caller) -> Conditions:
     u = t.user_account
     return [u.c.org_id == caller.org_id, u.c.id.in_(users(caller))]
@@ -218,4 +256,6 @@ RULES: dict[str, Callable[[Caller], Conditions]] = {
     "document": documents,
     "chunk": chunks,
     "job": jobs,
+    "task": tasks,
+    "agent_message": agent_messages,
 }

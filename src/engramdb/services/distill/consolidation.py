@@ -1,6 +1,7 @@
 """Consolidation of candidate memories into what is stored, never destructively.
 
-Each candidate is compared with the owner's active memories: the same normalized text, or a vector
+Each candidate is compared with the owner's active, unexpired memories (an expired memory is gone for
+every reader, so a repeat must not vanish into it): the same normalized text, or a vector
 within ``NOOP`` cosine, is a NOOP (the existing memory gains the new provenance); a memory of the same
 stateful type (fact or preference) and speaker within ``UPDATE`` cosine is an UPDATE (the new wording
 replaces the old, which stays in ``memory_history``); anything else is an ADD. Events and plans are not
@@ -25,6 +26,7 @@ from engramdb.services.core.caller import Caller
 from engramdb.services.core.runtime import Runtime
 from engramdb.services.memory import memories
 from engramdb.storage import tables as t
+from engramdb.storage.filters import unexpired
 from engramdb.storage.repo import public_columns
 
 mem = t.memory
@@ -58,7 +60,7 @@ class Outcome:
 
 def _owned(caller: Caller, owner: Owner) -> list[Any]:
     """Memories of exactly the same scope: another team's, app's or agent's memory is never touched."""
-    conds = [mem.c.org_id == caller.org_id, mem.c.state == "active"]
+    conds = [mem.c.org_id == caller.org_id, mem.c.state == "active", unexpired(mem)]
     for column, value in (
         (mem.c.user_id, owner.user_id),
         (mem.c.team_id, owner.team_id),

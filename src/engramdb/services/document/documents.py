@@ -21,6 +21,7 @@ from engramdb.schemas.common import Page
 from engramdb.schemas.documents import (
     Document,
     DocumentChunk,
+    DocumentChunkFilters,
     DocumentCreate,
     DocumentFields,
     DocumentFilters,
@@ -35,7 +36,7 @@ from engramdb.services.document.repositories import fetch as fetch_repository
 from engramdb.services.tenancy.directory import find_external_user
 from engramdb.storage import tables as t
 from engramdb.storage.database import Database
-from engramdb.storage.filters import content_filters
+from engramdb.storage.filters import matching
 from engramdb.storage.pagination import BAD_CURSOR, decode_cursor, encode_cursor
 from engramdb.storage.repo import one_or_404, page_by_id
 
@@ -95,16 +96,11 @@ async def get(db: Database, caller: Caller, document_id: uuid.UUID, *, include_c
         return public(await one_or_404(conn, query, "document", document_id))
 
 
-async def list_documents(
-    db: Database, caller: Caller, filters: DocumentFilters, *, cursor: str | None, limit: int
-) -> Page[Document]:
+async def list_documents(db: Database, caller: Caller, filters: DocumentFilters) -> Page[Document]:
     """Newest first, without their content."""
     caller.require("read")
     conds = visibility.documents(caller)
-    conds += content_filters(doc, tags_any=filters.tags_any, tags_all=filters.tags_all, metadata=filters.metadata)
-    for name in ("user_id", "agent_id", "app_id", "repository_id", "content_type"):
-        if getattr(filters, name) is not None:
-            conds.append(doc.c[name] == getattr(filters, name))
+    conds += matching(doc, filters, equal=("user_id", "agent_id", "app_id", "repository_id", "content_type"))
     if filters.path_prefix:
         conds.append(doc.c.path.startswith(filters.path_prefix, autoescape=True))
     async with db.tenant(caller.org_id) as conn:
@@ -114,7 +110,7 @@ async def list_documents(
                 return Page[Document](data=[], next_cursor=None)
             conds.append(doc.c.user_id == uid)
         query = select(*doc_columns(content=False)).where(*conds)
-        rows, next_cursor = await page_by_id(conn, query, doc, cursor=cursor, limit=limit)
+        rows, next_cursor = await page_by_id(conn, query, doc, cursor=filters.cursor, limit=filters.limit)
     return Page[Document](data=[public(r) for r in rows], next_cursor=next_cursor)
 
 
@@ -154,7 +150,9 @@ async def delete_document(db: Database, caller: Caller, document_id: uuid.UUID) 
             stmt = update(r).where(r.c.org_id == caller.org_id, r.c.id == row["repository_id"])
             await conn.execute(stmt.values(document_count=r.c.document_count - 1))
         repository = str(row["repository_id"]) if row["repository_id"] else None
-        details = {"path": row["path"], "repository_id": repository}
+        # The log keeps that it was deleted, not what it was: its path and earlier rows' details go too.
+        await audit.redact(conn, caller.org_id, "document", [document_id])
+        details = {"repository_id": repository}
         await audit.record(conn, caller, "document.deleted", "document", document_id, details)
 
 
@@ -175,10 +173,11 @@ def cite(path: str | None, title: str | None, row: dict[str, Any]) -> str:
 
 
 async def list_chunks(
-    db: Database, caller: Caller, document_id: uuid.UUID, *, cursor: str | None, limit: int
+    db: Database, caller: Caller, document_id: uuid.UUID, filters: DocumentChunkFilters
 ) -> Page[DocumentChunk]:
     """In document order (by ordinal), each with its citation."""
     caller.require("read")
+    cursor, limit = filters.cursor, filters.limit
     cols = [c for c in chk.c if c.name not in ("embedding", "search_tsv", "language", "content_hash")]
     query = select(*cols).where(chk.c.org_id == caller.org_id, chk.c.document_id == document_id)
     if cursor is not None:

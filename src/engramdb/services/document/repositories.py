@@ -21,15 +21,16 @@ from engramdb.schemas.common import Page
 from engramdb.schemas.documents import (
     Repository,
     RepositoryCreate,
+    RepositoryFilters,
     RepositoryUpdate,
 )
 from engramdb.services.core import audit, events, visibility
 from engramdb.services.core.caller import Caller
 from engramdb.services.core.runtime import Runtime
-from engramdb.services.tenancy.directory import find_external_user, resolve_user
+from engramdb.services.tenancy.directory import find_external_user, require_active_app, resolve_user
 from engramdb.storage import tables as t
 from engramdb.storage.database import Database
-from engramdb.storage.filters import content_filters
+from engramdb.storage.filters import matching
 from engramdb.storage.repo import one_or_404, page_by_id, raise_conflict, require_row
 
 repo = t.repository
@@ -52,7 +53,7 @@ async def owner_scope(conn: AsyncConnection, caller: Caller, ref: Any, *, create
         user_id = await resolve_user(conn, caller, user_id=ref.user_id, external_user_id=ref.external_user_id)
     agent_id = caller.bind("agent_id", ref.agent_id)
     await require_row(conn, t.agent, caller.org_id, agent_id, "agent")
-    await require_row(conn, t.app, caller.org_id, ref.app_id, "app")
+    await require_active_app(conn, caller, ref.app_id)
     await visibility.confine_write(conn, caller, user_id=user_id, agent_id=agent_id)
     if caller.team_id is not None and (
         user_id is None or await conn.scalar(visibility.users(caller).where(t.user_account.c.id == user_id)) is None
@@ -125,26 +126,13 @@ async def get(db: Database, caller: Caller, repository_id: uuid.UUID) -> Reposit
         return Repository.model_validate(await fetch(conn, caller, repository_id))
 
 
-async def list_repositories(
-    db: Database,
-    caller: Caller,
-    *,
-    user_id: uuid.UUID | None = None,
-    agent_id: uuid.UUID | None = None,
-    app_id: uuid.UUID | None = None,
-    tags_any: list[str] | None = None,
-    tags_all: list[str] | None = None,
-    cursor: str | None,
-    limit: int,
-) -> Page[Repository]:
+async def list_repositories(db: Database, caller: Caller, filters: RepositoryFilters) -> Page[Repository]:
     """Newest first."""
     caller.require("read")
-    conds = visibility.repositories(caller) + content_filters(repo, tags_any=tags_any, tags_all=tags_all)
-    for column, value in (("user_id", user_id), ("agent_id", agent_id), ("app_id", app_id)):
-        if value is not None:
-            conds.append(repo.c[column] == value)
+    conds = visibility.repositories(caller) + matching(repo, filters, equal=("user_id", "agent_id", "app_id"))
     async with db.tenant(caller.org_id) as conn:
-        rows, next_cursor = await page_by_id(conn, select(repo).where(*conds), repo, cursor=cursor, limit=limit)
+        query = select(repo).where(*conds)
+        rows, next_cursor = await page_by_id(conn, query, repo, cursor=filters.cursor, limit=filters.limit)
     return Page[Repository](data=[Repository.model_validate(r) for r in rows], next_cursor=next_cursor)
 
 
@@ -179,7 +167,13 @@ async def delete_repository(db: Database, caller: Caller, repository_id: uuid.UU
     caller.require("write")
     async with db.tenant(caller.org_id) as conn:
         row = await fetch(conn, caller, repository_id, lock=True)
+        d = t.document
+        held = select(d.c.id).where(d.c.org_id == caller.org_id, d.c.repository_id == repository_id)
+        documents = list((await conn.execute(held)).scalars())
         await conn.execute(delete(repo).where(repo.c.org_id == caller.org_id, repo.c.id == repository_id))
         await events.redact(conn, caller.org_id, "document", [repository_id], key="repository_id")
-        details = {"name": row["name"], "documents": row["document_count"]}
+        # The log keeps that they were deleted, not what they were: names, paths and titles go.
+        await audit.redact(conn, caller.org_id, "document", documents)
+        await audit.redact(conn, caller.org_id, "repository", [repository_id])
+        details = {"documents": row["document_count"]}
         await audit.record(conn, caller, "repository.deleted", "repository", repository_id, details)

@@ -103,8 +103,9 @@ async def prune(rt: Runtime, caller: Caller, repository_id: uuid.UUID, keep_path
             batch = [doc_id for doc_id, _ in gone[start : start + 1_000]]
             await conn.execute(delete(d).where(d.c.org_id == caller.org_id, d.c.id.in_(batch)))
             await events.redact(conn, caller.org_id, "document", batch)
+            await audit.redact(conn, caller.org_id, "document", batch)
         await repositories.recount(conn, caller, repository_id, last_synced_at=func.now())
         paths = sorted(path for _, path in gone)
-        details = {"deleted": len(paths), "paths": paths[:100]}
+        details = {"deleted": len(paths)}  # not their paths: the log keeps no name of what it deleted
         await audit.record(conn, caller, "repository.pruned", "repository", repository_id, details)
     return paths

@@ -9,8 +9,8 @@ full-text columns; ids, timestamps, versions, provenance and (unless left out) v
 stored, so an import reproduces the rows exactly and searches over them score the same.
 
 Not exported (:data:`NOT_EXPORTED`): API keys and webhook endpoints (secrets), the audit log, the memory
-access log and webhook deliveries (a record of what happened here, not data), jobs (queue state), and
-the organization row itself.
+access log and webhook deliveries (a record of what happened here, not data), jobs (queue state), rate
+limits, their counters and the request tally (this server's), and the organization row itself.
 
 The rows are read in one REPEATABLE READ, read-only transaction (one consistent snapshot) in keyset
 batches, so a large organization streams in bounded memory.
@@ -83,8 +83,12 @@ NOT_EXPORTED = {
     "audit_log": "what happened in the source organization, not data",
     "memory_access_log": "what happened in the source organization, not data",
     "job": "queue state of the source server",
+    "idempotency_key": "recent requests' first answers, kept for replays on the source server",
     "webhook_endpoint": "holds signing secrets: set webhooks up again in the target",
     "webhook_delivery": "the delivery log and queue of the source server",
+    "rate_limit": "the source server's limits: its operator's and admins' to set on each server",
+    "rate_counter": "rate-limit windows of the source server",
+    "request_tally": "requests made to the source server, not data",
 }
 
 

@@ -22,11 +22,12 @@ from engramdb import ids
 from engramdb.errors import Conflict, InvalidRequest
 from engramdb.providers.extraction import EntityCandidate
 from engramdb.schemas.common import Page
-from engramdb.schemas.graph import Entity, EntityMerge, EntitySplit, EntityUpdate
+from engramdb.schemas.graph import Entity, EntityFilters, EntityMerge, EntitySplit, EntityUpdate
 from engramdb.services.core import audit, visibility
 from engramdb.services.core.caller import Caller
 from engramdb.services.core.runtime import Runtime
 from engramdb.storage import tables as t
+from engramdb.storage.filters import matching
 from engramdb.storage.repo import one_or_404, page_by_id, public_columns
 
 e = t.entity
@@ -195,29 +196,17 @@ async def fetch(
     return await one_or_404(conn, query.with_for_update() if lock else query, "entity", entity_id)
 
 
-async def list_entities(
-    rt: Runtime,
-    caller: Caller,
-    *,
-    user_id: uuid.UUID | None,
-    entity_type: str | None,
-    query: str | None,
-    cursor: str | None,
-    limit: int,
-) -> Page[Entity]:
-    """Entities newest first; ``query`` matches names and aliases (prefix-insensitive substring)."""
+async def list_entities(rt: Runtime, caller: Caller, filters: EntityFilters) -> Page[Entity]:
+    """Entities newest first; ``q`` matches names and aliases (prefix-insensitive substring)."""
     caller.require("read")
     conds = [*visibility.entities(caller), e.c.merged_into.is_(None)]
-    if user_id is not None:
-        conds.append(e.c.user_id == user_id)
-    if entity_type is not None:
-        conds.append(e.c.entity_type == entity_type)
-    if query:
-        like = f"%{normalize(query)}%"
+    conds += matching(e, filters, equal=("user_id", "type"), columns={"type": "entity_type"})
+    if filters.q:
+        like = f"%{normalize(filters.q)}%"
         conds.append(e.c.normalized_name.like(like) | func.array_to_string(e.c.alias_keys, " ").like(like))
     async with rt.db.tenant(caller.org_id) as conn:
         rows, next_cursor = await page_by_id(
-            conn, select(*public_columns(e)).where(*conds), e, cursor=cursor, limit=limit
+            conn, select(*public_columns(e)).where(*conds), e, cursor=filters.cursor, limit=filters.limit
         )
     return Page[Entity](data=[_entity(r) for r in rows], next_cursor=next_cursor)
 

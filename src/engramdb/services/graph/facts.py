@@ -21,13 +21,14 @@ from engramdb import ids
 from engramdb.errors import PermissionDenied
 from engramdb.providers.extraction import EntityCandidate, FactCandidate
 from engramdb.schemas.common import Page
-from engramdb.schemas.graph import Fact, FactCreate, FactQuery, FactResult
+from engramdb.schemas.graph import Fact, FactCreate, FactFilters, FactResult
 from engramdb.services.core import audit, events, visibility
 from engramdb.services.core.caller import Caller
 from engramdb.services.core.runtime import Runtime
 from engramdb.services.graph import entities
 from engramdb.services.tenancy.directory import resolve_user
 from engramdb.storage import tables as t
+from engramdb.storage.filters import matching
 from engramdb.storage.repo import one_or_404, page_by_id, public_columns
 
 f = t.fact
@@ -282,14 +283,12 @@ def as_of(*, valid_at: datetime | None, known_at: datetime | None) -> list[Colum
     return conds
 
 
-async def list_facts(rt: Runtime, caller: Caller, q: FactQuery, *, cursor: str | None, limit: int) -> Page[Fact]:
+async def list_facts(rt: Runtime, caller: Caller, q: FactFilters) -> Page[Fact]:
     """Facts newest first. Without ``include_history`` only the versions believed at ``known_at``."""
     caller.require("read")
-    conds = visibility.facts(caller)
+    conds = visibility.facts(caller) + matching(f, q, equal=("user_id",))
     if not q.include_history:
         conds += as_of(valid_at=q.valid_at, known_at=q.known_at)
-    if q.user_id is not None:
-        conds.append(f.c.user_id == q.user_id)
     if q.predicate is not None:
         conds.append(f.c.predicate == normalize_predicate(q.predicate))
     async with rt.db.tenant(caller.org_id) as conn:
@@ -304,7 +303,7 @@ async def list_facts(rt: Runtime, caller: Caller, q: FactQuery, *, cursor: str |
             )
             conds.append(f.c.subject_id.in_(subjects))
         rows, next_cursor = await page_by_id(
-            conn, select(*public_columns(f)).where(*conds), f, cursor=cursor, limit=limit
+            conn, select(*public_columns(f)).where(*conds), f, cursor=q.cursor, limit=q.limit
         )
     return Page[Fact](data=[_public(r) for r in rows], next_cursor=next_cursor)
 

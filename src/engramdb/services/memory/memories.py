@@ -23,17 +23,18 @@ from engramdb.schemas.memories import (
     MemoryCreate,
     MemoryFilters,
     MemoryHistoryEntry,
+    MemoryHistoryFilters,
     MemoryStateChange,
     MemoryUpdate,
 )
 from engramdb.services.conversation.sessions import fetch_visible
-from engramdb.services.core import audit, events, visibility
+from engramdb.services.core import access, audit, events, visibility
 from engramdb.services.core.caller import Caller
 from engramdb.services.core.runtime import Runtime
 from engramdb.services.tenancy.directory import find_external_user, resolve_scope
 from engramdb.storage import tables as t
 from engramdb.storage.database import Database
-from engramdb.storage.filters import content_filters, unexpired
+from engramdb.storage.filters import matching, unexpired
 from engramdb.storage.repo import one_or_404, page_by_id, public_columns
 
 mem = t.memory
@@ -172,38 +173,24 @@ async def get(db: Database, caller: Caller, memory_id: uuid.UUID) -> Memory:
     return _public(row)
 
 
-async def list_memories(
-    db: Database, caller: Caller, filters: MemoryFilters, *, cursor: str | None, limit: int
-) -> Page[Memory]:
+async def list_memories(db: Database, caller: Caller, filters: MemoryFilters) -> Page[Memory]:
     """Newest first. Without a ``state`` filter, deleted memories are left out; expired ones too unless asked."""
     caller.require("read")
     conds: list[ColumnElement[bool]] = visibility.memories(caller)
+    conds += matching(
+        mem, filters, equal=("user_id", "agent_id", "app_id", "session_id", "type"), columns={"type": "memory_type"}
+    )
+    conds.append(mem.c.state == filters.state if filters.state else mem.c.state != "deleted")
+    if not filters.include_expired:
+        conds.append(unexpired(mem))
     async with db.tenant(caller.org_id) as conn:
         if filters.external_user_id is not None:
             uid = await find_external_user(conn, caller, filters.external_user_id)
             if uid is None:
                 return Page[Memory](data=[], next_cursor=None)
             conds.append(mem.c.user_id == uid)
-        for name in ("user_id", "agent_id", "app_id", "session_id"):
-            value = getattr(filters, name)
-            if value is not None:
-                conds.append(mem.c[name] == value)
-        if filters.type:
-            conds.append(mem.c.memory_type == filters.type)
-        conds.append(mem.c.state == filters.state if filters.state else mem.c.state != "deleted")
-        conds += content_filters(
-            mem,
-            tags_any=filters.tags_any,
-            tags_all=filters.tags_all,
-            categories=filters.categories,
-            metadata=filters.metadata,
-            created_after=filters.created_after,
-            created_before=filters.created_before,
-        )
-        if not filters.include_expired:
-            conds.append(unexpired(mem))
         rows, next_cursor = await page_by_id(
-            conn, select(*public_columns(mem)).where(*conds), mem, cursor=cursor, limit=limit
+            conn, select(*public_columns(mem)).where(*conds), mem, cursor=filters.cursor, limit=filters.limit
         )
     return Page[Memory](data=[_public(r) for r in rows], next_cursor=next_cursor)
 
@@ -299,26 +286,29 @@ async def change_state(db: Database, caller: Caller, memory_id: uuid.UUID, body:
     return _public(row)
 
 
-async def purge(db: Database, caller: Caller, memory_id: uuid.UUID) -> None:
-    """Erase a memory and its history for good; the webhook deliveries about it keep only its ids."""
-    caller.require("write")
-    async with db.tenant(caller.org_id) as conn:
-        row = await _visible(conn, caller, memory_id, lock=True)
-        await conn.execute(delete(mem).where(mem.c.org_id == caller.org_id, mem.c.id == memory_id))
-        await events.redact(conn, caller.org_id, "memory", [memory_id])  # before its erasure event is raised
-        await audit.record(conn, caller, "memory.purged", "memory", memory_id)
-        await events.emit(conn, org_id=caller.org_id, event_type="memory.invalidated", data=erased_data(row))
+async def purge(conn: AsyncConnection, caller: Caller, memory_id: uuid.UUID) -> dict[str, Any]:
+    """The memory's part of its erasure (``governance.erase.memory``), in ``conn``'s transaction: delete a
+    memory the caller sees for good, with its history and entity links (by cascade) and its access-log
+    rows; the audit rows about it keep only that they happened, the webhook deliveries only its ids.
+    Returns the row as it was."""
+    row = await _visible(conn, caller, memory_id, lock=True)
+    await conn.execute(delete(mem).where(mem.c.org_id == caller.org_id, mem.c.id == memory_id))
+    await access.forget(conn, caller.org_id, [memory_id])
+    await audit.redact(conn, caller.org_id, "memory", [memory_id])
+    await events.redact(conn, caller.org_id, "memory", [memory_id])  # before its erasure event is raised
+    return row
 
 
 async def history(
-    db: Database, caller: Caller, memory_id: uuid.UUID, *, cursor: str | None, limit: int
+    db: Database, caller: Caller, memory_id: uuid.UUID, filters: MemoryHistoryFilters
 ) -> Page[MemoryHistoryEntry]:
     """Oldest change first."""
     caller.require("read")
+    cursor = filters.cursor
     async with db.tenant(caller.org_id) as conn:
         await _visible(conn, caller, memory_id)
         query = select(hist).where(hist.c.org_id == caller.org_id, hist.c.memory_id == memory_id)
-        rows, next_cursor = await page_by_id(conn, query, hist, cursor=cursor, limit=limit, descending=False)
+        rows, next_cursor = await page_by_id(conn, query, hist, cursor=cursor, limit=filters.limit, descending=False)
     if not rows and cursor is None:
         raise NotFound(f"memory {memory_id} not found")
     return Page[MemoryHistoryEntry](data=[MemoryHistoryEntry.model_validate(r) for r in rows], next_cursor=next_cursor)

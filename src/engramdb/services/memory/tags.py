@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from engramdb.errors import InvalidRequest
 from engramdb.schemas.common import Page
-from engramdb.schemas.tags import TagCount, TagRename, TagRenameResult, TagTypeCounts
+from engramdb.schemas.tags import TagCount, TagFilters, TagRename, TagRenameResult, TagTypeCounts
 from engramdb.services.core import audit, visibility
 from engramdb.services.core.caller import Caller
 from engramdb.services.memory import memories
@@ -41,11 +41,10 @@ def _visible(caller: Caller, kind: str) -> list[ColumnElement[bool]]:
     return visibility.RULES[kind](caller)
 
 
-async def list_tags(
-    db: Database, caller: Caller, *, prefix: str | None = None, cursor: str | None, limit: int
-) -> Page[TagCount]:
+async def list_tags(db: Database, caller: Caller, filters: TagFilters) -> Page[TagCount]:
     """Every tag the caller's items carry, most used first (then by name), with counts per kind."""
     caller.require("read")
+    prefix, cursor, limit = filters.prefix, filters.cursor, filters.limit
     parts = []
     for kind, table in TAGGED:
         tag = func.unnest(table.c.tags, type_=Text).label("tag")

@@ -5,6 +5,17 @@ over-counts for GPT-style tokenizers on ordinary text (about four bytes a token)
 stays under the budget. Each line cites the id it came from; the whole block is wrapped in
 ``<engram-context>`` markers, which the extractor strips, so an agent echoing it back into a
 conversation does not teach Engram what it already knew.
+
+Each section takes a share of what the sections before it left, and when its lines do not all fit it
+keeps those that matter most in it and drops the rest:
+
+- summary: one text; cut at its end (marked `` … [session:…]``) rather than dropped.
+- facts (valid now): with a ``query`` the closest to it; without one the most confirmed (``weight``),
+  then the most recently begun (``valid_from``, else when recorded). Shown in that order.
+- memories (active, not expired): with a ``query`` the best search hits, by score; without one the most
+  important, then the most recently changed. Shown in that order.
+- messages: the newest (by ``occurred_at``, then ``seq``, as the session lists them), so a small budget
+  keeps the last turns of the conversation, not its opening; the kept turns are shown oldest first.
 """
 
 from __future__ import annotations
@@ -14,7 +25,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from engramdb import ids
 from engramdb.errors import PermissionDenied
@@ -29,6 +40,7 @@ from engramdb.services.graph import facts
 from engramdb.services.search import hybrid as search
 from engramdb.services.tenancy.directory import find_external_user
 from engramdb.storage import tables as t
+from engramdb.storage.filters import unexpired
 
 # Share of the budget still left that each section may take, in order; what one leaves, the next gets.
 _SHARE: dict[Section, float] = {"summary": 0.3, "facts": 0.4, "memories": 0.6, "messages": 1.0}
@@ -49,11 +61,18 @@ class _Line:
     text: str
     kind: str
     id: uuid.UUID
+    order: tuple[Any, ...] = ()  # where a kept line is shown in its section (default: in the order kept)
+
+
+@dataclass
+class _Part:
+    text: str
+    citations: list[Citation]
 
 
 @dataclass
 class _Plan:
-    lines: dict[Section, list[_Line]] = field(default_factory=dict)
+    lines: dict[Section, list[_Line]] = field(default_factory=dict)  # per section, what matters most first
 
 
 async def assemble(rt: Runtime, caller: Caller, req: ContextRequest) -> ContextResponse:
@@ -63,8 +82,7 @@ async def assemble(rt: Runtime, caller: Caller, req: ContextRequest) -> ContextR
     tail = f"\n{INJECTED_CLOSE}"
     plan = await _gather(rt, caller, req)
     budget = req.token_budget - tokens(head) - tokens(tail)
-    parts: list[str] = []
-    citations: list[Citation] = []
+    parts: list[_Part] = []
     truncated = False
     for section in req.sections:
         lines = plan.lines.get(section, [])
@@ -75,37 +93,43 @@ async def assemble(rt: Runtime, caller: Caller, req: ContextRequest) -> ContextR
         if tokens(title) >= allowance:
             truncated = True
             continue
-        used = tokens(title)
-        kept: list[_Line] = []
-        for line in lines:
-            cost = tokens(line.text + "\n")
-            if used + cost > allowance:
-                truncated = True
-                if section == "summary" and not kept:  # a long summary is cut, not dropped
-                    room = (allowance - used) * 3 - 8
-                    if room > 40:
-                        cite = f" … [session:{line.id}]"
-                        text = line.text.encode()[: room - len(cite.encode())].decode(errors="ignore")
-                        cut = text.rsplit(" ", 1)[0] + cite
-                        kept.append(_Line(cut, line.kind, line.id))
-                        used += tokens(cut + "\n")
-                break
-            kept.append(line)
-            used += cost
+        kept, cut = _keep(section, lines, allowance - tokens(title))
+        truncated = truncated or cut
         if not kept:
             continue
-        parts.append(title + "\n".join(line.text for line in kept))
-        citations += [Citation(kind=line.kind, id=line.id, section=section) for line in kept]
-        budget -= tokens(parts[-1] + "\n\n")
-    body = "\n\n".join(parts)
-    context = head + body + tail
+        kept.sort(key=lambda line: line.order)  # stable: lines without an order stay as kept
+        text = title + "\n".join(line.text for line in kept)
+        parts.append(_Part(text, [Citation(kind=line.kind, id=line.id, section=section) for line in kept]))
+        budget -= tokens(text + "\n\n")
+    context = head + "\n\n".join(part.text for part in parts) + tail
     while tokens(context) > req.token_budget and parts:  # the estimate of the joins, made exact
         parts.pop()
         truncated = True
-        context = head + "\n\n".join(parts) + tail
+        context = head + "\n\n".join(part.text for part in parts) + tail
+    citations = [citation for part in parts for citation in part.citations]
     return ContextResponse(
         context=context, token_budget=req.token_budget, tokens=tokens(context), citations=citations, truncated=truncated
     )
+
+
+def _keep(section: Section, lines: list[_Line], room: int) -> tuple[list[_Line], bool]:
+    """The first ``lines`` (what matters most first) that fit in ``room`` tokens, and whether any was left
+    out. A summary too long for the room is cut at its end rather than dropped."""
+    used = 0
+    kept: list[_Line] = []
+    for line in lines:
+        cost = tokens(line.text + "\n")
+        if used + cost > room:
+            if section == "summary" and not kept:
+                chars = (room - used) * 3 - 8
+                if chars > 40:
+                    cite = f" … [session:{line.id}]"
+                    text = line.text.encode()[: chars - len(cite.encode())].decode(errors="ignore")
+                    kept.append(_Line(text.rsplit(" ", 1)[0] + cite, line.kind, line.id))
+            return kept, True
+        kept.append(line)
+        used += cost
+    return kept, False
 
 
 async def _gather(rt: Runtime, caller: Caller, req: ContextRequest) -> _Plan:
@@ -129,19 +153,20 @@ async def _gather(rt: Runtime, caller: Caller, req: ContextRequest) -> _Plan:
             m = t.message
             rows = (
                 await conn.execute(
-                    select(m.c.id, m.c.role, m.c.name, m.c.content, m.c.occurred_at)
+                    select(m.c.id, m.c.seq, m.c.role, m.c.name, m.c.content, m.c.occurred_at)
                     .where(m.c.org_id == caller.org_id, m.c.session_id == sess["id"])
-                    .order_by(m.c.seq.desc())
+                    .order_by(m.c.occurred_at.desc(), m.c.seq.desc())
                     .limit(req.recent_messages)
                 )
             ).all()
-            plan.lines["messages"] = [
+            plan.lines["messages"] = [  # newest first: the budget keeps the latest turns
                 _Line(
                     f"- {r.occurred_at:%Y-%m-%d} {r.name or r.role}: {_one_line(r.content)} [message:{r.id}]",
                     "message",
                     r.id,
+                    order=(r.occurred_at, r.seq),
                 )
-                for r in reversed(rows)
+                for r in rows
                 if INJECTED_OPEN not in r.content
             ]
         if "facts" in req.sections and req.max_facts and (user_id is not None or caller.user_id is not None):
@@ -160,7 +185,7 @@ async def _facts(conn: Any, rt: Runtime, caller: Caller, user_id: uuid.UUID | No
         (qvec,) = await rt.embedder.embed_batch([req.query], kind="query")
         query = query.order_by(f.c.embedding.cosine_distance(qvec))
     else:
-        query = query.order_by(f.c.weight.desc(), f.c.recorded_at.desc())
+        query = query.order_by(f.c.weight.desc(), func.coalesce(f.c.valid_from, f.c.recorded_at).desc())
     rows = (await conn.execute(query.limit(req.max_facts))).all()
     return [
         _Line(
@@ -180,7 +205,9 @@ async def _memories(rt: Runtime, caller: Caller, user_id: uuid.UUID | None, req:
         )
         return [_Line(f"- {_one_line(r.content)} [memory:{r.id}]", "memory", r.id) for r in found.results]
     async with rt.db.tenant(caller.org_id) as conn:
-        query = select(mem.c.id, mem.c.content).where(*visibility.memories(caller), mem.c.state == "active")
+        query = select(mem.c.id, mem.c.content).where(
+            *visibility.memories(caller), mem.c.state == "active", unexpired(mem)
+        )
         if user_id is not None:
             query = query.where(mem.c.user_id == user_id)
         rows = (

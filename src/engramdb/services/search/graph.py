@@ -65,7 +65,14 @@ _SHARED = uuid.UUID(int=0)  # how ux_entity_name keys an org-wide entity's owner
 f, e, me = t.fact, t.entity, t.memory_entity
 # Candidates carry what fusion and the boost need; the winners are read whole by ``full_rows``.
 _RANKING: dict[str, tuple[ColumnElement[Any], ...]] = {
-    "fact": (f.c.id, f.c.subject_id, f.c.object_id, f.c.recorded_at.label("created_at")),
+    "fact": (
+        f.c.id,
+        f.c.subject_id,
+        f.c.object_id,
+        f.c.valid_from,
+        f.c.valid_until,
+        f.c.recorded_at.label("created_at"),
+    ),
     "entity": (e.c.id, e.c.created_at),
 }
 

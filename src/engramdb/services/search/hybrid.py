@@ -13,11 +13,13 @@ from __future__ import annotations
 import asyncio
 import math
 import re
+import time
 import uuid
 from collections import defaultdict
 from datetime import UTC, datetime
 from typing import Any
 
+from engramdb import metrics
 from engramdb.errors import PermissionDenied
 from engramdb.schemas.search import ScoreExplanation, SearchRequest, SearchResponse, SearchResult
 from engramdb.services.core.caller import Caller
@@ -60,8 +62,19 @@ def _names_in(query: str, name: str) -> bool:
     return re.search(rf"(?<!\w){re.escape(name.lower())}(?!\w)", query.lower()) is not None
 
 
-def _recency(row: dict[str, Any], now: datetime, half_life_days: float) -> float:
-    when = row.get("occurred_at") or row["created_at"]
+def _recency(hit: retrievers.Hit, now: datetime, half_life_days: float) -> float:
+    """``2^(−age/half-life)``, the age counted from when the hit happened in the world (event time), not
+    from when Engram stored it, so an imported history is not all new: a message's ``occurred_at``; a
+    memory's ``occurred_at``, else when it was last said (``said_at``); a fact's ``valid_from``, else when
+    it was recorded, and 0 once it no longer holds (``valid_until`` passed: history, not current); for
+    anything else ``created_at``."""
+    row = hit.row
+    if hit.kind == "fact":
+        if row.get("valid_until") is not None and row["valid_until"] <= now:
+            return 0.0
+        when = row.get("valid_from") or row["created_at"]
+    else:
+        when = row.get("occurred_at") or row.get("said_at") or row["created_at"]
     age_days = max(0.0, (now - when).total_seconds() / 86_400)
     return math.exp(-math.log(2) * age_days / half_life_days)
 
@@ -76,9 +89,11 @@ async def search(
     embedding: asyncio.Future[list[list[float]]] | None = None
     if req.mode != "keyword":
         embedding = asyncio.ensure_future(rt.embedder.embed_batch([req.query], kind="query"))
+    started = time.perf_counter()
     try:
         return await _search(rt, caller, req, n, embedding)
     finally:
+        metrics.SEARCH_DURATION.labels(req.mode).observe(time.perf_counter() - started)
         if embedding is not None and not embedding.done():
             embedding.cancel()
 
@@ -137,6 +152,8 @@ async def _search(
                 lists.append((scope.kind, await search_graph.vector(conn, rt, scope, qvec, n), "exact"))
         for ranked in search_docs.per_type(req, lists):
             _rank(hits, *ranked)
+        if req.weights.recency:
+            await retrievers.said_at(conn, caller.org_id, hits.values())
         linked = await search_graph.graph_links(conn, caller, req, user_id, [(h.kind, h.row) for h in hits.values()])
         scored = _fuse(req, hits, linked)
         kept = {id(hit) for hit in await retrievers.hydrate(conn, [hit for _, hit, _ in scored[: req.top_k]])}
@@ -195,7 +212,7 @@ def _fuse(
             named = _names_in(req.query, hit.row["name"])
             factor += w.name_match if named else 0.0
         if w.recency:
-            recency = _recency(hit.row, now, w.recency_half_life_days)
+            recency = _recency(hit, now, w.recency_half_life_days)
             factor += w.recency * recency
         if w.importance and hit.kind == "memory":
             importance = float(hit.row["importance"])

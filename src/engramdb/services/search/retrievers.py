@@ -11,6 +11,7 @@ left it short of candidates.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,6 +21,7 @@ from sqlalchemy import (
     Float,
     Table,
     Text,
+    any_,
     bindparam,
     case,
     cast,
@@ -49,7 +51,7 @@ MAX_EF_SEARCH = 1000  # pgvector's upper bound for hnsw.ef_search
 # candidate's content, metadata and tags cost more than the retrieval itself).
 _RANKING = {
     "message": ("id", "session_id", "seq", "name", "occurred_at", "created_at"),
-    "memory": ("id", "session_id", "importance", "created_at"),
+    "memory": ("id", "session_id", "importance", "occurred_at", "created_at"),
     "chunk": search_docs.RANKING,
 }
 _FULL = {
@@ -298,6 +300,24 @@ async def keyword(
     )
     rows = [dict(r) for r in (await conn.execute(statement)).mappings().all()]
     return rows, (rows[0]["matching"] if rows and count_embedded else None)
+
+
+async def said_at(conn: AsyncConnection, org_id: uuid.UUID, hits: Iterable[Hit]) -> None:
+    """Set ``said_at`` on the memory candidates with no event time of their own (``occurred_at``): the
+    latest ``occurred_at`` of the messages they were drawn from, so recency dates an imported history by
+    when things were said, not by the import. One query for all of them, run only when recency counts."""
+    undated = {hit.row["id"]: hit for hit in hits if hit.kind == "memory" and hit.row.get("occurred_at") is None}
+    if not undated:
+        return
+    mem, msg = t.memory, t.message
+    query = (
+        select(mem.c.id, func.max(msg.c.occurred_at).label("said_at"))
+        .select_from(mem.join(msg, (msg.c.org_id == mem.c.org_id) & (msg.c.id == any_(mem.c.source_message_ids))))
+        .where(mem.c.org_id == org_id, mem.c.id.in_(list(undated)))
+        .group_by(mem.c.id)
+    )
+    for row in await conn.execute(query):
+        undated[row.id].row["said_at"] = row.said_at
 
 
 async def hydrate(conn: AsyncConnection, winners: list[Hit]) -> list[Hit]:

@@ -17,8 +17,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from engramdb import ids
-from engramdb.errors import NotFound, PermissionDenied
-from engramdb.schemas.common import Page, PublicModel
+from engramdb.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
+from engramdb.schemas.common import Page, PageQuery, PublicModel
 from engramdb.schemas.directory import Agent, App, Team, User
 from engramdb.services.core import audit, visibility
 from engramdb.services.core.caller import Caller
@@ -53,6 +53,7 @@ TEAMS: Resource[Team] = Resource(
         (t.session, "team_id"),
         (t.memory, "team_id"),
         (t.message, "team_id"),
+        (t.agent_message, "to_team_id"),
     ),
 )
 USERS: Resource[User] = Resource(
@@ -76,6 +77,11 @@ AGENTS: Resource[Agent] = Resource(
         (t.repository, "agent_id"),
         (t.document, "agent_id"),
         (t.chunk, "agent_id"),
+        (t.task, "created_by"),
+        (t.task, "assigned_to"),
+        (t.task, "claimed_by"),
+        (t.agent_message, "from_agent_id"),
+        (t.agent_message, "to_agent_id"),
     ),
 )
 APPS: Resource[App] = Resource(
@@ -135,13 +141,13 @@ async def get_user_by_external_id(db: Database, caller: Caller, external_id: str
     return User.model_validate(row)
 
 
-async def list_items(db: Database, caller: Caller, res: Resource[P], *, cursor: str | None, limit: int) -> Page[P]:
+async def list_items(db: Database, caller: Caller, res: Resource[P], filters: PageQuery) -> Page[P]:
+    """Newest first; ``filters`` is the resource's own model (``TeamFilters`` …), paging only so far."""
     caller.require("admin")
     tbl = res.table
     async with db.tenant(caller.org_id) as conn:
-        rows, next_cursor = await page_by_id(
-            conn, select(tbl).where(tbl.c.org_id == caller.org_id), tbl, cursor=cursor, limit=limit
-        )
+        query = select(tbl).where(tbl.c.org_id == caller.org_id)
+        rows, next_cursor = await page_by_id(conn, query, tbl, cursor=filters.cursor, limit=filters.limit)
     return Page[res.public](data=[res.public.model_validate(r) for r in rows], next_cursor=next_cursor)  # type: ignore[name-defined]
 
 
@@ -155,6 +161,12 @@ async def update_item(db: Database, caller: Caller, res: Resource[P], item_id: u
         await _check_references(conn, res, caller.org_id, values)
         if "metadata" in values and values["metadata"] is None:
             values["metadata"] = {}
+        required = sorted(name for name, value in values.items() if value is None and not tbl.c[name].nullable)
+        if required:
+            errors = [{"location": f"body/{name}", "message": "may not be null"} for name in required]
+            raise ValidationFailed(
+                f"{', '.join(required)} may not be null: leave a field out to keep it", errors=errors
+            )
         stmt = (
             update(tbl)
             .where(tbl.c.org_id == caller.org_id, tbl.c.id == item_id)
@@ -246,6 +258,20 @@ async def resolve_scope(conn: AsyncConnection, caller: Caller, body: Any) -> dic
     team_id = caller.bind("team_id", body.team_id)
     await require_row(conn, t.agent, caller.org_id, agent_id, "agent")
     await require_row(conn, t.team, caller.org_id, team_id, "team")
-    await require_row(conn, t.app, caller.org_id, body.app_id, "app")
+    await require_active_app(conn, caller, body.app_id)
     await visibility.confine_write(conn, caller, agent_id=agent_id, team_id=team_id)
     return {"user_id": user_id, "agent_id": agent_id, "team_id": team_id, "app_id": body.app_id}
+
+
+async def require_active_app(conn: AsyncConnection, caller: Caller, app_id: uuid.UUID | None) -> None:
+    """A write scoped to an app needs the app to exist (404) and to be active: deactivating an app
+    (``is_active: false``) stops new sessions, memories, documents and repositories being filed under it
+    (409); what it holds stays readable."""
+    if app_id is None:
+        return
+    a = t.app
+    active = await conn.scalar(select(a.c.is_active).where(a.c.org_id == caller.org_id, a.c.id == app_id))
+    if active is None:
+        raise NotFound(f"app {app_id} not found")
+    if not active:
+        raise Conflict(f"app {app_id} is inactive: reactivate it (is_active: true) to file new data under it")

@@ -26,6 +26,7 @@ from engramdb.schemas.directory import (
     ApiKey,
     ApiKeyCreate,
     ApiKeyCreated,
+    ApiKeyFilters,
     ApiKeyUpdate,
     Organization,
     OrganizationCreate,
@@ -142,28 +143,34 @@ async def authenticate(
     request_id: str | None = None,
     client_addr: str | None = None,
     touch_interval_s: int = 60,
+    conn: AsyncConnection | None = None,
 ) -> Caller:
-    """Resolve a presented key to its caller, or raise 401 saying why."""
+    """Resolve a presented key to its caller, or raise 401 saying why. On ``conn`` (an autocommit
+    connection the caller holds for more statements) when given, else on a connection of its own."""
     parts = token.split("_", 2)
     if len(parts) != 3 or parts[0] != KEY_SCHEME or len(parts[1]) != 12:
         raise Unauthenticated("the API key is malformed: expected 'Authorization: Bearer egm_…'")
+    if conn is None:
+        async with db.autocommit() as own:
+            return await authenticate(
+                db, token, request_id=request_id, client_addr=client_addr, touch_interval_s=touch_interval_s, conn=own
+            )
     digest = _digest(token)
     k = t.api_key
-    async with db.autocommit() as conn:
-        rows = (await conn.execute(select(k).where(k.c.prefix == parts[1]))).mappings().all()
-        row = next((r for r in rows if hmac.compare_digest(r["secret_hash"], digest)), None)
-        if row is None:
-            raise Unauthenticated("the API key is not valid")
-        now = datetime.now(UTC)
-        if row["revoked_at"] is not None:
-            raise Unauthenticated("the API key was revoked; ask an admin of your organization for a new one")
-        if row["expires_at"] is not None and row["expires_at"] <= now:
-            raise Unauthenticated("the API key has expired; ask an admin of your organization for a new one")
-        last = row["last_used_at"]
-        if last is None or now - last >= timedelta(seconds=touch_interval_s):
-            await conn.execute(
-                update(k).where(k.c.org_id == row["org_id"], k.c.id == row["id"]).values(last_used_at=func.now())
-            )
+    rows = (await conn.execute(select(k).where(k.c.prefix == parts[1]))).mappings().all()
+    row = next((r for r in rows if hmac.compare_digest(r["secret_hash"], digest)), None)
+    if row is None:
+        raise Unauthenticated("the API key is not valid")
+    now = datetime.now(UTC)
+    if row["revoked_at"] is not None:
+        raise Unauthenticated("the API key was revoked; ask an admin of your organization for a new one")
+    if row["expires_at"] is not None and row["expires_at"] <= now:
+        raise Unauthenticated("the API key has expired; ask an admin of your organization for a new one")
+    last = row["last_used_at"]
+    if last is None or now - last >= timedelta(seconds=touch_interval_s):
+        await conn.execute(
+            update(k).where(k.c.org_id == row["org_id"], k.c.id == row["id"]).values(last_used_at=func.now())
+        )
     return Caller(
         org_id=row["org_id"],
         scopes=frozenset(row["scopes"]),
@@ -190,16 +197,14 @@ async def create_key(db: Database, caller: Caller, body: ApiKeyCreate) -> ApiKey
     return ApiKeyCreated.model_validate({**row, "api_key": token})
 
 
-async def list_keys(
-    db: Database, caller: Caller, *, include_revoked: bool, cursor: str | None, limit: int
-) -> Page[ApiKey]:
+async def list_keys(db: Database, caller: Caller, filters: ApiKeyFilters) -> Page[ApiKey]:
     caller.require("admin")
     k = t.api_key
     query = select(k).where(k.c.org_id == caller.org_id)
-    if not include_revoked:
+    if not filters.include_revoked:
         query = query.where(k.c.revoked_at.is_(None))
     async with db.tenant(caller.org_id) as conn:
-        rows, next_cursor = await page_by_id(conn, query, k, cursor=cursor, limit=limit)
+        rows, next_cursor = await page_by_id(conn, query, k, cursor=filters.cursor, limit=filters.limit)
     return Page[ApiKey](data=[_public(r) for r in rows], next_cursor=next_cursor)
 
 
@@ -230,7 +235,8 @@ async def update_key(db: Database, caller: Caller, key_id: uuid.UUID, body: ApiK
 
 
 async def revoke_key(db: Database, caller: Caller, key_id: uuid.UUID) -> ApiKey:
-    """Revoke a key at once. The org's last active admin key cannot be revoked (that would lock it out)."""
+    """Revoke a key at once. The org's last admin key that does not expire cannot be revoked (that would
+    lock it out: an admin key that expires soon would leave it without one)."""
     caller.require("admin")
     k = t.api_key
     async with db.tenant(caller.org_id) as conn:
@@ -252,11 +258,14 @@ async def revoke_key(db: Database, caller: Caller, key_id: uuid.UUID) -> ApiKey:
                         k.c.id != key_id,
                         k.c.revoked_at.is_(None),
                         k.c.scopes.contains(["admin"]),
-                        or_(k.c.expires_at.is_(None), k.c.expires_at > func.now()),
+                        k.c.expires_at.is_(None),  # a key that will expire cannot keep the org open
                     )
                 )
                 if not others:
-                    raise Conflict("this is the organization's last active admin key; create another first")
+                    raise Conflict(
+                        "this is the organization's last admin key that does not expire; create another admin key "
+                        "without an expiry first"
+                    )
             stmt = update(k).where(k.c.org_id == caller.org_id, k.c.id == key_id)
             row = dict(
                 (await conn.execute(stmt.values(revoked_at=func.now(), updated_at=func.now()).returning(k)))

@@ -1,7 +1,15 @@
 """Webhook delivery: the ``engram.deliver_webhook`` queue task and the worker's upkeep of the log.
 
+* Deliveries have their own lane (``queue.WEBHOOKS``) and each organization its own line in it: a
+  delivery job is first deferred without a lock (by the event, a replay, a retry coming due, the
+  upkeep); :func:`line_up` defers it again under one of its org's ``ENGRAM_WEBHOOK_ORG_CONCURRENCY``
+  locks (:func:`org_lock`). procrastinate runs one job per lock at a time and skips the later jobs of a
+  busy lock when it fetches, so at most that many deliveries of one org are sent at once, across all
+  workers, and a backlog of one org waits in the queue without holding the lane.
 * :func:`deliver` POSTs the payload, signed per Standard Webhooks (``engramdb.webhooks``), outside any
-  transaction, then records the attempt on the row. Network errors, 408, 429 and 5xx are retried by
+  transaction, through the worker's pooled client (``sender.py``), to a checked address only
+  (``destinations.py``), then records the attempt on the row: status and timing (and the start of the
+  response only with ``ENGRAM_WEBHOOK_RESPONSE_CHARS``). Network errors, 408, 429 and 5xx are retried by
   deferring the job again, after ``ENGRAM_WEBHOOK_RETRY_BASE_S`` doubled at each attempt, up to
   ``ENGRAM_WEBHOOK_MAX_ATTEMPTS``; other statuses fail at once. A replay is one more attempt of the same
   event (same ``webhook-id``).
@@ -11,9 +19,7 @@
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import json
-import socket
 import time
 import uuid
 from collections.abc import Mapping
@@ -32,9 +38,13 @@ from sqlalchemy import (
     update,
 )
 
+from engramdb import metrics
 from engramdb import webhooks as signing
 from engramdb._version import __version__
 from engramdb.config import Settings
+from engramdb.services.core import events
+from engramdb.services.webhooks.destinations import DestinationRefused
+from engramdb.services.webhooks.sender import Sender
 from engramdb.storage import queue
 from engramdb.storage import tables as t
 from engramdb.storage.database import Database
@@ -44,7 +54,8 @@ d = t.webhook_delivery
 SECRET_GRACE = timedelta(hours=24)  # a rotated-out secret still signs deliveries this long
 MAX_BACKOFF_S = 6 * 3600  # no wait between attempts is longer, whatever Retry-After says
 LOGGED_ATTEMPTS = 50
-RESPONSE_CHARS = 500
+DRAIN_BYTES = 64 * 1024  # an answer longer than this is not read to its end: its connection is closed, not reused
+LOCK_PREFIX = "webhook:"
 _LOCK = 0x77686B73  # advisory lock namespace ('whks'): endpoint creation, one org at a time
 _PUBLIC = [c for c in w.c if c.name not in {"org_id", "secret", "previous_secret"}]
 
@@ -80,11 +91,47 @@ def backoff_s(settings: Settings, attempt: int, retry_after_s: float | None = No
     return float(min(wait, MAX_BACKOFF_S))
 
 
-async def deliver(
+def org_lock(org_id: uuid.UUID, delivery_id: uuid.UUID, slots: int) -> str:
+    """The procrastinate lock of a delivery in its org's line: one of ``slots`` per org, by delivery id."""
+    return f"{LOCK_PREFIX}{org_id}:{delivery_id.int % slots}"
+
+
+def in_line(lock: str | None) -> bool:
+    """Whether a delivery job holds its org's lock (else it must :func:`line_up` first)."""
+    return lock is not None and lock.startswith(LOCK_PREFIX)
+
+
+async def line_up(
     db: Database, settings: Settings, org_id: uuid.UUID, delivery_id: uuid.UUID, *, queue_job_id: int
 ) -> dict[str, Any] | None:
+    """Put a pending delivery in its org's line: its job again, under :func:`org_lock`, named on the row.
+    None when the job is stale."""
+    async with db.tenant(org_id) as conn:
+        query = select(d.c.status, d.c.queue_job_id).where(d.c.org_id == org_id, d.c.id == delivery_id)
+        row = (await conn.execute(query.with_for_update())).mappings().first()
+        if row is None or row["status"] != "pending" or row["queue_job_id"] != queue_job_id:
+            return None
+        lock = org_lock(org_id, delivery_id, settings.webhook_org_concurrency)
+        args = {"org_id": str(org_id), "delivery_id": str(delivery_id)}
+        job = await queue.defer(conn, queue.DELIVER_WEBHOOK, args, lock=lock)
+        await conn.execute(
+            update(d).where(d.c.org_id == org_id, d.c.id == delivery_id).values(queue_job_id=job, updated_at=func.now())
+        )
+    return {"status": "pending", "lock": lock}
+
+
+async def deliver(
+    db: Database,
+    settings: Settings,
+    org_id: uuid.UUID,
+    delivery_id: uuid.UUID,
+    *,
+    queue_job_id: int,
+    sender: Sender | None = None,
+) -> dict[str, Any] | None:
     """One attempt of a delivery, recorded. None when the job is stale (the delivery was deleted, already
-    finished, or replayed by another job)."""
+    finished, or replayed by another job). ``sender`` is the worker's client; without one, a client is
+    made for this attempt alone (a one-off call)."""
     endpoint = (w.c.url, w.c.enabled, w.c.secret, w.c.previous_secret, w.c.previous_secret_expires_at)
     join = and_(w.c.org_id == d.c.org_id, w.c.id == d.c.endpoint_id)
     async with db.tenant(org_id) as conn:
@@ -95,12 +142,16 @@ async def deliver(
         return None
     if not row["enabled"]:
         attempt = Attempt(None, "not sent: the endpoint is disabled", 0, sent=False)
+    elif sender is None:
+        async with Sender(settings) as once:
+            attempt = await _post(once, row)
     else:
-        attempt = await _post(settings, row)
+        attempt = await _post(sender, row)
     return await _record(db, settings, org_id, delivery_id, queue_job_id, attempt)
 
 
-async def _post(settings: Settings, row: Mapping[str, Any]) -> Attempt:
+async def _post(sender: Sender, row: Mapping[str, Any]) -> Attempt:
+    settings = sender.settings
     body = json.dumps(row["payload"], separators=(",", ":"), ensure_ascii=False).encode()
     keys = [row["secret"]]
     expires = row["previous_secret_expires_at"]
@@ -114,21 +165,16 @@ async def _post(settings: Settings, row: Mapping[str, Any]) -> Attempt:
     started = time.monotonic()
     status: int | None = None
     try:
-        async with asyncio.timeout(settings.webhook_timeout_s):
-            url, extensions = str(row["url"]), dict[str, Any]()
-            if settings.webhook_block_private:
-                url, host, extensions = await public_destination(url)
-                headers["host"] = host
-            async with (
-                httpx.AsyncClient(timeout=settings.webhook_timeout_s, follow_redirects=False) as client,
-                client.stream("POST", url, content=body, headers=headers, extensions=extensions) as response,
-            ):
-                status = response.status_code
-                head = await _head(response)
-                retry_after = _retry_after(response.headers.get("retry-after"))
+        async with (
+            asyncio.timeout(settings.webhook_timeout_s),
+            sender.client.stream("POST", str(row["url"]), content=body, headers=headers) as response,
+        ):
+            status = response.status_code
+            retry_after = _retry_after(response.headers.get("retry-after"))
+            head = await _drain(response, settings.webhook_response_chars)
     except TimeoutError:
         return Attempt(status, f"timed out after {settings.webhook_timeout_s:g} s", _ms_since(started))
-    except PrivateDestination as exc:  # not sent, and sending again will not help
+    except DestinationRefused as exc:  # not sent, and sending again will not help
         return Attempt(None, str(exc), _ms_since(started), sent=False)
     except Exception as exc:  # any failure to talk to the endpoint is this attempt's outcome, not a crash
         return Attempt(status, f"{type(exc).__name__}: {exc}"[:1000], _ms_since(started))
@@ -136,45 +182,18 @@ async def _post(settings: Settings, row: Mapping[str, Any]) -> Attempt:
     return Attempt(status, failure, _ms_since(started), head, retry_after)
 
 
-class PrivateDestination(Exception):
-    """The endpoint's host is not on the public internet (ENGRAM_WEBHOOK_BLOCK_PRIVATE)."""
-
-
-async def public_destination(url: str) -> tuple[str, str, dict[str, Any]]:
-    """Resolve the URL's host once and check every address is global; return the URL pinned to one of
-    them (so a DNS answer that changes between the check and the connection cannot redirect it), the
-    Host header, and the TLS server name to present."""
-    parsed = httpx.URL(url)
-    host = parsed.host
-    port = parsed.port or (443 if parsed.scheme == "https" else 80)
-    try:
-        infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    except OSError as exc:
-        raise PrivateDestination(f"cannot resolve {host}: {exc}") from exc
-    addresses = sorted({str(info[4][0]) for info in infos})
-    for address in addresses:
-        if not ipaddress.ip_address(address.split("%", 1)[0]).is_global:
-            raise PrivateDestination(
-                f"not sent: {host} is at {address}, a loopback, private or reserved address "
-                "(ENGRAM_WEBHOOK_BLOCK_PRIVATE is on)"
-            )
-    if not addresses:
-        raise PrivateDestination(f"cannot resolve {host}")
-    pinned = parsed.copy_with(host=addresses[0])
-    extensions: dict[str, Any] = {} if host == addresses[0] else {"sni_hostname": host}  # TLS checks the name
-    return str(pinned), parsed.netloc.decode("ascii"), extensions
-
-
-async def _head(response: httpx.Response) -> str:
-    """The start of the response body, without reading a large one whole."""
-    chunks: list[bytes] = []
+async def _drain(response: httpx.Response, chars: int) -> str | None:
+    """Read the answer (up to ``DRAIN_BYTES``) so its connection can carry the next delivery; keep its first
+    ``chars`` characters only when the operator asked for them (``ENGRAM_WEBHOOK_RESPONSE_CHARS``)."""
+    kept = bytearray()
     size = 0
     async for chunk in response.aiter_raw():
-        chunks.append(chunk)
+        if len(kept) < chars * 4:
+            kept += chunk[: chars * 4 - len(kept)]
         size += len(chunk)
-        if size >= RESPONSE_CHARS * 4:
+        if size > DRAIN_BYTES:
             break
-    return b"".join(chunks).decode("utf-8", errors="replace")[:RESPONSE_CHARS]
+    return kept.decode("utf-8", errors="replace")[:chars] if chars else None
 
 
 def _retry_after(value: str | None) -> float | None:
@@ -229,7 +248,11 @@ async def _record(
         else:
             values["status"] = "failed"
         await conn.execute(update(d).where(d.c.org_id == org_id, d.c.id == delivery_id).values(**values))
-    return {"status": values.get("status", "pending"), "attempts": attempts, "status_code": attempt.status_code}
+        if "status" in values:  # ended: an erasure's event forgets whom it named
+            await events.settle(conn, org_id, delivery_id)
+    outcome = values.get("status", "pending")
+    metrics.WEBHOOK_DELIVERIES.labels("retrying" if outcome == "pending" else outcome).inc()
+    return {"status": outcome, "attempts": attempts, "status_code": attempt.status_code}
 
 
 # --- upkeep (the worker's periodic tasks) --------------------------------------------------------------

@@ -19,22 +19,26 @@ from sqlalchemy import (
 
 from engramdb import ids, limits
 from engramdb import webhooks as signing
-from engramdb.errors import Conflict, InvalidRequest
+from engramdb.errors import Conflict, InvalidRequest, ValidationFailed
 from engramdb.schemas.common import Page
 from engramdb.schemas.webhooks import (
     TEST_EVENT,
-    DeliveryStatus,
     Webhook,
     WebhookCreate,
     WebhookCreated,
     WebhookDelivery,
+    WebhookDeliveryFilters,
+    WebhookFilters,
     WebhookUpdate,
 )
 from engramdb.services.core import audit, events
 from engramdb.services.core.caller import Caller
+from engramdb.services.core.runtime import Runtime
+from engramdb.services.webhooks import destinations
 from engramdb.storage import queue
 from engramdb.storage import tables as t
 from engramdb.storage.database import Database
+from engramdb.storage.filters import matching
 from engramdb.storage.repo import one_or_404, page_by_id
 
 w = t.webhook_endpoint
@@ -42,7 +46,6 @@ d = t.webhook_delivery
 SECRET_GRACE = timedelta(hours=24)  # a rotated-out secret still signs deliveries this long
 MAX_BACKOFF_S = 6 * 3600  # no wait between attempts is longer, whatever Retry-After says
 LOGGED_ATTEMPTS = 50
-RESPONSE_CHARS = 500
 _LOCK = 0x77686B73  # advisory lock namespace ('whks'): endpoint creation, one org at a time
 _PUBLIC = [c for c in w.c if c.name not in {"org_id", "secret", "previous_secret"}]
 
@@ -54,9 +57,18 @@ def _endpoint_query(caller: Caller, webhook_id: uuid.UUID) -> Select[Any]:
     return select(*_PUBLIC).where(w.c.org_id == caller.org_id, w.c.id == webhook_id)
 
 
-async def create(db: Database, caller: Caller, body: WebhookCreate) -> WebhookCreated:
+def _check_destination(rt: Runtime, url: str) -> None:
+    """Refuse a URL into the server's own network unless the operator allows it (``destinations.py``)."""
+    reason = destinations.refusal(destinations.Policy.of(rt.settings), url)
+    if reason is not None:
+        error = {"location": "body/url", "message": reason, "type": "webhook_destination"}
+        raise ValidationFailed(f"url: {reason}", errors=[error])
+
+
+async def create(rt: Runtime, caller: Caller, body: WebhookCreate) -> WebhookCreated:
     caller.require("admin")
-    async with db.tenant(caller.org_id) as conn:
+    _check_destination(rt, body.url)
+    async with rt.db.tenant(caller.org_id) as conn:
         await conn.execute(select(func.pg_advisory_xact_lock(_LOCK, func.hashtext(str(caller.org_id)))))
         count = await conn.scalar(select(func.count()).select_from(w).where(w.c.org_id == caller.org_id))
         if (count or 0) >= limits.MAX_WEBHOOKS:
@@ -77,11 +89,11 @@ async def create(db: Database, caller: Caller, body: WebhookCreate) -> WebhookCr
     return WebhookCreated.model_validate({**row, "secret": secret})
 
 
-async def list_webhooks(db: Database, caller: Caller, *, cursor: str | None, limit: int) -> Page[Webhook]:
+async def list_webhooks(db: Database, caller: Caller, filters: WebhookFilters) -> Page[Webhook]:
     caller.require("admin")
     async with db.tenant(caller.org_id) as conn:
         query = select(*_PUBLIC).where(w.c.org_id == caller.org_id)
-        rows, next_cursor = await page_by_id(conn, query, w, cursor=cursor, limit=limit)
+        rows, next_cursor = await page_by_id(conn, query, w, cursor=filters.cursor, limit=filters.limit)
     return Page[Webhook](data=[Webhook.model_validate(r) for r in rows], next_cursor=next_cursor)
 
 
@@ -92,13 +104,15 @@ async def get(db: Database, caller: Caller, webhook_id: uuid.UUID) -> Webhook:
     return Webhook.model_validate(row)
 
 
-async def update_webhook(db: Database, caller: Caller, webhook_id: uuid.UUID, body: WebhookUpdate) -> Webhook:
+async def update_webhook(rt: Runtime, caller: Caller, webhook_id: uuid.UUID, body: WebhookUpdate) -> Webhook:
     caller.require("admin")
     changes = body.model_dump(exclude_unset=True)
     for name in ("url", "event_types", "enabled"):  # not nullable: null leaves them as they are
         if changes.get(name, 0) is None:
             changes.pop(name)
-    async with db.tenant(caller.org_id) as conn:
+    if "url" in changes:
+        _check_destination(rt, changes["url"])
+    async with rt.db.tenant(caller.org_id) as conn:
         row = await one_or_404(conn, _endpoint_query(caller, webhook_id).with_for_update(), "webhook", webhook_id)
         if changes:
             stmt = update(w).where(w.c.org_id == caller.org_id, w.c.id == webhook_id)
@@ -158,25 +172,15 @@ async def send_test(db: Database, caller: Caller, webhook_id: uuid.UUID) -> Webh
 
 
 async def list_deliveries(
-    db: Database,
-    caller: Caller,
-    webhook_id: uuid.UUID,
-    *,
-    status: DeliveryStatus | None,
-    event_type: str | None,
-    cursor: str | None,
-    limit: int,
+    db: Database, caller: Caller, webhook_id: uuid.UUID, filters: WebhookDeliveryFilters
 ) -> Page[WebhookDelivery]:
     """Newest first."""
     caller.require("admin")
-    query = select(d).where(d.c.org_id == caller.org_id, d.c.endpoint_id == webhook_id)
-    if status is not None:
-        query = query.where(d.c.status == status)
-    if event_type is not None:
-        query = query.where(d.c.event_type == event_type)
+    conds = [d.c.org_id == caller.org_id, d.c.endpoint_id == webhook_id]
+    query = select(d).where(*conds, *matching(d, filters, equal=("status", "event_type")))
     async with db.tenant(caller.org_id) as conn:
         await one_or_404(conn, _endpoint_query(caller, webhook_id), "webhook", webhook_id)
-        rows, next_cursor = await page_by_id(conn, query, d, cursor=cursor, limit=limit)
+        rows, next_cursor = await page_by_id(conn, query, d, cursor=filters.cursor, limit=filters.limit)
     return Page[WebhookDelivery](data=[WebhookDelivery.model_validate(r) for r in rows], next_cursor=next_cursor)
 
 

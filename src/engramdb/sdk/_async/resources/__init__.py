@@ -7,6 +7,8 @@ iterate it, or ask for one page.
 
 # Re-exported as `X as X` (PEP 484), not through a dunder list: the test of the generated sync code
 # takes any `__a…__` name for an async leftover.
+from engramdb.sdk._async.resources.agents import Inbox as Inbox
+from engramdb.sdk._async.resources.agents import Tasks as Tasks
 from engramdb.sdk._async.resources.conversation import Messages as Messages
 from engramdb.sdk._async.resources.conversation import SessionMessages as SessionMessages
 from engramdb.sdk._async.resources.conversation import Sessions as Sessions
@@ -24,6 +26,7 @@ from engramdb.sdk._async.resources.memory import Tags as Tags
 from engramdb.sdk._async.resources.tenancy import Agents as Agents
 from engramdb.sdk._async.resources.tenancy import Apps as Apps
 from engramdb.sdk._async.resources.tenancy import Keys as Keys
+from engramdb.sdk._async.resources.tenancy import Limits as Limits
 from engramdb.sdk._async.resources.tenancy import Teams as Teams
 from engramdb.sdk._async.resources.tenancy import Users as Users
 from engramdb.sdk._async.resources.webhooks import Webhooks as Webhooks

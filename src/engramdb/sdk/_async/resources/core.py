@@ -6,11 +6,11 @@ import asyncio
 from datetime import datetime
 from time import monotonic
 
-from engramdb.schemas.audit import AuditEntry
-from engramdb.schemas.jobs import Job, Usage
+from engramdb.schemas.audit import AuditEntry, AuditFilters
+from engramdb.schemas.jobs import Job, JobFilters, Usage
 from engramdb.sdk import _common as c
 from engramdb.sdk._async.pager import AsyncPager
-from engramdb.sdk._async.resources.base import Resource
+from engramdb.sdk._async.resources.base import Fields, Resource
 from engramdb.sdk._common import Id
 
 
@@ -20,17 +20,9 @@ class Jobs(Resource):
         return await self._client.call(Job, "GET", f"/v1/jobs/{c.path_id(job_id)}")
 
     @c.operation("list_jobs")
-    def list(
-        self,
-        *,
-        status: str | None = None,
-        kind: str | None = None,
-        session_id: Id | None = None,
-        cursor: str | None = None,
-        limit: int | None = None,
-    ) -> AsyncPager[Job]:
-        params = {"status": status, "kind": kind, "session_id": session_id, "cursor": cursor, "limit": limit}
-        return AsyncPager(self._client, "/v1/jobs", Job, params)
+    def list(self, filters: JobFilters | None = None, /, **fields: Fields) -> AsyncPager[Job]:
+        """Newest first. ``fields``: status, kind, session_id, cursor, limit."""
+        return AsyncPager(self._client, "/v1/jobs", Job, c.filters(JobFilters, filters, fields))
 
     async def wait(self, job_id: Id, *, timeout: float = 60.0, interval: float = 0.5) -> Job:
         """Poll until the job has succeeded or failed (a failed attempt that will be retried is still
@@ -54,26 +46,6 @@ class Jobs(Resource):
 
 class Audit(Resource):
     @c.operation("list_audit_entries")
-    def list(
-        self,
-        *,
-        action: str | None = None,
-        entity_type: str | None = None,
-        entity_id: Id | None = None,
-        key_id: Id | None = None,
-        after: datetime | None = None,
-        before: datetime | None = None,
-        cursor: str | None = None,
-        limit: int | None = None,
-    ) -> AsyncPager[AuditEntry]:
-        params = {
-            "action": action,
-            "entity_type": entity_type,
-            "entity_id": entity_id,
-            "key_id": key_id,
-            "after": after,
-            "before": before,
-            "cursor": cursor,
-            "limit": limit,
-        }
-        return AsyncPager(self._client, "/v1/audit", AuditEntry, params)
+    def list(self, filters: AuditFilters | None = None, /, **fields: Fields) -> AsyncPager[AuditEntry]:
+        """Newest first. ``fields``: action, entity_type, entity_id, key_id, after, before, cursor, limit."""
+        return AsyncPager(self._client, "/v1/audit", AuditEntry, c.filters(AuditFilters, filters, fields))

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from engramdb.schemas.jobs import Job
-from engramdb.schemas.narratives import Narrative
+from engramdb.schemas.narratives import Narrative, NarrativeFilters
 from engramdb.sdk import _common as c
 from engramdb.sdk._async.pager import AsyncPager
-from engramdb.sdk._async.resources.base import Resource
+from engramdb.sdk._async.resources.base import Fields, Resource
 from engramdb.sdk._common import Id
 
 
@@ -23,6 +23,7 @@ class Narratives(Resource):
         return await self._client.call(Narrative, "GET", f"/v1/users/{c.path_id(user_id)}/narrative")
 
     @c.operation("list_user_narratives")
-    def list(self, user_id: Id, *, cursor: str | None = None, limit: int | None = None) -> AsyncPager[Narrative]:
+    def list(self, user_id: Id, filters: NarrativeFilters | None = None, /, **fields: Fields) -> AsyncPager[Narrative]:
+        """Every version, newest first. ``fields``: cursor, limit."""
         path = f"/v1/users/{c.path_id(user_id)}/narratives"
-        return AsyncPager(self._client, path, Narrative, {"cursor": cursor, "limit": limit})
+        return AsyncPager(self._client, path, Narrative, c.filters(NarrativeFilters, filters, fields))

@@ -9,12 +9,15 @@ from typing import Any
 from engramdb.schemas.documents import (
     Document,
     DocumentChunk,
+    DocumentChunkFilters,
     DocumentCreate,
+    DocumentFilters,
     DocumentResult,
     DocumentUpdate,
     PruneResult,
     Repository,
     RepositoryCreate,
+    RepositoryFilters,
     RepositoryPrune,
     RepositorySync,
     RepositoryUpdate,
@@ -55,37 +58,11 @@ class Documents(Resource):
         return await self._client.call(DocumentResult, "POST", "/v1/documents/upload", files=files, data=form)
 
     @c.operation("list_documents")
-    def list(
-        self,
-        *,
-        user_id: Id | None = None,
-        external_user_id: str | None = None,
-        agent_id: Id | None = None,
-        app_id: Id | None = None,
-        repository_id: Id | None = None,
-        path_prefix: str | None = None,
-        content_type: str | None = None,
-        tags_any: list[str] | None = None,
-        tags_all: list[str] | None = None,
-        metadata: Mapping[str, Any] | None = None,
-        cursor: str | None = None,
-        limit: int | None = None,
-    ) -> AsyncPager[Document]:
-        params = {
-            "user_id": user_id,
-            "external_user_id": external_user_id,
-            "agent_id": agent_id,
-            "app_id": app_id,
-            "repository_id": repository_id,
-            "path_prefix": path_prefix,
-            "content_type": content_type,
-            "tags_any": tags_any,
-            "tags_all": tags_all,
-            "metadata": metadata,
-            "cursor": cursor,
-            "limit": limit,
-        }
-        return AsyncPager(self._client, "/v1/documents", Document, params)
+    def list(self, filters: DocumentFilters | None = None, /, **fields: Fields) -> AsyncPager[Document]:
+        """Newest first, without their content. ``fields``: those of ``DocumentFilters`` (user_id,
+        external_user_id, agent_id, app_id, repository_id, path_prefix, content_type, tags_any, tags_all,
+        metadata, cursor, limit)."""
+        return AsyncPager(self._client, "/v1/documents", Document, c.filters(DocumentFilters, filters, fields))
 
     @c.operation("get_document")
     async def get(self, document_id: Id, *, include_content: bool = False) -> Document:
@@ -103,10 +80,11 @@ class Documents(Resource):
 
     @c.operation("list_document_chunks")
     def chunks(
-        self, document_id: Id, *, cursor: str | None = None, limit: int | None = None
+        self, document_id: Id, filters: DocumentChunkFilters | None = None, /, **fields: Fields
     ) -> AsyncPager[DocumentChunk]:
+        """In document order, each with its citation. ``fields``: cursor, limit."""
         path = f"/v1/documents/{c.path_id(document_id)}/chunks"
-        return AsyncPager(self._client, path, DocumentChunk, {"cursor": cursor, "limit": limit})
+        return AsyncPager(self._client, path, DocumentChunk, c.filters(DocumentChunkFilters, filters, fields))
 
 
 class Repositories(Resource):
@@ -116,26 +94,9 @@ class Repositories(Resource):
         return await self._client.call(Repository, "POST", "/v1/repositories", json=sent)
 
     @c.operation("list_repositories")
-    def list(
-        self,
-        *,
-        user_id: Id | None = None,
-        agent_id: Id | None = None,
-        app_id: Id | None = None,
-        tags_any: list[str] | None = None,
-        tags_all: list[str] | None = None,
-        cursor: str | None = None,
-        limit: int | None = None,
-    ) -> AsyncPager[Repository]:
-        params = {
-            "user_id": user_id,
-            "agent_id": agent_id,
-            "app_id": app_id,
-            "tags_any": tags_any,
-            "tags_all": tags_all,
-            "cursor": cursor,
-            "limit": limit,
-        }
+    def list(self, filters: RepositoryFilters | None = None, /, **fields: Fields) -> AsyncPager[Repository]:
+        """Newest first. ``fields``: user_id, agent_id, app_id, tags_any, tags_all, cursor, limit."""
+        params = c.filters(RepositoryFilters, filters, fields)
         return AsyncPager(self._client, "/v1/repositories", Repository, params)
 
     @c.operation("get_repository")

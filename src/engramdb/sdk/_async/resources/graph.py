@@ -6,11 +6,13 @@ from datetime import datetime
 
 from engramdb.schemas.graph import (
     Entity,
+    EntityFilters,
     EntityMerge,
     EntitySplit,
     EntityUpdate,
     Fact,
     FactCreate,
+    FactFilters,
     FactResult,
     Neighbourhood,
     Paths,
@@ -29,32 +31,10 @@ class Facts(Resource):
         return await self._client.call(FactResult, "POST", "/v1/facts", json=c.body(FactCreate, fact, fields))
 
     @c.operation("list_facts")
-    def list(
-        self,
-        *,
-        subject: str | None = None,
-        entity_id: Id | None = None,
-        predicate: str | None = None,
-        user_id: Id | None = None,
-        valid_at: datetime | None = None,
-        known_at: datetime | None = None,
-        include_history: bool | None = None,
-        cursor: str | None = None,
-        limit: int | None = None,
-    ) -> AsyncPager[Fact]:
-        """``valid_at``: what was true then; ``known_at``: what Engram believed then."""
-        params = {
-            "subject": subject,
-            "entity_id": entity_id,
-            "predicate": predicate,
-            "user_id": user_id,
-            "valid_at": valid_at,
-            "known_at": known_at,
-            "include_history": include_history,
-            "cursor": cursor,
-            "limit": limit,
-        }
-        return AsyncPager(self._client, "/v1/facts", Fact, params)
+    def list(self, filters: FactFilters | None = None, /, **fields: Fields) -> AsyncPager[Fact]:
+        """Newest first. ``fields``: those of ``FactFilters`` (subject, entity_id, predicate, user_id,
+        valid_at: what was true then, known_at: what Engram believed then, include_history, cursor, limit)."""
+        return AsyncPager(self._client, "/v1/facts", Fact, c.filters(FactFilters, filters, fields))
 
     @c.operation("get_fact")
     async def get(self, fact_id: Id) -> Fact:
@@ -67,17 +47,9 @@ class Facts(Resource):
 
 class Entities(Resource):
     @c.operation("list_entities")
-    def list(
-        self,
-        *,
-        q: str | None = None,
-        type: str | None = None,
-        user_id: Id | None = None,
-        cursor: str | None = None,
-        limit: int | None = None,
-    ) -> AsyncPager[Entity]:
-        params = {"q": q, "type": type, "user_id": user_id, "cursor": cursor, "limit": limit}
-        return AsyncPager(self._client, "/v1/entities", Entity, params)
+    def list(self, filters: EntityFilters | None = None, /, **fields: Fields) -> AsyncPager[Entity]:
+        """Newest first. ``fields``: q (part of a name or alias), type, user_id, cursor, limit."""
+        return AsyncPager(self._client, "/v1/entities", Entity, c.filters(EntityFilters, filters, fields))
 
     @c.operation("get_entity")
     async def get(self, entity_id: Id) -> Entity:

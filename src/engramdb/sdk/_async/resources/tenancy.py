@@ -8,24 +8,33 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from pydantic import BaseModel
 
+from engramdb.schemas.agents import Heartbeat, HeartbeatAck
+from engramdb.schemas.common import PageQuery
 from engramdb.schemas.directory import (
     Agent,
     AgentCreate,
+    AgentFilters,
     AgentUpdate,
     ApiKey,
     ApiKeyCreate,
     ApiKeyCreated,
+    ApiKeyFilters,
     ApiKeyUpdate,
     App,
     AppCreate,
+    AppFilters,
     AppUpdate,
     Team,
     TeamCreate,
+    TeamFilters,
     TeamUpdate,
     User,
     UserCreate,
+    UserFilters,
     UserUpdate,
 )
+from engramdb.schemas.limits import Limits as LimitsModel
+from engramdb.schemas.limits import LimitsUpdate
 from engramdb.sdk import _common as c
 from engramdb.sdk._async.pager import AsyncPager
 from engramdb.sdk._async.resources.base import Fields, Resource
@@ -48,6 +57,7 @@ class _Directory(Resource, Generic[M, C, U]):
     _model: type[M]
     _create: type[C]
     _update: type[U]
+    _filters: type[PageQuery]
 
     def __init_subclass__(cls, ops: Mapping[str, str] | None = None, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -63,8 +73,9 @@ class _Directory(Resource, Generic[M, C, U]):
     async def create(self, item: C | None = None, /, **fields: Fields) -> M:
         return await self._client.call(self._model, "POST", self._path, json=c.body(self._create, item, fields))
 
-    def list(self, *, cursor: str | None = None, limit: int | None = None) -> AsyncPager[M]:
-        return AsyncPager(self._client, self._path, self._model, {"cursor": cursor, "limit": limit})
+    def list(self, filters: PageQuery | None = None, /, **fields: Fields) -> AsyncPager[M]:
+        """Newest first. ``filters``: the resource's ``XFilters`` (``TeamFilters`` …); ``fields``: cursor, limit."""
+        return AsyncPager(self._client, self._path, self._model, c.filters(self._filters, filters, fields))
 
     async def get(self, item_id: Id) -> M:
         return await self._client.call(self._model, "GET", f"{self._path}/{c.path_id(item_id)}")
@@ -84,19 +95,26 @@ def _crud(noun: str) -> dict[str, str]:
 
 
 class Teams(_Directory[Team, TeamCreate, TeamUpdate], ops=_crud("team")):
-    _path, _model, _create, _update = "/v1/teams", Team, TeamCreate, TeamUpdate
+    _path, _model, _create, _update, _filters = "/v1/teams", Team, TeamCreate, TeamUpdate, TeamFilters
 
 
 class Agents(_Directory[Agent, AgentCreate, AgentUpdate], ops=_crud("agent")):
-    _path, _model, _create, _update = "/v1/agents", Agent, AgentCreate, AgentUpdate
+    _path, _model, _create, _update, _filters = "/v1/agents", Agent, AgentCreate, AgentUpdate, AgentFilters
+
+    @c.operation("agent_heartbeat")
+    async def heartbeat(self, agent_id: Id, beat: Heartbeat | None = None, /, **fields: Fields) -> HeartbeatAck:
+        """The agent is alive (``status``: active, busy or error; ``metrics``); a repeat does no harm."""
+        sent = c.body(Heartbeat, beat, fields)
+        path = f"/v1/agents/{c.path_id(agent_id)}/heartbeat"
+        return await self._client.call(HeartbeatAck, "POST", path, json=sent, idempotent=True)
 
 
 class Apps(_Directory[App, AppCreate, AppUpdate], ops=_crud("app")):
-    _path, _model, _create, _update = "/v1/apps", App, AppCreate, AppUpdate
+    _path, _model, _create, _update, _filters = "/v1/apps", App, AppCreate, AppUpdate, AppFilters
 
 
 class Users(_Directory[User, UserCreate, UserUpdate], ops=_crud("user")):
-    _path, _model, _create, _update = "/v1/users", User, UserCreate, UserUpdate
+    _path, _model, _create, _update, _filters = "/v1/users", User, UserCreate, UserUpdate, UserFilters
 
     def __init__(self, client: AsyncHTTP) -> None:
         super().__init__(client)
@@ -115,11 +133,9 @@ class Keys(Resource):
         return await self._client.call(ApiKeyCreated, "POST", "/v1/keys", json=c.body(ApiKeyCreate, key, fields))
 
     @c.operation("list_api_keys")
-    def list(
-        self, *, include_revoked: bool | None = None, cursor: str | None = None, limit: int | None = None
-    ) -> AsyncPager[ApiKey]:
-        params = {"include_revoked": include_revoked, "cursor": cursor, "limit": limit}
-        return AsyncPager(self._client, "/v1/keys", ApiKey, params)
+    def list(self, filters: ApiKeyFilters | None = None, /, **fields: Fields) -> AsyncPager[ApiKey]:
+        """Newest first. ``fields``: include_revoked, cursor, limit."""
+        return AsyncPager(self._client, "/v1/keys", ApiKey, c.filters(ApiKeyFilters, filters, fields))
 
     @c.operation("get_api_key")
     async def get(self, key_id: Id) -> ApiKey:
@@ -137,3 +153,17 @@ class Keys(Resource):
     @c.operation("revoke_api_key")
     async def revoke(self, key_id: Id) -> ApiKey:
         return await self._client.call(ApiKey, "POST", f"/v1/keys/{c.path_id(key_id)}/revoke", idempotent=True)
+
+
+class Limits(Resource):
+    """The organization's rate limits (admin keys only)."""
+
+    @c.operation("get_limits")
+    async def get(self) -> LimitsModel:
+        return await self._client.call(LimitsModel, "GET", "/v1/limits")
+
+    @c.operation("set_limits")
+    async def set(self, limits: LimitsUpdate | None = None, /, **fields: Fields) -> LimitsModel:
+        """Replace the organization's own limits, whole: ``set(writes={"per_key": 100})``; a class left out
+        has the server's defaults again. Values above the defaults are the operator's to set."""
+        return await self._client.call(LimitsModel, "PUT", "/v1/limits", json=c.body(LimitsUpdate, limits, fields))

@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
-from engramdb.schemas.webhooks import Webhook, WebhookCreate, WebhookCreated, WebhookDelivery, WebhookUpdate
+from engramdb.schemas.webhooks import (
+    Webhook,
+    WebhookCreate,
+    WebhookCreated,
+    WebhookDelivery,
+    WebhookDeliveryFilters,
+    WebhookFilters,
+    WebhookUpdate,
+)
 from engramdb.sdk import _common as c
 from engramdb.sdk._async.pager import AsyncPager
 from engramdb.sdk._async.resources.base import Fields, Resource
@@ -19,8 +27,9 @@ class Webhooks(Resource):
         return await self._client.call(WebhookCreated, "POST", "/v1/webhooks", json=sent)
 
     @c.operation("list_webhooks")
-    def list(self, *, cursor: str | None = None, limit: int | None = None) -> AsyncPager[Webhook]:
-        return AsyncPager(self._client, "/v1/webhooks", Webhook, {"cursor": cursor, "limit": limit})
+    def list(self, filters: WebhookFilters | None = None, /, **fields: Fields) -> AsyncPager[Webhook]:
+        """Newest first. ``fields``: cursor, limit."""
+        return AsyncPager(self._client, "/v1/webhooks", Webhook, c.filters(WebhookFilters, filters, fields))
 
     @c.operation("get_webhook")
     async def get(self, webhook_id: Id) -> Webhook:
@@ -47,16 +56,11 @@ class Webhooks(Resource):
 
     @c.operation("list_webhook_deliveries")
     def deliveries(
-        self,
-        webhook_id: Id,
-        *,
-        status: str | None = None,
-        event_type: str | None = None,
-        cursor: str | None = None,
-        limit: int | None = None,
+        self, webhook_id: Id, filters: WebhookDeliveryFilters | None = None, /, **fields: Fields
     ) -> AsyncPager[WebhookDelivery]:
-        """The delivery log, newest first: every attempt's status code, error and time."""
-        params = {"status": status, "event_type": event_type, "cursor": cursor, "limit": limit}
+        """The delivery log, newest first: every attempt's status code, error and time. ``fields``:
+        status, event_type, cursor, limit."""
+        params = c.filters(WebhookDeliveryFilters, filters, fields)
         path = f"/v1/webhooks/{c.path_id(webhook_id)}/deliveries"
         return AsyncPager(self._client, path, WebhookDelivery, params)
 

@@ -8,6 +8,8 @@ iterate it, or ask for one page.
 
 # Re-exported as `X as X` (PEP 484), not through a dunder list: the test of the generated sync code
 # takes any `__a…__` name for an async leftover.
+from engramdb.sdk._sync.resources.agents import Inbox as Inbox
+from engramdb.sdk._sync.resources.agents import Tasks as Tasks
 from engramdb.sdk._sync.resources.conversation import Messages as Messages
 from engramdb.sdk._sync.resources.conversation import SessionMessages as SessionMessages
 from engramdb.sdk._sync.resources.conversation import Sessions as Sessions
@@ -25,6 +27,7 @@ from engramdb.sdk._sync.resources.memory import Tags as Tags
 from engramdb.sdk._sync.resources.tenancy import Agents as Agents
 from engramdb.sdk._sync.resources.tenancy import Apps as Apps
 from engramdb.sdk._sync.resources.tenancy import Keys as Keys
+from engramdb.sdk._sync.resources.tenancy import Limits as Limits
 from engramdb.sdk._sync.resources.tenancy import Teams as Teams
 from engramdb.sdk._sync.resources.tenancy import Users as Users
 from engramdb.sdk._sync.resources.webhooks import Webhooks as Webhooks

@@ -4,15 +4,16 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from datetime import datetime
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 from engramdb.schemas.conversations import (
     Message,
     MessageBatch,
+    MessageFilters,
     MessagesAdded,
     Session,
     SessionCreate,
+    SessionFilters,
     SessionUpdate,
 )
 from engramdb.sdk import _common as c
@@ -47,31 +48,10 @@ class SessionMessages(Resource):
         return self._client.call(MessagesAdded, "POST", path, json=sent, params={"wait": wait})
 
     @c.operation("list_messages")
-    def list(
-        self,
-        session_id: Id,
-        *,
-        role: str | None = None,
-        tags_any: list[str] | None = None,
-        tags_all: list[str] | None = None,
-        occurred_after: datetime | None = None,
-        occurred_before: datetime | None = None,
-        metadata: Mapping[str, Any] | None = None,
-        order: Literal["asc", "desc"] | None = None,
-        cursor: str | None = None,
-        limit: int | None = None,
-    ) -> Pager[Message]:
-        params = {
-            "role": role,
-            "tags_any": tags_any,
-            "tags_all": tags_all,
-            "occurred_after": occurred_after,
-            "occurred_before": occurred_before,
-            "metadata": metadata,
-            "order": order,
-            "cursor": cursor,
-            "limit": limit,
-        }
+    def list(self, session_id: Id, filters: MessageFilters | None = None, /, **fields: Fields) -> Pager[Message]:
+        """In time order. ``fields``: those of ``MessageFilters`` (role, tags_any, tags_all, occurred_after,
+        occurred_before, metadata, order ``"asc"``/``"desc"``, cursor, limit)."""
+        params = c.filters(MessageFilters, filters, fields)
         return Pager(self._client, f"/v1/sessions/{c.path_id(session_id)}/messages", Message, params)
 
 
@@ -86,32 +66,10 @@ class Sessions(Resource):
         return self._client.call(Session, "POST", "/v1/sessions", json=sent)
 
     @c.operation("list_sessions")
-    def list(
-        self,
-        *,
-        user_id: Id | None = None,
-        external_user_id: str | None = None,
-        agent_id: Id | None = None,
-        app_id: Id | None = None,
-        status: str | None = None,
-        tags_any: list[str] | None = None,
-        metadata: Mapping[str, Any] | None = None,
-        cursor: str | None = None,
-        limit: int | None = None,
-    ) -> Pager[Session]:
-        """``metadata``: sessions whose metadata contains this object."""
-        params = {
-            "user_id": user_id,
-            "external_user_id": external_user_id,
-            "agent_id": agent_id,
-            "app_id": app_id,
-            "status": status,
-            "tags_any": tags_any,
-            "metadata": metadata,
-            "cursor": cursor,
-            "limit": limit,
-        }
-        return Pager(self._client, "/v1/sessions", Session, params)
+    def list(self, filters: SessionFilters | None = None, /, **fields: Fields) -> Pager[Session]:
+        """Newest first. ``fields``: those of ``SessionFilters`` (user_id, external_user_id, agent_id, app_id,
+        status, tags_any, metadata: sessions whose metadata contains this object, cursor, limit)."""
+        return Pager(self._client, "/v1/sessions", Session, c.filters(SessionFilters, filters, fields))
 
     @c.operation("get_session")
     def get(self, session_id: Id) -> Session:

@@ -7,12 +7,12 @@ import time
 from datetime import datetime
 from time import monotonic
 
-from engramdb.schemas.audit import AuditEntry
-from engramdb.schemas.jobs import Job, Usage
+from engramdb.schemas.audit import AuditEntry, AuditFilters
+from engramdb.schemas.jobs import Job, JobFilters, Usage
 from engramdb.sdk import _common as c
 from engramdb.sdk._common import Id
 from engramdb.sdk._sync.pager import Pager
-from engramdb.sdk._sync.resources.base import Resource
+from engramdb.sdk._sync.resources.base import Fields, Resource
 
 
 class Jobs(Resource):
@@ -21,17 +21,9 @@ class Jobs(Resource):
         return self._client.call(Job, "GET", f"/v1/jobs/{c.path_id(job_id)}")
 
     @c.operation("list_jobs")
-    def list(
-        self,
-        *,
-        status: str | None = None,
-        kind: str | None = None,
-        session_id: Id | None = None,
-        cursor: str | None = None,
-        limit: int | None = None,
-    ) -> Pager[Job]:
-        params = {"status": status, "kind": kind, "session_id": session_id, "cursor": cursor, "limit": limit}
-        return Pager(self._client, "/v1/jobs", Job, params)
+    def list(self, filters: JobFilters | None = None, /, **fields: Fields) -> Pager[Job]:
+        """Newest first. ``fields``: status, kind, session_id, cursor, limit."""
+        return Pager(self._client, "/v1/jobs", Job, c.filters(JobFilters, filters, fields))
 
     def wait(self, job_id: Id, *, timeout: float = 60.0, interval: float = 0.5) -> Job:
         """Poll until the job has succeeded or failed (a failed attempt that will be retried is still
@@ -55,26 +47,6 @@ class Jobs(Resource):
 
 class Audit(Resource):
     @c.operation("list_audit_entries")
-    def list(
-        self,
-        *,
-        action: str | None = None,
-        entity_type: str | None = None,
-        entity_id: Id | None = None,
-        key_id: Id | None = None,
-        after: datetime | None = None,
-        before: datetime | None = None,
-        cursor: str | None = None,
-        limit: int | None = None,
-    ) -> Pager[AuditEntry]:
-        params = {
-            "action": action,
-            "entity_type": entity_type,
-            "entity_id": entity_id,
-            "key_id": key_id,
-            "after": after,
-            "before": before,
-            "cursor": cursor,
-            "limit": limit,
-        }
-        return Pager(self._client, "/v1/audit", AuditEntry, params)
+    def list(self, filters: AuditFilters | None = None, /, **fields: Fields) -> Pager[AuditEntry]:
+        """Newest first. ``fields``: action, entity_type, entity_id, key_id, after, before, cursor, limit."""
+        return Pager(self._client, "/v1/audit", AuditEntry, c.filters(AuditFilters, filters, fields))

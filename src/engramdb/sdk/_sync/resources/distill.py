@@ -4,11 +4,11 @@
 from __future__ import annotations
 
 from engramdb.schemas.jobs import Job
-from engramdb.schemas.narratives import Narrative
+from engramdb.schemas.narratives import Narrative, NarrativeFilters
 from engramdb.sdk import _common as c
 from engramdb.sdk._common import Id
 from engramdb.sdk._sync.pager import Pager
-from engramdb.sdk._sync.resources.base import Resource
+from engramdb.sdk._sync.resources.base import Fields, Resource
 
 
 class Narratives(Resource):
@@ -24,6 +24,7 @@ class Narratives(Resource):
         return self._client.call(Narrative, "GET", f"/v1/users/{c.path_id(user_id)}/narrative")
 
     @c.operation("list_user_narratives")
-    def list(self, user_id: Id, *, cursor: str | None = None, limit: int | None = None) -> Pager[Narrative]:
+    def list(self, user_id: Id, filters: NarrativeFilters | None = None, /, **fields: Fields) -> Pager[Narrative]:
+        """Every version, newest first. ``fields``: cursor, limit."""
         path = f"/v1/users/{c.path_id(user_id)}/narratives"
-        return Pager(self._client, path, Narrative, {"cursor": cursor, "limit": limit})
+        return Pager(self._client, path, Narrative, c.filters(NarrativeFilters, filters, fields))

@@ -3,13 +3,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from datetime import datetime
-from typing import Any
-
 from engramdb.schemas.categories import Category, CategoryCreate, CategoryUpdate
-from engramdb.schemas.memories import Memory, MemoryCreate, MemoryHistoryEntry, MemoryStateChange, MemoryUpdate
-from engramdb.schemas.tags import TagCount, TagRename, TagRenameResult
+from engramdb.schemas.memories import (
+    Memory,
+    MemoryCreate,
+    MemoryFilters,
+    MemoryHistoryEntry,
+    MemoryHistoryFilters,
+    MemoryStateChange,
+    MemoryUpdate,
+)
+from engramdb.schemas.tags import TagCount, TagFilters, TagRename, TagRenameResult
 from engramdb.sdk import _common as c
 from engramdb.sdk._common import Id
 from engramdb.sdk._sync.pager import Pager
@@ -23,44 +27,11 @@ class Memories(Resource):
         return self._client.call(Memory, "POST", "/v1/memories", json=sent)
 
     @c.operation("list_memories")
-    def list(
-        self,
-        *,
-        user_id: Id | None = None,
-        external_user_id: str | None = None,
-        agent_id: Id | None = None,
-        app_id: Id | None = None,
-        session_id: Id | None = None,
-        type: str | None = None,
-        state: str | None = None,
-        tags_any: list[str] | None = None,
-        tags_all: list[str] | None = None,
-        categories: list[str] | None = None,
-        metadata: Mapping[str, Any] | None = None,
-        created_after: datetime | None = None,
-        created_before: datetime | None = None,
-        include_expired: bool | None = None,
-        cursor: str | None = None,
-        limit: int | None = None,
-    ) -> Pager[Memory]:
-        params = {
-            "user_id": user_id,
-            "external_user_id": external_user_id,
-            "agent_id": agent_id,
-            "app_id": app_id,
-            "session_id": session_id,
-            "type": type,
-            "state": state,
-            "tags_any": tags_any,
-            "tags_all": tags_all,
-            "categories": categories,
-            "metadata": metadata,
-            "created_after": created_after,
-            "created_before": created_before,
-            "include_expired": include_expired,
-            "cursor": cursor,
-            "limit": limit,
-        }
+    def list(self, filters: MemoryFilters | None = None, /, **fields: Fields) -> Pager[Memory]:
+        """Newest first. ``fields``: those of ``MemoryFilters`` (user_id, external_user_id, agent_id,
+        app_id, session_id, type, state, tags_any, tags_all, categories, metadata (a dict the memory's
+        metadata contains), created_after, created_before, include_expired, cursor, limit)."""
+        params = c.filters(MemoryFilters, filters, fields)
         return Pager(self._client, "/v1/memories", Memory, params)
 
     @c.operation("get_memory")
@@ -85,10 +56,11 @@ class Memories(Resource):
 
     @c.operation("get_memory_history")
     def history(
-        self, memory_id: Id, *, cursor: str | None = None, limit: int | None = None
+        self, memory_id: Id, filters: MemoryHistoryFilters | None = None, /, **fields: Fields
     ) -> Pager[MemoryHistoryEntry]:
+        """Oldest change first. ``fields``: cursor, limit."""
         path = f"/v1/memories/{c.path_id(memory_id)}/history"
-        return Pager(self._client, path, MemoryHistoryEntry, {"cursor": cursor, "limit": limit})
+        return Pager(self._client, path, MemoryHistoryEntry, c.filters(MemoryHistoryFilters, filters, fields))
 
 
 class Categories(Resource):
@@ -114,10 +86,9 @@ class Categories(Resource):
 
 class Tags(Resource):
     @c.operation("list_tags")
-    def list(
-        self, *, prefix: str | None = None, cursor: str | None = None, limit: int | None = None
-    ) -> Pager[TagCount]:
-        return Pager(self._client, "/v1/tags", TagCount, {"prefix": prefix, "cursor": cursor, "limit": limit})
+    def list(self, filters: TagFilters | None = None, /, **fields: Fields) -> Pager[TagCount]:
+        """Most used first. ``fields``: prefix, cursor, limit."""
+        return Pager(self._client, "/v1/tags", TagCount, c.filters(TagFilters, filters, fields))
 
     @c.operation("rename_tag")
     def rename(self, rename: TagRename | None = None, /, **fields: Fields) -> TagRenameResult:

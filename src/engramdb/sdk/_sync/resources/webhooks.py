@@ -3,7 +3,15 @@
 
 from __future__ import annotations
 
-from engramdb.schemas.webhooks import Webhook, WebhookCreate, WebhookCreated, WebhookDelivery, WebhookUpdate
+from engramdb.schemas.webhooks import (
+    Webhook,
+    WebhookCreate,
+    WebhookCreated,
+    WebhookDelivery,
+    WebhookDeliveryFilters,
+    WebhookFilters,
+    WebhookUpdate,
+)
 from engramdb.sdk import _common as c
 from engramdb.sdk._common import Id
 from engramdb.sdk._sync.pager import Pager
@@ -20,8 +28,9 @@ class Webhooks(Resource):
         return self._client.call(WebhookCreated, "POST", "/v1/webhooks", json=sent)
 
     @c.operation("list_webhooks")
-    def list(self, *, cursor: str | None = None, limit: int | None = None) -> Pager[Webhook]:
-        return Pager(self._client, "/v1/webhooks", Webhook, {"cursor": cursor, "limit": limit})
+    def list(self, filters: WebhookFilters | None = None, /, **fields: Fields) -> Pager[Webhook]:
+        """Newest first. ``fields``: cursor, limit."""
+        return Pager(self._client, "/v1/webhooks", Webhook, c.filters(WebhookFilters, filters, fields))
 
     @c.operation("get_webhook")
     def get(self, webhook_id: Id) -> Webhook:
@@ -48,16 +57,11 @@ class Webhooks(Resource):
 
     @c.operation("list_webhook_deliveries")
     def deliveries(
-        self,
-        webhook_id: Id,
-        *,
-        status: str | None = None,
-        event_type: str | None = None,
-        cursor: str | None = None,
-        limit: int | None = None,
+        self, webhook_id: Id, filters: WebhookDeliveryFilters | None = None, /, **fields: Fields
     ) -> Pager[WebhookDelivery]:
-        """The delivery log, newest first: every attempt's status code, error and time."""
-        params = {"status": status, "event_type": event_type, "cursor": cursor, "limit": limit}
+        """The delivery log, newest first: every attempt's status code, error and time. ``fields``:
+        status, event_type, cursor, limit."""
+        params = c.filters(WebhookDeliveryFilters, filters, fields)
         path = f"/v1/webhooks/{c.path_id(webhook_id)}/deliveries"
         return Pager(self._client, path, WebhookDelivery, params)
 

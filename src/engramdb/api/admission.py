@@ -1,0 +1,153 @@
+"""Admission: what a request must pass before the API works on it. A pure ASGI middleware, outside
+``Idempotency`` (a refused request claims no idempotency key, so its retry runs for real).
+
+* **Shedding.** Inside a request a database checkout waits at most ``ENGRAM_DB_POOL_WAIT_MS`` for a free
+  connection (``storage.database.pool_wait``); past it the request is answered 503 ``overloaded`` with
+  ``Retry-After`` at once, instead of queueing behind a saturated pool without bound. The embedder bounds
+  the texts waiting for it the same way (``ENGRAM_EMBED_QUEUE_TEXTS``).
+* **Rate limits.** A request with a valid key under ``/v1`` is counted against its key's and its
+  organization's limits of its route class (``services.tenancy.quotas``: one statement), and answered 429
+  with ``Retry-After`` when either is used up. Answers a limit applies to carry ``RateLimit-Limit``,
+  ``RateLimit-Remaining`` and ``RateLimit-Reset``.
+
+The key is authenticated here, once, on the connection that counts the request (``quotas.admit``: one
+checkout of the pool): the caller is left in the request's state for the routes (``deps.get_caller``)
+and ``Idempotency``. A key that does not authenticate is passed on; the route answers
+401. Health probes are neither authenticated nor counted.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from engramdb import metrics
+from engramdb.api.problems import RETRY_AFTER_S, rate_limit_headers, send_problem
+from engramdb.config import Settings
+from engramdb.errors import RateLimited, ServiceUnavailable
+from engramdb.schemas.limits import RouteClass
+from engramdb.services.core.runtime import Runtime
+from engramdb.services.tenancy import quotas
+from engramdb.storage.database import pool_wait
+
+# Operations whose class is not their method's (GET: reads, any other method: writes).
+SPECIAL_CLASSES: dict[str, RouteClass] = {
+    "search": "searches",
+    "assemble_context": "searches",
+    "add_messages": "extraction",  # queues an extraction job (counted so whatever its body says)
+    "refresh_user_narrative": "extraction",
+    "retry_job": "extraction",
+    "export_data": "exports",
+    "import_data": "exports",
+}
+_READS = frozenset({"GET", "HEAD", "OPTIONS"})
+UNCOUNTED = ("/v1/health",)
+
+
+class RouteClasses:
+    """The route class of a request, from its method and path (the special operations' path templates, as
+    the OpenAPI document has them)."""
+
+    def __init__(self, paths: Mapping[str, Mapping[str, Any]]) -> None:
+        self.special: list[tuple[re.Pattern[str], str, RouteClass]] = [
+            (re.compile(re.sub(r"\\\{[^}]+\\\}", "[^/]+", re.escape(template)) + "$"), method.upper(), cls)
+            for template, ops in paths.items()
+            for method, op in ops.items()
+            if (cls := SPECIAL_CLASSES.get(op.get("operationId", ""))) is not None
+        ]
+
+    def of(self, method: str, path: str) -> RouteClass:
+        for pattern, wanted, cls in self.special:
+            if method == wanted and pattern.match(path):
+                return cls
+        return "reads" if method in _READS else "writes"
+
+
+def bearer(scope: Scope) -> str | None:
+    for name, value in scope["headers"]:
+        if name == b"authorization":
+            scheme, _, token = value.decode("latin-1").partition(" ")
+            return (token.strip() or None) if scheme.lower() == "bearer" else None
+    return None
+
+
+class Admission:
+    def __init__(self, app: ASGIApp, *, settings: Settings) -> None:
+        self.app = app
+        self.settings = settings
+        self.wait_s = settings.db_pool_wait_ms / 1000
+        self._classes: RouteClasses | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        with pool_wait(self.wait_s):
+            await self._admit(scope, receive, send)
+
+    async def _admit(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path: str = scope.get("path", "")
+        runtime: Runtime | None = getattr(scope["app"].state, "runtime", None)
+        token = bearer(scope)
+        if runtime is None or token is None or not path.startswith("/v1/") or path.startswith(UNCOUNTED):
+            await self.app(scope, receive, send)
+            return
+        state = scope.setdefault("state", {})
+        route_class = self._route_classes(scope).of(scope["method"], path)
+        client = scope.get("client")
+        try:
+            admitted = await quotas.admit(
+                runtime.db,
+                token,
+                route_class,
+                runtime.settings,
+                request_id=state.get("request_id"),
+                client_addr=client[0] if client else None,
+            )
+        except ServiceUnavailable as exc:  # the pool is saturated or the database away: shed it now
+            retry_after = str(getattr(exc, "retry_after_s", RETRY_AFTER_S))
+            await send_problem(scope, send, exc, headers={"Retry-After": retry_after})
+            return
+        if admitted.caller is None:  # the route answers 401, saying why
+            await self.app(scope, receive, send)
+            return
+        state["caller"] = admitted.caller
+        decision = admitted.decision
+        if decision is None:
+            await self.app(scope, receive, send)
+            return
+        if not decision.allowed:
+            metrics.RATE_LIMITED.labels(route_class, decision.scope).inc()
+            whose = "this API key's" if decision.scope == "key" else "your organization's"
+            window = runtime.settings.rate_limit_window_s
+            error = RateLimited(
+                f"{whose} limit of {decision.limit} {route_class} requests per {window} s is used up; "
+                f"retry after {decision.reset_s} s",
+                limit=decision.limit,
+                reset_s=decision.reset_s,
+            )
+            headers = {
+                "Retry-After": str(error.retry_after_s),
+                **rate_limit_headers(decision.limit, 0, decision.reset_s),
+            }
+            await send_problem(scope, send, error, headers=headers)
+            return
+        extra = [
+            (k.lower().encode("latin-1"), v.encode("latin-1"))
+            for k, v in rate_limit_headers(decision.limit, decision.remaining, decision.reset_s).items()
+        ]
+
+        async def send_with_limits(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message["headers"] = [*message.get("headers", []), *extra]
+            await send(message)
+
+        await self.app(scope, receive, send_with_limits)
+
+    def _route_classes(self, scope: Scope) -> RouteClasses:
+        if self._classes is None:
+            self._classes = RouteClasses(scope["app"].openapi()["paths"])
+        return self._classes
