@@ -9,6 +9,8 @@ from __future__ import annotations
 import logging
 
 from fastapi import FastAPI
+from starlette.requests import Request
+from starlette.responses import RedirectResponse
 from starlette.routing import Route
 
 from engramdb.api import logs
@@ -26,6 +28,8 @@ def create_app(settings: Settings, *, db: Database | None = None, embedder: Embe
     app = create_api(settings, db=db, embedder=embedder)
     endpoint = McpEndpoint(lambda: app.state.runtime)
     app.router.routes.append(Route("/mcp", endpoint=endpoint, name="mcp", include_in_schema=False))
+    # A person who opens the server's address in a browser lands on the interactive API docs.
+    app.router.routes.append(Route("/", endpoint=_to_docs, name="home", include_in_schema=False))
     app.state.lifespan_hooks.append(endpoint.running)
     return app
 
@@ -35,3 +39,7 @@ def create_app_from_env() -> FastAPI:
     settings = Settings()
     logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s")
     return create_app(settings)
+
+
+async def _to_docs(request: Request) -> RedirectResponse:
+    return RedirectResponse("/docs", status_code=307)

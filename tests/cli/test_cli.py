@@ -28,6 +28,9 @@ def test_init_prints_a_working_key_and_refuses_a_duplicate(env: None) -> None:
     assert created["api_key"].startswith("egm_") and created["org_id"]
     again = runner.invoke(app, ["init", "--org", "acme"])
     assert again.exit_code == 1 and "already exists" in again.output
+    as_json = runner.invoke(app, ["init", "--org", "acme", "--json"])
+    assert as_json.exit_code == 1
+    assert json.loads(as_json.stdout)["error"] == "conflict"  # JSON even for an error (it was plain text)
     assert "acme" in run("orgs", "list")
     assert json.loads(run("orgs", "list", "--json"))[0]["name"] == "acme"
 
@@ -56,7 +59,7 @@ def test_unknown_org_and_bad_scope_say_what_to_do(env: None) -> None:
 
 def test_migrate_and_doctor(env: None) -> None:
     current = re.search(r"schema at revision (\S+) \(head (\S+)\)", run("migrate"))
-    assert current is not None and current[1] == current[2] == head_revision() == "0008_erasure"
+    assert current is not None and current[1] == current[2] == head_revision() == "0010_rate_limits"
     out = run("doctor")
     for word in (
         "postgresql",

@@ -60,7 +60,7 @@ def _fail(exc: EngramError) -> typer.Exit:
     return typer.Exit(2 if isinstance(exc, ConfigurationError) else 1)
 
 
-def _with_db(settings: Settings, work: Callable[[Database], Awaitable[T]]) -> T:
+def _with_db(settings: Settings, work: Callable[[Database], Awaitable[T]], *, as_json: bool = False) -> T:
     """Connect (starting the embedded server if needed), bring the schema up to date, run ``work``."""
 
     async def run() -> T:
@@ -75,6 +75,8 @@ def _with_db(settings: Settings, work: Callable[[Database], Awaitable[T]]) -> T:
     try:
         return asyncio.run(run())
     except EngramError as exc:
+        if as_json:  # a script reading --json gets JSON either way: the error as an object, on stdout
+            out.print_json(json.dumps({"error": exc.slug, "title": exc.title, "detail": exc.detail}))
         raise _fail(exc) from exc
 
 
@@ -279,7 +281,7 @@ def init(org: OrgOpt, as_json: JsonOpt = False) -> None:
     async def work(db: Database) -> Any:
         return await key_service.create_organization(db, name=org)
 
-    organization, key = _with_db(settings, work)
+    organization, key = _with_db(settings, work, as_json=as_json)
     if as_json:
         out.print_json(
             json.dumps(
