@@ -83,18 +83,26 @@ async def test_background_work_waits_for_a_connection(db: Database) -> None:
 async def test_a_full_embedder_queue_answers_503(settings: Settings, embedder, org: Org) -> None:  # type: ignore[no-untyped-def]
     roomy = settings.model_copy(update={"db_pool_size": 8})
     db = Database.connect(roomy)  # a search holds its connection while its query is embedded
-    slow = create_app(roomy, db=db, embedder=SlowEmbedder(embedder, delay_s=0.5))
-    async with client_for(slow, org.key) as c:
-        # A search embeds one text: four are let in (4 waiting, the bound), a fifth is refused while they wait.
-        words = ("alpha", "beta", "gamma", "delta")
-        waiting = [asyncio.ensure_future(c.post("/v1/search", json={"query": f"{w} one"})) for w in words]
-        await asyncio.sleep(0.2)
-        started = time.monotonic()
-        shed = await c.post("/v1/search", json={"query": "epsilon three"})
-        assert time.monotonic() - started < 3.0  # refused, not queued (slack for a loaded machine)
-        body = assert_problem(shed, 503)
-        assert body["type"] == "urn:engramdb:problem:overloaded" and "embedded" in str(body["detail"])
-        assert shed.headers["retry-after"] == "1"
-        assert [(await w).status_code for w in waiting] == [200] * 4
-        assert (await c.post("/v1/search", json={"query": "epsilon three"})).status_code == 200
-    await db.dispose()
+    try:
+        slow = create_app(roomy, db=db, embedder=SlowEmbedder(embedder, delay_s=2.0))
+        waiting_texts = slow.state.runtime.embedder
+        async with client_for(slow, org.key) as c:
+            # A search embeds one text: four are let in (4 waiting, the bound), a fifth is refused meanwhile.
+            words = ("alpha", "beta", "gamma", "delta")
+            waiting = [asyncio.ensure_future(c.post("/v1/search", json={"query": f"{w} one"})) for w in words]
+            for _ in range(200):
+                if waiting_texts.waiting == 4:
+                    break
+                await asyncio.sleep(0.01)
+            assert waiting_texts.waiting == 4
+            started = time.monotonic()
+            shed = await c.post("/v1/search", json={"query": "epsilon three"})
+            assert time.monotonic() - started < 1.5  # refused, not queued behind the model (2 s)
+            body = assert_problem(shed, 503)
+            assert body["type"] == "urn:engramdb:problem:overloaded" and "embedded" in str(body["detail"])
+            assert shed.headers["retry-after"] == "1"
+            assert [(await w).status_code for w in waiting] == [200] * 4
+            assert waiting_texts.waiting == 0
+            assert (await c.post("/v1/search", json={"query": "epsilon three"})).status_code == 200
+    finally:
+        await db.dispose()

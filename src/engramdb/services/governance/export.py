@@ -84,6 +84,14 @@ NOT_EXPORTED = {
     "memory_access_log": "what happened in the source organization, not data",
     "job": "queue state of the source server",
     "idempotency_key": "recent requests' first answers, kept for replays on the source server",
+    # Agents at work: coordination state (queues, leases, mailboxes), not memory; exporting it is left for
+    # later (a task's result can be kept as a memory with remember: true, and that is exported).
+    "task": "coordination state of the source server's agents, not memory (not exported yet)",
+    "task_dependency": "coordination state of the source server's agents, not memory (not exported yet)",
+    "task_event": "coordination state of the source server's agents, not memory (not exported yet)",
+    "agent_message": "coordination state of the source server's agents, not memory (not exported yet)",
+    "agent_message_delivery": "coordination state of the source server's agents, not memory (not exported yet)",
+    "stream_seq": "the position counters of live streams on the source server",
     "webhook_endpoint": "holds signing secrets: set webhooks up again in the target",
     "webhook_delivery": "the delivery log and queue of the source server",
     "rate_limit": "the source server's limits: its operator's and admins' to set on each server",
