@@ -127,9 +127,30 @@ class Settings(BaseSettings):
         description="How JSON is asked for: auto tries json_schema, falls back to json_object, then plain prompting.",
     )
     llm_temperature: float = Field(default=0.0, ge=0, le=2, description="Sampling temperature of chat calls.")
+    decay_half_life_days: dict[str, float] = Field(
+        default_factory=lambda: {"episodic": 30.0, "task": 14.0, "preference": 180.0, "fact": 0.0, "procedural": 0.0},
+        description="Half-life of a memory's importance per type, in days since it was last read or confirmed "
+        "(JSON); 0 or a missing type: no decay.",
+    )
     worker_in_serve: bool = Field(default=True, description="Run a background job worker inside `engramdb serve`.")
     worker_concurrency: int = Field(
         default=2, ge=1, le=64, description="Extraction and narrative jobs one worker runs at once (the jobs lane)."
+    )
+    document_concurrency: int = Field(
+        default=1, ge=1, le=16, description="Background document ingests one worker runs at once (their own lane)."
+    )
+    document_inline_bytes: int = Field(
+        default=131_072,
+        ge=0,
+        le=10_485_760,
+        description="Documents larger than this (bytes) are ingested by a background job: the write answers "
+        "202 with the job. 0 sends every document to the queue.",
+    )
+    document_queue_per_org: int = Field(
+        default=20,
+        ge=1,
+        le=10_000,
+        description="Background document ingests one organization may have queued or running at once (429 beyond).",
     )
     webhook_concurrency: int = Field(
         default=8, ge=1, le=256, description="Webhook deliveries one worker sends at once (their own lane)."
@@ -212,6 +233,21 @@ class Settings(BaseSettings):
             return None
         if value.lower() in {"change-me", "changeme", "secret", "token"} or len(value) < 16:
             raise ValueError("ENGRAM_METRICS_TOKEN must be a random string of at least 16 characters")
+        return value
+
+    @field_validator("decay_half_life_days")
+    @classmethod
+    def _check_half_lives(cls, value: dict[str, float]) -> dict[str, float]:
+        from typing import get_args
+
+        from engramdb.schemas.memories import MemoryType
+
+        known = set(get_args(MemoryType))
+        unknown = sorted(set(value) - known)
+        if unknown:
+            raise ValueError(f"unknown memory types {unknown}: the types are {sorted(known)}")
+        if any(not 0 <= days <= 36_500 for days in value.values()):
+            raise ValueError("a half-life is 0 (no decay) to 36,500 days")
         return value
 
     @field_validator("embedder_api_key", "llm_api_key")

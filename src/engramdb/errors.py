@@ -107,6 +107,15 @@ class RateLimited(EngramError):
         self.retry_after_s = max(1, reset_s)
 
 
+class QueueFull(EngramError):
+    """An organization has as much background work of one kind waiting as it may: retry when some is done."""
+
+    status = 429
+    slug = "queue-full"
+    title = "Too much queued work"
+    retry_after_s = 30
+
+
 class ConfigurationError(EngramError):
     status = 500
     slug = "configuration-error"

@@ -30,6 +30,7 @@ MAX_MERGE = 50  # entities merged in one call
 MIN_CONTEXT_TOKENS = 50
 MAX_CONTEXT_TOKENS = 32_000
 MAX_CATEGORIES = 200  # custom categories per organization
+MAX_PREDICATES = 500  # predicates an organization defines (its own and its overrides of built-ins)
 WAIT_TIMEOUT_S = 60  # longest `wait=true` on a write
 MAX_PATH_CHARS = 1_024  # a document's path (file name or path inside a repository)
 MAX_URL_CHARS = 2_048  # a document's source_url, a repository's source

@@ -47,6 +47,7 @@ TENANT_TABLES = (
     "fact",
     "memory_entity",
     "category",
+    "predicate",
     "user_narrative",
     "repository",
     "document",
@@ -104,6 +105,8 @@ async def _seed(org: Org) -> dict[str, str]:
     ids["fact"], ids["entity"], ids["entity2"] = fact["id"], fact["subject_id"], fact["object_id"]
     category = (await c.post("/v1/categories", json={"name": "org-a-only", "description": "org A's category"})).json()
     ids["category"] = category["id"]
+    own = {"cardinality": "one", "description": "org A's predicate"}
+    ids["predicate"] = (await c.put("/v1/predicates/org_a_only_rel", json=own)).json()["name"]
     repo = (await c.post("/v1/repositories", json={"name": "org-a-repo", "user_id": ids["user"]})).json()
     ids["repository"] = repo["id"]
     synced = await c.post(
@@ -146,6 +149,7 @@ PATH_IDS = {
     ("entities", "entity_id"): "entity",
     ("entities", "target_id"): "entity2",
     ("categories", "category_id"): "category",
+    ("predicates", "name"): "predicate",
     ("documents", "document_id"): "document",
     ("repositories", "repository_id"): "repository",
     ("webhooks", "webhook_id"): "webhook",
@@ -154,6 +158,11 @@ PATH_IDS = {
     ("tasks", "task_id"): "task",
     ("agent-messages", "message_id"): "agent_message",
 }
+# Routes keyed by a name, not an id: org B's call names B's own predicate of that name, never A's (the snapshot
+# shows A's untouched). The PUT defines it in B, so the DELETE that follows it removes B's definition, and B's
+# own audit log then holds the name: a leak of A's predicate shows as its description ("org A").
+BY_NAME = {"set_predicate": 200, "delete_predicate": 204}
+NAMES = {"predicate"}
 # Live streams answer until the client leaves: read as streams, their status only.
 STREAMS = {"stream_tasks", "stream_inbox"}
 
@@ -199,6 +208,7 @@ def _bodies(a: dict[str, str]) -> dict[str, dict[str, Any]]:
         "split_entity": {"name": "Splinter"},
         "create_category": {"name": "b-only", "description": "org B's category"},
         "update_category": {"description": "overwritten"},
+        "set_predicate": {"cardinality": "many", "description": "org B's"},
         "assemble_context": {"session_id": a["session"], "query": "secret of org A", "token_budget": 500},
         "create_document": {"content": "intruder", "path": "x.md", "repository_id": a["repository"]},
         "upload_document": {"files": {"file": ("x.md", b"intruder")}, "data": {"repository_id": a["repository"]}},
@@ -274,6 +284,7 @@ def _snapshot(url: str, org_id: uuid.UUID) -> dict[str, Any]:
                 "fact",
                 "job",
                 "category",
+                "predicate",
                 "repository",
                 "document",
                 "webhook_endpoint",
@@ -319,6 +330,9 @@ async def test_every_route_fails_closed_for_another_org(app, make_org, database_
             r = await b.client.request(method.upper(), url, **kwargs)
             if op_id in UNSCOPED:
                 assert r.status_code == 200, f"{op_id}: {r.status_code} {r.text}"
+            elif op_id in BY_NAME:
+                assert r.status_code == BY_NAME[op_id], f"{method.upper()} {url}: {r.status_code} {r.text}"
+                assert "org A" not in r.text
             elif params:
                 assert r.status_code == 404, f"{method.upper()} {url}: {r.status_code} {r.text}"
                 assert r.headers["content-type"].startswith("application/problem+json")
@@ -327,8 +341,8 @@ async def test_every_route_fails_closed_for_another_org(app, make_org, database_
                 assert expected, f"{op_id}: add its expected status to COLLECTION_STATUS"
                 assert r.status_code == expected, f"{op_id}: {r.status_code} {r.text}"
                 if expected == 200:
-                    for value in ids.values():
-                        assert value not in r.text, f"{op_id} leaked an id of org A"
+                    for name, value in ids.items():
+                        assert name in NAMES or value not in r.text, f"{op_id} leaked an id of org A"
                     assert "org A" not in r.text
             checked += 1
     assert checked >= 35

@@ -59,7 +59,7 @@ def test_unknown_org_and_bad_scope_say_what_to_do(env: None) -> None:
 
 def test_migrate_and_doctor(env: None) -> None:
     current = re.search(r"schema at revision (\S+) \(head (\S+)\)", run("migrate"))
-    assert current is not None and current[1] == current[2] == head_revision() == "0010_rate_limits"
+    assert current is not None and current[1] == current[2] == head_revision() == "0012_predicates"
     out = run("doctor")
     for word in (
         "postgresql",

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from engramdb.cli import connect, records, transfer
+from engramdb.cli import connect, output, records, transfer
 from engramdb.cli.main import app
 
 runner = CliRunner()
@@ -89,6 +89,11 @@ def test_memories_add_list_show_history_delete(env: None) -> None:
     assert json.loads(cli("memories", "show", memory_id))["content"] == "Bob is allergic to peanuts"
     history = json.loads(cli("memories", "history", memory_id, "--json"))
     assert [h["action"] for h in history] == ["created"]
+    assert json.loads(cli("memories", "accesses", memory_id, "--json")) == []
+    cli("search", "peanut allergy", "--user", "bob", "--type", "memories")
+    (access,) = json.loads(cli("memories", "accesses", memory_id, "--json"))
+    assert access["memory_id"] == memory_id and access["access_type"] == "search"
+    assert "search" in cli("memories", "accesses", memory_id, "--type", "search")
     cli("memories", "delete", memory_id, "--hard")
     missing = cli("memories", "show", memory_id, code=1)
     assert "404" in missing
@@ -113,12 +118,51 @@ def test_facts_as_of_and_the_graph(env: None) -> None:
     assert "Carol" in cli("graph", "entities", "Car")
 
 
+def test_predicates_decide_what_a_fact_closes(env: None) -> None:
+    # Without --single, the catalogue decides: lives_in is single-valued out of the box.
+    cli("facts", "add", "Dora", "lives_in", "Oslo")
+    assert json.loads(cli("facts", "add", "Dora", "lives_in", "Bergen"))["action"] == "INVALIDATE"
+    made = json.loads(cli("predicates", "set", "Plays", "one", "--description", "the instrument someone plays"))
+    assert (made["name"], made["cardinality"], made["source"]) == ("plays", "one", "organization")
+    cli("facts", "add", "Dora", "plays", "cello")
+    assert json.loads(cli("facts", "add", "Dora", "plays", "oboe"))["action"] == "INVALIDATE"
+    assert json.loads(cli("facts", "add", "Dora", "plays", "harp", "--many"))["action"] == "ADD"  # the flag wins
+    own = json.loads(cli("predicates", "list", "--source", "organization", "--json"))
+    assert [p["name"] for p in own] == ["plays"] and "lives_in" in cli("predicates", "list")
+    assert "cardinality: Input should be 'one' or 'many'" in cli("predicates", "set", "plays", "several", code=2)
+    assert "plays" in cli("predicates", "delete", "plays")
+    assert json.loads(cli("predicates", "list", "--source", "organization", "--json")) == []
+
+
 def test_agents_and_keys(env: None) -> None:
     cli("agents", "create", "support-bot")
     assert "support-bot" in cli("agents", "list")
-    made = json.loads(cli("keys", "create", "--name", "reader", "--scope", "read", "--json"))
+    # A key is bound to a user by the app's own id for them, as every record command takes a user.
+    made = json.loads(cli("keys", "create", "--name", "reader", "--scope", "read", "--user", "erin", "--json"))
+    [erin] = [u for u in json.loads(cli("users", "list", "--json")) if u["external_id"] == "erin"]
+    assert made["user_id"] == erin["id"]
     assert any(k["name"] == "reader" for k in json.loads(cli("keys", "list", "--json")))
     assert "revoked" in cli("keys", "revoke", made["id"])
+    wrong = cli("keys", "create", "--user-id", "erin", code=2)  # refused before anything starts
+    assert "pass --user erin" in " ".join(wrong.replace("│", " ").split())  # the message, out of its box
+
+
+def test_teams_and_apps(env: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    team = json.loads(cli("teams", "create", "support", "--description", "front line"))
+    assert team["description"] == "front line"
+    renamed = json.loads(cli("teams", "update", "support", "--name", "helpdesk", "--description", ""))
+    assert renamed["id"] == team["id"] and renamed["name"] == "helpdesk" and renamed["description"] is None
+    monkeypatch.setattr(output.out, "width", 80)  # a terminal's width, or a pipe's
+    listed = cli("teams", "list")
+    assert any(team["id"] in line and "helpdesk" in line for line in listed.splitlines()), listed
+    assert cli("teams", "delete", "helpdesk").strip() == f"deleted team helpdesk ({team['id']})"
+    assert "no team named 'helpdesk'" in cli("teams", "show", "helpdesk", code=1)
+    made = json.loads(cli("apps", "create", "mobile", "--inactive", "--metadata", '{"platform": "ios"}'))
+    assert made["is_active"] is False and made["metadata"] == {"platform": "ios"}
+    assert json.loads(cli("apps", "update", made["id"], "--active"))["is_active"] is True
+    [app_] = json.loads(cli("apps", "list", "--json"))
+    assert app_["name"] == "mobile" and app_["is_active"] is True
+    assert made["id"] in cli("apps", "delete", "mobile")
 
 
 def test_remote_errors_say_what_to_do(env: None) -> None:

@@ -69,6 +69,32 @@ async def test_messages_become_memories_facts_and_entities(org: Org) -> None:
     assert r.json()["summary"] and r.json()["extracted_seq"] == 5
 
 
+async def test_every_write_of_an_extraction_is_audited_once_as_the_jobs(org: Org) -> None:
+    c = org.client
+    session = await _session(org)
+    r = await c.post(f"/v1/sessions/{session}/messages", params={"wait": "true"}, json={"messages": TURNS})
+    job = r.json()["job"]
+    assert job["status"] == "succeeded", job
+    audit = (await c.get("/v1/audit", params={"limit": 200})).json()["data"]
+    mine = [a for a in audit if a["request_id"] == f"job:{job['id']}"]
+    assert mine and all(a["actor"] == "extractor:offline" and a["key_id"] is None for a in mine)
+
+    def audited(prefix: str) -> list[str]:
+        return sorted(a["entity_id"] for a in mine if a["action"].startswith(prefix))
+
+    memories = (await c.get("/v1/memories", params={"session_id": session})).json()["data"]
+    assert len(memories) == job["result"]["memories_add"] >= 2
+    assert audited("memory.created") == sorted(m["id"] for m in memories)  # one row per memory
+    facts = (await c.get("/v1/facts", params={"include_history": "true"})).json()["data"]
+    assert len(facts) == job["result"]["facts_add"] >= 2
+    assert audited("fact.add") == audited("fact.") == sorted(f["id"] for f in facts)
+    statements = {a["entity_id"]: a["details"]["statement"] for a in mine if a["action"] == "fact.add"}
+    assert statements == {f["id"]: f["statement"] for f in facts}
+    entities = (await c.get("/v1/entities")).json()["data"]
+    assert audited("entity.created") == sorted(e["id"] for e in entities)
+    assert {a["action"] for a in mine} == {"memory.created", "fact.add", "entity.created"}
+
+
 async def test_a_contradiction_in_conversation_closes_the_old_fact(org: Org) -> None:
     c = org.client
     session = await _session(org)
@@ -81,6 +107,12 @@ async def test_a_contradiction_in_conversation_closes_the_old_fact(org: Org) -> 
     assert [f["object"] for f in r.json()["data"]] == ["Berlin"]
     r = await c.get("/v1/facts", params={"subject": "Dan", "predicate": "lives_in", "valid_at": "2025-01-01T00:00:00Z"})
     assert [f["object"] for f in r.json()["data"]] == ["Munich"]
+    (munich,) = r.json()["data"]
+    (audited,) = (await c.get("/v1/audit", params={"action": "fact.invalidate"})).json()["data"]
+    assert audited["entity_id"] == munich["id"] and audited["actor"] == "extractor:offline"
+    r = await c.get("/v1/facts", params={"subject": "Dan", "predicate": "lives_in", "include_history": "true"})
+    replaced = [f["replaces_id"] for f in r.json()["data"] if f["replaces_id"]]  # Berlin's first version
+    assert audited["details"] == {"statement": "Dan lives in Munich", "invalidated": replaced}
 
 
 async def test_a_repeated_statement_is_not_stored_twice(org: Org) -> None:
@@ -96,6 +128,8 @@ async def test_a_repeated_statement_is_not_stored_twice(org: Org) -> None:
     assert set(memory["source_message_ids"]) == set(ids)  # the repeat added provenance (NOOP)
     r = await c.get(f"/v1/memories/{memory['id']}/history")
     assert [h["action"] for h in r.json()["data"]].count("reinforced") == 1
+    r = await c.get("/v1/audit", params={"entity_id": memory["id"]})
+    assert [a["action"] for a in r.json()["data"]] == ["memory.reinforced", "memory.created"]
 
 
 async def test_injected_context_is_never_extracted_and_extract_false_skips(org: Org) -> None:

@@ -102,3 +102,6 @@ async def test_kill_9_mid_job_loses_nothing_and_does_nothing_twice(
         ).fetchone()
         facts = conn.execute("SELECT count(*) FROM fact WHERE org_id = %s", (org.id,)).fetchone()
     assert created == (1,) and facts == (1,)
+    audit = (await org.client.get("/v1/audit", params={"limit": 200})).json()["data"]
+    written = [a["action"] for a in audit if a["request_id"] == f"job:{job_id}"]
+    assert written.count("memory.created") == 1 and written.count("fact.add") == 1, written  # audited once

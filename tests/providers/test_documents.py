@@ -21,6 +21,7 @@ from engramdb.providers.documents import (
     minilm_tokenizer,
     parse,
 )
+from engramdb.providers.documents import chunk as chunking
 from engramdb.providers.documents.html import html_to_markdown
 from engramdb.providers.documents.outline import HeadingIndex, markdown_headings, markdown_sections
 
@@ -666,3 +667,22 @@ def test_code_with_nothing_but_comments_is_one_chunk(source: str) -> None:
     parsed = parse(source.encode(), "text/x-code", "pkg/__init__.py")
     (only,) = chunk_document(parsed)
     assert only.heading_path == () and only.start_line == 1
+
+
+def test_a_long_text_reaches_the_splitter_in_windows_cut_at_breaks() -> None:
+    size = chunking.WINDOW_CHARS
+    sentence = "Every window ends at a break. "
+    text = "x" + sentence * (3 * size // len(sentence))
+    ranges = chunking._windows(text, 1, len(text))
+    assert ranges[0][0] == 1 and ranges[-1][1] == len(text)
+    assert all(a[1] == b[0] for a, b in zip(ranges, ranges[1:], strict=False))  # contiguous, nothing lost
+    assert all(0 < end - start <= size for start, end in ranges)
+    assert all(text[end - 2 : end] == ". " for _, end in ranges[:-1])  # at a sentence's end, not mid-word
+    unbroken = "y" * (size + 10)  # no break at all: cut at the window's size
+    assert chunking._windows(unbroken, 0, len(unbroken)) == [(0, size), (size, size + 10)]
+    # One line of words, no sentence ends: every word is in some chunk, and no chunk is over its size.
+    line = " ".join(f"w{i}" for i in range(3 * size // 6))
+    chunks = chunk_document(parse(line.encode(), "text/plain", "line.txt"))
+    assert all(c.token_count <= 200 for c in chunks)
+    covered = {w for c in chunks for w in c.text.split()}
+    assert covered == set(line.split())

@@ -20,6 +20,7 @@ from engramdb.sdk import (
     NotFoundError,
     UnprocessableEntityError,
 )
+from engramdb.services.memory.categories import BUILTIN
 from tests.conftest import OrgFactory
 from tests.jobs.conftest import worker  # noqa: F401  (the in-process job worker, for wait())
 
@@ -109,6 +110,17 @@ async def test_crud_and_pagination(sdk: AsyncClient) -> None:
     await sdk.memories.delete(created[1].id, hard=True)
     with pytest.raises(NotFoundError):
         await sdk.memories.get(created[1].id)
+
+
+async def test_categories_and_the_access_log_are_pages(sdk: AsyncClient, app) -> None:  # type: ignore[no-untyped-def]
+    assert [c.name async for c in sdk.categories.list(limit=5)] == sorted(BUILTIN)
+    memory = await sdk.memories.create(content="the spare key is under the blue pot")
+    await app.state.runtime.access.flush()  # hits left by earlier tests
+    await sdk.search(query="spare key", types=["memories"])
+    assert await app.state.runtime.access.flush() >= 1
+    (seen,) = await sdk.memories.accesses(memory.id, access_type="search").to_list()
+    assert seen.memory_id == memory.id
+    assert [a.id async for a in sdk.memories.access_log(memory_id=memory.id)] == [seen.id]
 
 
 async def test_external_ids_with_url_characters_name_the_right_user(sdk: AsyncClient) -> None:

@@ -16,7 +16,7 @@ import typer
 from pydantic import ValidationError
 from rich.console import Console
 
-from engramdb import bootstrap
+from engramdb import bootstrap, limits
 from engramdb.api.app import create_app
 from engramdb.api.deps import get_caller
 from engramdb.cli.asgi import StreamingASGITransport
@@ -80,8 +80,9 @@ async def open_client(target: Target, *, timeout: float = 300.0) -> AsyncIterato
             yield client
         return
     # This machine's service, in process: the runtime from the composition root (jobs wait for `serve` or
-    # `worker`), and the API app over it, driven through the SDK as a remote server would be.
-    async with bootstrap.running(Settings()) as runtime:
+    # `worker`), and the API app over it, driven through the SDK as a remote server would be. A large
+    # document is ingested here, in the command (which shows its progress), not left for a worker.
+    async with bootstrap.running(Settings(document_inline_bytes=limits.MAX_DOCUMENT_BYTES)) as runtime:
         app = create_app(runtime.settings, runtime=runtime)
         if not target.api_key:
             org_id = await pick_org(runtime.db, target.org)

@@ -1,6 +1,7 @@
-"""The ``engramdb`` command. Operator commands (serve, worker, migrate, init, orgs, keys, reembed, doctor, mcp)
-act on this machine; the record commands (users, sessions, chat-import, search, memories, facts, graph,
-jobs, ingest, export, import) go through the SDK to this machine's service or a remote one (``--url``)."""
+"""The ``engramdb`` command. Operator commands (serve, worker, migrate, init, orgs, reembed, doctor, mcp)
+act on this machine; the record commands (keys, users, teams, apps, sessions, chat-import, search,
+memories, facts, graph, jobs, ingest, export, import …) go through the SDK to this machine's service or a
+remote one (``--url``)."""
 
 from __future__ import annotations
 
@@ -19,11 +20,10 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
-from rich.table import Table
 
 from engramdb import bootstrap
 from engramdb._version import __version__
-from engramdb.cli import connect, library, records, transfer, work
+from engramdb.cli import connect, directory, library, output, records, transfer, work
 from engramdb.cli.connect import KeyOpt, Target, UrlOpt
 from engramdb.cli.connect import OrgOpt as TargetOrgOpt
 from engramdb.config import Settings
@@ -302,20 +302,23 @@ def init(org: OrgOpt, as_json: JsonOpt = False) -> None:
 def orgs_list(as_json: JsonOpt = False) -> None:
     """List organizations."""
     orgs = _with_db(_settings(), key_service.list_organizations)
-    if as_json:
-        out.print_json(json.dumps([o.model_dump(mode="json") for o in orgs]))
-        return
-    table = Table("id", "name", "created")
+    table = output.table(f"{len(orgs)} organizations", "id", "name", "created")
     for o in orgs:
-        table.add_row(str(o.id), o.name, o.created_at.isoformat(timespec="seconds"))
-    out.print(table)
+        output.row(table, str(o.id), o.name, output.when(o.created_at))
+    output.emit(orgs, as_json, table)
 
 
 @keys_app.command("create")
 def keys_create(
     name: Annotated[str, typer.Option(help="A label for the key.")] = "cli key",
     scope: Annotated[list[str] | None, typer.Option(help="read, write or admin; repeat for several.")] = None,
-    user_id: Annotated[uuid.UUID | None, typer.Option(help="Bind the key to this user.")] = None,
+    user: Annotated[
+        str | None,
+        typer.Option("--user", help="Bind the key to this user, by your app's id for them (created if new)."),
+    ] = None,
+    user_id: Annotated[
+        str | None, typer.Option("--user-id", help="Bind the key to this user, by Engram's id (a UUID).")
+    ] = None,
     team_id: Annotated[uuid.UUID | None, typer.Option(help="Bind the key to this team.")] = None,
     agent_id: Annotated[uuid.UUID | None, typer.Option(help="Bind the key to this agent.")] = None,
     expires_at: Annotated[datetime | None, typer.Option(help="Expiry (ISO 8601).")] = None,
@@ -324,14 +327,34 @@ def keys_create(
     api_key: KeyOpt = None,
     org: TargetOrgOpt = None,
 ) -> None:
-    """Create an API key and print it (shown once)."""
+    """Create an API key and print it (shown once). Bind it to a user with --user (your app's id for
+    them, as the record commands take a user) or --user-id (Engram's id)."""
+    if user is not None and user_id is not None:
+        raise typer.BadParameter("name the user once: by --user (your app's id) or by --user-id (Engram's id)")
     fields: dict[str, Any] = {"name": name, "scopes": scope or ["read", "write"], "expires_at": expires_at}
-    fields |= {k: v for k, v in {"user_id": user_id, "team_id": team_id, "agent_id": agent_id}.items() if v}
+    bound = {"user_id": _engram_user_id(user_id), "external_user_id": user, "team_id": team_id, "agent_id": agent_id}
+    fields |= {k: v for k, v in bound.items() if v}
     key = connect.run(Target(url, api_key, org), lambda c: c.keys.create(**fields))
     if as_json:
         out.print_json(_dump(key))
         return
     out.print(f"API key {key.id} ({', '.join(key.scopes)}), shown once:\n[bold green]{key.api_key}[/bold green]")
+    if key.user_id:
+        out.print(f"bound to user {key.user_id}" + (f" ({user})" if user else ""), markup=False, highlight=False)
+
+
+def _engram_user_id(value: str | None) -> uuid.UUID | None:
+    """``--user-id``: Engram's id for a user; your app's own id for them goes in ``--user``."""
+    if value is None:
+        return None
+    try:
+        return uuid.UUID(value)
+    except ValueError:
+        raise typer.BadParameter(
+            f"'{value}' is not Engram's id for a user (a UUID); to name the user by your app's id for them, "
+            f"pass --user {value}",
+            param_hint="--user-id",
+        ) from None
 
 
 @keys_app.command("list")
@@ -344,13 +367,11 @@ def keys_list(
 ) -> None:
     """List an organization's API keys (never their secrets)."""
     items = connect.run(Target(url, api_key, org), lambda c: c.keys.list(include_revoked=include_revoked).to_list())
-    if as_json:
-        out.print_json(json.dumps([k.model_dump(mode="json") for k in items]))
-        return
-    table = Table("id", "name", "prefix", "scopes", "bound to", "last used", "revoked")
+    table = output.table(f"{len(items)} keys", "id", "name", "prefix", "scopes", "bound to", "last used", "revoked")
     for k in items:
         bound = ", ".join(f"{n}={v}" for n, v in (("team", k.team_id), ("user", k.user_id), ("agent", k.agent_id)) if v)
-        table.add_row(
+        output.row(
+            table,
             str(k.id),
             k.name,
             k.prefix,
@@ -359,7 +380,7 @@ def keys_list(
             k.last_used_at.isoformat(timespec="seconds") if k.last_used_at else "never",
             "yes" if k.revoked_at else "",
         )
-    out.print(table)
+    output.emit(items, as_json, table)
 
 
 @keys_app.command("revoke")
@@ -529,7 +550,7 @@ app.command("search")(records.search)
 app.command("chat-import")(transfer.chat_import)
 app.command("export")(transfer.export)
 app.command("import")(transfer.import_)
-for _name, _sub in (records.APPS | library.APPS | work.APPS).items():
+for _name, _sub in (records.APPS | directory.APPS | library.APPS | work.APPS).items():
     app.add_typer(_sub, name=_name)
 
 

@@ -1,6 +1,6 @@
 """CLI commands over the records of one organization, through the SDK (local or ``--url``): users,
-agents, sessions, search, memories, facts, the entity graph and jobs. Tables by default, ``--json``
-for scripts."""
+agents, sessions, search, memories, facts, the predicate catalogue, the entity graph and jobs. Tables by
+default, ``--json`` for scripts."""
 
 from __future__ import annotations
 
@@ -20,8 +20,12 @@ UserOpt = Annotated[str | None, typer.Option("--user", help="The user's external
 users_app = typer.Typer(help="Users of the organization.", no_args_is_help=True)
 agents_app = typer.Typer(help="Agents of the organization.", no_args_is_help=True)
 sessions_app = typer.Typer(help="Sessions (conversations) and their messages.", no_args_is_help=True)
-memories_app = typer.Typer(help="Memories: list, show, history, add, delete.", no_args_is_help=True)
+memories_app = typer.Typer(help="Memories: list, show, history, accesses, add, delete.", no_args_is_help=True)
 facts_app = typer.Typer(help="Bi-temporal facts: list (as of a time), add, retract.", no_args_is_help=True)
+predicates_app = typer.Typer(
+    help="The predicate catalogue: which predicates hold one object at a time (list, set, delete).",
+    no_args_is_help=True,
+)
 graph_app = typer.Typer(help="The entity graph: entities, neighbours, paths.", no_args_is_help=True)
 jobs_app = typer.Typer(help="Background jobs: list, show, retry.", no_args_is_help=True)
 APPS = {
@@ -30,6 +34,7 @@ APPS = {
     "sessions": sessions_app,
     "memories": memories_app,
     "facts": facts_app,
+    "predicates": predicates_app,
     "graph": graph_app,
     "jobs": jobs_app,
 }
@@ -251,6 +256,28 @@ def memories_history(
     emit(found, as_json, table)
 
 
+@memories_app.command("accesses")
+def memories_accesses(
+    memory_id: Annotated[str, typer.Argument(help="The memory's id.")],
+    access_type: Annotated[str | None, typer.Option("--type", help="search, read or context.")] = None,
+    limit: LimitOpt = 50,
+    as_json: JsonOpt = False,
+    url: UrlOpt = None,
+    api_key: KeyOpt = None,
+    org: OrgOpt = None,
+) -> None:
+    """Every time a search, read or context returned the memory, newest first: with which key and score."""
+    found = run(
+        Target(url, api_key, org),
+        lambda c: c.memories.accesses(memory_id, access_type=access_type, limit=min(limit, 200)).to_list(limit),
+    )
+    table = new_table(f"{len(found)} accesses of {memory_id}", "when", "type", "key", "request", "score")
+    for a in found:
+        score = "" if a.score is None else f"{a.score:.3f}"
+        row(table, when(a.accessed_at), a.access_type, str(a.key_id or ""), a.request_id or "", score)
+    emit(found, as_json, table)
+
+
 @memories_app.command("delete")
 def memories_delete(
     memory_id: Annotated[str, typer.Argument(help="The memory's id.")],
@@ -308,7 +335,13 @@ def facts_add(
     predicate: Annotated[str, typer.Argument()],
     obj: Annotated[str, typer.Argument(metavar="OBJECT")],
     user: UserOpt = None,
-    single: Annotated[bool, typer.Option("--single", help="One object at a time: closes the current one.")] = False,
+    single: Annotated[
+        bool | None,
+        typer.Option(
+            "--single/--many",
+            help="One object at a time (closes the current one), or many; default: the predicate catalogue's.",
+        ),
+    ] = None,
     entity: Annotated[bool, typer.Option("--entity", help="The object is an entity too (a graph edge).")] = False,
     valid_from: Annotated[datetime | None, typer.Option(help="When it became true.")] = None,
     url: UrlOpt = None,
@@ -316,9 +349,9 @@ def facts_add(
     org: OrgOpt = None,
 ) -> None:
     """Record a fact (consolidated: a duplicate adds weight, a contradiction closes the old one)."""
-    fields: dict[str, Any] = {"subject": subject, "predicate": predicate, "object": obj, "single_valued": single}
-    fields["object_is_entity"] = entity
-    fields |= {k: v for k, v in {"external_user_id": user, "valid_from": valid_from}.items() if v is not None}
+    fields: dict[str, Any] = {"subject": subject, "predicate": predicate, "object": obj, "object_is_entity": entity}
+    extra = {"single_valued": single, "external_user_id": user, "valid_from": valid_from}
+    fields |= {k: v for k, v in extra.items() if v is not None}
     result = run(Target(url, api_key, org), lambda c: c.facts.create(**fields))
     out.print_json(result.model_dump_json())
 
@@ -330,6 +363,57 @@ def facts_retract(
     """Retract a fact (it stays in the history)."""
     run(Target(url, api_key, org), lambda c: c.facts.retract(fact_id))
     out.print(f"retracted fact {fact_id}")
+
+
+# predicates ------------------------------------------------------------------------------------------
+
+
+@predicates_app.command("list")
+def predicates_list(
+    cardinality: Annotated[str | None, typer.Option(help="Only these: one or many.")] = None,
+    source: Annotated[str | None, typer.Option(help="Only these: builtin or organization.")] = None,
+    limit: LimitOpt = 500,
+    as_json: JsonOpt = False,
+    url: UrlOpt = None,
+    api_key: KeyOpt = None,
+    org: OrgOpt = None,
+) -> None:
+    """List the predicate catalogue: built-in predicates and the organization's own, by name."""
+
+    async def work(c: AsyncClient) -> list[Any]:
+        return await c.predicates.list(cardinality=cardinality, source=source, limit=min(limit, 200)).to_list(limit)
+
+    found = run(Target(url, api_key, org), work)
+    table = new_table(f"{len(found)} predicates", "name", "cardinality", "source", "description")
+    for p in found:
+        row(table, p.name, p.cardinality, p.source, short(p.description))
+    emit(found, as_json, table)
+
+
+@predicates_app.command("set")
+def predicates_set(
+    name: Annotated[str, typer.Argument(help="The predicate (lives_in, works_at …).")],
+    cardinality: Annotated[str, typer.Argument(metavar="one|many", help="one: a new fact closes the current one.")],
+    description: Annotated[str | None, typer.Option(help="What the predicate means.")] = None,
+    url: UrlOpt = None,
+    api_key: KeyOpt = None,
+    org: OrgOpt = None,
+) -> None:
+    """Define a predicate, or override a built-in one's cardinality (admin)."""
+    fields: dict[str, Any] = {"cardinality": cardinality}
+    if description is not None:
+        fields["description"] = description
+    result = run(Target(url, api_key, org), lambda c: c.predicates.set(name, **fields))
+    out.print_json(result.model_dump_json())
+
+
+@predicates_app.command("delete")
+def predicates_delete(
+    name: Annotated[str, typer.Argument()], url: UrlOpt = None, api_key: KeyOpt = None, org: OrgOpt = None
+) -> None:
+    """Remove the organization's definition of a predicate (a built-in one has its default again)."""
+    run(Target(url, api_key, org), lambda c: c.predicates.delete(name))
+    out.print(f"deleted the organization's definition of {name}")
 
 
 # graph -----------------------------------------------------------------------------------------------

@@ -9,7 +9,7 @@ from typing import Annotated, Any
 import typer
 
 from engramdb.cli.connect import KeyOpt, OrgOpt, Target, UrlOpt, run
-from engramdb.cli.output import JsonOpt, LimitOpt, emit, out, row, short, when
+from engramdb.cli.output import JsonOpt, LimitOpt, emit, json_object, out, row, short, when
 from engramdb.cli.output import table as new_table
 from engramdb.sdk import AsyncClient
 
@@ -20,15 +20,6 @@ inbox_app = typer.Typer(help="Agents' mailboxes: list an inbox, send, acknowledg
 APPS = {"tasks": tasks_app, "inbox": inbox_app}
 QueueOpt = Annotated[str | None, typer.Option("--queue", help="The queue's name.")]
 AgentArg = Annotated[str, typer.Argument(help="The agent's id.")]
-
-
-def _json(text: str | None) -> dict[str, Any]:
-    if text is None:
-        return {}
-    value = json.loads(text)
-    if not isinstance(value, dict):
-        raise typer.BadParameter("give a JSON object")
-    return value
 
 
 @tasks_app.command("create")
@@ -114,7 +105,7 @@ def tasks_complete(
     org: OrgOpt = None,
 ) -> None:
     """Complete a claimed task."""
-    body = {"lease_id": lease_id, "result": _json(result), "remember": remember}
+    body = {"lease_id": lease_id, "result": json_object(result), "remember": remember}
     task = run(Target(url, api_key, org), lambda c: c.tasks.complete(task_id, **body))
     out.print_json(task.model_dump_json())
 
@@ -183,7 +174,7 @@ def inbox_send(
 ) -> None:
     """Send a message to an agent, a team or everyone."""
     body: dict[str, Any] = {"to_agent_id": to, "to_team_id": team, "broadcast": broadcast, "from_agent_id": sender}
-    body.update(message_type=message_type, payload=_json(payload))
+    body.update(message_type=message_type, payload=json_object(payload))
     message = run(Target(url, api_key, org), lambda c: c.inbox.send(**body))
     out.print_json(message.model_dump_json())
 

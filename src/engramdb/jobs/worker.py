@@ -12,7 +12,8 @@
   ``ENGRAM_WORKER_CONCURRENCY``, webhook deliveries in ``queue.WEBHOOKS`` with
   ``ENGRAM_WEBHOOK_CONCURRENCY``: two procrastinate workers in one process, so a backlog of deliveries
   (a slow receiver, an org with many endpoints) never holds up another org's extraction. Within the
-  delivery lane each org has its own line (``delivery.org_lock``).
+  delivery lane each org has its own line (``delivery.org_lock``). Large document ingests have a third
+  lane, ``queue.DOCUMENTS`` with ``ENGRAM_DOCUMENT_CONCURRENCY``, one at a time per organization.
 """
 
 from __future__ import annotations
@@ -29,11 +30,14 @@ from engramdb.config import Settings
 from engramdb.services.core import jobs
 from engramdb.services.core.runtime import Runtime
 from engramdb.services.distill import extraction, narratives
+from engramdb.services.document import background as background_ingest
 from engramdb.services.webhooks import delivery
 from engramdb.services.webhooks.sender import Sender
 from engramdb.storage import queue
 
 _log = logging.getLogger("engramdb.jobs")
+GRACE_S = 10.0
+DOCUMENT_GRACE_S = 1.0
 
 
 def build_app(url: str, settings: Settings) -> App:
@@ -42,7 +46,7 @@ def build_app(url: str, settings: Settings) -> App:
         conninfo=url,
         kwargs={"options": f"-c search_path={queue.SCHEMA},public"},
         min_size=1,
-        max_size=settings.worker_concurrency + settings.webhook_concurrency + 2,
+        max_size=settings.worker_concurrency + settings.webhook_concurrency + settings.document_concurrency + 3,
     )
     app = App(connector=connector)
     # procrastinate reads max_attempts=0 as "no limit": one attempt in all is no retry at all.
@@ -74,6 +78,13 @@ def build_app(url: str, settings: Settings) -> App:
             _runtime(context), uuid.UUID(org_id), uuid.UUID(job_id), attempt=attempt, final=final
         )
 
+    @app.task(name=queue.INGEST_DOCUMENT, queue=queue.DOCUMENTS, retry=retry, pass_context=True)
+    async def ingest_document(context: JobContext, org_id: str, job_id: str) -> dict[str, Any] | None:
+        attempt, final = _attempt(context)
+        return await background_ingest.run(
+            _runtime(context), uuid.UUID(org_id), uuid.UUID(job_id), attempt=attempt, final=final
+        )
+
     @app.task(name=queue.DELIVER_WEBHOOK, queue=queue.WEBHOOKS, retry=retry, pass_context=True)
     async def deliver_webhook(context: JobContext, org_id: str, delivery_id: str) -> dict[str, Any] | None:
         # Failed HTTP attempts are retried by the delivery itself; ``retry`` covers errors of our own.
@@ -102,7 +113,7 @@ def build_app(url: str, settings: Settings) -> App:
     async def queue_narratives(context: JobContext, timestamp: int) -> int:
         return await narratives.queue_stale(_runtime(context))
 
-    del extract, narrate, deliver_webhook, prune_webhook_deliveries, recover, queue_narratives
+    del extract, narrate, ingest_document, deliver_webhook, prune_webhook_deliveries, recover, queue_narratives
     return app
 
 
@@ -130,15 +141,18 @@ async def run_worker(app: App, runtime: Runtime, *, name: str = "engram") -> Non
     worker) once they are found stalled."""
     settings = runtime.settings
     stalled_s = settings.worker_stalled_s
+    # name, concurrency, and how long a stop waits for running jobs before cutting them short: a document
+    # ingest may run for minutes and starts over from its bytes anyway, so it is cut at once.
     lanes = {
-        queue.QUEUE: (name, settings.worker_concurrency),
-        queue.WEBHOOKS: (f"{name}.webhooks", settings.webhook_concurrency),
+        queue.QUEUE: (name, settings.worker_concurrency, GRACE_S),
+        queue.WEBHOOKS: (f"{name}.webhooks", settings.webhook_concurrency, GRACE_S),
+        queue.DOCUMENTS: (f"{name}.documents", settings.document_concurrency, DOCUMENT_GRACE_S),
     }
     async with app.open_async(), Sender(settings) as sender:
         await requeue_stalled(app, runtime, stalled_s)
         context = {"runtime": runtime, "webhook_sender": sender}
         async with asyncio.TaskGroup() as lane_workers:  # one failing stops the other
-            for lane, (worker_name, concurrency) in lanes.items():
+            for lane, (worker_name, concurrency, grace_s) in lanes.items():
                 work = app.run_worker_async(
                     queues=[lane],
                     name=worker_name,
@@ -147,7 +161,7 @@ async def run_worker(app: App, runtime: Runtime, *, name: str = "engram") -> Non
                     additional_context=context,
                     update_heartbeat_interval=min(10.0, stalled_s / 3),
                     stalled_worker_timeout=stalled_s,
-                    shutdown_graceful_timeout=10.0,
+                    shutdown_graceful_timeout=grace_s,
                     # Due retries (webhook deliveries) are found by polling: no sooner than the shortest backoff.
                     fetch_job_polling_interval=min(5.0, settings.webhook_retry_base_s),
                 )

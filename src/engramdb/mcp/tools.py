@@ -296,12 +296,13 @@ class Tools(AgentTools):
             bool, Field(description="The object is a person, place or thing too: the fact joins the graph.")
         ] = False,
         single_valued: Annotated[
-            bool,
+            bool | None,
             Field(
                 description="The subject has one object for this predicate at a time (lives_in): a new fact "
-                "closes the old one's validity instead of adding a second."
+                "closes the old one's validity instead of adding a second. Leave it out to follow the "
+                "organization's predicate catalogue (lives_in, works_at … are single-valued)."
             ),
-        ] = False,
+        ] = None,
         subject_type: Annotated[EntityType, Field(description="What kind of thing the subject is.")] = "other",
         object_type: Annotated[EntityType, Field(description="With object_is_entity: the object's kind.")] = "other",
         valid_from: Annotated[Timestamp | None, Field(description="When it became true (ISO 8601).")] = None,

@@ -9,7 +9,7 @@ from typing import Annotated
 from pydantic import Field, StringConstraints
 
 from engramdb import limits
-from engramdb.schemas.common import NoNul, PublicModel, StrictModel
+from engramdb.schemas.common import NoNul, PageQuery, PublicModel, StrictModel
 
 CategoryName = Annotated[
     str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64, pattern=r"^[a-z0-9][a-z0-9_-]*$")
@@ -34,3 +34,7 @@ class Category(PublicModel):
     description: str
     builtin: bool
     created_at: datetime | None = None
+
+
+class CategoryFilters(PageQuery):
+    """``GET /categories``: built-in and custom categories by name: paging only."""

@@ -200,13 +200,20 @@ class ApiKeyCreate(StrictModel):
     scopes: list[Scope] = Field(default_factory=_default_scopes, min_length=1, max_length=3)
     team_id: uuid.UUID | None = Field(default=None, description="Bind the key to one team's data.")
     user_id: uuid.UUID | None = Field(default=None, description="Bind the key to one user's data.")
+    external_user_id: ExternalId | None = Field(
+        default=None,
+        description="Bind the key to one user's data, named by your app's id for them (created if new, as a "
+        "write naming an unknown external_user_id creates them).",
+    )
     agent_id: uuid.UUID | None = Field(default=None, description="Bind the key to one agent's data.")
     expires_at: Timestamp | None = None
 
     @model_validator(mode="after")
     def _admin_unbound(self) -> ApiKeyCreate:
         self.scopes = sorted(set(self.scopes))
-        if "admin" in self.scopes and (self.team_id or self.user_id or self.agent_id):
+        if self.user_id is not None and self.external_user_id is not None:
+            raise ValueError("give user_id or external_user_id, not both")
+        if "admin" in self.scopes and (self.team_id or self.user_id or self.external_user_id or self.agent_id):
             raise ValueError("an admin key cannot be bound to a team, user or agent")
         return self
 

@@ -24,6 +24,7 @@ from engramdb.schemas.common import (
     Text,
 )
 from engramdb.schemas.conversations import UserRef
+from engramdb.schemas.jobs import Job
 
 DocPath = Annotated[
     str,
@@ -164,6 +165,17 @@ class DocumentResult(PublicModel):
     document: Document
     action: Action = Field(description="`unchanged`: identical content was already stored; nothing was embedded.")
     chunks: ChunkCounts
+
+
+class DocumentQueued(PublicModel):
+    """A document too large to ingest inside the request (or sent with ``background=true``): its job."""
+
+    status: Literal["queued"] = "queued"
+    job: Job = Field(
+        description="Follow it at `GET /v1/jobs/{id}`: `result` shows the chunks embedded so far, then the "
+        "document's `document_id`, `action` and `chunks`; a refusal (unsupported, empty) fails it with "
+        "`result.error` as the problem the request would have got."
+    )
 
 
 class DocumentChunk(PublicModel):

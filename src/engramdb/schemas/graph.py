@@ -27,6 +27,11 @@ FactPart = Annotated[
     str, StringConstraints(strip_whitespace=True, min_length=1, max_length=limits.MAX_FACT_PART_CHARS), NoNul
 ]
 Aliases = Annotated[list[Name], Field(max_length=limits.MAX_ALIASES)]
+# Stored in snake_case ("Lives In" is lives_in): services/graph/predicates.py normalize.
+PredicateName = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100, pattern=r"^[A-Za-z][A-Za-z0-9_ ]*$")
+]
+Cardinality = Literal["one", "many"]
 
 
 class Entity(PublicModel):
@@ -67,15 +72,15 @@ class EntitySplit(StrictModel):
 
 class FactCreate(StrictModel):
     subject: FactPart
-    predicate: Annotated[
-        str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100, pattern=r"^[A-Za-z][A-Za-z0-9_ ]*$")
-    ]
+    predicate: PredicateName
     object: FactPart
     object_is_entity: bool = Field(default=False, description="The object names an entity (a graph edge).")
     subject_type: EntityType = "other"
     object_type: EntityType = "other"
-    single_valued: bool = Field(
-        default=False, description="The subject has one object for this predicate at a time: a new one closes the old."
+    single_valued: bool | None = Field(
+        default=None,
+        description="The subject has one object for this predicate at a time: a new one closes the old. Left "
+        "out: the predicate's cardinality in the organization's predicate catalogue decides (many when unknown).",
     )
     confidence: Annotated[float, Field(ge=0, le=1)] = 1.0
     valid_from: Timestamp | None = Field(default=None, description="When it became true (event time).")
@@ -179,3 +184,37 @@ class EntityFilters(PageQuery):
     q: str | None = Field(default=None, max_length=limits.MAX_NAME_CHARS, description="Part of a name or alias.")
     type: EntityType | None = None
     user_id: uuid.UUID | None = None
+
+
+class Predicate(PublicModel):
+    """A predicate of the organization's catalogue: a built-in one, the organization's own, or a built-in
+    the organization redefined."""
+
+    name: str = Field(description="In snake_case, as facts store it.")
+    cardinality: Cardinality = Field(
+        description="one: a subject has one object at a time, so a new fact closes the current one; many: "
+        "objects accumulate."
+    )
+    description: str | None
+    source: Literal["builtin", "organization"] = Field(
+        description="builtin: Engram's default, untouched; organization: the organization's own definition."
+    )
+    builtin_cardinality: Cardinality | None = Field(
+        description="The built-in cardinality, which deleting the organization's definition brings back; null "
+        "for a predicate Engram does not ship."
+    )
+    updated_at: datetime | None = Field(description="When the organization last set it; null for a built-in.")
+
+
+class PredicateUpdate(StrictModel):
+    """``PUT /predicates/{name}``: the organization's definition, whole."""
+
+    cardinality: Cardinality
+    description: Annotated[Text, StringConstraints(max_length=limits.MAX_DESCRIPTION_CHARS)] | None = None
+
+
+class PredicateFilters(PageQuery):
+    """``GET /predicates``, by name."""
+
+    cardinality: Cardinality | None = None
+    source: Literal["builtin", "organization"] | None = None

@@ -11,13 +11,13 @@ from pydantic import Field
 from engramdb.schemas.common import PageQuery, PublicModel
 
 JobStatus = Literal["queued", "running", "succeeded", "failed"]
-JobKind = Literal["engram.extract", "engram.narrate"]
+JobKind = Literal["engram.extract", "engram.narrate", "engram.ingest_document"]
 
 
 class JobQueue(PublicModel):
     """Where an unfinished job stood in the queue when a wait for it ended."""
 
-    lane: str = Field(description="The queue it waits in: `engram` (extraction and narratives).")
+    lane: str = Field(description="The queue it waits in: `engram` (extraction and narratives) or `engram.documents`.")
     state: Literal["waiting", "scheduled", "running", "gone"] = Field(
         description="`waiting`: due, in line for a worker; `scheduled`: a retry waiting for `scheduled_at`; "
         "`running`: a worker has it; `gone`: its queue entry ended without it (the upkeep queues it again)."
@@ -42,7 +42,8 @@ class JobWait(PublicModel):
 class Job(PublicModel):
     id: uuid.UUID
     kind: str = Field(
-        description="`engram.extract` (messages → memories, facts, entities, summary) or `engram.narrate`."
+        description="`engram.extract` (messages → memories, facts, entities, summary), `engram.narrate`, or "
+        "`engram.ingest_document` (a large document: `result` shows its progress, then the document's id)."
     )
     status: JobStatus
     session_id: uuid.UUID | None

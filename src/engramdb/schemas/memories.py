@@ -125,3 +125,35 @@ class MemoryFilters(PageQuery):
 
 class MemoryHistoryFilters(PageQuery):
     """A memory's history, oldest change first: paging only."""
+
+
+AccessType = Literal["search", "read", "context"]
+
+
+class MemoryAccess(PublicModel):
+    """One time a memory was returned to a caller: by a search (``score`` is its fused score there), a
+    read or a context assembly, with the key and request that asked."""
+
+    id: uuid.UUID
+    memory_id: uuid.UUID
+    access_type: str
+    key_id: uuid.UUID | None
+    request_id: str | None
+    score: float | None
+    accessed_at: datetime
+
+
+class MemoryAccessFilters(PageQuery):
+    """A memory's access log (``GET /memories/{memory_id}/accesses``), newest first; ``accessed_after`` is
+    inclusive, ``accessed_before`` exclusive."""
+
+    access_type: AccessType | None = None
+    key_id: uuid.UUID | None = None
+    accessed_after: Timestamp | None = None
+    accessed_before: Timestamp | None = None
+
+
+class MemoryAccessLogFilters(MemoryAccessFilters):
+    """``GET /memory-accesses``: the access log of every memory the caller sees, newest first."""
+
+    memory_id: uuid.UUID | None = None

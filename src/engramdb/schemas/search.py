@@ -119,7 +119,14 @@ class ScoreExplanation(PublicModel):
     keyword_score: float | None = None
     rrf: float
     recency: float | None = None
-    importance: float | None = None
+    importance: float | None = Field(
+        default=None, description="Memories: the effective importance, the stored one times `decay`."
+    )
+    decay: float | None = Field(
+        default=None,
+        description="Memories: 2^(−idle/half-life), idle since the memory was last read or confirmed "
+        "(`ENGRAM_DECAY_HALF_LIFE_DAYS` per type; 1 for a type that does not decay).",
+    )
     name_match: bool | None = None
     session: float | None = None
     graph_match: bool | None = Field(

@@ -87,6 +87,15 @@ class InternalServerError(APIStatusError):
     """5xx: the server failed (502: an upstream such as the LLM failed; 503: unavailable)."""
 
 
+class JobPendingError(APIError):
+    """A call's background job (a large document's ingest) had not finished when the call stopped waiting;
+    ``job`` is how it stood: follow it with ``client.jobs.wait(job.id)``."""
+
+    def __init__(self, job: Any) -> None:
+        super().__init__(f"job {job.id} ({job.kind}) is still {job.status}; follow it with client.jobs.wait")
+        self.job = job
+
+
 _BY_STATUS: dict[int, type[APIStatusError]] = {
     400: BadRequestError,
     401: AuthenticationError,

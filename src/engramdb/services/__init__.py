@@ -17,8 +17,9 @@ tenancy         API keys and organizations (``keys``); teams, users, agents and 
 webhooks        endpoints and their delivery log (``endpoints``); sending, retries and upkeep
                 (``delivery``); where webhooks may go (``destinations``); the worker's client (``sender``)
 conversation    sessions, messages, and the vectors a message is embedded as (``vectors``)
-memory          memories with their history, categories, tags
-graph           bi-temporal facts, entities, traversal (neighbourhoods and paths)
+memory          memories with their history, their access log read back (``accesses``), categories, tags
+graph           bi-temporal facts, the predicate catalogue (``predicates``), entities, traversal
+                (neighbourhoods and paths)
 document        documents, the ingest pipeline, repositories, syncing a repository (``sync``)
 distill         the worker's derivations: extraction, consolidation, narratives
 search          the retrievers, hybrid fusion, document and graph search, context assembly

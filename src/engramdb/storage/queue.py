@@ -19,16 +19,21 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 SCHEMA = "procrastinate"
 
 # Lanes: procrastinate queues, each worked with its own concurrency (``engramdb.jobs.worker``), so a backlog
-# of webhook deliveries never holds up extraction. ``QUEUE`` also carries the periodic upkeep.
+# of webhook deliveries, or a 10 MB document, never holds up extraction. ``QUEUE`` also carries the periodic upkeep.
 QUEUE = "engram"
 WEBHOOKS = "engram.webhooks"
+DOCUMENTS = "engram.documents"
 
 # Task names: the job table's ``kind`` and procrastinate's ``task_name`` (registered in engramdb.jobs).
 EXTRACT = "engram.extract"
 NARRATE = "engram.narrate"
 DELIVER_WEBHOOK = "engram.deliver_webhook"
+INGEST_DOCUMENT = "engram.ingest_document"
 
-LANES = {DELIVER_WEBHOOK: WEBHOOKS}  # the lane of each task; any other task goes to ``QUEUE``
+LANES = {
+    DELIVER_WEBHOOK: WEBHOOKS,
+    INGEST_DOCUMENT: DOCUMENTS,
+}  # the lane of each task; any other task goes to ``QUEUE``
 
 _DEFER = text(
     "SELECT procrastinate.procrastinate_defer_jobs_v1(ARRAY[ROW("

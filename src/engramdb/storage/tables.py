@@ -650,3 +650,29 @@ request_tally = Table(
     Column("requests", BigInteger, nullable=False),
     Column("refused", BigInteger, nullable=False),
 )
+
+# --- background document ingests (0011_document_ingest) ------------------------------------------------
+
+document_upload = Table(
+    "document_upload",
+    metadata,
+    _uuid("org_id", primary_key=True),
+    _uuid("job_id", primary_key=True),
+    Column("request", JSONB, nullable=False),
+    Column("data", LargeBinary, nullable=False),
+    Column("size_bytes", Integer, nullable=False),
+    _ts("created_at", nullable=False),
+)
+
+# --- the predicate catalogue (0012_predicates) ---------------------------------------------------------
+
+predicate = Table(
+    "predicate",
+    metadata,
+    _uuid("org_id", primary_key=True),
+    Column("name", Text, primary_key=True),
+    Column("cardinality", Text, nullable=False),
+    Column("description", Text),
+    _ts("created_at", nullable=False),
+    _ts("updated_at", nullable=False),
+)

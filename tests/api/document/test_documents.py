@@ -517,10 +517,10 @@ async def test_a_document_changed_while_embedding_is_planned_again(
     real_embed = ingest._embed
     calls = 0
 
-    async def embed_then_interfere(rt_: Runtime, plans: list) -> None:  # type: ignore[type-arg]
+    async def embed_then_interfere(rt_: Runtime, plans: list, progress: ingest.Progress | None = None) -> None:  # type: ignore[type-arg]
         nonlocal calls
         calls += 1
-        await real_embed(rt_, plans)
+        await real_embed(rt_, plans, progress)
         if calls == 1:  # another writer changes the document while this one was embedding
             await documents.update_document(rt, caller, doc.id, DocumentUpdate(tags=["meanwhile"]))
 

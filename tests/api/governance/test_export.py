@@ -69,6 +69,7 @@ async def _build(org: Org) -> tuple[dict[str, Any], dict[str, Any]]:
         await c.post("/v1/categories", json={"name": "stargazing", "description": "astronomy, telescopes, stars"}),
         201,
     )
+    await _ok(await c.put("/v1/predicates/works_at", json={"cardinality": "one", "description": "the employer"}))
     session = await _ok(
         await c.post(
             "/v1/sessions",
@@ -215,7 +216,8 @@ async def _reads(client: httpx.AsyncClient) -> dict[str, Any]:
         "sessions": await _all(client, "/v1/sessions"),
         "documents": await _all(client, "/v1/documents"),
         "repositories": await _all(client, "/v1/repositories"),
-        "categories": (await _ok(await client.get("/v1/categories"))),
+        "categories": await _all(client, "/v1/categories"),
+        "predicates": await _all(client, "/v1/predicates"),
         "tags": await _all(client, "/v1/tags"),
         "narratives": {u["id"]: await _all(client, f"/v1/users/{u['id']}/narratives") for u in users},
     }

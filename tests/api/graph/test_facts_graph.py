@@ -173,7 +173,7 @@ async def test_merge_and_split_keep_every_link(org: Org) -> None:
 async def test_categories_builtin_and_custom(org: Org) -> None:
     c = org.client
     r = await c.get("/v1/categories")
-    names = {x["name"] for x in r.json()}
+    names = {x["name"] for x in r.json()["data"]}
     assert {"family", "work", "health"} <= names
     r = await c.post("/v1/categories", json={"name": "gardening", "description": "plants, gardens, growing vegetables"})
     assert r.status_code == 201, r.text

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from tests.conftest import Org, assert_problem
+from tests.conftest import Org, assert_problem, client_for
 
 
 async def _memory(org: Org, **body: object) -> dict:  # type: ignore[type-arg]
@@ -110,3 +110,40 @@ async def test_bad_memory_input(org: Org) -> None:
         assert_problem(await org.client.post("/v1/memories", json=body), 422)
     m = await _memory(org)
     assert_problem(await org.client.post(f"/v1/memories/{m['id']}/state", json={"state": "gone"}), 422)
+
+
+async def test_a_memorys_access_log_newest_first_and_only_for_who_sees_it(app, org: Org) -> None:  # type: ignore[no-untyped-def]
+    c = org.client
+    alice, bob = [(await c.post("/v1/users", json={"external_id": name})).json() for name in ("acc-a", "acc-b")]
+    m = await _memory(org, content="prefers window seats on long flights", user_id=alice["id"])
+    await app.state.runtime.access.flush()  # hits left by earlier tests
+    searches = []
+    for _ in range(2):
+        r = await c.post("/v1/search", json={"query": "window seats", "types": ["memories"]})
+        assert r.status_code == 200
+        searches.append(r.headers["x-request-id"])
+    assert await app.state.runtime.access.flush() >= 2
+    url = f"/v1/memories/{m['id']}/accesses"
+    log = (await c.get(url)).json()
+    assert [a["memory_id"] for a in log["data"]] == [m["id"]] * 2 and log["next_cursor"] is None
+    newest, oldest = log["data"]
+    assert [newest["request_id"], oldest["request_id"]] == searches[::-1]
+    assert newest["access_type"] == "search" and newest["key_id"] and newest["score"] > 0
+    first = (await c.get(url, params={"limit": 1})).json()
+    second = (await c.get(url, params={"limit": 1, "cursor": first["next_cursor"]})).json()
+    assert [first["data"][0]["id"], second["data"][0]["id"]] == [newest["id"], oldest["id"]]
+    assert second["next_cursor"] is None
+    assert (await c.get(url, params={"access_type": "context"})).json()["data"] == []
+    assert (await c.get(url, params={"accessed_after": "2999-01-01T00:00:00Z"})).json()["data"] == []
+    assert (await c.get(url, params={"accessed_before": "2999-01-01T00:00:00Z"})).json()["data"] == log["data"]
+    by_key = {"key_id": newest["key_id"], "memory_id": m["id"]}
+    assert (await c.get("/v1/memory-accesses", params=by_key)).json()["data"] == log["data"]
+    assert_problem(await c.get(url, params={"access_type": "peek"}), 422)
+    assert_problem(await c.get("/v1/memories/00000000-0000-7000-8000-000000000000/accesses"), 404)
+    # A key that sees the memory sees its log; one that does not gets a 404 and nothing of it in the list.
+    for user, sees in ((alice, True), (bob, False)):
+        key = (await c.post("/v1/keys", json={"name": "k", "scopes": ["read"], "user_id": user["id"]})).json()
+        async with client_for(app, key["api_key"]) as bound:
+            assert (await bound.get(url)).status_code == (200 if sees else 404)
+            listed = (await bound.get("/v1/memory-accesses")).json()["data"]
+            assert [a["id"] for a in listed] == ([a["id"] for a in log["data"]] if sees else [])

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 
+import psycopg
 import pytest
 
 from tests.conftest import Org, assert_problem, client_for
@@ -186,3 +187,28 @@ async def test_backfill_embeds_deferred_messages(app, org: Org) -> None:  # type
     assert await backfill.count_pending(rt, other_models=False) == 0
     found = await _search(org, query="blimp arrival in the morning", mode="vector", session_id=s["id"])
     assert [r["content"] for r in found] == ["the airship docks at dawn"]
+
+
+async def test_importance_decays_with_idle_time_by_type(org: Org, database_url: str) -> None:
+    body = {"importance": 0.9, "type": "episodic"}
+    fresh = (await org.client.post("/v1/memories", json={**body, "content": "ran the Chicago marathon"})).json()
+    stale = (await org.client.post("/v1/memories", json={**body, "content": "ran the Boston marathon"})).json()
+    fact = (
+        await org.client.post("/v1/memories", json={**body, "type": "fact", "content": "marathon best is 3h05"})
+    ).json()
+    with psycopg.connect(database_url, autocommit=True) as conn:  # last read and confirmed 120 days ago
+        conn.execute(
+            "UPDATE memory SET created_at = now() - interval '120 days', updated_at = now() - interval '120 days', "
+            "last_accessed_at = now() - interval '120 days' WHERE id = ANY(%s)",
+            ([uuid.UUID(stale["id"]), uuid.UUID(fact["id"])],),
+        )
+    results = await _search(
+        org, query="ran the marathon", types=["memories"], explain=True, weights={"importance": 1.0}
+    )
+    by_id = {r["id"]: r["explanation"] for r in results}
+    assert by_id[fresh["id"]]["decay"] > 0.99
+    assert by_id[stale["id"]]["decay"] == pytest.approx(2 ** (-120 / 30), rel=0.01)  # episodic: 30-day half-life
+    assert by_id[stale["id"]]["importance"] == pytest.approx(0.9 * by_id[stale["id"]]["decay"])
+    assert by_id[fact["id"]]["decay"] == 1.0  # facts do not fade
+    ranked = [r["id"] for r in results]
+    assert ranked.index(fresh["id"]) < ranked.index(stale["id"])

@@ -85,6 +85,27 @@ async def test_admin_keys_cannot_be_bound(org: Org) -> None:
     assert_problem(r, 422)
 
 
+async def test_a_key_is_bound_to_a_user_by_the_apps_own_id(app, make_org) -> None:  # type: ignore[no-untyped-def]
+    """``external_user_id`` names the user as every other write may: found, or created on first use, in the
+    key's organization only; the key then acts as that user."""
+    org, other = await make_org(), await make_org()
+    theirs = (await other.client.post("/v1/users", json={"external_id": "ana"})).json()
+    made = await org.client.post("/v1/keys", json={"name": "ana's", "external_user_id": "ana"})
+    assert made.status_code == 201, made.text
+    ana = (await org.client.get("/v1/users/by-external-id/ana")).json()
+    assert made.json()["user_id"] == ana["id"] != theirs["id"]  # created here, never the other org's ana
+    again = (await org.client.post("/v1/keys", json={"name": "ana's too", "external_user_id": "ana"})).json()
+    assert again["user_id"] == ana["id"]
+    assert len((await org.client.get("/v1/users")).json()["data"]) == 1
+    async with client_for(app, made.json()["api_key"]) as c:
+        assert (await c.post("/v1/sessions", json={})).json()["user_id"] == ana["id"]
+    both = {"name": "x", "user_id": ana["id"], "external_user_id": "ana"}
+    assert "not both" in str(assert_problem(await org.client.post("/v1/keys", json=both), 422)["errors"])
+    admin = {"name": "x", "scopes": ["admin"], "external_user_id": "bo"}
+    assert_problem(await org.client.post("/v1/keys", json=admin), 422)
+    assert (await org.client.get("/v1/users/by-external-id/bo")).status_code == 404
+
+
 async def test_key_rename(org: Org) -> None:
     key = (await org.client.post("/v1/keys", json={"name": "a"})).json()
     renamed = (await org.client.patch(f"/v1/keys/{key['id']}", json={"name": "b"})).json()

@@ -6,6 +6,7 @@ import uuid
 from typing import Annotated, Any
 
 from fastapi import APIRouter, File, Form, Query, Response, UploadFile
+from fastapi.responses import JSONResponse
 from pydantic.json_schema import SkipJsonSchema
 
 from engramdb import limits
@@ -17,6 +18,7 @@ from engramdb.schemas.documents import (
     DocumentChunkFilters,
     DocumentCreate,
     DocumentFilters,
+    DocumentQueued,
     DocumentResult,
     DocumentUpdate,
     DocumentUploadForm,
@@ -37,12 +39,34 @@ documents_router = APIRouter(prefix="/documents", tags=["documents"])
 repositories_router = APIRouter(prefix="/repositories", tags=["repositories"])
 
 
-_UNCHANGED: dict[int | str, dict[str, Any]] = {
-    200: {"model": DocumentResult, "description": "Nothing new to store: `action` is `updated` or `unchanged`"}
+_QUEUED: dict[int | str, dict[str, Any]] = {
+    202: {
+        "model": DocumentQueued,
+        "description": "Queued: a document over `ENGRAM_DOCUMENT_INLINE_BYTES`, or `background=true`; "
+        "`Location` is its job",
+    }
 }
+_UNCHANGED: dict[int | str, dict[str, Any]] = {
+    200: {"model": DocumentResult, "description": "Nothing new to store: `action` is `updated` or `unchanged`"},
+    **_QUEUED,
+}
+Background = Annotated[
+    bool,
+    Query(
+        description="true: ingest in a background job and answer 202 at once. A document over the server's "
+        "inline size (`ENGRAM_DOCUMENT_INLINE_BYTES`, 128 KiB by default) is always queued."
+    ),
+]
 
 
-def _status(response: Response, result: DocumentResult) -> DocumentResult:
+def _queued(result: DocumentQueued) -> JSONResponse:
+    body = result.model_dump(mode="json")
+    return JSONResponse(body, status_code=202, headers={"Location": f"/v1/jobs/{result.job.id}"})
+
+
+def _status(response: Response, result: DocumentResult | DocumentQueued) -> DocumentResult | JSONResponse:
+    if isinstance(result, DocumentQueued):
+        return _queued(result)
     response.status_code = 201 if result.action == "created" else 200
     return result
 
@@ -56,9 +80,9 @@ def _status(response: Response, result: DocumentResult) -> DocumentResult:
     summary="Add a document from text (201 when stored, 200 when it was already there or replaced)",
 )
 async def create_document(
-    body: DocumentCreate, response: Response, rt: RuntimeDep, caller: CallerDep
-) -> DocumentResult:
-    return _status(response, await documents.create_text(rt, caller, body))
+    body: DocumentCreate, response: Response, rt: RuntimeDep, caller: CallerDep, background: Background = False
+) -> DocumentResult | JSONResponse:
+    return _status(response, await documents.create_text(rt, caller, body, background=background))
 
 
 @documents_router.post(
@@ -89,7 +113,8 @@ async def upload_document(
     agent_id: Annotated[uuid.UUID | SkipJsonSchema[None], Form()] = None,
     app_id: Annotated[uuid.UUID | SkipJsonSchema[None], Form()] = None,
     repository_id: Annotated[uuid.UUID | SkipJsonSchema[None], Form()] = None,
-) -> DocumentResult:
+    background: Background = False,
+) -> DocumentResult | JSONResponse:
     # Fields one by one (not a form model): the OpenAPI document then describes a plain multipart object. A
     # form has no null (a client sending one would send the text "null"): leave a field out instead.
     fields = {
@@ -107,7 +132,9 @@ async def upload_document(
     }
     form = DocumentUploadForm.model_validate({k: v for k, v in fields.items() if v is not None})
     data = await file.read(limits.MAX_DOCUMENT_BYTES + 1)  # one byte over is enough to refuse it
-    result = await documents.create(rt, caller, form, data, filename=file.filename, part_type=file.content_type)
+    result = await documents.create(
+        rt, caller, form, data, filename=file.filename, part_type=file.content_type, background=background
+    )
     return _status(response, result)
 
 
@@ -131,11 +158,15 @@ async def get_document(
 @documents_router.patch(
     "/{document_id}",
     response_model=Document,
+    responses=_QUEUED,
     operation_id="update_document",
     summary="Update a document; new content re-embeds only the chunks that changed",
 )
-async def update_document(document_id: uuid.UUID, body: DocumentUpdate, rt: RuntimeDep, caller: CallerDep) -> Document:
-    return await documents.update_document(rt, caller, document_id, body)
+async def update_document(
+    document_id: uuid.UUID, body: DocumentUpdate, rt: RuntimeDep, caller: CallerDep, background: Background = False
+) -> Document | JSONResponse:
+    result = await documents.update_document(rt, caller, document_id, body, background=background)
+    return _queued(result) if isinstance(result, DocumentQueued) else result
 
 
 @documents_router.delete(

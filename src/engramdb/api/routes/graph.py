@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Path, Query, Response
 
 from engramdb import limits
 from engramdb.api.deps import CallerDep, RuntimeDep
@@ -22,14 +22,21 @@ from engramdb.schemas.graph import (
     FactResult,
     Neighbourhood,
     Paths,
+    Predicate,
+    PredicateFilters,
+    PredicateName,
+    PredicateUpdate,
 )
-from engramdb.services.graph import entities, facts
+from engramdb.services.graph import entities, facts, predicates
 from engramdb.services.graph import traversal as graph
 
 facts_router = APIRouter(tags=["facts"])
 
 
 graph_router = APIRouter(tags=["graph"])
+
+
+predicates_router = APIRouter(prefix="/predicates", tags=["predicates"])
 
 
 ValidAt = Annotated[Timestamp | None, Query(description="Event time: what was true then (default: now).")]
@@ -141,3 +148,44 @@ async def get_entity_paths(
     return await graph.paths(
         rt, caller, entity_id, target_id, max_depth=max_depth, limit=limit, valid_at=valid_at, known_at=known_at
     )
+
+
+NamePath = Annotated[PredicateName, Path(description="The predicate, in snake_case (`Lives In` is `lives_in`).")]
+
+
+@predicates_router.get(
+    "",
+    response_model=Page[Predicate],
+    operation_id="list_predicates",
+    summary="The predicate catalogue: built-in predicates and the organization's own, by name",
+)
+async def list_predicates(
+    filters: Annotated[PredicateFilters, Query()], rt: RuntimeDep, caller: CallerDep
+) -> Page[Predicate]:
+    return await predicates.list_predicates(rt, caller, filters)
+
+
+@predicates_router.get("/{name}", response_model=Predicate, operation_id="get_predicate", summary="Get a predicate")
+async def get_predicate(name: NamePath, rt: RuntimeDep, caller: CallerDep) -> Predicate:
+    return await predicates.get(rt, caller, name)
+
+
+@predicates_router.put(
+    "/{name}",
+    response_model=Predicate,
+    operation_id="set_predicate",
+    summary="Define a predicate, or override a built-in one's cardinality (admin)",
+)
+async def set_predicate(name: NamePath, body: PredicateUpdate, rt: RuntimeDep, caller: CallerDep) -> Predicate:
+    return await predicates.upsert(rt, caller, name, body)
+
+
+@predicates_router.delete(
+    "/{name}",
+    status_code=204,
+    operation_id="delete_predicate",
+    summary="Remove the organization's definition of a predicate (a built-in one reverts to its default)",
+)
+async def delete_predicate(name: NamePath, rt: RuntimeDep, caller: CallerDep) -> Response:
+    await predicates.delete_predicate(rt, caller, name)
+    return Response(status_code=204)

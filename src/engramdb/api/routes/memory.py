@@ -1,4 +1,4 @@
-"""Memories with their history and states, categories, and the org's tags."""
+"""Memories with their history, states and access log, categories, and the org's tags."""
 
 from __future__ import annotations
 
@@ -8,10 +8,13 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Response
 
 from engramdb.api.deps import CallerDep, DbDep, RuntimeDep
-from engramdb.schemas.categories import Category, CategoryCreate, CategoryUpdate
+from engramdb.schemas.categories import Category, CategoryCreate, CategoryFilters, CategoryUpdate
 from engramdb.schemas.common import Page
 from engramdb.schemas.memories import (
     Memory,
+    MemoryAccess,
+    MemoryAccessFilters,
+    MemoryAccessLogFilters,
     MemoryCreate,
     MemoryFilters,
     MemoryHistoryEntry,
@@ -21,19 +24,21 @@ from engramdb.schemas.memories import (
 )
 from engramdb.schemas.tags import TagCount, TagFilters, TagRename, TagRenameResult
 from engramdb.services.governance import erase
-from engramdb.services.memory import categories, memories, tags
+from engramdb.services.memory import accesses, categories, memories, tags
 
 categories_router = APIRouter(tags=["categories"])
 
 
 @categories_router.get(
     "/categories",
-    response_model=list[Category],
+    response_model=Page[Category],
     operation_id="list_categories",
-    summary="Built-in and custom categories",
+    summary="Built-in and custom categories, by name",
 )
-async def list_categories(rt: RuntimeDep, caller: CallerDep) -> list[Category]:
-    return await categories.list_categories(rt, caller)
+async def list_categories(
+    filters: Annotated[CategoryFilters, Query()], rt: RuntimeDep, caller: CallerDep
+) -> Page[Category]:
+    return await categories.list_categories(rt, caller, filters)
 
 
 @categories_router.post(
@@ -136,6 +141,33 @@ async def get_memory_history(
     memory_id: uuid.UUID, filters: Annotated[MemoryHistoryFilters, Query()], db: DbDep, caller: CallerDep
 ) -> Page[MemoryHistoryEntry]:
     return await memories.history(db, caller, memory_id, filters)
+
+
+@memories_router.get(
+    "/{memory_id}/accesses",
+    response_model=Page[MemoryAccess],
+    operation_id="get_memory_accesses",
+    summary="Every time a search, read or context returned the memory, newest first",
+)
+async def get_memory_accesses(
+    memory_id: uuid.UUID, filters: Annotated[MemoryAccessFilters, Query()], db: DbDep, caller: CallerDep
+) -> Page[MemoryAccess]:
+    return await accesses.list_for_memory(db, caller, memory_id, filters)
+
+
+accesses_router = APIRouter(prefix="/memory-accesses", tags=["memories"])
+
+
+@accesses_router.get(
+    "",
+    response_model=Page[MemoryAccess],
+    operation_id="list_memory_accesses",
+    summary="The access log of every memory the caller sees, newest first",
+)
+async def list_memory_accesses(
+    filters: Annotated[MemoryAccessLogFilters, Query()], db: DbDep, caller: CallerDep
+) -> Page[MemoryAccess]:
+    return await accesses.list_all(db, caller, filters)
 
 
 tags_router = APIRouter(prefix="/tags", tags=["tags"])

@@ -4,7 +4,9 @@ Each rule recognises one way people state a lasting fact about themselves ("my s
 to Lisbon", "I'm allergic to peanuts"). The subject is always the speaker. The rules read the sentence
 as spoken (first person, after ``offline_text.normalize``), where the patterns are simplest.
 Single-valued predicates (``lives_in``, ``works_at``, …) let consolidation close the previous value when
-a new one arrives, so only predicates where that is right are marked so.
+a new one arrives: which those are is the built-in predicate list (``predicates.BUILTIN``), the same one
+every organization's predicate catalogue starts from; a rule marks only what that list cannot name
+(``favorite_{what}``).
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
 
-from engramdb.providers.extraction import EntityType
+from engramdb.providers.extraction import EntityType, predicates
 from engramdb.providers.extraction.dates import DateMention
 from engramdb.providers.extraction.offline_words import (
     NOT_NAMES,
@@ -48,7 +50,7 @@ class _Rule:
     pattern: re.Pattern[str]
     predicate: str  # "{rel}" / "favorite_{what}": filled from the match
     kind: ObjectKind
-    single_valued: bool = False
+    single_valued: bool = False  # for a predicate the built-in list does not name (a templated one)
     ended: bool = False  # the fact stopped being true ("I no longer live in …")
     confidence: float = 0.8
 
@@ -120,25 +122,23 @@ _RULES: tuple[_Rule, ...] = (
     _rule(
         rf"{_I}(?:have|got|adopted)\s+(?P<obj>(?:a|an|two|three|\d+)\s+(?:\w+\s+)?(?:{_PET})s?)\b", "has_pet", "phrase"
     ),
-    _rule(rf"\b[Mm]y\s+name\s+is\s+{_NAME}", "name", "person", single_valued=True, confidence=0.95),
+    _rule(rf"\b[Mm]y\s+name\s+is\s+{_NAME}", "name", "person", confidence=0.95),
     _rule(rf"{_I}(?:no\s+longer|don'?t|do\s+not)\s+live\s+in\s+{_OBJ}", "lives_in", "place", ended=True),
     _rule(rf"{_I}(?:used\s+to\s+live|lived)\s+in\s+{_OBJ}", "lives_in", "place", ended=True),
-    _rule(rf"{_I}(?:live|reside)\s+in\s+{_OBJ}", "lives_in", "place", single_valued=True),
+    _rule(rf"{_I}(?:live|reside)\s+in\s+{_OBJ}", "lives_in", "place"),
     _rule(
         rf"\bI(?:'m|\s+am|'ve\s+been|\s+have\s+been|'ve|\s+have)\s+{_ADV}(?:living|lived)\s+in\s+{_OBJ}",
         "lives_in",
         "place",
-        single_valued=True,
     ),
     _rule(
         rf"(?:{_I}|^){_ADV}(?:moved|relocated)\s+(?:back\s+)?(?:to|into)\s+{_OBJ}",
         "lives_in",
         "place",
-        single_valued=True,
     ),
     _rule(rf"{_IM}from\s+{_OBJ}", "from", "place"),
     _rule(rf"{_I}(?:grew\s+up|was\s+raised)\s+in\s+{_OBJ}", "from", "place"),
-    _rule(rf"{_I}was\s+born\s+in\s+{_OBJ}", "born_in", "place", single_valued=True),
+    _rule(rf"{_I}was\s+born\s+in\s+{_OBJ}", "born_in", "place"),
     _rule(rf"{_I}(?:no\s+longer|don'?t|do\s+not)\s+work\s+(?:at|for)\s+{_OBJ}", "works_at", "org", ended=True),
     _rule(
         rf"(?:{_I}|^){_ADV}(?:lost|quit|left)\s+my\s+(?:\w+\s+)?job\s+(?:at|with)\s+{_OBJ}",
@@ -153,35 +153,29 @@ _RULES: tuple[_Rule, ...] = (
         rf"(?:{_I}|{_IM}|I've\s+been\s+|^){_ADV}(?:work|worked|working|interning|intern)\s+(?:at|for)\s+{_OBJ}",
         "works_at",
         "org",
-        single_valued=True,
     ),
     _rule(
         rf"(?:{_I}|^){_ADV}(?:got|landed|accepted|started)\s+(?:a|my|the)\s+(?:new\s+)?(?:job|position|role)\s+"
         rf"(?:at|with)\s+{_OBJ}",
         "works_at",
         "org",
-        single_valued=True,
     ),
-    _rule(
-        rf"(?:{_I}|^){_ADV}(?:work|worked|working)\s+as\s+(?:a|an)\s+{_OBJ}", "occupation", "phrase", single_valued=True
-    ),
+    _rule(rf"(?:{_I}|^){_ADV}(?:work|worked|working)\s+as\s+(?:a|an)\s+{_OBJ}", "occupation", "phrase"),
     _rule(
         rf"(?:{_IM}(?:a|an)|(?:{_I}|^)became\s+(?:a|an))\s+(?P<obj>(?:[\w-]+\s+){{0,2}}?(?:"
         + "|".join(sorted(OCCUPATIONS, key=len, reverse=True))
         + r"))\b(?!\s+(?:at\s+heart|fan|lover))",
         "occupation",
         "phrase",
-        single_valued=True,
     ),
-    _rule(rf"{_IM}(?P<obj>\d{{1,3}})\s*(?:years?\s+old|yrs?\s+old|y/?o)\b", "age", "number", single_valued=True),
-    _rule(rf"(?:{_I}|^){_ADV}turned\s+(?P<obj>\d{{1,3}})\b", "age", "number", single_valued=True),
-    _rule(rf"{_IM}(?:happily\s+)?married\s+to\s+{_NAME}", "spouse", "person", single_valued=True),
-    _rule(rf"\bI\s+{_ADV}(?:got\s+)?married\s+{_NAME}", "spouse", "person", single_valued=True),
+    _rule(rf"{_IM}(?P<obj>\d{{1,3}})\s*(?:years?\s+old|yrs?\s+old|y/?o)\b", "age", "number"),
+    _rule(rf"(?:{_I}|^){_ADV}turned\s+(?P<obj>\d{{1,3}})\b", "age", "number"),
+    _rule(rf"{_IM}(?:happily\s+)?married\s+to\s+{_NAME}", "spouse", "person"),
+    _rule(rf"\bI\s+{_ADV}(?:got\s+)?married\s+{_NAME}", "spouse", "person"),
     _rule(
         rf"\bI(?:'m|\s+am)\s+{_ADV}(?:dating|engaged\s+to|in\s+a\s+relationship\s+with)\s+{_NAME}",
         "partner",
         "person",
-        single_valued=True,
     ),
     _rule(
         rf"\b[Mm]y\s+(?:all-time\s+|absolute\s+)?{spellings('favorite')}\s+(?P<what>[a-z]+(?:\s+[a-z]+)?)\s+"
@@ -345,7 +339,7 @@ def find_facts(sentence: str, speaker: str, date: DateMention | None = None) -> 
                 obj,
                 _OBJECT_TYPE[rule.kind],
                 entity,
-                rule.single_valued,
+                _single_valued(rule, predicate),
                 rule.ended,
                 rule.confidence,
                 alias=predicate if groups.get("rel") else None,
@@ -353,6 +347,12 @@ def find_facts(sentence: str, speaker: str, date: DateMention | None = None) -> 
             )
         )
     return found
+
+
+def _single_valued(rule: _Rule, predicate: str) -> bool:
+    """From the built-in predicate list, else the rule's own mark; never for a fact that ended."""
+    known = predicates.single_valued(predicate)
+    return (rule.single_valued if known is None else known) and not rule.ended
 
 
 def _definite(predicate: str, obj: str) -> bool:

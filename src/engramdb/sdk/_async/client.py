@@ -58,6 +58,7 @@ class AsyncClient(AsyncHTTP):
         self.memories = r.Memories(self)
         self.facts = r.Facts(self)
         self.entities = r.Entities(self)
+        self.predicates = r.Predicates(self)
         self.categories = r.Categories(self)
         self.jobs = r.Jobs(self)
         self.documents = r.Documents(self)

@@ -15,14 +15,14 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, func, insert, select, text, tuple_, update
+from sqlalchemy import func, insert, select, text, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from engramdb import ids, metrics
 from engramdb.errors import Conflict, InvalidRequest
 from engramdb.providers.extraction import Usage as TokenUsage
 from engramdb.schemas.common import Page
-from engramdb.schemas.jobs import Job, JobFilters, JobQueue, JobWait, Usage, UsageRow
+from engramdb.schemas.jobs import Job, JobFilters, JobQueue, JobWait
 from engramdb.services.core import events, visibility
 from engramdb.services.core.caller import Caller
 from engramdb.storage import queue
@@ -75,6 +75,11 @@ def user_lock(org_id: uuid.UUID, user_id: uuid.UUID) -> str:
     return f"narrate:{org_id}:{user_id}"
 
 
+def documents_lock(org_id: uuid.UUID) -> str:
+    """An organization's background document ingests run one at a time, in order."""
+    return f"documents:{org_id}"
+
+
 async def retry(db: Database, caller: Caller, job_id: uuid.UUID, *, max_attempts: int) -> Job:
     """Queue a failed job again, as a new job (the failed one keeps its record). An extraction retried
     picks up every message its session has not had extracted, the failed job's included."""
@@ -85,6 +90,8 @@ async def retry(db: Database, caller: Caller, job_id: uuid.UUID, *, max_attempts
         )
         if row["status"] != "failed":
             raise Conflict(f"job {job_id} is {row['status']}; only a failed job can be retried")
+        if row["kind"] == queue.INGEST_DOCUMENT:
+            raise Conflict(f"job {job_id} ingested a document whose content is no longer kept: send the document again")
         lock = _lock_for(caller.org_id, row)
         new_id = await enqueue(
             conn,
@@ -207,6 +214,25 @@ async def fail(
             await _emit(conn, org_id, "job.failed", done.mappings().first())
 
 
+async def end_failed(conn: AsyncConnection, org_id: uuid.UUID, job_id: uuid.UUID, result: dict[str, Any]) -> None:
+    """Record, in ``conn``'s transaction, that the job failed for good for a reason of the request's own
+    (retrying cannot help): ``result`` says why."""
+    error = result.get("error", {})
+    done = await conn.execute(
+        update(j)
+        .where(j.c.org_id == org_id, j.c.id == job_id, j.c.status.notin_(FINISHED))
+        .values(
+            status="failed",
+            error=str(error.get("detail") or error)[:2000],
+            result=result,
+            finished_at=func.now(),
+            updated_at=func.now(),
+        )
+        .returning(*public_columns(j))
+    )
+    await _emit(conn, org_id, "job.failed", done.mappings().first())
+
+
 async def execute(
     db: Database,
     org_id: uuid.UUID,
@@ -242,6 +268,8 @@ async def execute(
 
 
 def _lock_for(org_id: uuid.UUID, row: Any) -> str:
+    if row["kind"] == queue.INGEST_DOCUMENT:
+        return documents_lock(org_id)
     if row["kind"] == queue.EXTRACT and row["session_id"] is not None:
         return session_lock(org_id, row["session_id"])
     if row["kind"] == queue.NARRATE and row["user_id"] is not None:
@@ -367,29 +395,3 @@ async def list_jobs(db: Database, caller: Caller, filters: JobFilters) -> Page[J
         last = rows[limit - 1]
         next_cursor = encode_cursor([last["created_at"].isoformat(), str(last["id"])])
     return Page[Job](data=[Job.model_validate(r) for r in rows[:limit]], next_cursor=next_cursor)
-
-
-async def usage(db: Database, caller: Caller, *, since: datetime | None, until: datetime | None) -> Usage:
-    """Jobs and LLM tokens per kind and provider (admin)."""
-    caller.require("admin")
-    conds: list[ColumnElement[bool]] = [j.c.org_id == caller.org_id]
-    if since is not None:
-        conds.append(j.c.created_at >= since)
-    if until is not None:
-        conds.append(j.c.created_at < until)
-    query = (
-        select(
-            j.c.kind,
-            j.c.provider,
-            func.count().label("jobs"),
-            func.coalesce(func.sum(j.c.prompt_tokens), 0).label("prompt_tokens"),
-            func.coalesce(func.sum(j.c.completion_tokens), 0).label("completion_tokens"),
-            func.coalesce(func.sum(j.c.llm_calls), 0).label("llm_calls"),
-        )
-        .where(*conds)
-        .group_by(j.c.kind, j.c.provider)
-        .order_by(j.c.kind, j.c.provider)
-    )
-    async with db.tenant(caller.org_id) as conn:
-        rows = (await conn.execute(query)).mappings().all()
-    return Usage(since=since, until=until, data=[UsageRow.model_validate(dict(r)) for r in rows])

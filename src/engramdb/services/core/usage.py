@@ -1,4 +1,4 @@
-"""An organization's usage (``GET /v1/usage``): jobs and LLM tokens (``jobs.usage``), API requests per route
+"""An organization's usage (``GET /v1/usage``): jobs and LLM tokens (``job_usage``), API requests per route
 class (the daily tally the rate limiter keeps, ``services.tenancy.quotas``) and what it stores.
 
 Per-organization figures live here, not in ``/metrics``: a series per tenant would grow without bound.
@@ -11,13 +11,14 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import func, select, text
+from sqlalchemy import ColumnElement, func, select, text
 
-from engramdb.schemas.jobs import RequestUsage, TableUsage, Usage
-from engramdb.services.core import jobs
+from engramdb.schemas.jobs import RequestUsage, TableUsage, Usage, UsageRow
 from engramdb.services.core.caller import Caller
 from engramdb.storage import tables as t
 from engramdb.storage.database import Database
+
+j = t.job
 
 # What an organization stores, by the name usage shows: (name, table).
 STORED = (
@@ -43,9 +44,35 @@ _TABLE_SIZE = text(
 )
 
 
+async def job_usage(db: Database, caller: Caller, *, since: datetime | None, until: datetime | None) -> Usage:
+    """Jobs and LLM tokens per kind and provider (admin)."""
+    caller.require("admin")
+    conds: list[ColumnElement[bool]] = [j.c.org_id == caller.org_id]
+    if since is not None:
+        conds.append(j.c.created_at >= since)
+    if until is not None:
+        conds.append(j.c.created_at < until)
+    query = (
+        select(
+            j.c.kind,
+            j.c.provider,
+            func.count().label("jobs"),
+            func.coalesce(func.sum(j.c.prompt_tokens), 0).label("prompt_tokens"),
+            func.coalesce(func.sum(j.c.completion_tokens), 0).label("completion_tokens"),
+            func.coalesce(func.sum(j.c.llm_calls), 0).label("llm_calls"),
+        )
+        .where(*conds)
+        .group_by(j.c.kind, j.c.provider)
+        .order_by(j.c.kind, j.c.provider)
+    )
+    async with db.tenant(caller.org_id) as conn:
+        rows = (await conn.execute(query)).mappings().all()
+    return Usage(since=since, until=until, data=[UsageRow.model_validate(dict(r)) for r in rows])
+
+
 async def report(db: Database, caller: Caller, *, since: datetime | None, until: datetime | None) -> Usage:
     """Jobs, tokens, requests and storage of the caller's organization (admin)."""
-    usage = await jobs.usage(db, caller, since=since, until=until)
+    usage = await job_usage(db, caller, since=since, until=until)
     tally = t.request_tally
     conds = [tally.c.org_id == caller.org_id]
     if since is not None:

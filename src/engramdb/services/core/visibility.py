@@ -5,7 +5,7 @@ An unbound key sees its whole organization; a key bound to a team, user or agent
 inside its binding, failing closed:
 
 * sessions and memories carry their team, user and agent, so a bound key's columns confine them directly;
-* messages: exactly those of the sessions the key sees;
+* messages: exactly those of the sessions the key sees; the memory access log: that of the memories it sees;
 * users: a user-bound key sees its user; a team-bound key the team's users; an agent-bound key its
   agent's user;
 * facts: those of the users the key sees (and of its agent, for an agent-bound key);
@@ -55,6 +55,15 @@ def sessions(caller: Caller) -> Conditions:
 
 def memories(caller: Caller) -> Conditions:
     return _bound_columns(caller, t.memory)
+
+
+def memory_accesses(caller: Caller) -> Conditions:
+    """An access-log row is visible exactly when its memory is (a bound key sees its memories' rows)."""
+    log, mem = t.memory_access_log, t.memory
+    conds: Conditions = [log.c.org_id == caller.org_id]
+    if caller.bound:
+        conds.append(log.c.memory_id.in_(select(mem.c.id).where(*memories(caller))))
+    return conds
 
 
 def messages(caller: Caller) -> Conditions:
@@ -249,6 +258,7 @@ RULES: dict[str, Callable[[Caller], Conditions]] = {
     "session": sessions,
     "message": messages,
     "memory": memories,
+    "memory_access_log": memory_accesses,
     "user_account": _users_conditions,
     "fact": facts,
     "entity": entities,

@@ -5,7 +5,8 @@ every reader, so a repeat must not vanish into it): the same normalized text, or
 within ``NOOP`` cosine, is a NOOP (the existing memory gains the new provenance); a memory of the same
 stateful type (fact or preference) and speaker within ``UPDATE`` cosine is an UPDATE (the new wording
 replaces the old, which stays in ``memory_history``); anything else is an ADD. Events and plans are not
-updated by similar ones: two visits to the same place are two memories.
+updated by similar ones: two visits to the same place are two memories. Each write is audited
+(``memory.created``, ``memory.updated``, ``memory.reinforced``) in the caller's transaction.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from engramdb import ids
 from engramdb.providers.extraction import MemoryCandidate
-from engramdb.services.core import events
+from engramdb.services.core import audit, events
 from engramdb.services.core.caller import Caller
 from engramdb.services.core.runtime import Runtime
 from engramdb.services.memory import memories
@@ -164,6 +165,7 @@ async def consolidate(
         .one()
     )
     await memories.write_history(conn, caller, row, "created", None, memories.snapshot(row))
+    await audit.record(conn, caller, "memory.created", "memory", memory_id)
     created = memories.event_data(row, "created")
     await events.emit(conn, org_id=caller.org_id, event_type="memory.created", data=created)
     return Outcome(memory_id, "ADD")
@@ -180,15 +182,19 @@ async def _add_sources(
 
 
 async def _reinforce(conn: AsyncConnection, caller: Caller, row: dict[str, Any], cand: MemoryCandidate) -> None:
-    """A repeat: the memory gains the new provenance and at least the new importance; history says so."""
+    """A repeat: the memory gains the new provenance and at least the new importance; history and the
+    audit log say so. A repeat of messages it already cites changes nothing and records nothing."""
     added = [m for m in cand.message_ids if m not in set(row["source_message_ids"])]
     if not added:
         return
     await _add_sources(conn, caller, row["id"], row["source_message_ids"], cand)
+    fields = ["source_message_ids"]
     if cand.importance > row["importance"]:
         await conn.execute(
             update(mem).where(mem.c.org_id == caller.org_id, mem.c.id == row["id"]).values(importance=cand.importance)
         )
+        fields.append("importance")
     await memories.write_history(
         conn, caller, row, "reinforced", None, {"source_message_ids": [str(m) for m in added], "content": cand.content}
     )
+    await audit.record(conn, caller, "memory.reinforced", "memory", row["id"], {"fields": fields})

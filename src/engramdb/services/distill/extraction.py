@@ -6,6 +6,11 @@ extend the summary (model and LLM calls happen outside any transaction), then co
 and moves the watermark in one transaction. So a job killed at any point has either done all of a
 batch or none of it, and its retry starts where the last committed batch ended: nothing is lost and
 nothing is extracted twice.
+
+Every write is audited in that transaction, with the API's action names (``memory.created``,
+``memory.updated``, ``memory.reinforced``, ``fact.add``, ``fact.noop``, ``fact.invalidate``,
+``entity.created``, ``entity.updated``), actor ``extractor:<provider>`` and request id ``job:<id>``; a
+retry audits only what it writes, and a candidate the database refuses leaves no row.
 """
 
 from __future__ import annotations
@@ -13,7 +18,7 @@ from __future__ import annotations
 import logging
 import uuid
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from sqlalchemy import func, select, update
@@ -27,11 +32,11 @@ from engramdb.providers.extraction import (
     Usage,
     strip_injected,
 )
-from engramdb.services.core import jobs
+from engramdb.services.core import audit, jobs
 from engramdb.services.core.caller import Caller
 from engramdb.services.core.runtime import Runtime
 from engramdb.services.distill.consolidation import Owner, consolidate
-from engramdb.services.graph import entities, facts
+from engramdb.services.graph import entities, facts, predicates
 from engramdb.services.memory import categories
 from engramdb.storage import tables as t
 
@@ -274,8 +279,15 @@ async def _store(
     counts: Counter[str] = Counter()
     org_id = caller.org_id
     resolved = await entities.resolve(conn, rt, org_id, user_id, p.entities, p.entity_vectors)
+    await _audit_entities(conn, caller, resolved)
     counts["entities"] += len(p.entities)
+    # The organization's predicate catalogue decides what is single-valued; a predicate it does not name
+    # keeps the extractor's guess.
+    known = await predicates.catalogue(conn, org_id)
     for cand, vector in zip(p.extraction.facts, p.fact_vectors, strict=True):
+        single = known.get(facts.normalize_predicate(cand.predicate))
+        if single is not None and single != cand.single_valued:
+            cand = replace(cand, single_valued=single)
         subject_id = resolved.get(entities.normalize(cand.subject))
         if subject_id is None:
             continue
@@ -295,6 +307,7 @@ async def _store(
                 done = await facts.record(
                     conn, rt, scope, cand, subject_id=subject_id, object_id=object_id, vector=vector
                 )
+                await _audit_fact(conn, caller, done)
         except (IntegrityError, DataError) as exc:
             _reject(counts, rejected, f"fact {facts.statement(cand.subject, cand.predicate, cand.object)!r}", exc)
             continue
@@ -312,6 +325,25 @@ async def _store(
             continue
         counts[f"memories_{outcome.action.lower()}"] += 1
     return counts
+
+
+async def _audit_entities(conn: Any, caller: Caller, resolved: entities.Resolved) -> None:
+    """Audit rows for the entities a batch created or enriched (a mention that only counts is none)."""
+    for entity_id, name in resolved.created.items():
+        await audit.record(conn, caller, "entity.created", "entity", entity_id, {"name": name})
+    for entity_id, fields in resolved.enriched.items():
+        await audit.record(conn, caller, "entity.updated", "entity", entity_id, {"fields": fields})
+
+
+async def _audit_fact(conn: Any, caller: Caller, done: facts.Recorded) -> None:
+    """The audit row ``POST /v1/facts`` writes (``fact.add``, ``fact.noop``, ``fact.invalidate``), with the
+    facts it closed; in the candidate's savepoint, so a refused candidate leaves none."""
+    f = t.fact
+    statement = await conn.scalar(select(f.c.statement).where(f.c.org_id == caller.org_id, f.c.id == done.fact_id))
+    details: dict[str, Any] = {"statement": statement}
+    if done.invalidated:
+        details["invalidated"] = [str(i) for i in done.invalidated]
+    await audit.record(conn, caller, f"fact.{done.action.lower()}", "fact", done.fact_id, details)
 
 
 def _reject(counts: Counter[str], rejected: list[str], what: str, exc: Exception) -> None:

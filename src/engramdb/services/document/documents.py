@@ -25,12 +25,14 @@ from engramdb.schemas.documents import (
     DocumentCreate,
     DocumentFields,
     DocumentFilters,
+    DocumentQueued,
     DocumentResult,
     DocumentUpdate,
 )
 from engramdb.services.core import audit, events, visibility
 from engramdb.services.core.caller import Caller
 from engramdb.services.core.runtime import Runtime
+from engramdb.services.document import background as background_ingest
 from engramdb.services.document.ingest import CLEARED, IngestJob, doc_columns, ingest, public
 from engramdb.services.document.repositories import fetch as fetch_repository
 from engramdb.services.tenancy.directory import find_external_user
@@ -63,11 +65,13 @@ async def create(
     filename: str | None = None,
     part_type: str | None = None,
     text_only: bool = False,
-) -> DocumentResult:
+    background: bool = False,
+) -> DocumentResult | DocumentQueued:
     """A new document, or with ``repository_id`` the file at ``path`` added or replaced. Identical
     content of the same owner (outside repositories) is not stored twice: the stored document comes back,
     ``unchanged``, its title, tags and metadata as they were. ``filename`` and ``part_type`` (an upload's
-    own name and media type) count when ``fields`` give no path or type."""
+    own name and media type) count when ``fields`` give no path or type. A large document (or any, with
+    ``background``) is queued instead: see ``services.document.background``."""
     changes: dict[str, Any] = {k: getattr(fields, k) for k in CLEARED if k in fields.model_fields_set}
     if fields.repository_id is not None and not (fields.path or filename):
         raise ValidationFailed("a document in a repository needs a path")
@@ -81,12 +85,16 @@ async def create(
         changes=changes,
         text_only=text_only,
     )
+    if background_ingest.queued(rt, data, background):
+        return await background_ingest.enqueue(rt, caller, job)
     return await ingest(rt, caller, job)
 
 
-async def create_text(rt: Runtime, caller: Caller, body: DocumentCreate) -> DocumentResult:
+async def create_text(
+    rt: Runtime, caller: Caller, body: DocumentCreate, *, background: bool = False
+) -> DocumentResult | DocumentQueued:
     """:func:`create` from JSON: the content is text, so binary formats (PDF) are refused."""
-    return await create(rt, caller, body, body.content.encode(), text_only=True)
+    return await create(rt, caller, body, body.content.encode(), text_only=True, background=background)
 
 
 async def get(db: Database, caller: Caller, document_id: uuid.UUID, *, include_content: bool = True) -> Document:
@@ -114,8 +122,11 @@ async def list_documents(db: Database, caller: Caller, filters: DocumentFilters)
     return Page[Document](data=[public(r) for r in rows], next_cursor=next_cursor)
 
 
-async def update_document(rt: Runtime, caller: Caller, document_id: uuid.UUID, body: DocumentUpdate) -> Document:
-    """Title, tags, metadata, source URL; new ``content`` is re-ingested, re-embedding only what changed."""
+async def update_document(
+    rt: Runtime, caller: Caller, document_id: uuid.UUID, body: DocumentUpdate, *, background: bool = False
+) -> Document | DocumentQueued:
+    """Title, tags, metadata, source URL; new ``content`` is re-ingested, re-embedding only what changed
+    (queued, when it is large or ``background`` says so)."""
     wire = body.model_dump(exclude_unset=True)
     changes = {k: wire[k] if wire[k] is not None else empty for k, empty in CLEARED.items() if k in wire}
     content = wire.get("content")
@@ -127,6 +138,8 @@ async def update_document(rt: Runtime, caller: Caller, document_id: uuid.UUID, b
         changes=changes,
         text_only=True,
     )
+    if background_ingest.queued(rt, job.data, background):
+        return await background_ingest.enqueue(rt, caller, job)
     result = await ingest(rt, caller, job)
     return result.document if result.action != "unchanged" else await get(rt.db, caller, document_id)
 

@@ -29,6 +29,7 @@ import hashlib
 import logging
 import re
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -77,6 +78,8 @@ SKIPPABLE = (UnsupportedContent, EmptyContent, PayloadTooLarge)
 _OWNER = ("repository_id", "user_id", "agent_id", "app_id")
 _POSITIONS = ("char_start", "char_end", "start_line", "end_line", "page", "token_count")
 CLEARED: dict[str, Any] = {"tags": [], "metadata": {}, "source_url": None}  # what a PATCH's null sets
+# Told, after each batch of vectors, how many of the chunks to embed are done, of how many.
+Progress = Callable[[int, int], Awaitable[None]]
 
 
 @dataclass(frozen=True)
@@ -267,12 +270,32 @@ def _content_type(job: IngestJob, current: dict[str, Any] | None, path: str | No
     return ctype
 
 
-async def _prepare(rt: Runtime, caller: Caller, job: IngestJob) -> _Plan:
-    """Read, parse, chunk and pair one job (steps 1 and 2); nothing is written."""
+def _check_size(job: IngestJob) -> None:
     if job.data is not None and len(job.data) > limits.MAX_DOCUMENT_BYTES:
         raise PayloadTooLarge(
             f"{job.path or 'the document'} is {len(job.data):,} bytes; the limit is {limits.MAX_DOCUMENT_BYTES:,}"
         )
+
+
+async def check(rt: Runtime, caller: Caller, job: IngestJob) -> uuid.UUID | None:
+    """Refuse now what can be refused without parsing (size, type, rights, the document or repository it
+    names), for a job that will run later; returns the user the document will belong to, when known."""
+    caller.require("write")
+    _check_size(job)
+    async with rt.db.tenant(caller.org_id) as conn:
+        current = await _locate(conn, caller, job, None)
+        if current is None:
+            scope = await document_scope(conn, caller, job.repository_id, job.owner, create=False)
+            user_id: uuid.UUID | None = scope["user_id"] if scope else None
+        else:
+            user_id = current["user_id"]
+    _content_type(job, current, current["path"] if current is not None else job.path)
+    return user_id
+
+
+async def _prepare(rt: Runtime, caller: Caller, job: IngestJob) -> _Plan:
+    """Read, parse, chunk and pair one job (steps 1 and 2); nothing is written."""
+    _check_size(job)
     raw_hash = hashlib.sha256(job.data).digest() if job.data is not None else None
     async with rt.db.tenant(caller.org_id) as conn:
         current = await _locate(conn, caller, job, raw_hash)
@@ -311,8 +334,9 @@ async def _prepare(rt: Runtime, caller: Caller, job: IngestJob) -> _Plan:
     return plan
 
 
-async def _embed(rt: Runtime, plans: list[_Plan]) -> None:
-    """Every vector these plans lack, in batches (step 3)."""
+async def _embed(rt: Runtime, plans: list[_Plan], progress: Progress | None = None) -> None:
+    """Every vector these plans lack, in batches (step 3). A cancellation (a stopping worker) takes effect
+    between batches, so it waits for one batch at most."""
     wanted: dict[bytes, str] = {}
     for plan in plans:
         wanted.update(plan.needed())
@@ -322,6 +346,8 @@ async def _embed(rt: Runtime, plans: list[_Plan]) -> None:
         batch = keys[start : start + EMBED_BATCH]
         made = await rt.embedder.embed_batch([wanted[k] for k in batch], kind="passage")
         vectors.update(zip(batch, made, strict=True))
+        if progress is not None:
+            await progress(len(vectors), len(keys))
     for plan in plans:
         plan.vectors.update({k: vectors[k] for k in plan.needed()})
 
@@ -456,12 +482,14 @@ async def _commit(rt: Runtime, caller: Caller, plan: _Plan) -> DocumentResult:
     return DocumentResult(document=public(row), action=action, chunks=counts)
 
 
-async def ingest_many(rt: Runtime, caller: Caller, jobs: list[IngestJob]) -> list[DocumentResult | EngramError]:
+async def ingest_many(
+    rt: Runtime, caller: Caller, jobs: list[IngestJob], *, progress: Progress | None = None
+) -> list[DocumentResult | EngramError]:
     """Write several documents; each is its own transaction, and their vectors are computed together.
 
     A job whose bytes cannot become a document (:data:`SKIPPABLE`: unsupported, binary, empty, too large)
     gets that error in its place and the others go on; any other error (an unknown repository, a key bound
-    elsewhere) stops the call."""
+    elsewhere) stops the call. ``progress`` hears of the embedding as it goes."""
     caller.require("write")
     out: list[DocumentResult | EngramError | None] = [None] * len(jobs)
     plans: dict[int, _Plan] = {}
@@ -470,7 +498,7 @@ async def ingest_many(rt: Runtime, caller: Caller, jobs: list[IngestJob]) -> lis
             plans[i] = await _prepare(rt, caller, job)
         except SKIPPABLE as exc:
             out[i] = exc
-    await _embed(rt, list(plans.values()))
+    await _embed(rt, list(plans.values()), progress)
     for i, plan in plans.items():
         for attempt in range(ATTEMPTS):
             try:
@@ -489,11 +517,8 @@ async def ingest_many(rt: Runtime, caller: Caller, jobs: list[IngestJob]) -> lis
     return [r for r in out if r is not None]
 
 
-async def ingest(rt: Runtime, caller: Caller, job: IngestJob) -> DocumentResult:
-    (result,) = await ingest_many(rt, caller, [job])
+async def ingest(rt: Runtime, caller: Caller, job: IngestJob, *, progress: Progress | None = None) -> DocumentResult:
+    (result,) = await ingest_many(rt, caller, [job], progress=progress)
     if isinstance(result, EngramError):
         raise result
     return result
-
-
-# --- the API -------------------------------------------------------------------------------------------

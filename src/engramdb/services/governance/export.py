@@ -63,6 +63,7 @@ KINDS: tuple[Kind, ...] = (
     Kind("agent", "agents", t.agent),
     Kind("app", "apps", t.app),
     Kind("category", "categories", t.category),
+    Kind("predicate", "predicates", t.predicate, ("name",), ("name",)),
     Kind("session", "sessions", t.session),
     Kind("message", "messages", t.message, conflict=("id", "created_at")),  # created_at: the partition key
     Kind("memory", "memories", t.memory),
@@ -97,6 +98,7 @@ NOT_EXPORTED = {
     "rate_limit": "the source server's limits: its operator's and admins' to set on each server",
     "rate_counter": "rate-limit windows of the source server",
     "request_tally": "requests made to the source server, not data",
+    "document_upload": "content waiting for its background ingest on the source server (a document once done)",
 }
 
 
@@ -269,7 +271,8 @@ def user_scope(kind: str, org_id: uuid.UUID, user_id: uuid.UUID) -> ColumnElemen
     """The rows of ``kind`` that one user's export holds: the user's own rows, what hangs off them (their
     sessions' messages, their memories' history and entity links, their documents' chunks), and the
     shared rows those reference (their team, the agents, apps and teams their rows name, the categories
-    their memories carry, the organization's entities their facts and memories name)."""
+    their memories carry, the organization's definitions of the predicates their facts use, the
+    organization's entities their facts and memories name)."""
     s, mem, f, me, a, d = t.session, t.memory, t.fact, t.memory_entity, t.agent, t.document
 
     def own(table: Table) -> ColumnElement[bool]:
@@ -292,6 +295,8 @@ def user_scope(kind: str, org_id: uuid.UUID, user_id: uuid.UUID) -> ColumnElemen
         return t.chunk.c.document_id.in_(select(d.c.id).where(own(d)))
     if kind == "category":
         return t.category.c.name.in_(select(func.unnest(mem.c.categories)).where(own(mem)))
+    if kind == "predicate":
+        return t.predicate.c.name.in_(select(f.c.predicate).where(own(f)))
     if kind == "entity":
         e = t.entity
         return or_(

@@ -72,6 +72,7 @@ _TEXT_LIMITS: dict[str, dict[str, int]] = {
     "agent": {"name": limits.MAX_NAME_CHARS, "description": limits.MAX_DESCRIPTION_CHARS},
     "app": {"name": limits.MAX_NAME_CHARS, "description": limits.MAX_DESCRIPTION_CHARS},
     "category": {"name": limits.MAX_TAG_CHARS, "description": limits.MAX_DESCRIPTION_CHARS},
+    "predicate": {"description": limits.MAX_DESCRIPTION_CHARS},  # the name: the table's own check
     "session": {"title": limits.MAX_NAME_CHARS},
     "message": {
         "content": limits.MAX_MESSAGE_CHARS,

@@ -14,7 +14,7 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, delete, func, insert, literal, select, text, update
+from sqlalchemy import ColumnElement, and_, delete, func, insert, literal, literal_column, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -54,6 +54,17 @@ def _entity(row: dict[str, Any]) -> Entity:
     return Entity.model_validate({**row, "type": row["entity_type"]})
 
 
+class Resolved(dict[str, uuid.UUID]):
+    """Normalized name or alias -> entity id, and what resolving changed, for the caller to audit:
+    ``created`` (id -> name) and ``enriched`` (id -> the fields that changed: ``aliases``, ``type``). A
+    mention that only counts (``mention_count``) is neither."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.created: dict[uuid.UUID, str] = {}
+        self.enriched: dict[uuid.UUID, list[str]] = {}
+
+
 async def resolve(
     conn: AsyncConnection,
     rt: Runtime,
@@ -61,10 +72,10 @@ async def resolve(
     user_id: uuid.UUID | None,
     candidates: Sequence[EntityCandidate],
     vectors: Sequence[list[float]],
-) -> dict[str, uuid.UUID]:
+) -> Resolved:
     """The entity id of each candidate (keyed by normalized name and by each alias), creating or
     enriching entities as needed. Candidates of the same normalized name are one entity."""
-    out: dict[str, uuid.UUID] = {}
+    out = Resolved()
     for cand, vector in zip(candidates, vectors, strict=True):
         key = normalize(cand.name)
         if not key:
@@ -85,13 +96,19 @@ async def resolve(
             if row is not None:
                 alias_keys = sorted(set(alias_keys) | {key})
         if row is None:
-            entity_id = await _insert(conn, rt, org_id, user_id, cand, key, alias_keys, vector)
+            entity_id, inserted = await _insert(conn, rt, org_id, user_id, cand, key, alias_keys, vector)
+            if inserted:
+                out.created[entity_id] = cand.name.strip()
         else:
             entity_id = row.id
             new_aliases = [
                 a for a in (*cand.aliases, cand.name) if normalize(a) in set(alias_keys) - set(row.alias_keys)
             ]
             aliases = list(dict.fromkeys([*row.aliases, *new_aliases]))
+            fields = ["aliases"] if aliases != list(row.aliases) else []
+            fields += ["type"] if row.entity_type == "other" and cand.type != "other" else []
+            if fields:
+                out.enriched[entity_id] = sorted({*out.enriched.get(entity_id, []), *fields})
             await conn.execute(
                 update(e)
                 .where(e.c.org_id == org_id, e.c.id == entity_id)
@@ -132,7 +149,9 @@ async def _insert(
     key: str,
     alias_keys: list[str],
     vector: list[float],
-) -> uuid.UUID:
+) -> tuple[uuid.UUID, bool]:
+    """The new entity's id, and True; or, when another transaction inserted the name meanwhile, that
+    entity's id (its mention counted) and False."""
     aliases = [a for a in dict.fromkeys(cand.aliases) if normalize(a) != key]
     stmt = (
         pg_insert(e)
@@ -157,11 +176,10 @@ async def _insert(
             index_where=e.c.merged_into.is_(None),
             set_={"mention_count": e.c.mention_count + 1, "updated_at": func.now()},
         )
-        .returning(e.c.id)
+        .returning(e.c.id, literal_column("xmax = 0").label("inserted"))
     )
-    entity_id = await conn.scalar(stmt)
-    assert entity_id is not None
-    return uuid.UUID(str(entity_id))
+    found = (await conn.execute(stmt)).one()
+    return uuid.UUID(str(found.id)), bool(found.inserted)
 
 
 async def link_memory(

@@ -5,6 +5,7 @@ Event time (``valid_from`` / ``valid_until``) says when a fact held in the world
 single-valued predicate (``lives_in``) INVALIDATEs the open fact: that version is superseded and a
 closed copy (``valid_until`` = the new fact's ``valid_from``) is recorded, so "what was true on D" and
 "what did we believe on D" both keep their answers. A repeat is a NOOP that adds provenance and weight.
+Which predicates are single-valued is the organization's predicate catalogue (``predicates.py``).
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from engramdb.schemas.graph import Fact, FactCreate, FactFilters, FactResult
 from engramdb.services.core import audit, events, visibility
 from engramdb.services.core.caller import Caller
 from engramdb.services.core.runtime import Runtime
-from engramdb.services.graph import entities
+from engramdb.services.graph import entities, predicates
 from engramdb.services.tenancy.directory import resolve_user
 from engramdb.storage import tables as t
 from engramdb.storage.filters import matching
@@ -39,8 +40,7 @@ def statement(subject: str, predicate: str, obj: str) -> str:
     return f"{subject} {predicate.replace('_', ' ')} {obj}"
 
 
-def normalize_predicate(predicate: str) -> str:
-    return "_".join(predicate.lower().split())
+normalize_predicate = predicates.normalize
 
 
 @dataclass
@@ -236,6 +236,9 @@ async def create(rt: Runtime, caller: Caller, body: FactCreate) -> FactResult:
         if body.object_is_entity:
             cands.append(EntityCandidate(body.object, body.object_type))
         resolved = await entities.resolve(conn, rt, caller.org_id, user_id, cands, vectors[: len(cands)])
+        single = body.single_valued
+        if single is None:  # the predicate's cardinality in the organization's catalogue decides
+            single = bool(await predicates.single_valued(conn, caller.org_id, predicate))
         cand = FactCandidate(
             subject=body.subject,
             predicate=predicate,
@@ -243,7 +246,7 @@ async def create(rt: Runtime, caller: Caller, body: FactCreate) -> FactResult:
             message_ids=(),
             object_is_entity=body.object_is_entity,
             confidence=body.confidence,
-            single_valued=body.single_valued,
+            single_valued=single,
             valid_from=body.valid_from,
             valid_until=body.valid_until,
         )

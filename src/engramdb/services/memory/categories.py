@@ -15,11 +15,13 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from engramdb import ids, limits
 from engramdb.errors import Conflict, InvalidRequest, NotFound
-from engramdb.schemas.categories import Category, CategoryCreate, CategoryUpdate
+from engramdb.schemas.categories import Category, CategoryCreate, CategoryFilters, CategoryUpdate
+from engramdb.schemas.common import Page
 from engramdb.services.core import audit
 from engramdb.services.core.caller import Caller
 from engramdb.services.core.runtime import Runtime
 from engramdb.storage import tables as t
+from engramdb.storage.pagination import BAD_CURSOR, decode_cursor, encode_cursor
 
 c = t.category
 
@@ -75,17 +77,29 @@ def _cosine(a: Sequence[float], b: Sequence[float]) -> float:
 # --- the API -------------------------------------------------------------------------------------------
 
 
-async def list_categories(rt: Runtime, caller: Caller) -> list[Category]:
+async def list_categories(rt: Runtime, caller: Caller, filters: CategoryFilters) -> Page[Category]:
+    """Built-in and custom categories in name order (an org's category named as a built-in replaces it),
+    paged by name. They are few (``limits.MAX_CATEGORIES`` of the org's own), so one query reads them all."""
     caller.require("read")
+    after: str | None = None
+    if filters.cursor is not None:
+        (after,) = decode_cursor(filters.cursor, size=1)
+        if not isinstance(after, str):
+            raise InvalidRequest(BAD_CURSOR)
     async with rt.db.tenant(caller.org_id) as conn:
-        rows = (await conn.execute(select(c).where(c.c.org_id == caller.org_id).order_by(c.c.name))).mappings().all()
-    own = {r["name"]: r for r in rows}
-    out = [Category(id=None, name=n, description=d, builtin=True) for n, d in BUILTIN.items() if n not in own]
-    out += [
-        Category(id=r["id"], name=r["name"], description=r["description"], builtin=False, created_at=r["created_at"])
+        rows = (await conn.execute(select(c).where(c.c.org_id == caller.org_id))).mappings().all()
+    own = {
+        r["name"]: Category(
+            id=r["id"], name=r["name"], description=r["description"], builtin=False, created_at=r["created_at"]
+        )
         for r in rows
-    ]
-    return out
+    }
+    builtin = {n: Category(id=None, name=n, description=d, builtin=True) for n, d in BUILTIN.items()}
+    merged = sorted({**builtin, **own}.values(), key=lambda cat: cat.name)
+    rest = [cat for cat in merged if after is None or cat.name > after]
+    page = rest[: filters.limit]
+    next_cursor = encode_cursor([page[-1].name]) if len(rest) > filters.limit else None
+    return Page[Category](data=page, next_cursor=next_cursor)
 
 
 async def create(rt: Runtime, caller: Caller, body: CategoryCreate) -> Category:

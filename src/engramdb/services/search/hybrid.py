@@ -16,6 +16,7 @@ import re
 import time
 import uuid
 from collections import defaultdict
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -24,6 +25,7 @@ from engramdb.errors import PermissionDenied
 from engramdb.schemas.search import ScoreExplanation, SearchRequest, SearchResponse, SearchResult
 from engramdb.services.core.caller import Caller
 from engramdb.services.core.runtime import Runtime
+from engramdb.services.memory import decay
 from engramdb.services.search import documents as search_docs
 from engramdb.services.search import graph as search_graph
 from engramdb.services.search import retrievers
@@ -79,18 +81,33 @@ def _recency(hit: retrievers.Hit, now: datetime, half_life_days: float) -> float
     return math.exp(-math.log(2) * age_days / half_life_days)
 
 
+_embedding_now = 0  # query embeddings this process has asked for and not yet received
+
+
+def _embedded(_: asyncio.Future[list[list[float]]]) -> None:
+    global _embedding_now
+    _embedding_now -= 1
+
+
 async def search(
     rt: Runtime, caller: Caller, req: SearchRequest
 ) -> tuple[SearchResponse, list[tuple[uuid.UUID, float]]]:
     """The fused top-k, and the (memory id, score) hits for access tracking."""
     caller.require("read")
     n = req.candidates or max(50, 5 * req.top_k)
-    # The query is embedded (on the model's thread) while the keyword side runs in the database.
+    # The query is embedded (on the model's thread) while the keyword side runs in the database, unless
+    # other queries are waiting for the model: then the vector comes first, so a queue at the model never
+    # holds database connections (under load, that emptied the pool and shed searches with 503).
     embedding: asyncio.Future[list[list[float]]] | None = None
+    global _embedding_now
     if req.mode != "keyword":
         embedding = asyncio.ensure_future(rt.embedder.embed_batch([req.query], kind="query"))
+        _embedding_now += 1
+        embedding.add_done_callback(_embedded)
     started = time.perf_counter()
     try:
+        if embedding is not None and _embedding_now > 1:
+            await asyncio.shield(embedding)
         return await _search(rt, caller, req, n, embedding)
     finally:
         metrics.SEARCH_DURATION.labels(req.mode).observe(time.perf_counter() - started)
@@ -155,7 +172,7 @@ async def _search(
         if req.weights.recency:
             await retrievers.said_at(conn, caller.org_id, hits.values())
         linked = await search_graph.graph_links(conn, caller, req, user_id, [(h.kind, h.row) for h in hits.values()])
-        scored = _fuse(req, hits, linked)
+        scored = _fuse(req, hits, linked, rt.settings.decay_half_life_days)
         kept = {id(hit) for hit in await retrievers.hydrate(conn, [hit for _, hit, _ in scored[: req.top_k]])}
     return _respond(req, [s for s in scored[: req.top_k] if id(s[1]) in kept])
 
@@ -192,10 +209,14 @@ def _scope_key(caller: Caller, req: SearchRequest, kind: str, user_id: uuid.UUID
 
 
 def _fuse(
-    req: SearchRequest, hits: dict[tuple[str, uuid.UUID], retrievers.Hit], linked: set[tuple[str, uuid.UUID]] | None
+    req: SearchRequest,
+    hits: dict[tuple[str, uuid.UUID], retrievers.Hit],
+    linked: set[tuple[str, uuid.UUID]] | None,
+    half_lives: Mapping[str, float],
 ) -> list[tuple[float, retrievers.Hit, ScoreExplanation]]:
     """Reciprocal rank fusion, then the speaker, recency, importance, graph and session factors; best first.
-    ``linked``: the hits tied to an entity the query names (None: the graph boost did not run)."""
+    ``linked``: the hits tied to an entity the query names (None: the graph boost did not run). A memory's
+    importance is its effective one: faded by its type's ``half_lives`` since it was last used."""
     now = datetime.now(UTC)
     w = req.weights
     scored: list[tuple[float, retrievers.Hit, ScoreExplanation]] = []
@@ -206,7 +227,7 @@ def _fuse(
             if rank is not None
         )
         factor = 1.0
-        recency = importance = None
+        recency = importance = faded = None
         named = None
         if w.name_match and hit.kind == "message" and hit.row.get("name"):
             named = _names_in(req.query, hit.row["name"])
@@ -215,7 +236,8 @@ def _fuse(
             recency = _recency(hit, now, w.recency_half_life_days)
             factor += w.recency * recency
         if w.importance and hit.kind == "memory":
-            importance = float(hit.row["importance"])
+            faded = decay.factor(hit.row, now, half_lives)
+            importance = float(hit.row["importance"]) * faded
             factor += w.importance * (2 * importance - 1)
         graph = None
         if linked is not None and hit.kind in search_graph.LINKED:
@@ -233,6 +255,7 @@ def _fuse(
             rrf=rrf,
             recency=recency,
             importance=importance,
+            decay=faded,
             graph_match=graph,
             final=final,
         )

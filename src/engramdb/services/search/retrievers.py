@@ -51,7 +51,16 @@ MAX_EF_SEARCH = 1000  # pgvector's upper bound for hnsw.ef_search
 # candidate's content, metadata and tags cost more than the retrieval itself).
 _RANKING = {
     "message": ("id", "session_id", "seq", "name", "occurred_at", "created_at"),
-    "memory": ("id", "session_id", "importance", "occurred_at", "created_at"),
+    "memory": (
+        "id",
+        "session_id",
+        "importance",
+        "memory_type",
+        "last_accessed_at",
+        "occurred_at",
+        "created_at",
+        "updated_at",
+    ),
     "chunk": search_docs.RANKING,
 }
 _FULL = {

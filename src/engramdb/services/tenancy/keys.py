@@ -33,6 +33,7 @@ from engramdb.schemas.directory import (
 )
 from engramdb.services.core import audit
 from engramdb.services.core.caller import Caller
+from engramdb.services.tenancy import directory
 from engramdb.storage import tables as t
 from engramdb.storage.database import Database
 from engramdb.storage.repo import one_or_404, page_by_id, require_row
@@ -185,10 +186,16 @@ async def authenticate(
 
 
 async def create_key(db: Database, caller: Caller, body: ApiKeyCreate) -> ApiKeyCreated:
+    """A new key. A user named by ``external_user_id`` is found, or created as a write would create them,
+    so a key can be issued to a user of the app before Engram has heard of them."""
     caller.require("admin")
     async with db.tenant(caller.org_id) as conn:
         await require_row(conn, t.team, caller.org_id, body.team_id, "team")
-        await require_row(conn, t.user_account, caller.org_id, body.user_id, "user")
+        if body.external_user_id is not None:
+            user_id = await directory.resolve_user(conn, caller, user_id=None, external_user_id=body.external_user_id)
+            body = body.model_copy(update={"user_id": user_id, "external_user_id": None})
+        else:
+            await require_row(conn, t.user_account, caller.org_id, body.user_id, "user")
         await require_row(conn, t.agent, caller.org_id, body.agent_id, "agent")
         row, token = await _insert_key(conn, caller.org_id, body)
         await audit.record(

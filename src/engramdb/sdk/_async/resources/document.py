@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Mapping
+from time import monotonic
 from typing import Any
 
+import httpx
+
 from engramdb.schemas.documents import (
+    ChunkCounts,
     Document,
     DocumentChunk,
     DocumentChunkFilters,
     DocumentCreate,
     DocumentFilters,
+    DocumentQueued,
     DocumentResult,
     DocumentUpdate,
     PruneResult,
@@ -23,18 +29,62 @@ from engramdb.schemas.documents import (
     RepositoryUpdate,
     SyncResult,
 )
+from engramdb.schemas.jobs import Job
 from engramdb.sdk import _common as c
 from engramdb.sdk._async.pager import AsyncPager
 from engramdb.sdk._async.resources.base import Fields, Resource
 from engramdb.sdk._common import Id
+from engramdb.sdk.errors import JobPendingError, error_for
+
+WAIT_S = 900.0  # how long a call waits for a queued ingest by default
 
 
 class Documents(Resource):
+    """A document over the server's inline size (``ENGRAM_DOCUMENT_INLINE_BYTES``), or any sent with
+    ``background=True``, is ingested by a job (the server answers 202): these calls then wait for it, up to
+    ``wait`` seconds, and return as for a document ingested at once. A refusal (unsupported, empty) raises
+    the error the request would have; a job still running after ``wait`` raises ``JobPendingError``, whose
+    ``job`` can be followed with ``client.jobs.wait``."""
+
+    async def _settled(self, response: httpx.Response, wait: float) -> DocumentResult:
+        """The result of a create or upload: at once, or once its background job ends."""
+        if response.status_code != 202:
+            return c.parse(DocumentResult, response)
+        job = await self._job(response, wait)
+        result = job.result
+        document = await self.get(result["document_id"])
+        return DocumentResult(document=document, action=result["action"], chunks=ChunkCounts(**result["chunks"]))
+
+    async def _job(self, response: httpx.Response, wait: float) -> Job:
+        job = c.parse(DocumentQueued, response).job
+        deadline = monotonic() + wait
+        while job.status not in ("succeeded", "failed"):
+            if monotonic() >= deadline:
+                raise JobPendingError(job)
+            await asyncio.sleep(min(1.0, max(0.0, deadline - monotonic())))
+            job = await self._client.call(Job, "GET", f"/v1/jobs/{job.id}")
+        error = job.result.get("error")
+        if job.status == "failed":
+            problem = error if isinstance(error, dict) else {"status": 500, "detail": job.error or "the ingest failed"}
+            status = problem.get("status")
+            failed = httpx.Response(status if isinstance(status, int) else 500, json=problem, request=response.request)
+            raise error_for(failed)
+        return job
+
     @c.operation("create_document")
-    async def create(self, document: DocumentCreate | None = None, /, **fields: Fields) -> DocumentResult:
+    async def create(
+        self,
+        document: DocumentCreate | None = None,
+        /,
+        *,
+        background: bool = False,
+        wait: float = WAIT_S,
+        **fields: Fields,
+    ) -> DocumentResult:
         """Store (or re-ingest) a document from text; identical content in the same scope is stored once."""
         sent = c.body(DocumentCreate, document, fields)
-        return await self._client.call(DocumentResult, "POST", "/v1/documents", json=sent)
+        params = {"background": True} if background else None
+        return await self._settled(await self._client.request("POST", "/v1/documents", json=sent, params=params), wait)
 
     @c.operation("upload_document")
     async def upload(
@@ -45,6 +95,8 @@ class Documents(Resource):
         file_content_type: str = "application/octet-stream",
         tags: list[str] | None = None,
         metadata: Mapping[str, Any] | None = None,
+        background: bool = False,
+        wait: float = WAIT_S,
         **fields: str | Id | None,
     ) -> DocumentResult:
         """Upload a file (multipart): PDF, HTML, Markdown, code or text. ``fields``: title, path,
@@ -55,7 +107,9 @@ class Documents(Resource):
         if metadata is not None:
             form["metadata"] = json.dumps(dict(metadata))
         files = {"file": (filename, file, file_content_type)}
-        return await self._client.call(DocumentResult, "POST", "/v1/documents/upload", files=files, data=form)
+        params = {"background": True} if background else None
+        response = await self._client.request("POST", "/v1/documents/upload", files=files, data=form, params=params)
+        return await self._settled(response, wait)
 
     @c.operation("list_documents")
     def list(self, filters: DocumentFilters | None = None, /, **fields: Fields) -> AsyncPager[Document]:
@@ -70,9 +124,24 @@ class Documents(Resource):
         return await self._client.call(Document, "GET", path, params={"include_content": include_content})
 
     @c.operation("update_document")
-    async def update(self, document_id: Id, change: DocumentUpdate | None = None, /, **fields: Fields) -> Document:
+    async def update(
+        self,
+        document_id: Id,
+        change: DocumentUpdate | None = None,
+        /,
+        *,
+        background: bool = False,
+        wait: float = WAIT_S,
+        **fields: Fields,
+    ) -> Document:
         sent = c.body(DocumentUpdate, change, fields)
-        return await self._client.call(Document, "PATCH", f"/v1/documents/{c.path_id(document_id)}", json=sent)
+        params = {"background": True} if background else None
+        path = f"/v1/documents/{c.path_id(document_id)}"
+        response = await self._client.request("PATCH", path, json=sent, params=params)
+        if response.status_code != 202:
+            return c.parse(Document, response)
+        await self._job(response, wait)
+        return await self.get(document_id)
 
     @c.operation("delete_document")
     async def delete(self, document_id: Id) -> None:

@@ -21,6 +21,7 @@ from engramdb.sdk._sync.resources.document import Repositories as Repositories
 from engramdb.sdk._sync.resources.governance import Data as Data
 from engramdb.sdk._sync.resources.graph import Entities as Entities
 from engramdb.sdk._sync.resources.graph import Facts as Facts
+from engramdb.sdk._sync.resources.graph import Predicates as Predicates
 from engramdb.sdk._sync.resources.memory import Categories as Categories
 from engramdb.sdk._sync.resources.memory import Memories as Memories
 from engramdb.sdk._sync.resources.memory import Tags as Tags

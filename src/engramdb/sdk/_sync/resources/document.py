@@ -4,15 +4,21 @@
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Mapping
+from time import monotonic
 from typing import Any
 
+import httpx
+
 from engramdb.schemas.documents import (
+    ChunkCounts,
     Document,
     DocumentChunk,
     DocumentChunkFilters,
     DocumentCreate,
     DocumentFilters,
+    DocumentQueued,
     DocumentResult,
     DocumentUpdate,
     PruneResult,
@@ -24,18 +30,62 @@ from engramdb.schemas.documents import (
     RepositoryUpdate,
     SyncResult,
 )
+from engramdb.schemas.jobs import Job
 from engramdb.sdk import _common as c
 from engramdb.sdk._common import Id
 from engramdb.sdk._sync.pager import Pager
 from engramdb.sdk._sync.resources.base import Fields, Resource
+from engramdb.sdk.errors import JobPendingError, error_for
+
+WAIT_S = 900.0  # how long a call waits for a queued ingest by default
 
 
 class Documents(Resource):
+    """A document over the server's inline size (``ENGRAM_DOCUMENT_INLINE_BYTES``), or any sent with
+    ``background=True``, is ingested by a job (the server answers 202): these calls then wait for it, up to
+    ``wait`` seconds, and return as for a document ingested at once. A refusal (unsupported, empty) raises
+    the error the request would have; a job still running after ``wait`` raises ``JobPendingError``, whose
+    ``job`` can be followed with ``client.jobs.wait``."""
+
+    def _settled(self, response: httpx.Response, wait: float) -> DocumentResult:
+        """The result of a create or upload: at once, or once its background job ends."""
+        if response.status_code != 202:
+            return c.parse(DocumentResult, response)
+        job = self._job(response, wait)
+        result = job.result
+        document = self.get(result["document_id"])
+        return DocumentResult(document=document, action=result["action"], chunks=ChunkCounts(**result["chunks"]))
+
+    def _job(self, response: httpx.Response, wait: float) -> Job:
+        job = c.parse(DocumentQueued, response).job
+        deadline = monotonic() + wait
+        while job.status not in ("succeeded", "failed"):
+            if monotonic() >= deadline:
+                raise JobPendingError(job)
+            time.sleep(min(1.0, max(0.0, deadline - monotonic())))
+            job = self._client.call(Job, "GET", f"/v1/jobs/{job.id}")
+        error = job.result.get("error")
+        if job.status == "failed":
+            problem = error if isinstance(error, dict) else {"status": 500, "detail": job.error or "the ingest failed"}
+            status = problem.get("status")
+            failed = httpx.Response(status if isinstance(status, int) else 500, json=problem, request=response.request)
+            raise error_for(failed)
+        return job
+
     @c.operation("create_document")
-    def create(self, document: DocumentCreate | None = None, /, **fields: Fields) -> DocumentResult:
+    def create(
+        self,
+        document: DocumentCreate | None = None,
+        /,
+        *,
+        background: bool = False,
+        wait: float = WAIT_S,
+        **fields: Fields,
+    ) -> DocumentResult:
         """Store (or re-ingest) a document from text; identical content in the same scope is stored once."""
         sent = c.body(DocumentCreate, document, fields)
-        return self._client.call(DocumentResult, "POST", "/v1/documents", json=sent)
+        params = {"background": True} if background else None
+        return self._settled(self._client.request("POST", "/v1/documents", json=sent, params=params), wait)
 
     @c.operation("upload_document")
     def upload(
@@ -46,6 +96,8 @@ class Documents(Resource):
         file_content_type: str = "application/octet-stream",
         tags: list[str] | None = None,
         metadata: Mapping[str, Any] | None = None,
+        background: bool = False,
+        wait: float = WAIT_S,
         **fields: str | Id | None,
     ) -> DocumentResult:
         """Upload a file (multipart): PDF, HTML, Markdown, code or text. ``fields``: title, path,
@@ -56,7 +108,9 @@ class Documents(Resource):
         if metadata is not None:
             form["metadata"] = json.dumps(dict(metadata))
         files = {"file": (filename, file, file_content_type)}
-        return self._client.call(DocumentResult, "POST", "/v1/documents/upload", files=files, data=form)
+        params = {"background": True} if background else None
+        response = self._client.request("POST", "/v1/documents/upload", files=files, data=form, params=params)
+        return self._settled(response, wait)
 
     @c.operation("list_documents")
     def list(self, filters: DocumentFilters | None = None, /, **fields: Fields) -> Pager[Document]:
@@ -71,9 +125,24 @@ class Documents(Resource):
         return self._client.call(Document, "GET", path, params={"include_content": include_content})
 
     @c.operation("update_document")
-    def update(self, document_id: Id, change: DocumentUpdate | None = None, /, **fields: Fields) -> Document:
+    def update(
+        self,
+        document_id: Id,
+        change: DocumentUpdate | None = None,
+        /,
+        *,
+        background: bool = False,
+        wait: float = WAIT_S,
+        **fields: Fields,
+    ) -> Document:
         sent = c.body(DocumentUpdate, change, fields)
-        return self._client.call(Document, "PATCH", f"/v1/documents/{c.path_id(document_id)}", json=sent)
+        params = {"background": True} if background else None
+        path = f"/v1/documents/{c.path_id(document_id)}"
+        response = self._client.request("PATCH", path, json=sent, params=params)
+        if response.status_code != 202:
+            return c.parse(Document, response)
+        self._job(response, wait)
+        return self.get(document_id)
 
     @c.operation("delete_document")
     def delete(self, document_id: Id) -> None:

@@ -1,5 +1,5 @@
 # Generated from engramdb/sdk/_async by scripts/unasync.py: edit the async code, then run the script.
-"""The knowledge graph: ``client.facts`` and ``client.entities``."""
+"""The knowledge graph: ``client.facts``, ``client.entities`` and ``client.predicates``."""
 
 from __future__ import annotations
 
@@ -17,6 +17,9 @@ from engramdb.schemas.graph import (
     FactResult,
     Neighbourhood,
     Paths,
+    Predicate,
+    PredicateFilters,
+    PredicateUpdate,
 )
 from engramdb.sdk import _common as c
 from engramdb.sdk._common import Id
@@ -98,3 +101,28 @@ class Entities(Resource):
         params = {"max_depth": max_depth, "limit": limit, "valid_at": valid_at, "known_at": known_at}
         path = f"/v1/entities/{c.path_id(entity_id)}/paths/{c.path_id(target_id)}"
         return self._client.call(Paths, "GET", path, params=params)
+
+
+class Predicates(Resource):
+    """The predicate catalogue: which predicates hold one object at a time (``one``: a new fact closes the
+    current one) and which many. A fact created without ``single_valued`` follows it, and so does extraction."""
+
+    @c.operation("list_predicates")
+    def list(self, filters: PredicateFilters | None = None, /, **fields: Fields) -> Pager[Predicate]:
+        """By name, built-in and the organization's own. ``fields``: cardinality, source, cursor, limit."""
+        return Pager(self._client, "/v1/predicates", Predicate, c.filters(PredicateFilters, filters, fields))
+
+    @c.operation("get_predicate")
+    def get(self, name: str) -> Predicate:
+        return self._client.call(Predicate, "GET", f"/v1/predicates/{c.path_id(name)}")
+
+    @c.operation("set_predicate")
+    def set(self, name: str, definition: PredicateUpdate | None = None, /, **fields: Fields) -> Predicate:
+        """Define ``name`` (``cardinality``: one or many, ``description``), or override a built-in (admin)."""
+        sent = c.body(PredicateUpdate, definition, fields)
+        return self._client.call(Predicate, "PUT", f"/v1/predicates/{c.path_id(name)}", json=sent)
+
+    @c.operation("delete_predicate")
+    def delete(self, name: str) -> None:
+        """Remove the organization's definition; a built-in predicate has its default again (admin)."""
+        self._client.request("DELETE", f"/v1/predicates/{c.path_id(name)}")

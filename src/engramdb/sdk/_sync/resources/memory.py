@@ -3,9 +3,12 @@
 
 from __future__ import annotations
 
-from engramdb.schemas.categories import Category, CategoryCreate, CategoryUpdate
+from engramdb.schemas.categories import Category, CategoryCreate, CategoryFilters, CategoryUpdate
 from engramdb.schemas.memories import (
     Memory,
+    MemoryAccess,
+    MemoryAccessFilters,
+    MemoryAccessLogFilters,
     MemoryCreate,
     MemoryFilters,
     MemoryHistoryEntry,
@@ -62,12 +65,28 @@ class Memories(Resource):
         path = f"/v1/memories/{c.path_id(memory_id)}/history"
         return Pager(self._client, path, MemoryHistoryEntry, c.filters(MemoryHistoryFilters, filters, fields))
 
+    @c.operation("get_memory_accesses")
+    def accesses(
+        self, memory_id: Id, filters: MemoryAccessFilters | None = None, /, **fields: Fields
+    ) -> Pager[MemoryAccess]:
+        """Every time a search, read or context returned the memory, newest first. ``fields``:
+        access_type, key_id, accessed_after, accessed_before, cursor, limit."""
+        path = f"/v1/memories/{c.path_id(memory_id)}/accesses"
+        return Pager(self._client, path, MemoryAccess, c.filters(MemoryAccessFilters, filters, fields))
+
+    @c.operation("list_memory_accesses")
+    def access_log(self, filters: MemoryAccessLogFilters | None = None, /, **fields: Fields) -> Pager[MemoryAccess]:
+        """The access log of every memory the key sees, newest first. ``fields``: memory_id, access_type,
+        key_id (what one key was shown), accessed_after, accessed_before, cursor, limit."""
+        params = c.filters(MemoryAccessLogFilters, filters, fields)
+        return Pager(self._client, "/v1/memory-accesses", MemoryAccess, params)
+
 
 class Categories(Resource):
     @c.operation("list_categories")
-    def list(self) -> list[Category]:
-        found = (self._client.request("GET", "/v1/categories")).json()
-        return [Category.model_validate(item) for item in found]
+    def list(self, filters: CategoryFilters | None = None, /, **fields: Fields) -> Pager[Category]:
+        """By name. ``fields``: cursor, limit."""
+        return Pager(self._client, "/v1/categories", Category, c.filters(CategoryFilters, filters, fields))
 
     @c.operation("create_category")
     def create(self, category: CategoryCreate | None = None, /, **fields: Fields) -> Category:
