@@ -20,8 +20,9 @@ from engramdb.schemas.memories import MemoryFilters
 from engramdb.sdk import AsyncClient
 from tests.conftest import Org, OrgFactory, assert_problem
 
-# A value for each path parameter: the check runs before any lookup, so the ids need not exist.
-PATH_VALUES = {"external_id": "someone"}
+# A valid value for each path parameter (an invalid one is answered by the route's own checks); the check
+# runs before any lookup, so the ids need not exist.
+PATH_VALUES = {"external_id": "someone", "name": "lives_in"}
 
 
 def _operations(app: Any) -> list[tuple[str, str, str]]:  # (method, path, operationId)

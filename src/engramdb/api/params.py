@@ -42,6 +42,10 @@ async def refuse_unknown(request: Request) -> None:
     unknown = [name[:_SHOWN_CHARS] for name in request.query_params if name not in allowed]
     if not unknown:
         return
+    for field in dependant.path_params:
+        _, errors = field.validate(request.path_params.get(field.alias), {}, loc=("path", field.alias))
+        if errors:  # another route's literal path (GET /documents/upload): the route's own checks answer it
+            return
     takes = ", ".join(sorted(allowed)) or "no query parameters"
     raise ValidationFailed(
         f"unknown query parameter{'s' if len(unknown) > 1 else ''} {', '.join(unknown)} (this operation takes {takes})",
