@@ -5,6 +5,7 @@ scores, the same reads give the same rows."""
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import json
 import random
@@ -151,7 +152,22 @@ async def _build(org: Org) -> tuple[dict[str, Any], dict[str, Any]]:
     await _ok(await c.post(f"/v1/repositories/{repo['id']}/files", json={"files": files}))
     r = await c.post(f"/v1/users/{alice['id']}/narrative", params={"wait": "true"})
     assert (await _ok(r, 202))["status"] == "succeeded"
+    await _settled(c)
     return alice, bob
+
+
+async def _settled(c: Any) -> None:
+    """Wait for the jobs the writes queued (a narrative of Bob's, …): the export must not change under a test."""
+    for _ in range(600):
+        pending = [
+            job
+            for status in ("queued", "running")
+            for job in (await _ok(await c.get("/v1/jobs", params={"status": status})))["data"]
+        ]
+        if not pending:
+            return
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"jobs still pending: {pending}")
 
 
 @pytest.fixture(scope="module")
