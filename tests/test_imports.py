@@ -104,6 +104,8 @@ FORBIDDEN: dict[str, tuple[str, ...]] = {
     "cli": ("engramdb.storage.tables", "sqlalchemy"),
     "api": ("engramdb.storage.tables", "sqlalchemy"),
     "mcp": ("engramdb.storage.tables", "sqlalchemy", "fastapi", "typer"),
+    # The dashboard renders what the operations return (Starlette and Jinja2, not the API's FastAPI app).
+    "web": ("engramdb.storage", "sqlalchemy", "fastapi", "typer"),
 }
 
 SMALL_MODULE_LINES = 400

@@ -177,6 +177,30 @@ class Settings(BaseSettings):
     webhook_retention_days: int = Field(
         default=30, ge=1, le=3650, description="Finished webhook deliveries are deleted after this many days."
     )
+    retention_sweep_minutes: int = Field(
+        default=10,
+        ge=0,
+        le=1440,
+        description="Minutes between retention sweeps (every organization's policies and expired rows; 0: off). "
+        "1-59, or whole hours that divide a day (60, 120, … 1440).",
+    )
+    retention_batch_rows: int = Field(
+        default=1_000,
+        ge=1,
+        le=100_000,
+        description="Rows a retention run archives or deletes per statement; it commits between batches.",
+    )
+    expired_grace_days: int = Field(
+        default=0,
+        ge=0,
+        le=3650,
+        description="Days an expired memory or session is kept (hidden, restorable) before the sweep deletes it.",
+    )
+    archive_dir: Path | None = Field(
+        default=None,
+        description="Where audit-log and access-log rows are exported (JSON Lines) before retention removes "
+        "them. Unset: `archive` in ENGRAM_DATA_DIR.",
+    )
     webhook_allow_hosts: Annotated[tuple[str, ...], NoDecode] = Field(
         default=(),
         description="Host names webhooks may reach whatever they resolve to (comma-separated; `*.example.org` "
@@ -204,6 +228,14 @@ class Settings(BaseSettings):
     metrics_loopback: bool = Field(
         default=True, description="Serve /metrics to loopback clients without the token (off behind a local proxy)."
     )
+    web_secret: str | None = Field(
+        default=None,
+        description="Key that signs the dashboard's session cookies (at least 32 characters). Unset: a random one "
+        "kept in <data dir>/web-secret. Give every server behind one address the same.",
+    )
+    web_session_hours: int = Field(
+        default=12, ge=1, le=720, description="How long a dashboard sign-in lasts (its key is checked on each page)."
+    )
     rate_limit_window_s: int = Field(
         default=60, ge=1, le=86_400, description="Length (seconds) of the fixed windows rate limits count in."
     )
@@ -225,6 +257,15 @@ class Settings(BaseSettings):
         default="auto",
         description="How messages become memories: auto (the LLM if configured, else offline), offline, llm, off.",
     )
+
+    @field_validator("web_secret")
+    @classmethod
+    def _check_web_secret(cls, value: str | None) -> str | None:
+        if not value:
+            return None
+        if len(value) < 32:
+            raise ValueError("ENGRAM_WEB_SECRET must be a random string of at least 32 characters")
+        return value
 
     @field_validator("metrics_token")
     @classmethod
@@ -249,6 +290,16 @@ class Settings(BaseSettings):
         if any(not 0 <= days <= 36_500 for days in value.values()):
             raise ValueError("a half-life is 0 (no decay) to 36,500 days")
         return value
+
+    @field_validator("retention_sweep_minutes")
+    @classmethod
+    def _check_sweep_minutes(cls, value: int) -> int:
+        if value < 60 or (value % 60 == 0 and 1440 % value == 0):
+            return value
+        raise ValueError(
+            "ENGRAM_RETENTION_SWEEP_MINUTES is 0 (off), 1 to 59, or whole hours that divide a day "
+            "(60, 120, 180, 240, 360, 480, 720, 1440)"
+        )
 
     @field_validator("embedder_api_key", "llm_api_key")
     @classmethod
@@ -318,3 +369,8 @@ class Settings(BaseSettings):
     @property
     def embedded(self) -> bool:
         return self.database_url is None
+
+    @property
+    def archive_path(self) -> Path:
+        """Where retention exports log rows before removing them."""
+        return self.archive_dir if self.archive_dir is not None else self.data_dir / "archive"

@@ -27,7 +27,16 @@ KEY_KINDS = ("user_id", "team_id", "agent_id")
 # Reads that take a scope as a filter: what they return is confined by visibility, not refused.
 READS = {"search", "assemble_context"}
 # Admin only: a bound key is never an admin key, so these are refused whatever they name.
-ADMIN_ONLY = {"create_agent", "update_agent", "create_api_key", "create_user", "update_user"}
+ADMIN_ONLY = {
+    "create_agent",
+    "update_agent",
+    "create_api_key",
+    "create_user",
+    "update_user",
+    "create_retention_policy",
+    "update_retention_policy",
+    "create_legal_hold",
+}
 
 Ids = dict[str, str]
 Request = tuple[str, str, dict[str, Any]]  # method, path, httpx keyword arguments
@@ -58,6 +67,11 @@ BODIES: dict[str, Callable[[Ids, dict[str, str]], Request]] = {
     "create_task": lambda ids, sc: _json("POST", "/v1/tasks", {"title": "a task", **sc}),
     "claim_task": lambda ids, sc: _json("POST", "/v1/tasks/claim", {"queue": "nothing-here", **sc}),
     "create_agent": lambda ids, sc: _json("POST", "/v1/agents", {"name": f"a-{uuid.uuid4().hex}", **sc}),
+    "create_retention_policy": lambda ids, sc: _json(
+        "POST", "/v1/retention/policies", {"name": "p", "target": "memories", "after_days": 30, **sc}
+    ),
+    "update_retention_policy": lambda ids, sc: _json("PATCH", f"/v1/retention/policies/{uuid.uuid4()}", sc),
+    "create_legal_hold": lambda ids, sc: _json("POST", "/v1/legal-holds", {"reason": "a lawsuit", **sc}),
     "update_agent": lambda ids, sc: _json("PATCH", f"/v1/agents/{ids['agent_in']}", sc),
     "create_api_key": lambda ids, sc: _json("POST", "/v1/keys", {"name": "k", **sc}),
     "create_user": lambda ids, sc: _json("POST", "/v1/users", {"external_id": f"u-{uuid.uuid4().hex}", **sc}),

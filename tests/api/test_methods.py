@@ -44,6 +44,7 @@ async def test_every_route_of_the_api_answers_405_with_allow(app, org: Org) -> N
         assert taken <= {m.strip() for m in r.headers["allow"].split(",")}, f"{unused} {path}: {r.headers['allow']}"
 
 
-async def test_the_servers_address_leads_to_the_api_docs(anon) -> None:  # type: ignore[no-untyped-def]
+async def test_the_servers_address_leads_to_the_dashboard(anon) -> None:  # type: ignore[no-untyped-def]
     r = await anon.get("/")
-    assert r.status_code == 307 and r.headers["location"] == "/docs"
+    assert r.status_code == 307 and r.headers["location"] == "/ui/"
+    assert (await anon.get("/docs")).status_code == 200  # the API docs stay where they were

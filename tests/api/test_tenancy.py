@@ -61,6 +61,10 @@ TENANT_TABLES = (
     "agent_message",
     "agent_message_delivery",
     "stream_seq",
+    "access_grant",
+    "retention_policy",
+    "legal_hold",
+    "retention_run",
 )
 
 
@@ -126,6 +130,15 @@ async def _seed(org: Org) -> dict[str, str]:
         "/v1/agent-messages", json={"from_agent_id": worker, "to_agent_id": ids["agent"], "payload": {"x": "org A"}}
     )
     ids["agent_message"] = sent.json()["id"]
+    grantee = (await c.post("/v1/keys", json={"name": "grantee", "team_id": ids["team"]})).json()["id"]
+    grant = {"grantee_key_id": grantee, "resource": "memories", "owner_user_id": ids["user"], "tags": ["org-a-tag"]}
+    ids["grant"] = (await c.post("/v1/grants", json=grant)).json()["id"]
+    policy = {"name": "org-a-policy", "target": "memories", "after_days": 365, "user_id": ids["user"]}
+    ids["retention_policy"] = (await c.post("/v1/retention/policies", json=policy)).json()["id"]
+    ran = await c.post(f"/v1/retention/policies/{ids['retention_policy']}/run", params={"dry_run": "true"})
+    ids["retention_run"] = ran.json()["id"]
+    hold = {"user_id": ids["user"], "reason": "org A's hold"}
+    ids["legal_hold"] = (await c.post("/v1/legal-holds", json=hold)).json()["id"]
     deliveries = (await c.get(f"/v1/webhooks/{ids['webhook']}/deliveries")).json()["data"]
     assert {d["event_type"] for d in deliveries} >= {"memory.created", "document.synced"}
     ids["delivery"] = deliveries[0]["id"]
@@ -157,6 +170,10 @@ PATH_IDS = {
     ("agents", "agent_id"): "agent",
     ("tasks", "task_id"): "task",
     ("agent-messages", "message_id"): "agent_message",
+    ("grants", "grant_id"): "grant",
+    ("retention", "policy_id"): "retention_policy",
+    ("retention", "run_id"): "retention_run",
+    ("legal-holds", "hold_id"): "legal_hold",
 }
 # Routes keyed by a name, not an id: org B's call names B's own predicate of that name, never A's (the snapshot
 # shows A's untouched). The PUT defines it in B, so the DELETE that follows it removes B's definition, and B's
@@ -232,6 +249,12 @@ def _bodies(a: dict[str, str]) -> dict[str, dict[str, Any]]:
         "complete_task": {"result": {"x": 1}},
         "fail_task": {"error": "intruder"},
         "cancel_task": {"reason": "intruder"},
+        "create_grant": {"grantee_user_id": a["user"], "resource": "memories"},
+        "update_grant": {"description": "overwritten"},
+        "create_retention_policy": {"name": "b-policy", "target": "memories", "after_days": 0, "user_id": a["user"]},
+        "update_retention_policy": {"after_days": 0},
+        "create_legal_hold": {"user_id": a["user"], "reason": "intruder"},
+        "update_legal_hold": {"reason": "overwritten"},
     }
 
 
@@ -258,6 +281,10 @@ COLLECTION_STATUS = {
     "send_agent_message": 404,  # to A's agent
     "create_task": 404,  # waiting for A's task
     "claim_task": 404,  # as A's agent
+    "create_grant": 404,  # to A's user
+    "create_retention_policy": 404,  # narrowed to A's user
+    "create_legal_hold": 404,  # on A's user
+    "run_retention": 200,  # B's own expired rows and policies (none)
 }
 
 
@@ -293,6 +320,10 @@ def _snapshot(url: str, org_id: uuid.UUID) -> dict[str, Any]:
                 "task_event",
                 "agent_message",
                 "agent_message_delivery",
+                "access_grant",
+                "retention_policy",
+                "legal_hold",
+                "retention_run",
             )
         }
     return {"counts": counts, "rows": rows}

@@ -24,10 +24,9 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from engramdb import metrics
 from engramdb.api.problems import RETRY_AFTER_S, rate_limit_headers, send_problem
 from engramdb.config import Settings
-from engramdb.errors import RateLimited, ServiceUnavailable
+from engramdb.errors import ServiceUnavailable
 from engramdb.schemas.limits import RouteClass
 from engramdb.services.core.runtime import Runtime
 from engramdb.services.tenancy import quotas
@@ -120,15 +119,7 @@ class Admission:
             await self.app(scope, receive, send)
             return
         if not decision.allowed:
-            metrics.RATE_LIMITED.labels(route_class, decision.scope).inc()
-            whose = "this API key's" if decision.scope == "key" else "your organization's"
-            window = runtime.settings.rate_limit_window_s
-            error = RateLimited(
-                f"{whose} limit of {decision.limit} {route_class} requests per {window} s is used up; "
-                f"retry after {decision.reset_s} s",
-                limit=decision.limit,
-                reset_s=decision.reset_s,
-            )
+            error = quotas.refusal(decision, route_class, runtime.settings)
             headers = {
                 "Retry-After": str(error.retry_after_s),
                 **rate_limit_headers(decision.limit, 0, decision.reset_s),

@@ -27,6 +27,14 @@ AppArg = Annotated[str, typer.Argument(help="The app's id or name.")]
 NameOpt = Annotated[str | None, typer.Option("--name", help="A new name.")]
 DescriptionOpt = Annotated[str | None, typer.Option("--description", help="A note for people ('' clears it).")]
 MetadataOpt = Annotated[str | None, typer.Option("--metadata", help="A JSON object (replaces the whole metadata).")]
+IsolationOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--isolation",
+        help="strict (no access grant reaches in or out), shared (grants apply) or federated (shared, and "
+        "contributes to federated insights). See `engramdb grants`.",
+    ),
+]
 
 
 async def _find(c: AsyncClient, noun: str, ref: str) -> Any:
@@ -78,12 +86,15 @@ def teams_create(
     name: Annotated[str, typer.Argument(help="The team's name (unique in the organization).")],
     description: Annotated[str | None, typer.Option("--description", help="A note for people.")] = None,
     metadata: MetadataOpt = None,
+    isolation: IsolationOpt = None,
     url: UrlOpt = None,
     api_key: KeyOpt = None,
     org: OrgOpt = None,
 ) -> None:
     """Create a team and print it."""
     fields = {"name": name, "description": description, "metadata": json_object(metadata)}
+    if isolation is not None:
+        fields["isolation"] = isolation
     _show(run(Target(url, api_key, org), lambda c: c.teams.create(**fields)))
 
 
@@ -99,12 +110,13 @@ def teams_update(
     name: NameOpt = None,
     description: DescriptionOpt = None,
     metadata: MetadataOpt = None,
+    isolation: IsolationOpt = None,
     url: UrlOpt = None,
     api_key: KeyOpt = None,
     org: OrgOpt = None,
 ) -> None:
-    """Rename a team or change its description or metadata, and print it."""
-    fields = _changes(name, description, metadata)
+    """Rename a team or change its description, metadata or isolation, and print it."""
+    fields = _changes(name, description, metadata, isolation=isolation)
 
     async def work(c: AsyncClient) -> Any:
         return await c.teams.update((await _find(c, "team", team)).id, **fields)
@@ -148,12 +160,15 @@ def apps_create(
         bool, typer.Option("--inactive", help="Create it inactive (nothing new filed under it).")
     ] = False,
     metadata: MetadataOpt = None,
+    isolation: IsolationOpt = None,
     url: UrlOpt = None,
     api_key: KeyOpt = None,
     org: OrgOpt = None,
 ) -> None:
     """Create an app (a client application or project that sessions and memories can be scoped to)."""
     fields = {"name": name, "description": description, "is_active": not inactive, "metadata": json_object(metadata)}
+    if isolation is not None:
+        fields["isolation"] = isolation
     _show(run(Target(url, api_key, org), lambda c: c.apps.create(**fields)))
 
 
@@ -173,12 +188,13 @@ def apps_update(
         typer.Option("--active/--inactive", help="An inactive app takes no new data; what it holds stays readable."),
     ] = None,
     metadata: MetadataOpt = None,
+    isolation: IsolationOpt = None,
     url: UrlOpt = None,
     api_key: KeyOpt = None,
     org: OrgOpt = None,
 ) -> None:
-    """Rename an app, (de)activate it or change its description or metadata, and print it."""
-    fields = _changes(name, description, metadata, is_active=active)
+    """Rename an app, (de)activate it or change its description, metadata or isolation, and print it."""
+    fields = _changes(name, description, metadata, is_active=active, isolation=isolation)
 
     async def work(c: AsyncClient) -> Any:
         return await c.apps.update((await _find(c, "app", app)).id, **fields)

@@ -1,7 +1,7 @@
-"""The ``engramdb`` command. Operator commands (serve, worker, migrate, init, orgs, reembed, doctor, mcp)
-act on this machine; the record commands (keys, users, teams, apps, sessions, chat-import, search,
-memories, facts, graph, jobs, ingest, export, import …) go through the SDK to this machine's service or a
-remote one (``--url``)."""
+"""The ``engramdb`` command. Operator commands (serve, worker, migrate, init, orgs, reembed, doctor, mcp,
+backup, restore) act on this machine; the record commands (keys, users, teams, apps, sessions, chat-import,
+search, memories, facts, graph, jobs, ingest, export, import, erase …) go through the SDK to this machine's
+service or a remote one (``--url``)."""
 
 from __future__ import annotations
 
@@ -23,7 +23,8 @@ from rich.console import Console
 
 from engramdb import bootstrap
 from engramdb._version import __version__
-from engramdb.cli import connect, directory, library, output, records, transfer, work
+from engramdb.cli import backup as backups
+from engramdb.cli import connect, directory, erasure, library, output, records, retention, sharing, transfer, work
 from engramdb.cli.connect import KeyOpt, Target, UrlOpt
 from engramdb.cli.connect import OrgOpt as TargetOrgOpt
 from engramdb.config import Settings
@@ -545,12 +546,15 @@ def _role_check(url: str) -> str | None:
     return None
 
 
-# The record commands, after the operator ones in `--help`.
+# Backups, with the operator commands; the record commands after them in `--help`.
+app.command("backup")(backups.backup)
+app.command("restore")(backups.restore)
 app.command("search")(records.search)
 app.command("chat-import")(transfer.chat_import)
 app.command("export")(transfer.export)
 app.command("import")(transfer.import_)
-for _name, _sub in (records.APPS | directory.APPS | library.APPS | work.APPS).items():
+app.command("erase")(erasure.erase)
+for _name, _sub in (records.APPS | directory.APPS | library.APPS | work.APPS | retention.APPS | sharing.APPS).items():
     app.add_typer(_sub, name=_name)
 
 

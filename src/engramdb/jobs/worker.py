@@ -8,6 +8,8 @@
   has been silent for ``ENGRAM_WORKER_STALLED_S``. The handlers are idempotent
   in effect (see ``services.extraction``), so the retry finishes the work exactly once.
 * Webhook deliveries retry themselves (``services.webhooks``): a failed attempt defers the next one.
+* Retention: every ``ENGRAM_RETENTION_SWEEP_MINUTES`` a sweep applies every organization's retention
+  policies and deletes expired memories and sessions (``services/governance/retention.py``).
 * Lanes: extraction and narratives (and the upkeep) are worked in ``queue.QUEUE`` with
   ``ENGRAM_WORKER_CONCURRENCY``, webhook deliveries in ``queue.WEBHOOKS`` with
   ``ENGRAM_WEBHOOK_CONCURRENCY``: two procrastinate workers in one process, so a backlog of deliveries
@@ -31,11 +33,13 @@ from engramdb.services.core import jobs
 from engramdb.services.core.runtime import Runtime
 from engramdb.services.distill import extraction, narratives
 from engramdb.services.document import background as background_ingest
+from engramdb.services.governance import retention
 from engramdb.services.webhooks import delivery
 from engramdb.services.webhooks.sender import Sender
 from engramdb.storage import queue
 
 _log = logging.getLogger("engramdb.jobs")
+RETENTION_SWEEP = "engram.retention_sweep"
 GRACE_S = 10.0
 DOCUMENT_GRACE_S = 1.0
 
@@ -114,7 +118,23 @@ def build_app(url: str, settings: Settings) -> App:
         return await narratives.queue_stale(_runtime(context))
 
     del extract, narrate, ingest_document, deliver_webhook, prune_webhook_deliveries, recover, queue_narratives
+    if settings.retention_sweep_minutes:
+        # One sweep queued at a time: a sweep longer than the interval is not stacked behind itself.
+        @app.periodic(cron=sweep_cron(settings.retention_sweep_minutes), periodic_id="retention")
+        @app.task(name=RETENTION_SWEEP, queue=queue.QUEUE, queueing_lock=RETENTION_SWEEP, pass_context=True)
+        async def retention_sweep(context: JobContext, timestamp: int) -> int:
+            return await retention.sweep(_runtime(context))
+
+        del retention_sweep
     return app
+
+
+def sweep_cron(minutes: int) -> str:
+    """The cron line of a sweep every ``minutes`` (1-59, or whole hours that divide a day: see Settings)."""
+    if minutes < 60:
+        return f"*/{minutes} * * * *"
+    hours = minutes // 60
+    return "0 0 * * *" if hours == 24 else f"0 */{hours} * * *"
 
 
 async def requeue_stalled(app: App, runtime: Runtime, silent_s: float) -> int:

@@ -83,7 +83,7 @@ class AgentTools:
         with tool_errors():
             bound = await self._resolve(ctx)
             body = TaskClaim(agent_id=agent_id, queue=queue, lease_s=lease_s)
-            return result(await claims.claim(bound.runtime.db, bound.caller, body))
+            return result(await claims.claim(bound.runtime, bound.caller, body))
 
     async def update_task(
         self,
@@ -105,9 +105,9 @@ class AgentTools:
             rt, caller = bound.runtime, bound.caller
             if needs_input is not None:
                 change = TaskUpdate(state="input-required", lease_id=lease_id, note=needs_input)
-                return result(await tasks.update_task(rt.db, caller, task_id, change))
+                return result(await tasks.update_task(rt, caller, task_id, change))
             lease = LeaseExtend(lease_id=lease_id, lease_s=extend_lease_s or limits.DEFAULT_LEASE_S)
-            return result(await claims.extend(rt.db, caller, task_id, lease))
+            return result(await claims.extend(rt, caller, task_id, lease))
 
     async def complete_task(
         self,
@@ -150,7 +150,7 @@ class AgentTools:
                 payload=payload,
                 reply_to=reply_to,
             )
-            return result(await mailboxes.send(bound.runtime.db, bound.caller, body))
+            return result(await mailboxes.send(bound.runtime, bound.caller, body))
 
     async def read_inbox(
         self,

@@ -197,7 +197,10 @@ class TaskCancel(StrictModel):
 
 
 class TaskEvent(PublicModel):
-    seq: int = Field(description="Increases with every task event and message of the organization.")
+    seq: int | None = Field(
+        description="Increases with every task event and message of the organization: the event's place in "
+        "the task stream. Null for the few milliseconds before the event is numbered (after it commits)."
+    )
     task_id: uuid.UUID
     queue: str
     kind: str = Field(description="created, claimed, lease_extended, lease_expired, updated, completed, failed …")

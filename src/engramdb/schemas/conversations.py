@@ -50,12 +50,16 @@ class SessionCreate(UserRef):
     title: Name | None = None
     tags: Tags = Field(default_factory=list)
     metadata: Metadata = Field(default_factory=dict)
+    expires_at: Timestamp | None = Field(
+        default=None, description="After this the session is hidden like an expired memory, then deleted."
+    )
 
 
 class SessionUpdate(StrictModel):
     title: Name | None = None
     tags: Tags | None = None
     metadata: Metadata | None = Field(default=None, description="Replaces the whole metadata object.")
+    expires_at: Timestamp | None = Field(default=None, description="null: never expires.")
 
 
 class Session(PublicModel):
@@ -76,6 +80,7 @@ class Session(PublicModel):
     summary: str | None = Field(default=None, description="Rolling summary, updated by the extraction job.")
     extracted_seq: int = Field(default=0, description="Messages up to this seq have been extracted.")
     summary_updated_at: datetime | None = None
+    expires_at: datetime | None = None
 
 
 class MessageCreate(UserRef):
@@ -136,7 +141,7 @@ class MessageFilters(PageQuery):
 
 
 class SessionFilters(PageQuery):
-    """``GET /sessions``, newest first."""
+    """``GET /sessions``, newest first; expired sessions only with ``include_expired=true``."""
 
     user_id: uuid.UUID | None = None
     external_user_id: ExternalId | None = None
@@ -145,6 +150,7 @@ class SessionFilters(PageQuery):
     status: Literal["active", "closed"] | None = None
     tags_any: TagsFilter = None
     metadata: MetadataFilter = None
+    include_expired: bool = False
 
 
 class MessagesAdded(PublicModel):

@@ -23,6 +23,11 @@ from engramdb.schemas.common import (
 )
 
 Scope = Literal["read", "write", "admin"]
+Isolation = Literal["strict", "shared", "federated"]
+_ISOLATION_HELP = (
+    "strict: no access grant reaches in or out (grants that would are refused, and those that exist stop "
+    "applying); shared (the default): grants apply; federated: shared, and contributes to federated insights."
+)
 
 
 def _default_scopes() -> list[Scope]:
@@ -44,12 +49,14 @@ class TeamCreate(StrictModel):
     name: Name
     description: Description | None = None
     metadata: Metadata = Field(default_factory=dict)
+    isolation: Isolation = Field(default="shared", description=_ISOLATION_HELP)
 
 
 class TeamUpdate(StrictModel):
     name: NotClearable[Name] = None
     description: Description | None = None
     metadata: Metadata | None = None
+    isolation: NotClearable[Isolation] = Field(default=None, description=_ISOLATION_HELP)
 
 
 class Team(PublicModel):
@@ -57,6 +64,7 @@ class Team(PublicModel):
     name: str
     description: str | None
     metadata: dict[str, object]
+    isolation: Isolation
     created_at: datetime
     updated_at: datetime
 
@@ -160,6 +168,7 @@ class AppCreate(StrictModel):
     description: Description | None = None
     is_active: bool = True
     metadata: Metadata = Field(default_factory=dict)
+    isolation: Isolation = Field(default="shared", description=_ISOLATION_HELP)
 
 
 class AppUpdate(StrictModel):
@@ -167,6 +176,7 @@ class AppUpdate(StrictModel):
     description: Description | None = None
     is_active: NotClearable[bool] = None
     metadata: Metadata | None = None
+    isolation: NotClearable[Isolation] = Field(default=None, description=_ISOLATION_HELP)
 
 
 class App(PublicModel):
@@ -175,6 +185,7 @@ class App(PublicModel):
     description: str | None
     is_active: bool
     metadata: dict[str, object]
+    isolation: Isolation
     created_at: datetime
     updated_at: datetime
 

@@ -18,10 +18,16 @@ EventType = Literal[
     "memory.created",
     "memory.updated",
     "memory.invalidated",
+    "memory.expired",
     "job.succeeded",
     "job.failed",
     "document.synced",
     "user.deleted",
+    "user.erased",
+    "agent.erased",
+    "session.erased",
+    "document.erased",
+    "repository.erased",
     "agent.online",
     "agent.offline",
     "task.created",
@@ -33,9 +39,17 @@ EventType = Literal[
     "task.lease_expired",
 ]
 EVENT_TYPES: tuple[str, ...] = EventType.__args__  # type: ignore[attr-defined]
-# Events also sent to endpoints subscribed to another type: a user's deletion erases their memories at once
-# (one event, not one per memory), so whoever follows ``memory.invalidated`` learns of it too.
-ALSO_SENT_TO: dict[str, tuple[str, ...]] = {"user.deleted": ("memory.invalidated",)}
+# Events also sent to endpoints subscribed to another type: a user's deletion or erasure, and an agent's or
+# session's erasure, erase memories at once (one event, not one per memory), so whoever follows
+# ``memory.invalidated`` learns of it too; and whoever follows ``user.deleted`` learns of a user erased with
+# a receipt (the same erasure).
+ALSO_SENT_TO: dict[str, tuple[str, ...]] = {
+    "user.deleted": ("memory.invalidated",),
+    "user.erased": ("user.deleted", "memory.invalidated"),
+    "agent.erased": ("memory.invalidated",),
+    "session.erased": ("memory.invalidated",),
+    "memory.expired": ("memory.invalidated",),  # retention deleted them: one event per batch, not per memory
+}
 TEST_EVENT = "webhook.test"  # sent by the test operation only; no subscription needed
 Subscription = Literal[EventType, "*"]
 DeliveryStatus = Literal["pending", "succeeded", "failed"]

@@ -23,7 +23,11 @@ graph           bi-temporal facts, the predicate catalogue (``predicates``), ent
 document        documents, the ingest pipeline, repositories, syncing a repository (``sync``)
 distill         the worker's derivations: extraction, consolidation, narratives
 search          the retrievers, hybrid fusion, document and graph search, context assembly
-governance      erasure (every delete that cascades across areas: ``erase``), export, import
+governance      erasure (every delete that cascades across areas: ``erase``; a subject erased with a receipt:
+                what it holds, ``subjects``, and how it goes, ``erasure``), export, import, access grants
+                (``sharing``; enforced in ``core/visibility``), retention policies and their runs
+                (``retention``: which rows each step names, ``steps``; the bulk deletes, ``purge``; the
+                logs' export and partition drops, ``archive``) and legal holds (``holds``)
 agents          agents at work: heartbeats, tasks on queues claimed with leases (``tasks``, ``claims``), their
                 history and the organization's event sequence (``history``), mailboxes, live streams
                 (``streams``) and the periodic sweep (offline agents, expired leases)

@@ -8,7 +8,9 @@ from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel
-from sqlalchemy import ColumnElement, Table, func, or_
+from sqlalchemy import ColumnElement, Table, exists, func, or_, select
+
+from engramdb.storage import tables
 
 
 def content_filters(
@@ -78,3 +80,12 @@ def matching(
 
 def unexpired(table: Table) -> ColumnElement[bool]:
     return or_(table.c.expires_at.is_(None), table.c.expires_at > func.now())
+
+
+def in_unexpired_session(message: Table) -> ColumnElement[bool]:
+    """A message of a session that has not expired: an expired session's messages are hidden with it."""
+    s = tables.session
+    expired = select(s.c.id).where(
+        s.c.org_id == message.c.org_id, s.c.id == message.c.session_id, s.c.expires_at <= func.now()
+    )
+    return ~exists(expired)

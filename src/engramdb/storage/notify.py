@@ -7,6 +7,14 @@ wakes every subscriber when it reconnects, and each looks again. Payloads are ``
 (:func:`payload`); a subscriber listens to one (org, topic) pair.
 
 The connection is opened on the first subscription and closed by :meth:`Listener.close` (the runtime's).
+
+**Sending after the commit.** ``NOTIFY`` in a writing transaction makes its commit take a lock that every
+notifying commit of the cluster takes, held through the commit's WAL flush (PostgreSQL's ``async.c``
+keeps the queue in commit order so): writers that notify commit one at a time. :meth:`Listener.announce`
+is for busy writers instead: called once the write has committed, it queues the wake-up, and the process
+sends what is queued in one transaction of its own, one at a time; what is announced while one is being
+sent goes in the next. So a process sends a handful of notifying commits a second however many writes
+it makes, and no writer waits for one. :func:`notify` (in the writer's transaction) is for the rest.
 """
 
 from __future__ import annotations
@@ -19,10 +27,14 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import psycopg
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from engramdb.storage.database import Database, pool_wait
+
 CHANNEL = "engram_agents"
+CLOSE_WAIT_S = 5.0  # how long closing waits for announcements still being sent
+_SEND = text("SELECT pg_notify(:channel, p) FROM unnest(CAST(:batch AS text[])) AS p")
 _log = logging.getLogger(__name__)
 Key = tuple[str, str]  # (org id, topic)
 
@@ -45,6 +57,33 @@ class Listener:
         self._task: asyncio.Task[None] | None = None
         self.connected = asyncio.Event()
         self.notifications = 0  # received, for tests and metrics
+        self._outbox: set[str] = set()  # payloads announced, not yet sent
+        self._sender: asyncio.Task[None] | None = None
+        self.sent = 0  # notifying transactions sent by announce, for tests and benchmarks
+
+    def announce(self, db: Database, org_id: uuid.UUID, topic: str) -> None:
+        """Wake the subscribers of (org, topic) in every process; call it after the write has committed.
+        Sent in the background on a connection of ``db``'s pool, batched with every other announcement of
+        this process (see above)."""
+        self._outbox.add(payload(org_id, topic, 0))
+        if self._sender is None or self._sender.done():
+            self._sender = asyncio.create_task(self._send(db), name="engram-notify")
+
+    async def _send(self, db: Database) -> None:
+        # One batch at a time: a write announced while a batch is in flight may have committed after that
+        # batch's NOTIFY reached a subscriber, so it goes in the next batch, sent after this one.
+        while self._outbox:
+            batch, self._outbox = sorted(self._outbox), set()
+            try:
+                with pool_wait(None):  # background work, even when a request announced it
+                    async with db.autocommit() as conn:
+                        await conn.execute(_SEND, {"channel": CHANNEL, "batch": batch})
+                self.sent += 1
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # the database went away: subscribers look again at their keep-alive
+                _log.warning("could not send %d wake-ups (%s); streams catch up at their keep-alive", len(batch), exc)
+                return
 
     @asynccontextmanager
     async def subscribe(self, org_id: uuid.UUID, topic: str) -> AsyncIterator[asyncio.Event]:
@@ -94,6 +133,14 @@ class Listener:
             wait = min(wait * 2, 30.0)
 
     async def close(self) -> None:
+        """Send what is still announced (for a few seconds at most), then close the LISTEN connection."""
+        if self._sender is not None:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await asyncio.wait_for(asyncio.shield(self._sender), timeout=CLOSE_WAIT_S)
+            self._sender.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._sender
+            self._sender = None
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):

@@ -17,6 +17,7 @@ from sqlalchemy import (
     Column,
     Date,
     DateTime,
+    Identity,
     Integer,
     LargeBinary,
     MetaData,
@@ -85,6 +86,7 @@ team = Table(
     _meta(),
     _ts("created_at", nullable=False),
     _ts("updated_at", nullable=False),
+    Column("isolation", Text, nullable=False),
 )
 
 user_account = Table(
@@ -133,6 +135,7 @@ app = Table(
     _meta(),
     _ts("created_at", nullable=False),
     _ts("updated_at", nullable=False),
+    Column("isolation", Text, nullable=False),
 )
 
 api_key = Table(
@@ -174,6 +177,7 @@ session = Table(
     _ts("closed_at"),
     _ts("created_at", nullable=False),
     _ts("updated_at", nullable=False),
+    _ts("expires_at"),
 )
 
 message = Table(
@@ -571,11 +575,13 @@ task_dependency = Table(
     _uuid("depends_on_id", primary_key=True),
 )
 
+# 0016_agents_throughput: ``id`` is the key, ``seq`` is null until the event is numbered (history.sequence).
 task_event = Table(
     "task_event",
     metadata,
     _uuid("org_id", primary_key=True),
-    Column("seq", BigInteger, primary_key=True),
+    Column("id", BigInteger, Identity(), primary_key=True),
+    Column("seq", BigInteger),
     _uuid("task_id", nullable=False),
     Column("queue", Text, nullable=False),
     Column("kind", Text, nullable=False),
@@ -673,6 +679,84 @@ predicate = Table(
     Column("name", Text, primary_key=True),
     Column("cardinality", Text, nullable=False),
     Column("description", Text),
+    _ts("created_at", nullable=False),
+    _ts("updated_at", nullable=False),
+)
+
+# --- retention policies, legal holds and runs (0013_retention) --------------------------------------------
+
+retention_policy = Table(
+    "retention_policy",
+    metadata,
+    _uuid("org_id", primary_key=True),
+    _uuid("id", primary_key=True),
+    Column("name", Text, nullable=False),
+    Column("target", Text, nullable=False),
+    Column("action", Text, nullable=False),
+    Column("basis", Text, nullable=False),
+    Column("after_days", Integer, nullable=False),
+    Column("keep_latest", Integer),
+    _uuid("app_id"),
+    _uuid("team_id"),
+    _uuid("user_id"),
+    Column("memory_type", Text),
+    Column("state", Text),
+    Column("enabled", Boolean, nullable=False),
+    _ts("created_at", nullable=False),
+    _ts("updated_at", nullable=False),
+)
+
+legal_hold = Table(
+    "legal_hold",
+    metadata,
+    _uuid("org_id", primary_key=True),
+    _uuid("id", primary_key=True),
+    _uuid("user_id"),
+    Column("reason", Text, nullable=False),
+    _ts("created_at", nullable=False),
+    _ts("updated_at", nullable=False),
+    _ts("released_at"),
+)
+
+retention_run = Table(
+    "retention_run",
+    metadata,
+    _uuid("org_id", primary_key=True),
+    _uuid("id", primary_key=True),
+    _uuid("policy_id"),
+    Column("trigger", Text, nullable=False),
+    Column("dry_run", Boolean, nullable=False),
+    Column("counts", JSONB, nullable=False),
+    Column("steps", JSONB, nullable=False),
+    Column("error", Text),
+    _ts("started_at", nullable=False),
+    _ts("finished_at"),
+)
+
+# --- sharing: access grants (0014_grants) --------------------------------------------------------------
+
+access_grant = Table(
+    "access_grant",
+    metadata,
+    _uuid("org_id", primary_key=True),
+    _uuid("id", primary_key=True),
+    Column("permission", Text, nullable=False),
+    Column("resource", Text, nullable=False),
+    _uuid("grantee_team_id"),
+    _uuid("grantee_user_id"),
+    _uuid("grantee_agent_id"),
+    _uuid("grantee_key_id"),
+    _uuid("owner_user_id"),
+    _uuid("app_id"),
+    _uuid("repository_id"),
+    _uuid("session_id"),
+    Column("memory_type", Text),
+    Column("tags", ARRAY(Text), nullable=False),
+    Column("categories", ARRAY(Text), nullable=False),
+    Column("description", Text),
+    _ts("expires_at"),
+    _ts("revoked_at"),
+    _uuid("created_by"),
     _ts("created_at", nullable=False),
     _ts("updated_at", nullable=False),
 )

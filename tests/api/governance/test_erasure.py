@@ -1,12 +1,16 @@
-"""Erasure leaves no content and no linkable id behind, checked the way an auditor would: build a user as
+"""Erasure leaves no content and no linkable id behind, checked the way an auditor would: build a subject as
 users build one (messages extracted by the worker, memories changed, facts, an entity renamed, a document, a
-repository, a narrative, a key of their own, searches that log access, webhooks delivered), delete them, then
+repository, a narrative, a key of their own, searches that log access, webhooks delivered), erase it, then
 read every text, JSON, uuid and array column of every table in the ``public`` and ``procrastinate`` schemas
-(from the catalog, so a table added later is read too) for their ids and a string only they ever wrote."""
+(from the catalog, so a table added later is read too: :func:`scan`) for its ids and a string only it ever
+wrote. Each kind of subject (user, agent, session, document, repository) is erased so, with a receipt that
+matches its audit row; what others hold (a shared entity, another's memory) stays.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 import uuid
 from collections.abc import Iterator
@@ -18,8 +22,10 @@ import pytest
 from psycopg import sql
 
 from engramdb.config import Settings
+from engramdb.schemas.erasure import ErasureReceipt, receipt_sha256
+from engramdb.sdk import AsyncClient
 from engramdb.services.core.caller import Caller
-from tests.conftest import Org, client_for
+from tests.conftest import Org, OrgFactory, assert_problem, client_for
 from tests.jobs.conftest import worker  # noqa: F401  (the extraction worker, for this module too)
 from tests.webhook_listener import Listener
 
@@ -92,14 +98,46 @@ def owned_ids(database_url: str, user_id: str) -> dict[str, set[str]]:
         "api_key": "SELECT id FROM api_key WHERE user_id = %(u)s",
         "job": "SELECT id FROM job WHERE user_id = %(u)s"
         " OR session_id IN (SELECT id FROM session WHERE user_id = %(u)s)",
+        "task": "SELECT id FROM task WHERE user_id = %(u)s",
     }
     with psycopg.connect(database_url) as conn:
         return {kind: {str(r[0]) for r in conn.execute(q, {"u": user_id}).fetchall()} for kind, q in queries.items()}
 
 
+def rows(database_url: str, query: str, **params: Any) -> set[str]:
+    """The first column of ``query``'s rows, as text (ids read from the database itself)."""
+    with psycopg.connect(database_url) as conn:
+        return {str(r[0]) for r in conn.execute(query, params).fetchall()}
+
+
 async def _ok(response: httpx.Response, status: int = 200) -> Any:
     assert response.status_code == status, response.text
     return response.json()
+
+
+async def _erase(app: Any, org: Org, kind: str, subject_id: str) -> dict[str, Any]:
+    """Erase through the SDK (``client.<plural>.erase``), as a client would; the receipt as the API sent it."""
+    async with AsyncClient("http://engram.test", org.key, transport=httpx.ASGITransport(app=app)) as client:
+        resource = {
+            "agent": client.agents,
+            "session": client.sessions,
+            "document": client.documents,
+            "repository": client.repositories,
+        }[kind]
+        receipt: ErasureReceipt = await resource.erase(subject_id)
+    return receipt.model_dump(mode="json")
+
+
+async def _matches_its_audit_row(org: Org, receipt: dict[str, Any], action: str) -> None:
+    """The receipt's hash is over its own fields, and the audit row of the erasure holds the same: the
+    pseudonym as entity_id, the counts, the hash, and the erasure's time as created_at."""
+    parsed = ErasureReceipt.model_validate(receipt)
+    assert parsed.matches(org.id) and not parsed.matches(uuid.uuid4())
+    audit = (await _ok(await org.client.get("/v1/audit", params={"action": action})))["data"]
+    (row,) = [a for a in audit if a["entity_id"] == receipt["subject"]["pseudonym"]]
+    assert row["details"] == {"counts": receipt["counts"], "receipt_sha256": receipt["receipt_sha256"]}
+    stamp = ErasureReceipt.model_validate({**receipt, "erased_at": row["created_at"]}).erased_at
+    assert receipt_sha256(org.id, row["entity_id"], stamp, row["details"]["counts"]) == receipt["receipt_sha256"]
 
 
 async def _settled(database_url: str, org: Org, *, timeout_s: float = 30.0) -> None:
@@ -189,15 +227,16 @@ async def _build(app: Any, org: Org, listener: Listener) -> tuple[dict[str, Any]
     return user, keeper
 
 
-async def test_deleting_a_user_leaves_no_content_and_no_linkable_id(  # type: ignore[no-untyped-def]
+async def test_erasing_a_user_leaves_no_content_and_no_linkable_id_and_gives_a_receipt(  # type: ignore[no-untyped-def]
     app, org: Org, listener: Listener, database_url: str
 ) -> None:
     user, keeper = await _build(app, org, listener)
     uid = user["id"]
+    await _ok(await org.client.post("/v1/tasks", json={"title": f"call {MARK}", "user_id": uid}), 201)
     await _settled(database_url, org)
     owned = owned_ids(database_url, uid)
     ids = {uid, *(i for group in owned.values() for i in group)}
-    for kind in ("session", "message", "memory", "fact", "entity", "document", "narrative", "api_key", "job"):
+    for kind in ("session", "message", "memory", "fact", "entity", "document", "narrative", "api_key", "job", "task"):
         assert owned[kind], f"the user has no {kind}: the scan would prove nothing"
     before = scan(database_url, {MARK, *ids})
     # The scan reaches every place the user's data lives, so it would see what erasure left behind.
@@ -211,6 +250,7 @@ async def test_deleting_a_user_leaves_no_content_and_no_linkable_id(  # type: ig
         "public.chunk.content",
         "public.user_narrative.content",
         "public.session.title",
+        "public.task.title",
         "public.audit_log.details",
         "public.audit_log.entity_id",
         "public.memory_access_log.memory_id",
@@ -221,16 +261,31 @@ async def test_deleting_a_user_leaves_no_content_and_no_linkable_id(  # type: ig
     ):
         assert place in before, f"nothing of the user's in {place} before erasure"
 
-    assert (await org.client.delete(f"/v1/users/{uid}")).status_code == 204
-    await _settled(database_url, org)  # the user.deleted delivery names the user until it is sent
+    retry = {"Idempotency-Key": "erase-the-user-once"}
+    receipt = await _ok(await org.client.post(f"/v1/users/{uid}/erase", headers=retry))
+    await _settled(database_url, org)  # the user.erased delivery names the user until it is sent
 
     assert scan(database_url, {MARK, *ids}) == {}
+    # The receipt counts what went, table by table, and names the user only by the erasure's pseudonym.
+    pseudonym = receipt["subject"]["pseudonym"]
+    assert receipt["subject"] == {"kind": "user", "pseudonym": pseudonym} and pseudonym not in ids
+    counts = receipt["counts"]
+    for table, kind in (("session", "session"), ("message", "message"), ("memory", "memory"), ("fact", "fact")):
+        assert counts[table] == len(owned[kind]), table
+    for table, kind in (("document", "document"), ("chunk", "chunk"), ("user_narrative", "narrative")):
+        assert counts[table] == len(owned[kind]), table
+    for table, kind in (("repository", "repository"), ("api_key", "api_key"), ("job", "job"), ("task", "task")):
+        assert counts[table] == len(owned[kind]), table
+    assert counts["entity"] >= len(owned["entity"]) and counts["user_account"] == 1
+    assert counts["memory_access_log"] > 0 and counts["memory_history"] > len(owned["memory"])
+    await _matches_its_audit_row(org, receipt, "user.erased")
+    # Sent again with its Idempotency-Key, the erasure answers the same receipt (the first answer is kept).
+    again = await org.client.post(f"/v1/users/{uid}/erase", headers=retry)
+    assert again.json() == receipt and again.headers["idempotent-replayed"] == "true"
+    assert (await org.client.post(f"/v1/users/{uid}/erase")).status_code == 404
 
     # The audit trail still says what happened, to whom (one pseudonym), and when.
     audit = (await _ok(await org.client.get("/v1/audit", params={"limit": 200})))["data"]
-    (deleted,) = [a for a in audit if a["action"] == "user.deleted"]
-    pseudonym = deleted["entity_id"]
-    assert pseudonym not in ids
     rewritten = [a for a in audit if a["entity_id"] == pseudonym]
     assert {a["action"] for a in rewritten} >= {
         "user.created",
@@ -244,17 +299,51 @@ async def test_deleting_a_user_leaves_no_content_and_no_linkable_id(  # type: ig
         "document.created",
         "repository.created",
         "api_key.created",
-        "user.deleted",
+        "task.created",
+        "user.erased",
     }
-    assert all(a["details"] == {"redacted": True} for a in rewritten if a["action"] != "user.deleted")
-    assert deleted["details"]["sessions"] == 1 and deleted["details"]["memories"] >= 2
+    assert all(a["details"] == {"redacted": True} for a in rewritten if a["action"] != "user.erased")
     assert {a["key_id"] for a in audit if a["actor"] == "erased"} == {pseudonym}
-    # The user.deleted event reached its endpoint with the real id, before the log forgot it.
-    sent = [r.body for r in listener.received("/all")]
-    assert any(b'"user.deleted"' in body and uid.encode() in body for body in sent)
+    # The user.erased event reached its endpoint with the real id and the receipt, before the log forgot it.
+    sent = [json.loads(r.body) for r in listener.received("/all")]
+    (event,) = [e for e in sent if e["type"] == "user.erased"]
+    assert event["data"] == {"object": "user", "action": "erased", "user": {"id": uid}, "receipt": receipt}
     # The keeper's data is intact, and tells nothing about the session it came from.
     kept = (await _ok(await org.client.get("/v1/memories", params={"user_id": keeper["id"]})))["data"]
     assert "Kim likes honey" in {m["content"] for m in kept}
+
+
+async def test_deleting_a_user_is_the_same_erasure_audited_as_user_deleted(org: Org, database_url: str) -> None:
+    mark = "vole-saffron-9023"
+    c = org.client
+    user = await _ok(await c.post("/v1/users", json={"external_id": f"ext-{mark}"}), 201)
+    session = await _ok(await c.post("/v1/sessions", json={"user_id": user["id"], "title": mark}), 201)
+    turns = [{"role": "user", "content": f"My badge number is {mark}."}]
+    await _ok(await c.post(f"/v1/sessions/{session['id']}/messages", json={"messages": turns}), 201)
+    memory = await _ok(await c.post("/v1/memories", json={"user_id": user["id"], "content": f"badge {mark}"}), 201)
+    await _settled(database_url, org)
+    messages = rows(database_url, "SELECT id FROM message WHERE session_id = %(s)s", s=session["id"])
+    memories = rows(database_url, "SELECT id FROM memory WHERE user_id = %(u)s", u=user["id"])
+    assert memory["id"] in memories
+    ids = {user["id"], session["id"], *messages, *memories}
+
+    assert (await c.delete(f"/v1/users/{user['id']}")).status_code == 204
+    await _settled(database_url, org)
+
+    assert scan(database_url, {mark, *ids}) == {}
+    # No receipt is answered, but the audit row holds one's counts and hash, which check out.
+    (row,) = (await _ok(await c.get("/v1/audit", params={"action": "user.deleted"})))["data"]
+    counts = row["details"]["counts"]
+    assert counts["user_account"] == 1 and counts["message"] == len(messages) and counts["memory"] == len(memories)
+    stamp = ErasureReceipt.model_validate(
+        {
+            "subject": {"kind": "user", "pseudonym": row["entity_id"]},
+            "erased_at": row["created_at"],
+            "counts": counts,
+            "receipt_sha256": row["details"]["receipt_sha256"],
+        }
+    )
+    assert stamp.matches(org.id)
 
 
 async def test_purging_a_memory_leaves_no_trace_of_its_text(  # type: ignore[no-untyped-def]
@@ -318,3 +407,203 @@ async def test_deleting_documents_leaves_no_name_of_them(org: Org, database_url:
     assert scan(database_url, set(names)) == {}
     audit = (await _ok(await c.get("/v1/audit", params={"limit": 200})))["data"]
     assert {a["action"] for a in audit} >= {"document.deleted", "repository.pruned", "repository.deleted"}
+
+
+async def test_erasing_an_agent_takes_what_it_holds_and_leaves_what_another_agent_shares(
+    app: Any, org: Org, listener: Listener, database_url: str
+) -> None:
+    mark = "quokka-umbra-5521"
+    c = org.client
+    await _ok(await c.post("/v1/webhooks", json={"url": listener.url("/agent"), "event_types": ["agent.erased"]}), 201)
+    hook = {"url": listener.url("/invalidated"), "event_types": ["memory.invalidated"]}  # told of it too
+    await _ok(await c.post("/v1/webhooks", json=hook), 201)
+    agent = await _ok(await c.post("/v1/agents", json={"name": f"agent-{mark}", "description": mark}), 201)
+    other = await _ok(await c.post("/v1/agents", json={"name": "helper"}), 201)
+    user = await _ok(await c.post("/v1/users", json={"external_id": "agent-user"}), 201)
+    aid = agent["id"]
+    session = await _ok(
+        await c.post("/v1/sessions", json={"user_id": user["id"], "agent_id": aid, "title": f"help {mark}"}), 201
+    )
+    turns = [{"role": "assistant", "content": f"Noted: the locker is {mark}."}]
+    await _ok(await c.post(f"/v1/sessions/{session['id']}/messages", json={"messages": turns}), 201)
+    memory = {"user_id": user["id"], "agent_id": aid, "content": f"The agent learned {mark}"}
+    await _ok(await c.post("/v1/memories", json=memory), 201)
+    # Both agents speak of Orbital Works (one entity of the organization's); only this one of the dock.
+    fact = {"subject": "Orbital Works", "predicate": "based_in", "object": f"Dock {mark}", "object_is_entity": True}
+    mine = await _ok(await c.post("/v1/facts", json={**fact, "agent_id": aid}), 201)
+    fact = {"subject": "Orbital Works", "predicate": "employs", "object": "300 people", "agent_id": other["id"]}
+    theirs = await _ok(await c.post("/v1/facts", json=fact), 201)
+    shared = mine["fact"]["subject_id"]
+    assert theirs["fact"]["subject_id"] == shared
+    repo = await _ok(await c.post("/v1/repositories", json={"name": f"repo-{mark}", "agent_id": aid}), 201)
+    files = [{"path": f"{mark}.md", "content": f"# Runbook\n\n{mark} opens the dock."}]
+    await _ok(await c.post(f"/v1/repositories/{repo['id']}/files", json={"files": files}))
+    task = await _ok(await c.post("/v1/tasks", json={"title": "restock", "created_by": aid}), 201)
+    key = await _ok(await c.post("/v1/keys", json={"name": f"key-{mark}", "agent_id": aid}), 201)
+    async with client_for(app, key["api_key"]) as as_agent:
+        note = {"to_agent_id": other["id"], "payload": {"note": mark}}
+        await _ok(await as_agent.post("/v1/agent-messages", json=note), 201)
+    await _settled(database_url, org)
+    held = {
+        kind: rows(database_url, query, a=aid)
+        for kind, query in {
+            "session": "SELECT id FROM session WHERE agent_id = %(a)s",
+            "message": "SELECT id FROM message WHERE agent_id = %(a)s OR session_id IN"
+            " (SELECT id FROM session WHERE agent_id = %(a)s)",
+            "memory": "SELECT id FROM memory WHERE agent_id = %(a)s",
+            "fact": "SELECT id FROM fact WHERE agent_id = %(a)s",
+            "document": "SELECT id FROM document WHERE agent_id = %(a)s",
+            "chunk": "SELECT id FROM chunk WHERE agent_id = %(a)s",
+            "agent_message": "SELECT id FROM agent_message WHERE from_agent_id = %(a)s",
+        }.items()
+    }
+    assert all(held.values()), held
+    ids = {aid, repo["id"], key["id"], mine["fact"]["object_id"], *(i for group in held.values() for i in group)}
+    assert {"public.agent_message.payload", "public.task.created_by"} <= set(scan(database_url, {mark, aid}))
+
+    receipt = await _erase(app, org, "agent", aid)
+    await _settled(database_url, org)
+
+    assert scan(database_url, {mark, *ids}) == {}
+    assert receipt["subject"]["kind"] == "agent"
+    counts = receipt["counts"]
+    assert {k: counts[k] for k in ("agent", "session", "memory", "fact", "repository", "api_key", "agent_message")} == {
+        "agent": 1,
+        "session": 1,
+        "memory": 1,
+        "fact": 1,
+        "repository": 1,
+        "api_key": 1,
+        "agent_message": 1,
+    }
+    assert counts["message"] == len(held["message"]) and counts["entity"] == 1  # the dock, no one else's
+    await _matches_its_audit_row(org, receipt, "agent.erased")
+    # What the other agent holds stays: its fact, and the entity both named; the task lost its creator.
+    assert (await _ok(await c.get(f"/v1/facts/{theirs['fact']['id']}")))["subject_id"] == shared
+    assert (await _ok(await c.get(f"/v1/entities/{shared}")))["name"] == "Orbital Works"
+    assert (await _ok(await c.get(f"/v1/tasks/{task['id']}")))["created_by"] is None
+    (event,) = [json.loads(r.body) for r in listener.received("/agent")]
+    assert event["data"] == {"object": "agent", "action": "erased", "agent": {"id": aid}, "receipt": receipt}
+    assert [json.loads(r.body)["type"] for r in listener.received("/invalidated")] == ["agent.erased"]
+
+
+async def test_erasing_a_session_takes_what_was_drawn_from_it_and_a_fresh_narrative_follows(
+    app: Any, org: Org, database_url: str
+) -> None:
+    mark = "heron-cobalt-3307"
+    c = org.client
+    user = await _ok(await c.post("/v1/users", json={"external_id": "traveller", "display_name": "Tess"}), 201)
+    uid = user["id"]
+    gone = await _ok(await c.post("/v1/sessions", json={"user_id": uid, "title": f"trip {mark}"}), 201)
+    kept = await _ok(await c.post("/v1/sessions", json={"user_id": uid}), 201)
+    # Tess moves: the erased session's fact closes the kept session's (whose closed version names it).
+    turns = [{"role": "user", "content": "I live in Denver."}]
+    r = await c.post(f"/v1/sessions/{kept['id']}/messages", params={"wait": "true"}, json={"messages": turns})
+    assert (await _ok(r, 201))["job"]["status"] == "succeeded"
+    turns = [{"role": "user", "content": f"I moved to Boston. My trip code is {mark}."}]
+    r = await c.post(f"/v1/sessions/{gone['id']}/messages", params={"wait": "true"}, json={"messages": turns})
+    assert (await _ok(r, 201))["job"]["status"] == "succeeded"
+    drawn = {"user_id": uid, "session_id": gone["id"], "content": f"Tess's trip code is {mark}"}
+    await _ok(await c.post("/v1/memories", json=drawn), 201)
+    r = await c.post(f"/v1/users/{uid}/narrative", params={"wait": "true"})
+    assert (await _ok(r, 202))["status"] == "succeeded"
+    assert mark in (await _ok(await c.get(f"/v1/users/{uid}/narrative")))["content"]
+    await _settled(database_url, org)
+    s = gone["id"]
+    held = {
+        "message": rows(database_url, "SELECT id FROM message WHERE session_id = %(s)s", s=s),
+        "memory": rows(database_url, "SELECT id FROM memory WHERE session_id = %(s)s", s=s),
+        "fact": rows(database_url, "SELECT id FROM fact WHERE session_id = %(s)s", s=s),
+        "job": rows(database_url, "SELECT id FROM job WHERE session_id = %(s)s", s=s),
+    }
+    assert all(held.values()), held
+    boston = rows(database_url, "SELECT id FROM entity WHERE user_id = %(u)s AND name = 'Boston'", u=uid)
+    tess = rows(database_url, "SELECT id FROM entity WHERE user_id = %(u)s AND name = 'Tess'", u=uid)
+    assert boston and tess, "extraction named no Boston and Tess: the test would prove nothing"
+    closed = "SELECT id FROM fact WHERE session_id = %(k)s AND invalidated_by IN (SELECT id FROM fact WHERE {})"
+    closed = closed.format("session_id = %(s)s")
+    assert rows(database_url, closed, k=kept["id"], s=s), "no fact of the kept session was closed by the erased one"
+    ids = {s, *boston, *(i for group in held.values() for i in group)}
+
+    receipt = await _erase(app, org, "session", s)
+    await _settled(database_url, org)  # the fresh narrative is written
+
+    assert scan(database_url, {mark, *ids}) == {}
+    counts = receipt["counts"]
+    assert counts["session"] == 1 and counts["message"] == len(held["message"])
+    assert counts["memory"] == len(held["memory"]) and counts["fact"] == len(held["fact"])
+    assert counts["job"] == len(held["job"]) and counts["user_narrative"] >= 1
+    await _matches_its_audit_row(org, receipt, "session.erased")
+    # Tess is still named by the other session's facts; the user, that session and a new narrative stay.
+    assert rows(database_url, "SELECT id FROM entity WHERE user_id = %(u)s AND name = 'Tess'", u=uid) == tess
+    assert (await _ok(await c.get(f"/v1/sessions/{kept['id']}")))["message_count"] == 1
+    narrative = await _ok(await c.get(f"/v1/users/{uid}/narrative"))
+    assert "Denver" in narrative["content"] and mark not in narrative["content"]
+
+
+async def test_erasing_documents_and_a_repository_takes_their_ingests_too(
+    app: Any, org: Org, database_url: str
+) -> None:
+    mark = "ibis-topaz-6612"
+    c = org.client
+    queued = await _ok(await c.post("/v1/documents?background=true", json={"content": f"# {mark}\n\nText."}), 202)
+    await _settled(database_url, org)
+    job = await _ok(await c.get(f"/v1/jobs/{queued['job']['id']}"))
+    alone = job["result"]["document_id"]
+    repo = await _ok(await c.post("/v1/repositories", json={"name": "handbook"}), 201)
+    files = [
+        {"path": f"a-{mark}.md", "content": f"# A\n\n{mark} text."},
+        {"path": "b.md", "content": f"# B\n\nMore about {mark}."},
+        {"path": "c.md", "content": "# C\n\nKept until the repository goes."},
+    ]
+    await _ok(await c.post(f"/v1/repositories/{repo['id']}/files", json={"files": files}))
+    docs = {d["path"]: d["id"] for d in (await _ok(await c.get("/v1/documents", params={"limit": 10})))["data"]}
+
+    receipt = await _erase(app, org, "document", alone)
+    assert receipt["counts"]["document"] == 1 and receipt["counts"]["job"] == 1 and receipt["counts"]["chunk"] >= 1
+    await _matches_its_audit_row(org, receipt, "document.erased")
+    receipt = await _erase(app, org, "document", docs[f"a-{mark}.md"])
+    assert receipt["counts"]["document"] == 1
+    assert (await _ok(await c.get(f"/v1/repositories/{repo['id']}")))["document_count"] == 2
+    receipt = await _erase(app, org, "repository", repo["id"])
+    assert receipt["counts"]["repository"] == 1 and receipt["counts"]["document"] == 2
+    await _matches_its_audit_row(org, receipt, "repository.erased")
+
+    assert scan(database_url, {mark, alone, queued["job"]["id"], repo["id"], *docs.values()}) == {}
+
+
+async def test_an_erasure_is_refused_outside_the_key_under_a_hold_and_without_admin(
+    app: Any, org: Org, make_org: OrgFactory, database_url: str
+) -> None:
+    c = org.client
+    user = await _ok(await c.post("/v1/users", json={"external_id": "held"}), 201)
+    session = await _ok(await c.post("/v1/sessions", json={"user_id": user["id"]}), 201)
+    agent = await _ok(await c.post("/v1/agents", json={"name": "held-agent"}), 201)
+    doc = await _ok(await c.post("/v1/documents", json={"content": "# D\n\nText.", "user_id": user["id"]}), 201)
+    repo = await _ok(await c.post("/v1/repositories", json={"name": "held-repo"}), 201)
+    paths = {
+        "users": user["id"],
+        "sessions": session["id"],
+        "agents": agent["id"],
+        "documents": doc["document"]["id"],
+        "repositories": repo["id"],
+    }
+    stranger = await make_org()
+    for plural, item in paths.items():  # another organization's ids are not found
+        assert_problem(await stranger.client.post(f"/v1/{plural}/{item}/erase"), 404)
+    assert_problem(await c.post(f"/v1/users/{uuid.uuid4()}/erase"), 404)
+    assert_problem(await c.post("/v1/users/not-an-id/erase"), 422)
+    writer = await _ok(await c.post("/v1/keys", json={"name": "writer", "scopes": ["read", "write"]}), 201)
+    async with client_for(app, writer["api_key"]) as as_writer:
+        assert_problem(await as_writer.post(f"/v1/sessions/{session['id']}/erase"), 403)
+    # A legal hold on the user suspends the erasure of the user and of what holds their data.
+    with psycopg.connect(database_url) as conn:
+        conn.execute(
+            "INSERT INTO legal_hold (org_id, id, user_id, reason) VALUES (%s, %s, %s, 'litigation')",
+            (org.id, uuid.uuid4(), user["id"]),
+        )
+    for plural in ("users", "sessions", "documents"):
+        assert_problem(await c.post(f"/v1/{plural}/{paths[plural]}/erase"), 409)
+    assert (await c.delete(f"/v1/users/{user['id']}")).status_code == 409
+    assert (await _ok(await c.get(f"/v1/sessions/{session['id']}")))["id"] == session["id"]
+    assert (await _ok(await c.post(f"/v1/repositories/{repo['id']}/erase")))["counts"] == {"repository": 1}

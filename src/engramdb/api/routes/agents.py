@@ -121,8 +121,8 @@ messages_router = APIRouter(prefix="/agent-messages", tags=["agent messages"])
     operation_id="send_agent_message",
     summary="Send a message to an agent, a team's agents or every agent",
 )
-async def send_agent_message(body: AgentMessageCreate, db: DbDep, caller: CallerDep) -> AgentMessage:
-    return await mailboxes.send(db, caller, body)
+async def send_agent_message(body: AgentMessageCreate, rt: RuntimeDep, caller: CallerDep) -> AgentMessage:
+    return await mailboxes.send(rt, caller, body)
 
 
 @messages_router.get(
@@ -136,8 +136,8 @@ tasks_router = APIRouter(prefix="/tasks", tags=["tasks"])
 
 
 @tasks_router.post("", status_code=201, response_model=Task, operation_id="create_task", summary="Create a task")
-async def create_task(body: TaskCreate, db: DbDep, caller: CallerDep) -> Task:
-    return await tasks.create(db, caller, body)
+async def create_task(body: TaskCreate, rt: RuntimeDep, caller: CallerDep) -> Task:
+    return await tasks.create(rt, caller, body)
 
 
 @tasks_router.get("", response_model=Page[Task], operation_id="list_tasks", summary="List tasks, newest first")
@@ -151,8 +151,8 @@ async def list_tasks(filters: Annotated[TaskFilters, Query()], db: DbDep, caller
     operation_id="claim_task",
     summary="Claim the next eligible task with a lease (task is null when none is eligible)",
 )
-async def claim_task(body: TaskClaim, db: DbDep, caller: CallerDep) -> TaskClaimed:
-    return await claims.claim(db, caller, body)
+async def claim_task(body: TaskClaim, rt: RuntimeDep, caller: CallerDep) -> TaskClaimed:
+    return await claims.claim(rt, caller, body)
 
 
 @tasks_router.get(
@@ -180,15 +180,15 @@ async def get_task(task_id: uuid.UUID, db: DbDep, caller: CallerDep) -> Task:
     operation_id="update_task",
     summary="Change a task (or move it to input-required, and back to the queue)",
 )
-async def update_task(task_id: uuid.UUID, body: TaskUpdate, db: DbDep, caller: CallerDep) -> Task:
-    return await tasks.update_task(db, caller, task_id, body)
+async def update_task(task_id: uuid.UUID, body: TaskUpdate, rt: RuntimeDep, caller: CallerDep) -> Task:
+    return await tasks.update_task(rt, caller, task_id, body)
 
 
 @tasks_router.post(
     "/{task_id}/lease", response_model=Task, operation_id="extend_task_lease", summary="Extend a claim's lease"
 )
-async def extend_task_lease(task_id: uuid.UUID, body: LeaseExtend, db: DbDep, caller: CallerDep) -> Task:
-    return await claims.extend(db, caller, task_id, body)
+async def extend_task_lease(task_id: uuid.UUID, body: LeaseExtend, rt: RuntimeDep, caller: CallerDep) -> Task:
+    return await claims.extend(rt, caller, task_id, body)
 
 
 @tasks_router.post(
@@ -204,13 +204,13 @@ async def complete_task(task_id: uuid.UUID, body: TaskComplete, rt: RuntimeDep, 
 @tasks_router.post(
     "/{task_id}/fail", response_model=Task, operation_id="fail_task", summary="Fail a claimed task (or retry it)"
 )
-async def fail_task(task_id: uuid.UUID, body: TaskFail, db: DbDep, caller: CallerDep) -> Task:
-    return await claims.fail(db, caller, task_id, body)
+async def fail_task(task_id: uuid.UUID, body: TaskFail, rt: RuntimeDep, caller: CallerDep) -> Task:
+    return await claims.fail(rt, caller, task_id, body)
 
 
 @tasks_router.post("/{task_id}/cancel", response_model=Task, operation_id="cancel_task", summary="Cancel a task")
-async def cancel_task(task_id: uuid.UUID, body: TaskCancel, db: DbDep, caller: CallerDep) -> Task:
-    return await tasks.cancel(db, caller, task_id, body)
+async def cancel_task(task_id: uuid.UUID, body: TaskCancel, rt: RuntimeDep, caller: CallerDep) -> Task:
+    return await tasks.cancel(rt, caller, task_id, body)
 
 
 @tasks_router.get(

@@ -37,6 +37,11 @@ from engramdb.services.governance import erase
 from engramdb.services.tenancy import directory, keys, quotas
 from engramdb.services.tenancy.directory import AGENTS, APPS, TEAMS, USERS, Resource
 
+_DELETE_USER = (
+    "Erases the user and everything they hold, as `POST /v1/users/{user_id}/erase` does, audited as "
+    "`user.deleted`; that operation answers with the erasure's receipt, this one with nothing."
+)
+
 
 def _crud_router(
     res: Resource[Any],
@@ -61,8 +66,8 @@ def _crud_router(
     async def update_item(item_id: uuid.UUID, body: update_model, db: DbDep, caller: CallerDep) -> Any:  # type: ignore[valid-type]
         return await directory.update_item(db, caller, res, item_id, body)
 
-    async def delete_item(item_id: uuid.UUID, db: DbDep, caller: CallerDep) -> Response:
-        await erase.directory_item(db, caller, res, item_id)
+    async def delete_item(item_id: uuid.UUID, rt: RuntimeDep, caller: CallerDep) -> Response:
+        await erase.directory_item(rt, caller, res, item_id)
         return Response(status_code=204)
 
     router.add_api_route(
@@ -105,6 +110,7 @@ def _crud_router(
         status_code=204,
         operation_id=f"delete_{kind}",
         summary=f"Delete a {kind}",
+        description=_DELETE_USER if res is USERS else None,
     )
     return router
 

@@ -67,6 +67,9 @@ class AsyncClient(AsyncHTTP):
         self.audit = r.Audit(self)
         self.webhooks = r.Webhooks(self)
         self.data = r.Data(self)
+        self.retention = r.Retention(self)
+        self.legal_holds = r.LegalHolds(self)
+        self.grants = r.Grants(self)
         self.tasks = r.Tasks(self)
         self.inbox = r.Inbox(self)
 

@@ -68,6 +68,9 @@ class Client(HTTP):
         self.audit = r.Audit(self)
         self.webhooks = r.Webhooks(self)
         self.data = r.Data(self)
+        self.retention = r.Retention(self)
+        self.legal_holds = r.LegalHolds(self)
+        self.grants = r.Grants(self)
         self.tasks = r.Tasks(self)
         self.inbox = r.Inbox(self)
 

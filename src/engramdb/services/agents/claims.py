@@ -10,6 +10,15 @@
   (:func:`expire`, attempt counted, ``failed`` once ``max_attempts`` are spent), and the periodic sweep
   (``sweep.py``) does the same for queues nobody is claiming from.
 * Completing can record the result as an episodic memory with provenance to the task (``remember``).
+  Completing again under the same lease (a client retrying a completion whose answer it lost) returns
+  the completed task and changes nothing, so the SDK retries claims and completions without an
+  ``Idempotency-Key`` record: a claim whose answer was lost is retried as a new claim, and the lost
+  one's lease runs out like a dead worker's.
+
+A claim is five statements in one transaction (the agent, expired leases, the claim itself as one
+``UPDATE … WHERE id = (SELECT … FOR UPDATE SKIP LOCKED) RETURNING``, the webhook outbox, the history), a
+completion four; neither waits for another claim or completion (``history.py``: events are numbered
+after they commit).
 """
 
 from __future__ import annotations
@@ -24,14 +33,12 @@ from engramdb.errors import Conflict, NotFound, ValidationFailed
 from engramdb.schemas.agents import LeaseExtend, Task, TaskClaim, TaskClaimed, TaskComplete, TaskFail
 from engramdb.schemas.memories import MemoryCreate
 from engramdb.services.agents import history
-from engramdb.services.agents.tasks import event_data, fetch, public
+from engramdb.services.agents.tasks import event_data, public, returning
 from engramdb.services.core import events, visibility
 from engramdb.services.core.caller import Caller
 from engramdb.services.core.runtime import Runtime
 from engramdb.services.memory import memories
 from engramdb.storage import tables as t
-from engramdb.storage.database import Database
-from engramdb.storage.repo import require_row
 
 k = t.task
 
@@ -108,7 +115,20 @@ def _eligible(agent_id: uuid.UUID, capabilities: list[str], queue: str | None) -
     return conds
 
 
-async def claim(db: Database, caller: Caller, body: TaskClaim) -> TaskClaimed:
+async def _claimant(conn: AsyncConnection, caller: Caller, agent_id: uuid.UUID) -> list[str]:
+    """The claiming agent's capabilities: 404 unless it is the organization's, 403 unless the key may act
+    for it."""
+    a = t.agent
+    found = (
+        await conn.execute(select(a.c.capabilities).where(a.c.org_id == caller.org_id, a.c.id == agent_id))
+    ).first()
+    if found is None:
+        raise NotFound(f"agent {agent_id} not found")
+    await visibility.confine_write(conn, caller, agent_id=agent_id)
+    return list(found.capabilities)
+
+
+async def claim(rt: Runtime, caller: Caller, body: TaskClaim) -> TaskClaimed:
     caller.require("write")
     agent_id = caller.bind("agent_id", body.agent_id)
     if agent_id is None:
@@ -116,59 +136,62 @@ async def claim(db: Database, caller: Caller, body: TaskClaim) -> TaskClaimed:
             "name the claiming agent (agent_id), or claim with a key bound to it",
             errors=[{"location": "body/agent_id", "message": "required for a key not bound to an agent"}],
         )
-    a = t.agent
-    async with db.tenant(caller.org_id) as conn:
-        await require_row(conn, a, caller.org_id, agent_id, "agent")
-        await visibility.confine_write(conn, caller, agent_id=agent_id)
-        agent = (await conn.execute(select(a).where(*visibility.agents(caller), a.c.id == agent_id))).mappings().first()
-        if agent is None:
-            raise NotFound(f"agent {agent_id} not found")
+    async with rt.db.tenant(caller.org_id) as conn:
+        own = await _claimant(conn, caller, agent_id)
         moves = await expire(conn, caller)
-        capabilities = list(body.capabilities if body.capabilities is not None else agent["capabilities"])
+        capabilities = list(body.capabilities) if body.capabilities is not None else own
         pick = (
             select(k.c.id)
             .where(*visibility.tasks(caller), *_eligible(agent_id, capabilities, body.queue))
             .order_by(k.c.priority.desc(), k.c.id)
             .limit(1)
             .with_for_update(skip_locked=True, of=k)
+            .scalar_subquery()
         )
-        task_id = await conn.scalar(pick)
-        task: Task | None = None
-        if task_id is not None:
-            stmt = (
-                update(k)
-                .where(k.c.org_id == caller.org_id, k.c.id == task_id)
-                .values(
-                    state="working",
-                    claimed_by=agent_id,
-                    lease_id=uuid.uuid4(),
-                    lease_expires_at=func.now() + _seconds(body.lease_s),
-                    attempts=k.c.attempts + 1,
-                    updated_at=func.now(),
-                )
+        stmt = (
+            update(k)
+            .where(k.c.org_id == caller.org_id, k.c.id == pick)
+            .values(
+                state="working",
+                claimed_by=agent_id,
+                lease_id=uuid.uuid4(),
+                lease_expires_at=func.now() + _seconds(body.lease_s),
+                attempts=k.c.attempts + 1,
+                updated_at=func.now(),
             )
-            await conn.execute(stmt)
-            task = await public(conn, caller, task_id)
+        )
+        row = (await conn.execute(returning(stmt))).mappings().first()
+        task = Task.model_validate(dict(row)) if row is not None else None
+        if task is not None:
             await events.emit(conn, org_id=caller.org_id, event_type="task.claimed", data=event_data(task, "claimed"))
             details = {"attempt": task.attempts, "lease_s": body.lease_s}
-            row = task.model_dump()
             moves.append(
                 history.event(
-                    caller, row, "claimed", "working", from_state="submitted", agent_id=agent_id, details=details
+                    caller, dict(row), "claimed", "working", from_state="submitted", agent_id=agent_id, details=details
                 )
             )
         await history.record(conn, caller, moves)
+    if moves:
+        history.wake(rt, caller.org_id)
     return TaskClaimed(task=task)
 
 
 async def _held(
-    conn: AsyncConnection, caller: Caller, task_id: uuid.UUID, lease_id: uuid.UUID | None
+    conn: AsyncConnection, caller: Caller, task_id: uuid.UUID, lease_id: uuid.UUID | None, *, done: str | None = None
 ) -> dict[str, Any]:
     """The task, locked, if ``lease_id`` holds it: a working task needs its current, unexpired lease; a
-    task waiting for input takes its claim's lease or none."""
-    row = await fetch(conn, caller, task_id, lock=True)
+    task waiting for input takes its claim's lease or none. A task already in state ``done`` under this
+    very lease is returned as it is (the caller's repeat of a change that landed)."""
+    ran_out = (k.c.lease_expires_at < func.now()).label("lease_ran_out")
+    query = select(k, ran_out).where(*visibility.tasks(caller), k.c.id == task_id).with_for_update(of=k)
+    found = (await conn.execute(query)).mappings().first()
+    if found is None:
+        raise NotFound(f"task {task_id} not found")
+    row = dict(found)
     state = row["state"]
     if state == "input-required" and (lease_id is None or lease_id == row["lease_id"]):
+        return row
+    if state == done and lease_id is not None and lease_id == row["lease_id"]:
         return row
     if state != "working":
         raise Conflict(f"task {task_id} is {state}, not working")
@@ -178,15 +201,14 @@ async def _held(
         )
     if lease_id != row["lease_id"]:
         raise Conflict(f"task {task_id} is held by another lease (yours ran out and the task was claimed again)")
-    expired = await conn.scalar(select(row["lease_expires_at"] < func.now()))
-    if expired:
+    if row["lease_ran_out"]:
         raise Conflict(f"the lease on task {task_id} has run out: claim a task again")
     return row
 
 
-async def extend(db: Database, caller: Caller, task_id: uuid.UUID, body: LeaseExtend) -> Task:
+async def extend(rt: Runtime, caller: Caller, task_id: uuid.UUID, body: LeaseExtend) -> Task:
     caller.require("write")
-    async with db.tenant(caller.org_id) as conn:
+    async with rt.db.tenant(caller.org_id) as conn:
         row = await _held(conn, caller, task_id, body.lease_id)
         if row["state"] != "working":
             raise Conflict(f"task {task_id} is {row['state']}: only a working task has a lease to extend")
@@ -195,20 +217,22 @@ async def extend(db: Database, caller: Caller, task_id: uuid.UUID, body: LeaseEx
             .where(k.c.org_id == caller.org_id, k.c.id == task_id)
             .values(lease_expires_at=func.now() + _seconds(body.lease_s), updated_at=func.now())
         )
-        await conn.execute(stmt)
-        task = await public(conn, caller, task_id)
+        task = Task.model_validate(dict((await conn.execute(returning(stmt))).mappings().one()))
         details = {"lease_s": body.lease_s}
         move = history.event(
             caller, row, "lease_extended", "working", from_state="working", agent_id=row["claimed_by"], details=details
         )
         await history.record(conn, caller, [move])
+    history.wake(rt, caller.org_id)
     return task
 
 
 async def complete(rt: Runtime, caller: Caller, task_id: uuid.UUID, body: TaskComplete) -> Task:
     caller.require("write")
     async with rt.db.tenant(caller.org_id) as conn:
-        row = await _held(conn, caller, task_id, body.lease_id)
+        row = await _held(conn, caller, task_id, body.lease_id, done="completed")
+        if row["state"] == "completed":  # a repeat: the first completion stands
+            return await public(conn, caller, task_id)
         stmt = (
             update(k)
             .where(k.c.org_id == caller.org_id, k.c.id == task_id)
@@ -220,11 +244,11 @@ async def complete(rt: Runtime, caller: Caller, task_id: uuid.UUID, body: TaskCo
                 updated_at=func.now(),
             )
         )
-        await conn.execute(stmt)
-        task = await public(conn, caller, task_id)
+        task = Task.model_validate(dict((await conn.execute(returning(stmt))).mappings().one()))
         await events.emit(conn, org_id=caller.org_id, event_type="task.completed", data=event_data(task, "completed"))
         move = history.event(caller, row, "completed", "completed", from_state=row["state"], agent_id=row["claimed_by"])
         await history.record(conn, caller, [move])
+    history.wake(rt, caller.org_id)
     if body.remember:
         task = await _remember(rt, caller, task, body)
     return task
@@ -262,9 +286,9 @@ async def _remember(rt: Runtime, caller: Caller, task: Task, body: TaskComplete)
     return task.model_copy(update={"result_memory_id": memory.id})
 
 
-async def fail(db: Database, caller: Caller, task_id: uuid.UUID, body: TaskFail) -> Task:
+async def fail(rt: Runtime, caller: Caller, task_id: uuid.UUID, body: TaskFail) -> Task:
     caller.require("write")
-    async with db.tenant(caller.org_id) as conn:
+    async with rt.db.tenant(caller.org_id) as conn:
         row = await _held(conn, caller, task_id, body.lease_id)
         again = body.retry and row["attempts"] < row["max_attempts"]
         values: dict[str, Any] = {"error": body.error, "lease_expires_at": None, "updated_at": func.now()}
@@ -272,8 +296,8 @@ async def fail(db: Database, caller: Caller, task_id: uuid.UUID, body: TaskFail)
             values.update(state="submitted", claimed_by=None, lease_id=None)
         else:
             values.update(state="failed", completed_at=func.now())
-        await conn.execute(update(k).where(k.c.org_id == caller.org_id, k.c.id == task_id).values(values))
-        task = await public(conn, caller, task_id)
+        stmt = update(k).where(k.c.org_id == caller.org_id, k.c.id == task_id).values(values)
+        task = Task.model_validate(dict((await conn.execute(returning(stmt))).mappings().one()))
         if not again:
             await events.emit(conn, org_id=caller.org_id, event_type="task.failed", data=event_data(task, "failed"))
         details = {"error": body.error, "attempt": row["attempts"], "retry": again}
@@ -281,4 +305,5 @@ async def fail(db: Database, caller: Caller, task_id: uuid.UUID, body: TaskFail)
             caller, row, "failed", task.state, from_state=row["state"], agent_id=row["claimed_by"], details=details
         )
         await history.record(conn, caller, [move])
+    history.wake(rt, caller.org_id)
     return task

@@ -5,7 +5,8 @@ process's one ``LISTEN`` connection (``storage/notify.py``, the runtime's ``list
 new was committed for it, or ``STREAM_KEEPALIVE_S`` passes, and look again. The database is the only
 source: a notification carries no data, so one lost (a dropped LISTEN connection) delays an event by
 at most the keep-alive, and a client that reconnects with ``Last-Event-ID`` gets every row after it,
-in order (``history.py`` says why ``seq`` order is commit order).
+in order (``history.py`` says why ``seq`` order is commit order). A task stream numbers the task events
+written since it last looked before it reads them (``history.sequence``).
 
 The checks (the key, the agent) run when a stream is opened, before the response starts, so a refusal
 is an ordinary error answer.
@@ -30,6 +31,9 @@ from engramdb.services.core.runtime import Runtime
 from engramdb.storage import tables as t
 
 BATCH = 200
+# Another transaction holding the counter (numbering, or sending a message) keeps it a few milliseconds.
+NUMBERING_RETRY_S = 0.005
+NUMBERING_TRIES = 200
 Fetch = Callable[[int], Awaitable[list[StreamEvent]]]
 
 
@@ -78,13 +82,15 @@ async def tasks(rt: Runtime, caller: Caller, queue: str | None, after: int | Non
     (``after``) sends every event after it; a first connection starts with what happens next."""
     caller.require("read")
     e, k = t.task_event, t.task
-    async with rt.db.tenant(caller.org_id) as conn:
-        if after is None:
+    if after is None:
+        await _number(rt, caller)
+        async with rt.db.tenant(caller.org_id) as conn:
             after = int(
                 await conn.scalar(select(func.coalesce(func.max(e.c.seq), 0)).where(e.c.org_id == caller.org_id)) or 0
             )
 
     async def fetch(last: int) -> list[StreamEvent]:
+        await _number(rt, caller)
         query = select(e).where(
             e.c.org_id == caller.org_id,
             e.c.seq > last,
@@ -94,7 +100,17 @@ async def tasks(rt: Runtime, caller: Caller, queue: str | None, after: int | Non
             query = query.where(e.c.queue == queue)
         async with rt.db.tenant(caller.org_id) as conn:
             rows = (await conn.execute(query.order_by(e.c.seq).limit(BATCH))).mappings().all()
-        found = [TaskEvent.model_validate(dict(r)) for r in rows]
-        return [StreamEvent(id=ev.seq, event=f"task.{ev.kind}", data=ev.model_dump(mode="json")) for ev in found]
+        found = [TaskEvent.model_validate(dict(r)) for r in rows]  # numbered: seq > last
+        return [StreamEvent(id=ev.seq or 0, event=f"task.{ev.kind}", data=ev.model_dump(mode="json")) for ev in found]
 
     return _follow(rt, caller, history.TASKS_TOPIC, after, fetch)
+
+
+async def _number(rt: Runtime, caller: Caller) -> None:
+    """Number the task events committed since the last look. When another transaction holds the counter,
+    wait for it: a message being sent would not wake this stream again, and a number taken meanwhile by
+    another stream's process wakes it anyway. After a second of trying, the next wake-up tries again."""
+    for _ in range(NUMBERING_TRIES):
+        if await history.sequence(rt.db, caller.org_id) is not None:
+            return
+        await asyncio.sleep(NUMBERING_RETRY_S)

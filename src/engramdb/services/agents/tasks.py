@@ -10,9 +10,10 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from sqlalchemy import ARRAY, Select, func, insert, literal, select, type_coerce, update
+from sqlalchemy import ARRAY, Select, Update, func, insert, literal, select, type_coerce, update
 from sqlalchemy.dialects.postgresql import UUID
 from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.sql.dml import ReturningUpdate
 
 from engramdb import ids
 from engramdb.errors import Conflict, NotFound, ValidationFailed
@@ -21,6 +22,7 @@ from engramdb.schemas.common import Page
 from engramdb.services.agents import history
 from engramdb.services.core import audit, events, visibility
 from engramdb.services.core.caller import Caller
+from engramdb.services.core.runtime import Runtime
 from engramdb.services.tenancy import directory
 from engramdb.storage import tables as t
 from engramdb.storage.database import Database
@@ -40,6 +42,12 @@ def _depends_on() -> Any:
         .scalar_subquery()
         .label("depends_on")
     )
+
+
+def returning(stmt: Update) -> ReturningUpdate[Any]:
+    """``stmt`` (an UPDATE of tasks) answering the changed rows as :class:`Task` reads them, in the same
+    statement (no second read)."""
+    return stmt.returning(*k.c, _depends_on())
 
 
 def selected(caller: Caller) -> Select[Any]:
@@ -79,9 +87,9 @@ async def _check_citations(conn: AsyncConnection, caller: Caller, body: TaskCrea
                 raise NotFound(f"{what} {missing[0]} not found")
 
 
-async def create(db: Database, caller: Caller, body: TaskCreate) -> Task:
+async def create(rt: Runtime, caller: Caller, body: TaskCreate) -> Task:
     caller.require("write")
-    async with db.tenant(caller.org_id) as conn:
+    async with rt.db.tenant(caller.org_id) as conn:
         user_id = await directory.resolve_user(conn, caller, user_id=body.user_id, external_user_id=None)
         created_by = caller.bind("agent_id", body.created_by)
         await require_row(conn, t.agent, caller.org_id, created_by, "agent")
@@ -108,6 +116,7 @@ async def create(db: Database, caller: Caller, body: TaskCreate) -> Task:
         await events.emit(conn, org_id=caller.org_id, event_type="task.created", data=event_data(task, "created"))
         row = task.model_dump()
         await history.record(conn, caller, [history.event(caller, row, "created", "submitted", agent_id=created_by)])
+    history.wake(rt, caller.org_id)
     return task
 
 
@@ -128,14 +137,14 @@ async def list_tasks(db: Database, caller: Caller, filters: TaskFilters) -> Page
     return Page[Task](data=[Task.model_validate(r) for r in rows], next_cursor=next_cursor)
 
 
-async def update_task(db: Database, caller: Caller, task_id: uuid.UUID, body: TaskUpdate) -> Task:
+async def update_task(rt: Runtime, caller: Caller, task_id: uuid.UUID, body: TaskUpdate) -> Task:
     caller.require("write")
     change = body.model_dump(exclude_unset=True, exclude={"state", "lease_id", "note"})
     required = sorted(n for n in ("title", "priority", "max_attempts", "metadata") if n in change and change[n] is None)
     if required:
         errors = [{"location": f"body/{name}", "message": "may not be null"} for name in required]
         raise ValidationFailed(f"{', '.join(required)} may not be null: leave a field out to keep it", errors=errors)
-    async with db.tenant(caller.org_id) as conn:
+    async with rt.db.tenant(caller.org_id) as conn:
         row = await fetch(conn, caller, task_id, lock=True)
         if change.get("assigned_to") is not None:
             await require_row(conn, t.agent, caller.org_id, change["assigned_to"], "agent")
@@ -160,6 +169,8 @@ async def update_task(db: Database, caller: Caller, task_id: uuid.UUID, body: Ta
                 conn, org_id=caller.org_id, event_type="task.input_required", data=event_data(task, "input_required")
             )
         await history.record(conn, caller, moves)
+    if moves:
+        history.wake(rt, caller.org_id)
     return task
 
 
@@ -177,9 +188,9 @@ def _move(row: dict[str, Any], body: TaskUpdate) -> dict[str, Any]:
     return {"state": "submitted", "claimed_by": None, "lease_id": None, "lease_expires_at": None}
 
 
-async def cancel(db: Database, caller: Caller, task_id: uuid.UUID, body: TaskCancel) -> Task:
+async def cancel(rt: Runtime, caller: Caller, task_id: uuid.UUID, body: TaskCancel) -> Task:
     caller.require("write")
-    async with db.tenant(caller.org_id) as conn:
+    async with rt.db.tenant(caller.org_id) as conn:
         row = await fetch(conn, caller, task_id, lock=True)
         if row["state"] in TERMINAL_STATES:
             raise Conflict(f"task {task_id} is already {row['state']}")
@@ -196,4 +207,5 @@ async def cancel(db: Database, caller: Caller, task_id: uuid.UUID, body: TaskCan
         await history.record(
             conn, caller, [history.event(caller, row, "canceled", "canceled", from_state=row["state"], details=details)]
         )
+    history.wake(rt, caller.org_id)
     return task

@@ -49,7 +49,7 @@ async def add(
     vectors: list[MessageVectors | None] = [None] * len(batch.messages)
     if not batch.defer_embedding:
         async with rt.db.tenant(caller.org_id) as conn:
-            ensure_open(await fetch_visible(conn, caller, session_id))  # answer 404 / 409 before embedding
+            ensure_open(await fetch_visible(conn, caller, session_id, write=True))  # 404 / 409 before embedding
             last = (
                 await conn.execute(
                     select(m.c.name, m.c.content)

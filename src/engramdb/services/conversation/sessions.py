@@ -17,17 +17,18 @@ from engramdb.services.core.caller import Caller
 from engramdb.services.tenancy.directory import find_external_user, resolve_scope
 from engramdb.storage import tables as t
 from engramdb.storage.database import Database
-from engramdb.storage.filters import matching
+from engramdb.storage.filters import matching, unexpired
 from engramdb.storage.repo import one_or_404, page_by_id
 
 s = t.session
 
 
 async def fetch_visible(
-    conn: AsyncConnection, caller: Caller, session_id: uuid.UUID, *, lock: bool = False
+    conn: AsyncConnection, caller: Caller, session_id: uuid.UUID, *, lock: bool = False, write: bool = False
 ) -> dict[str, Any]:
-    """The session if this caller may see it, else 404 (another org's or another user's alike)."""
-    query = select(s).where(*visibility.sessions(caller), s.c.id == session_id)
+    """The session if this caller may see it, else 404 (another org's or another user's alike). One
+    locked, or asked for ``write``, is about to change (or take messages): only write grants reach it."""
+    query = select(s).where(*visibility.sessions(caller, write=write or lock), s.c.id == session_id)
     if lock:
         query = query.with_for_update()
     return await one_or_404(conn, query, "session", session_id)
@@ -36,7 +37,7 @@ async def fetch_visible(
 async def create(db: Database, caller: Caller, body: SessionCreate) -> Session:
     caller.require("write")
     async with db.tenant(caller.org_id) as conn:
-        scope = await resolve_scope(conn, caller, body)
+        scope = await resolve_scope(conn, caller, body, resource="sessions")
         stmt = (
             insert(s)
             .values(
@@ -46,6 +47,7 @@ async def create(db: Database, caller: Caller, body: SessionCreate) -> Session:
                 title=body.title,
                 tags=body.tags,
                 metadata=body.metadata,
+                expires_at=body.expires_at,
             )
             .returning(s)
         )
@@ -65,6 +67,8 @@ async def list_sessions(db: Database, caller: Caller, filters: SessionFilters) -
     caller.require("read")
     conds: list[ColumnElement[bool]] = visibility.sessions(caller)
     conds += matching(s, filters, equal=("user_id", "agent_id", "app_id", "status"))
+    if not filters.include_expired:
+        conds.append(unexpired(s))
     async with db.tenant(caller.org_id) as conn:
         if filters.external_user_id is not None:
             uid = await find_external_user(conn, caller, filters.external_user_id)

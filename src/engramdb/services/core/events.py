@@ -4,14 +4,15 @@
   enabled endpoints subscribed to the event (one indexed query, nothing more when there are none),
   inserts a ``webhook_delivery`` row for each and defers the queue job that sends it. The change, its
   deliveries and their jobs commit together, so no event is lost or sent for a change rolled back.
-* **Erasure.** The log must not outlive the data it describes: :func:`redact` (a memory purged) and
-  :func:`redact_user` (a user deleted), called in the erasing transaction, cut the ``data`` of every
-  delivery about the erased rows down to ids and ``"redacted": true``, and the responses their attempts
-  logged (an endpoint may echo what it was sent). The rows and their attempts stay; a pending attempt or
-  a replay sends what the row holds then, so the redacted payload. A user's deletion goes further: every
-  erased id anywhere in the log becomes the erasure's pseudonym (``core/pseudonyms.py``), and the one
-  ``user.deleted`` event, which must name the user to be of use, forgets them once it has been sent or
-  has failed for good (:func:`settle`).
+* **Erasure.** The log must not outlive the data it describes: :func:`redact` (a memory purged, a
+  document deleted) and :func:`redact_erased` (a subject erased: a user, agent, session, document or
+  repository), called in the erasing transaction, cut the ``data`` of every delivery about the erased
+  rows down to ids and ``"redacted": true``, and the responses their attempts logged (an endpoint may
+  echo what it was sent). The rows and their attempts stay; a pending attempt or a replay sends what the
+  row holds then, so the redacted payload. A subject's erasure goes further: every erased id anywhere in
+  the log becomes the erasure's pseudonym (``core/pseudonyms.py``), and its one event (``user.deleted``,
+  ``user.erased`` …), which must name the subject to be of use, forgets it once it has been sent or has
+  failed for good (:func:`settle`).
 
 Sending is the webhooks area's (``services/webhooks/delivery.py``); this module only writes rows, so
 every area may emit events without importing the webhooks area.
@@ -28,17 +29,18 @@ from pydantic_core import to_jsonable_python
 from sqlalchemy import (
     ColumnElement,
     Text,
+    any_,
+    bindparam,
     cast,
     func,
     insert,
-    literal,
     literal_column,
     or_,
     select,
     true,
     update,
 )
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from engramdb import ids
@@ -109,6 +111,7 @@ REDACTED_KEEPS: dict[str, tuple[str, ...]] = {
     "fact": ("id", "user_id", "agent_id", "session_id", "subject_id", "object_id", "replaces_id", "invalidated_by"),
     "document": ("id", "repository_id", "user_id", "agent_id", "app_id"),
     "job": ("id", "kind", "status", "session_id", "user_id"),
+    "task": ("id", "queue", "state", "user_id", "created_by", "assigned_to", "claimed_by"),
 }
 
 
@@ -170,36 +173,57 @@ async def redact(
     return await _redact(conn, org_id, kind, _about(kind, key).in_([str(i) for i in object_ids]))
 
 
-async def redact_user(conn: AsyncConnection, org_id: uuid.UUID, user_id: uuid.UUID, pseudonym: Pseudonym) -> int:
-    """:func:`redact` for a user being deleted: every delivery about their memories, facts, documents
-    (their own, or in their repositories) and jobs (theirs, or of their sessions); then every erased id
-    left in any delivery of the org (those ids, another user's memory linked to the user's session)
-    becomes the ``pseudonym``. Call it before the user's rows are deleted (repositories and sessions are
-    looked up) and before ``user.deleted`` is raised (that event names the user)."""
-    uid = str(user_id)
-    repo, sess = t.repository, t.session
-    repositories = select(cast(repo.c.id, Text)).where(repo.c.org_id == org_id, repo.c.user_id == user_id)
-    sessions = select(cast(sess.c.id, Text)).where(sess.c.org_id == org_id, sess.c.user_id == user_id)
-    matches = {
-        "memory": _about("memory", "user_id") == uid,
-        "fact": _about("fact", "user_id") == uid,
-        "document": or_(_about("document", "user_id") == uid, _about("document", "repository_id").in_(repositories)),
-        "job": or_(_about("job", "user_id") == uid, _about("job", "session_id").in_(sessions)),
-    }
-    redacted = sum([await _redact(conn, org_id, kind, match) for kind, match in matches.items()])
+def _named(value: ColumnElement[str], ids: Sequence[uuid.UUID]) -> ColumnElement[bool]:
+    """SQL: the text ``value`` is one of ``ids`` (one array parameter, however many)."""
+    return value == any_(bindparam(None, [str(i) for i in ids], type_=ARRAY(Text)))
+
+
+async def redact_erased(
+    conn: AsyncConnection,
+    org_id: uuid.UUID,
+    pseudonym: Pseudonym,
+    erased: Mapping[str, Sequence[uuid.UUID]],
+    *,
+    owner: tuple[str, uuid.UUID] | None = None,
+) -> int:
+    """:func:`redact` for a subject's erasure (``governance/erasure.py``): every delivery about an erased
+    memory, fact, document (or a document of an erased repository) or job (or a job of an erased session),
+    and, when the subject is a user or an agent (``owner``: ``("user_id", id)``), about any object it owns
+    (a memory purged before is found so too); then every erased id left in any delivery of the org (the
+    ids a redacted delivery keeps, another user's memory that named an erased session) becomes the
+    ``pseudonym``. ``erased`` maps ``memory``, ``fact``, ``document``, ``repository``, ``session``, ``job``
+    and ``task`` to ids. Call it before the erasure's own event is raised (that event names the subject)."""
+    also = {"document": ("repository_id", "repository"), "job": ("session_id", "session")}
+    redacted = 0
+    for kind, keeps in REDACTED_KEEPS.items():
+        match = []
+        if erased.get(kind):
+            match.append(_named(_about(kind, "id"), erased[kind]))
+        if kind in also and erased.get(also[kind][1]):
+            match.append(_named(_about(kind, also[kind][0]), erased[also[kind][1]]))
+        if owner is not None and owner[0] in keeps:
+            match.append(_about(kind, owner[0]) == str(owner[1]))
+        if match:
+            redacted += await _redact(conn, org_id, kind, or_(*match))
     await pseudonym.rewrite(conn, d, ("payload", "attempt_log"), d.c.org_id == org_id)
     return redacted
 
 
+# Events that tell of an erasure: they name what was erased (``data.<object>``), or they would be of no use
+# to whoever must erase it too, until they have been sent (:func:`settle`).
 ERASURE_EVENT = "user.deleted"
+ERASURE_EVENTS = frozenset(
+    {ERASURE_EVENT, "user.erased", "agent.erased", "session.erased", "document.erased", "repository.erased"}
+)
 
 
 async def settle(conn: AsyncConnection, org_id: uuid.UUID, delivery_id: uuid.UUID) -> None:
-    """A delivery has ended (sent, or failed for good). If it told of a user's erasure, it has told
-    whoever could use the user's id: the log now forgets whom (``data.user`` goes, ``"redacted": true``
-    comes), so a replay sends it without the id. Called in the transaction that records the end."""
+    """A delivery has ended (sent, or failed for good). If it told of an erasure, it has told whoever
+    could use the erased id: the log now forgets whom (``data.<object>``, ``data.user`` for a user, goes;
+    ``"redacted": true`` comes), so a replay sends it without the id. Called in the transaction that
+    records the end."""
     data = d.c.payload["data"]
-    forgotten = data.op("-", return_type=JSONB)(literal("user", Text)).op("||", return_type=JSONB)(
+    forgotten = data.op("-", return_type=JSONB)(data["object"].astext).op("||", return_type=JSONB)(
         _json_object(("redacted", true()))
     )
     stmt = (
@@ -207,7 +231,7 @@ async def settle(conn: AsyncConnection, org_id: uuid.UUID, delivery_id: uuid.UUI
         .where(
             d.c.org_id == org_id,
             d.c.id == delivery_id,
-            d.c.event_type == ERASURE_EVENT,
+            d.c.event_type.in_(sorted(ERASURE_EVENTS)),
             d.c.payload[("data", "redacted")].astext.is_distinct_from("true"),
         )
         .values(payload=d.c.payload.op("||", return_type=JSONB)(_json_object(("data", forgotten))))

@@ -85,10 +85,12 @@ async def release(db: Database, org_id: uuid.UUID, key: str) -> None:
         await conn.execute(delete(k).where(k.c.org_id == org_id, k.c.key == key, k.c.state == "running"))
 
 
-async def forget_all(conn: AsyncConnection, org_id: uuid.UUID) -> None:
+async def forget_all(conn: AsyncConnection, org_id: uuid.UUID) -> int:
     """In an erasure's transaction: the organization's kept first answers go (they may quote the erased
-    subject); a retry after it runs its request again."""
-    await conn.execute(delete(k).where(k.c.org_id == org_id))
+    subject); a retry after it runs its request again. Keys still running keep their claim (they hold no
+    answer yet), so the erasure's own answer, its receipt, is kept for its retries. Returns the answers
+    forgotten."""
+    return (await conn.execute(delete(k).where(k.c.org_id == org_id, k.c.state == "done"))).rowcount
 
 
 async def forget_mentioning(conn: AsyncConnection, org_id: uuid.UUID, text: str) -> None:

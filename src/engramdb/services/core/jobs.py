@@ -86,7 +86,10 @@ async def retry(db: Database, caller: Caller, job_id: uuid.UUID, *, max_attempts
     caller.require("write")
     async with db.tenant(caller.org_id) as conn:
         row = await one_or_404(
-            conn, select(j).where(*visibility.jobs(caller), j.c.id == job_id).with_for_update(), "job", job_id
+            conn,
+            select(j).where(*visibility.jobs(caller, write=True), j.c.id == job_id).with_for_update(),
+            "job",
+            job_id,
         )
         if row["status"] != "failed":
             raise Conflict(f"job {job_id} is {row['status']}; only a failed job can be retried")

@@ -12,10 +12,11 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Table, and_, any_, bindparam, or_, select, text, update
-from sqlalchemy.dialects.postgresql import ARRAY, UUID
+from sqlalchemy import ColumnElement, Table, and_, any_, bindparam, or_, select, text
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB, UUID
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 
@@ -58,7 +59,9 @@ class Pseudonym:
         self, conn: AsyncConnection, table: Table, columns: tuple[str, ...], *conds: ColumnElement[bool]
     ) -> int:
         """Replace the erased ids in these JSONB ``columns`` of ``table``'s rows matching ``conds`` (keyed by
-        their primary key). Returns the rows rewritten."""
+        their primary key). The rows are read once, rewritten here and written back by one statement (their
+        keys and new values sent as one JSON array): an erasure rewrites thousands. Returns the rows
+        rewritten."""
         if not self.erased:
             return 0
         keys = [c.name for c in table.primary_key.columns]
@@ -67,13 +70,17 @@ class Pseudonym:
         rows = (await conn.execute(query)).mappings().all()
         if not rows:
             return 0
-        stmt = (
-            update(table)
-            .where(*(table.c[k] == bindparam(f"k_{k}") for k in keys))
-            .values({c: bindparam(f"v_{c}") for c in columns})
-        )
-        params = [
-            {**{f"k_{k}": row[k] for k in keys}, **{f"v_{c}": self.json(row[c]) for c in columns}} for row in rows
-        ]
-        await conn.execute(stmt, params)
+        fields = ", ".join(f"{name} {table.c[name].type.compile(dialect=conn.dialect)}" for name in keys)
+        fields += "".join(f", {c} jsonb" for c in columns)
+        stmt = text(
+            f"UPDATE {table.name} AS t SET {', '.join(f'{c} = v.{c}' for c in columns)} "
+            f"FROM jsonb_to_recordset(:rows) AS v({fields}) WHERE {' AND '.join(f't.{k} = v.{k}' for k in keys)}"
+        ).bindparams(bindparam("rows", type_=JSONB))
+        values = [{**{k: _text(row[k]) for k in keys}, **{c: self.json(row[c]) for c in columns}} for row in rows]
+        await conn.execute(stmt, {"rows": values})
         return len(rows)
+
+
+def _text(value: Any) -> Any:
+    """A key column's value as JSON holds it, to be read back by its SQL type (uuid, timestamptz, text)."""
+    return value.isoformat() if isinstance(value, datetime) else str(value)

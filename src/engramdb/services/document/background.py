@@ -28,7 +28,7 @@ from engramdb.errors import EngramError, QueueFull
 from engramdb.providers.extraction import Usage
 from engramdb.schemas.documents import DocumentFields, DocumentQueued
 from engramdb.schemas.jobs import Job
-from engramdb.services.core import jobs
+from engramdb.services.core import jobs, visibility
 from engramdb.services.core.caller import Caller
 from engramdb.services.core.runtime import Runtime
 from engramdb.services.document import ingest
@@ -61,7 +61,9 @@ def _caller_record(caller: Caller) -> dict[str, Any]:
 
 
 def _caller_from(org_id: uuid.UUID, record: dict[str, Any]) -> Caller:
-    ids = {k: uuid.UUID(record[k]) if record.get(k) else None for k in ("key_id", "team_id", "user_id", "agent_id")}
+    ids: dict[str, Any] = {
+        k: uuid.UUID(record[k]) if record.get(k) else None for k in ("key_id", "team_id", "user_id", "agent_id")
+    }
     return Caller(
         org_id=org_id,
         scopes=frozenset(record["scopes"]),
@@ -158,7 +160,8 @@ async def run(rt: Runtime, org_id: uuid.UUID, job_id: uuid.UUID, *, attempt: int
             }
             await _finish(rt, org_id, job_id, result, failed=True)
             return result
-        caller = _caller_from(org_id, upload["request"]["caller"])
+        async with rt.db.tenant(org_id) as conn:  # with the grants its key holds now, as a request would
+            caller = await visibility.with_grants(conn, _caller_from(org_id, upload["request"]["caller"]))
         job = _job_from(upload["request"]["job"], bytes(upload["data"]))
         last = 0.0
 

@@ -149,7 +149,7 @@ async def delete_document(db: Database, caller: Caller, document_id: uuid.UUID) 
     order every repository write takes."""
     caller.require("write")
     query = select(doc.c.id, doc.c.repository_id, doc.c.path).where(
-        *visibility.documents(caller), doc.c.id == document_id
+        *visibility.documents(caller, write=True), doc.c.id == document_id
     )
     async with db.tenant(caller.org_id) as conn:
         row = await one_or_404(conn, query, "document", document_id)

@@ -237,7 +237,7 @@ async def _locate(
     document with the same bytes; None if there is none."""
     cols = doc_columns(content=False)
     if job.document_id is not None:
-        query = select(*cols).where(*visibility.documents(caller), doc.c.id == job.document_id)
+        query = select(*cols).where(*visibility.documents(caller, write=True), doc.c.id == job.document_id)
         row = (await conn.execute(query)).mappings().first()
         if row is None:
             raise NotFound(f"document {job.document_id} not found")
@@ -444,7 +444,7 @@ async def _commit(rt: Runtime, caller: Caller, plan: _Plan) -> DocumentResult:
             row = await _insert(conn, caller, plan)
         else:
             query = select(doc.c.content_hash, doc.c.updated_at).where(
-                *visibility.documents(caller), doc.c.id == cur["id"]
+                *visibility.documents(caller, write=True), doc.c.id == cur["id"]
             )
             now = (await conn.execute(query.with_for_update())).first()
             if now is None or (bytes(now.content_hash), now.updated_at) != (

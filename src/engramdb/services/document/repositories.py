@@ -39,8 +39,8 @@ CONFLICTS = {"uq_repository_name": "a repository with that name already exists"}
 
 async def owner_scope(conn: AsyncConnection, caller: Caller, ref: Any, *, create: bool) -> dict[str, Any] | None:
     """The user, agent and app a new repository or document belongs to. Each one named must exist and
-    agree with the key's bindings, and a team-bound key must name a user of its team (else it could not
-    see what it wrote). ``create`` turns an unknown ``external_user_id`` into a new user; without it such
+    agree with the key's bindings, and a team-bound key must name a user or an agent of its team (else it
+    could not see what it wrote). ``create`` turns an unknown ``external_user_id`` into a new user; without it such
     a name gives None (a lookup: that user has nothing yet)."""
     unknown = False
     if ref.external_user_id is not None and not create:  # a lookup: creates no one
@@ -55,17 +55,19 @@ async def owner_scope(conn: AsyncConnection, caller: Caller, ref: Any, *, create
     await require_row(conn, t.agent, caller.org_id, agent_id, "agent")
     await require_active_app(conn, caller, ref.app_id)
     await visibility.confine_write(conn, caller, user_id=user_id, agent_id=agent_id)
-    if caller.team_id is not None and (
-        user_id is None or await conn.scalar(visibility.users(caller).where(t.user_account.c.id == user_id)) is None
-    ):
-        raise PermissionDenied("this API key is bound to a team: name a user of that team")
+    # A document has no team column: a team key names one of its users or agents (confine_write checked
+    # that it is one), else it could not see what it wrote.
+    if caller.team_id is not None and user_id is None and agent_id is None:
+        raise PermissionDenied("this API key is bound to a team: name a user or an agent of that team")
     return None if unknown else {"user_id": user_id, "agent_id": agent_id, "app_id": ref.app_id}
 
 
 async def fetch(
-    conn: AsyncConnection, caller: Caller, repository_id: uuid.UUID, *, lock: bool = False
+    conn: AsyncConnection, caller: Caller, repository_id: uuid.UUID, *, lock: bool = False, write: bool = False
 ) -> dict[str, Any]:
-    query = select(repo).where(*visibility.repositories(caller), repo.c.id == repository_id)
+    """The repository if this caller may see it, else 404; locked, or asked for ``write``, it is about to
+    change (or take documents): only write grants reach it."""
+    query = select(repo).where(*visibility.repositories(caller, write=write or lock), repo.c.id == repository_id)
     return await one_or_404(conn, query.with_for_update() if lock else query, "repository", repository_id)
 
 
@@ -74,7 +76,8 @@ async def document_scope(
 ) -> dict[str, Any] | None:
     """The owner columns of a new document: its repository's, or those ``ref`` names (see owner_scope)."""
     if repository_id is not None:
-        row = await fetch(conn, caller, repository_id, lock=create)  # locked: its document count changes
+        # Locked: its document count changes; a document written into it takes a write grant on it.
+        row = await fetch(conn, caller, repository_id, lock=create, write=True)
         return {"repository_id": repository_id, **{k: row[k] for k in ("user_id", "agent_id", "app_id")}}
     scope = await owner_scope(conn, caller, ref, create=create)
     return None if scope is None else {"repository_id": None, **scope}

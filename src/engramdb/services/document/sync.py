@@ -69,7 +69,7 @@ async def sync_files(
     binary, unsupported, empty or too large is ``skipped`` with the reason; it does not fail the call."""
     caller.require("write")
     async with rt.db.tenant(caller.org_id) as conn:
-        await repositories.fetch(conn, caller, repository_id)
+        await repositories.fetch(conn, caller, repository_id, write=True)
     results: list[FileResult] = []
     for start in range(0, len(files), SYNC_GROUP):
         group = files[start : start + SYNC_GROUP]

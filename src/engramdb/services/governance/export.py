@@ -10,7 +10,8 @@ stored, so an import reproduces the rows exactly and searches over them score th
 
 Not exported (:data:`NOT_EXPORTED`): API keys and webhook endpoints (secrets), the audit log, the memory
 access log and webhook deliveries (a record of what happened here, not data), jobs (queue state), rate
-limits, their counters and the request tally (this server's), and the organization row itself.
+limits, their counters and the request tally (this server's), retention policies, legal holds and the
+reports of retention runs (the source's rules and records), and the organization row itself.
 
 The rows are read in one REPEATABLE READ, read-only transaction (one consistent snapshot) in keyset
 batches, so a large organization streams in bounded memory.
@@ -99,6 +100,10 @@ NOT_EXPORTED = {
     "rate_counter": "rate-limit windows of the source server",
     "request_tally": "requests made to the source server, not data",
     "document_upload": "content waiting for its background ingest on the source server (a document once done)",
+    "retention_policy": "the source's rules: set them again in the target, where they would start deleting at once",
+    "legal_hold": "the source's holds, which name its matters: a hold is placed by the target's admins",
+    "retention_run": "reports of what retention did on the source server, not data",
+    "access_grant": "who may see what on the source server: grants name its API keys (not exported); share anew",
 }
 
 

@@ -216,13 +216,16 @@ async def create(rt: Runtime, caller: Caller, body: FactCreate) -> FactResult:
     names = [body.subject, body.object] if body.object_is_entity else [body.subject]
     vectors = await rt.embedder.embed_batch([*names, statement(body.subject, predicate, body.object)], kind="passage")
     async with rt.db.tenant(caller.org_id) as conn:
+        target = visibility.WriteTarget("facts")
         user_id = caller.bind(
-            "user_id", await resolve_user(conn, caller, user_id=body.user_id, external_user_id=body.external_user_id)
+            "user_id",
+            await resolve_user(
+                conn, caller, user_id=body.user_id, external_user_id=body.external_user_id, target=target
+            ),
         )
         agent_id = caller.bind("agent_id", body.agent_id)
-        if caller.team_id is not None and (
-            user_id is None or await conn.scalar(visibility.users(caller).where(t.user_account.c.id == user_id)) is None
-        ):
+        # The user is one of the team's, or one a write grant reaches (resolve_user checked which).
+        if caller.team_id is not None and user_id is None:
             raise PermissionDenied("this API key is bound to a team: name a user of that team")
         if agent_id is not None:
             await one_or_404(
@@ -231,7 +234,7 @@ async def create(rt: Runtime, caller: Caller, body: FactCreate) -> FactResult:
                 "agent",
                 agent_id,
             )
-        await visibility.confine_write(conn, caller, user_id=user_id, agent_id=agent_id)
+        await visibility.confine_write(conn, caller, user_id=user_id, agent_id=agent_id, target=target)
         cands = [EntityCandidate(body.subject, body.subject_type)]
         if body.object_is_entity:
             cands.append(EntityCandidate(body.object, body.object_type))
@@ -325,7 +328,10 @@ async def retract(rt: Runtime, caller: Caller, fact_id: uuid.UUID) -> Fact:
     caller.require("write")
     async with rt.db.tenant(caller.org_id) as conn:
         await one_or_404(
-            conn, select(f.c.id).where(*visibility.facts(caller), f.c.id == fact_id).with_for_update(), "fact", fact_id
+            conn,
+            select(f.c.id).where(*visibility.facts(caller, write=True), f.c.id == fact_id).with_for_update(),
+            "fact",
+            fact_id,
         )
         result = await conn.execute(
             update(f)

@@ -11,7 +11,7 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import select, text
+from sqlalchemy import TextClause, and_, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from engramdb import limits
@@ -29,17 +29,15 @@ edges AS MATERIALIZED (
   UNION ALL
   SELECT id, object_id AS a, subject_id AS b FROM fact WHERE {cond}
 )"""
+# ``{visible}``: the caller's visibility of facts (``visibility.facts``), rendered by :func:`_sql`.
 _COND = """org_id = :org AND object_id IS NOT NULL
-  AND (CAST(:user AS uuid) IS NULL OR user_id = CAST(:user AS uuid))
-  AND (CAST(:agent AS uuid) IS NULL OR agent_id = CAST(:agent AS uuid))
-  AND (CAST(:team AS uuid) IS NULL OR user_id IN (
-    SELECT id FROM user_account WHERE org_id = :org AND team_id = CAST(:team AS uuid)))
+  AND ({visible})
   AND recorded_at <= CAST(:known AS timestamptz)
   AND (superseded_at IS NULL OR superseded_at > CAST(:known AS timestamptz))
   AND (valid_from IS NULL OR valid_from <= CAST(:valid AS timestamptz))
   AND (valid_until IS NULL OR valid_until > CAST(:valid AS timestamptz))"""
 
-_NEIGHBOURS = text(
+_NEIGHBOURS = (
     "WITH RECURSIVE"
     + _EDGES.format(cond=_COND)
     + """,
@@ -51,7 +49,7 @@ walk (entity_id, depth) AS (
 SELECT entity_id, min(depth) AS depth FROM walk GROUP BY entity_id ORDER BY 2, 1 LIMIT :max_nodes"""
 )
 
-_DISTANCE = text(
+_DISTANCE = (
     "WITH RECURSIVE"
     + _EDGES.format(cond=_COND)
     + """,
@@ -67,7 +65,7 @@ SELECT min(depth) FROM walk WHERE entity_id = CAST(:target AS uuid)"""
 # Shortest paths only (``:depth`` is the distance found first), over one link per pair of entities, in
 # breadth-first order without sorting, so LIMIT stops the walk early: enumerating every simple path of a
 # dense graph grows as its degree to the power of the depth.
-_PATHS = text(
+_PATHS = (
     "WITH RECURSIVE"
     + _EDGES.format(cond=_COND)
     + """,
@@ -83,16 +81,16 @@ SELECT nodes, facts FROM walk WHERE node = CAST(:target AS uuid) AND depth = :de
 )
 
 
+def _sql(template: str, caller: Caller, conn: AsyncConnection) -> TextClause:
+    """``template`` walking only the facts the caller sees: the one rule of ``visibility.facts`` (its
+    bindings and grants), rendered inline (its values are ids the server holds, quoted by SQLAlchemy)."""
+    visible = and_(*visibility.facts(caller)).compile(dialect=conn.dialect, compile_kwargs={"literal_binds": True})
+    return text(template.format(visible=visible))
+
+
 def _params(caller: Caller, valid_at: datetime | None, known_at: datetime | None) -> dict[str, Any]:
     now = datetime.now(UTC)
-    return {
-        "org": caller.org_id,
-        "user": caller.user_id,
-        "agent": caller.agent_id,
-        "team": caller.team_id,
-        "valid": valid_at or now,
-        "known": known_at or now,
-    }
+    return {"org": caller.org_id, "valid": valid_at or now, "known": known_at or now}
 
 
 async def _entities(conn: AsyncConnection, caller: Caller, entity_ids: list[uuid.UUID]) -> dict[uuid.UUID, Entity]:
@@ -137,7 +135,8 @@ async def neighbours(
         await entities.fetch(conn, caller, entity_id)
         rows = (
             await conn.execute(
-                _NEIGHBOURS, {**params, "start": entity_id, "depth": depth, "max_nodes": limits.MAX_GRAPH_NODES}
+                _sql(_NEIGHBOURS, caller, conn),
+                {**params, "start": entity_id, "depth": depth, "max_nodes": limits.MAX_GRAPH_NODES},
             )
         ).all()
         distances = {row.entity_id: row.depth for row in rows}
@@ -146,7 +145,11 @@ async def neighbours(
         edge_ids = (
             (
                 await conn.execute(
-                    text(f"SELECT id FROM fact WHERE {_COND} AND subject_id = ANY(:ids) AND object_id = ANY(:ids)"),
+                    _sql(
+                        f"SELECT id FROM fact WHERE {_COND} AND subject_id = ANY(:ids) AND object_id = ANY(:ids)",
+                        caller,
+                        conn,
+                    ),
                     {**params, "ids": reached},
                 )
             )
@@ -183,10 +186,9 @@ async def paths(
         await entities.fetch(conn, caller, source_id)
         await entities.fetch(conn, caller, target_id)
         ends = {**params, "start": source_id, "target": target_id}
-        distance = await conn.scalar(_DISTANCE, {**ends, "depth": max_depth})
-        rows = (
-            [] if not distance else (await conn.execute(_PATHS, {**ends, "depth": distance, "max_paths": limit})).all()
-        )
+        distance = await conn.scalar(_sql(_DISTANCE, caller, conn), {**ends, "depth": max_depth})
+        walk = _sql(_PATHS, caller, conn)
+        rows = [] if not distance else (await conn.execute(walk, {**ends, "depth": distance, "max_paths": limit})).all()
         node_ids = list({n for row in rows for n in row.nodes})
         fact_ids = list({x for row in rows for x in row.facts})
         found = await _entities(conn, caller, node_ids)

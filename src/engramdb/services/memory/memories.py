@@ -111,7 +111,8 @@ async def write_history(
 async def _visible(
     conn: AsyncConnection, caller: Caller, memory_id: uuid.UUID, *, lock: bool = False
 ) -> dict[str, Any]:
-    query = select(*public_columns(mem)).where(*visibility.memories(caller), mem.c.id == memory_id)
+    # A memory locked is one about to change: only write grants reach it.
+    query = select(*public_columns(mem)).where(*visibility.memories(caller, write=lock), mem.c.id == memory_id)
     return await one_or_404(conn, query.with_for_update() if lock else query, "memory", memory_id)
 
 
@@ -132,7 +133,7 @@ async def create(rt: Runtime, caller: Caller, body: MemoryCreate) -> Memory:
     caller.require("write")
     (vector,) = await rt.embedder.embed_batch([body.content], kind="passage")
     async with rt.db.tenant(caller.org_id) as conn:
-        scope = await resolve_scope(conn, caller, body)
+        scope = await resolve_scope(conn, caller, body, resource="memories")
         if body.session_id is not None:
             await fetch_visible(conn, caller, body.session_id)
         await _check_sources(conn, caller, body.source_message_ids)

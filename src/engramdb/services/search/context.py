@@ -23,6 +23,7 @@ from __future__ import annotations
 import math
 import uuid
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import func, select
@@ -147,6 +148,8 @@ async def _gather(rt: Runtime, caller: Caller, req: ContextRequest) -> _Plan:
             sess = await fetch_visible(conn, caller, req.session_id)
             user_id = user_id or sess["user_id"]
         user_id = user_id or caller.user_id
+        if sess is not None and sess["expires_at"] is not None and sess["expires_at"] <= datetime.now(UTC):
+            sess = None  # an expired session is hidden, its summary and turns with it
         if sess is not None and sess.get("summary") and "summary" in req.sections:
             plan.lines["summary"] = [_Line(f"{sess['summary']} [session:{sess['id']}]", "summary", sess["id"])]
         if sess is not None and req.recent_messages and "messages" in req.sections:

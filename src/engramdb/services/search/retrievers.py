@@ -43,7 +43,7 @@ from engramdb.services.core.runtime import Runtime
 from engramdb.services.search import documents as search_docs
 from engramdb.services.search import graph as search_graph
 from engramdb.storage import tables as t
-from engramdb.storage.filters import content_filters, unexpired
+from engramdb.storage.filters import content_filters, in_unexpired_session, unexpired
 from engramdb.storage.vectors import literal as model_literal
 
 MAX_EF_SEARCH = 1000  # pgvector's upper bound for hnsw.ef_search
@@ -107,6 +107,7 @@ def conditions(
         occurred_before=f.occurred_before if message else None,
     )
     if message:
+        conds.append(in_unexpired_session(table))
         if f.role:
             conds.append(table.c.role.in_(f.role))
     else:

@@ -187,10 +187,12 @@ async def resolve_user(
     *,
     user_id: uuid.UUID | None,
     external_user_id: str | None,
+    target: visibility.WriteTarget | None = None,
 ) -> uuid.UUID | None:
     """The Engram id of the user a write names: by id (must exist), or by external id (created if new).
 
-    The result must agree with a user-bound key; creating a user this way is audited.
+    The result must agree with a user-bound key, or a write grant must cover ``target`` for that user;
+    creating a user this way is audited.
     """
     u = t.user_account
     if external_user_id is not None:
@@ -229,7 +231,7 @@ async def resolve_user(
         if exists is None:
             raise NotFound(f"user {user_id} not found")
     user_id = caller.bind("user_id", user_id)
-    await visibility.confine_write(conn, caller, user_id=user_id)
+    await visibility.confine_write(conn, caller, user_id=user_id, target=target)
     return user_id
 
 
@@ -250,16 +252,22 @@ async def find_external_user(conn: AsyncConnection, caller: Caller, external_id:
     return found
 
 
-async def resolve_scope(conn: AsyncConnection, caller: Caller, body: Any) -> dict[str, uuid.UUID | None]:
+async def resolve_scope(
+    conn: AsyncConnection, caller: Caller, body: Any, *, resource: str | None = None
+) -> dict[str, uuid.UUID | None]:
     """The user, agent, team and app a new session or memory belongs to: each named one must exist in the
-    org and agree with the key's bindings; an unknown ``external_user_id`` creates the user."""
-    user_id = await resolve_user(conn, caller, user_id=body.user_id, external_user_id=body.external_user_id)
+    org and agree with the key's bindings (or a write grant on ``resource`` cover what ``body`` writes);
+    an unknown ``external_user_id`` creates the user."""
+    target = None if resource is None else visibility.WriteTarget.of(resource, body)
+    user_id = await resolve_user(
+        conn, caller, user_id=body.user_id, external_user_id=body.external_user_id, target=target
+    )
     agent_id = caller.bind("agent_id", body.agent_id)
     team_id = caller.bind("team_id", body.team_id)
     await require_row(conn, t.agent, caller.org_id, agent_id, "agent")
     await require_row(conn, t.team, caller.org_id, team_id, "team")
     await require_active_app(conn, caller, body.app_id)
-    await visibility.confine_write(conn, caller, agent_id=agent_id, team_id=team_id)
+    await visibility.confine_write(conn, caller, user_id=user_id, agent_id=agent_id, team_id=team_id, target=target)
     return {"user_id": user_id, "agent_id": agent_id, "team_id": team_id, "app_id": body.app_id}
 
 

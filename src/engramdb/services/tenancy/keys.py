@@ -31,7 +31,7 @@ from engramdb.schemas.directory import (
     Organization,
     OrganizationCreate,
 )
-from engramdb.services.core import audit
+from engramdb.services.core import audit, visibility
 from engramdb.services.core.caller import Caller
 from engramdb.services.tenancy import directory
 from engramdb.storage import tables as t
@@ -172,7 +172,7 @@ async def authenticate(
         await conn.execute(
             update(k).where(k.c.org_id == row["org_id"], k.c.id == row["id"]).values(last_used_at=func.now())
         )
-    return Caller(
+    caller = Caller(
         org_id=row["org_id"],
         scopes=frozenset(row["scopes"]),
         key_id=row["id"],
@@ -183,6 +183,8 @@ async def authenticate(
         request_id=request_id,
         client_addr=client_addr,
     )
+    # Read afresh with every request, so a revoked or expired grant no longer applies to the next one.
+    return await visibility.with_grants(conn, caller)
 
 
 async def create_key(db: Database, caller: Caller, body: ApiKeyCreate) -> ApiKeyCreated:

@@ -26,8 +26,9 @@ from typing import Literal
 from sqlalchemy import delete, func, insert, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from engramdb import metrics
 from engramdb.config import Settings
-from engramdb.errors import PermissionDenied, Unauthenticated
+from engramdb.errors import PermissionDenied, RateLimited, Unauthenticated
 from engramdb.schemas.limits import ROUTE_CLASSES, ClassLimits, Limits, LimitsUpdate, RouteClass
 from engramdb.services.core import audit
 from engramdb.services.core.caller import Caller
@@ -162,6 +163,19 @@ async def hit(
     if row["org_hits"] is not None:
         left.append(Decision(True, row["per_org"], row["per_org"] - row["org_hits"], reset_s, "org"))
     return min(left, key=lambda d: d.remaining) if left else None
+
+
+def refusal(decision: Decision, route_class: RouteClass, settings: Settings) -> RateLimited:
+    """The error of a request ``decision`` refused, worded once for every transport (the API's 429, an MCP
+    tool's error result), and counted in ``engram_rate_limited``."""
+    metrics.RATE_LIMITED.labels(route_class, decision.scope).inc()
+    whose = "this API key's" if decision.scope == "key" else "your organization's"
+    return RateLimited(
+        f"{whose} limit of {decision.limit} {route_class} requests per {settings.rate_limit_window_s} s is used up; "
+        f"retry after {decision.reset_s} s",
+        limit=decision.limit,
+        reset_s=decision.reset_s,
+    )
 
 
 async def get(db: Database, caller: Caller, settings: Settings) -> Limits:

@@ -89,9 +89,13 @@ class Tasks(Resource):
 
     @c.operation("claim_task")
     async def claim(self, claim: TaskClaim | None = None, /, **fields: Fields) -> Task | None:
-        """The next eligible task, now leased to the agent (``lease_id``, ``lease_expires_at``), or None."""
+        """The next eligible task, now leased to the agent (``lease_id``, ``lease_expires_at``), or None.
+
+        Sent without an ``Idempotency-Key`` (one record fewer per claim): a claim whose answer was lost is
+        retried as a new claim, and the task the lost answer held comes back when its lease runs out."""
         sent = c.body(TaskClaim, claim, fields)
-        return (await self._client.call(TaskClaimed, "POST", "/v1/tasks/claim", json=sent)).task
+        answer = await self._client.call(TaskClaimed, "POST", "/v1/tasks/claim", json=sent, idempotent=True)
+        return answer.task
 
     @c.operation("extend_task_lease")
     async def extend(self, task_id: Id, lease: LeaseExtend | None = None, /, **fields: Fields) -> Task:
@@ -100,8 +104,11 @@ class Tasks(Resource):
 
     @c.operation("complete_task")
     async def complete(self, task_id: Id, done: TaskComplete | None = None, /, **fields: Fields) -> Task:
+        """Sent without an ``Idempotency-Key``: completing again under the same lease returns the completed
+        task, so a retry is safe by itself."""
         sent = c.body(TaskComplete, done, fields)
-        return await self._client.call(Task, "POST", f"/v1/tasks/{c.path_id(task_id)}/complete", json=sent)
+        path = f"/v1/tasks/{c.path_id(task_id)}/complete"
+        return await self._client.call(Task, "POST", path, json=sent, idempotent=True)
 
     @c.operation("fail_task")
     async def fail(self, task_id: Id, failure: TaskFail | None = None, /, **fields: Fields) -> Task:

@@ -15,6 +15,7 @@ from engramdb.schemas.conversations import (
     SessionFilters,
     SessionUpdate,
 )
+from engramdb.schemas.erasure import ErasureReceipt
 from engramdb.sdk import _common as c
 from engramdb.sdk._async.pager import AsyncPager
 from engramdb.sdk._async.resources.base import Fields, Resource
@@ -82,6 +83,12 @@ class Sessions(Resource):
     @c.operation("delete_session")
     async def delete(self, session_id: Id) -> None:
         await self._client.request("DELETE", f"/v1/sessions/{c.path_id(session_id)}")
+
+    @c.operation("erase_session")
+    async def erase(self, session_id: Id) -> ErasureReceipt:
+        """Erase the session for good with its messages and the memories and facts drawn from it (``delete``
+        keeps those); the answer is the erasure's receipt: keep it."""
+        return await self._client.call(ErasureReceipt, "POST", f"/v1/sessions/{c.path_id(session_id)}/erase")
 
     @c.operation("close_session")
     async def close(self, session_id: Id) -> Session:

@@ -19,6 +19,9 @@ from engramdb.sdk._sync.resources.distill import Narratives as Narratives
 from engramdb.sdk._sync.resources.document import Documents as Documents
 from engramdb.sdk._sync.resources.document import Repositories as Repositories
 from engramdb.sdk._sync.resources.governance import Data as Data
+from engramdb.sdk._sync.resources.governance import Grants as Grants
+from engramdb.sdk._sync.resources.governance import LegalHolds as LegalHolds
+from engramdb.sdk._sync.resources.governance import Retention as Retention
 from engramdb.sdk._sync.resources.graph import Entities as Entities
 from engramdb.sdk._sync.resources.graph import Facts as Facts
 from engramdb.sdk._sync.resources.graph import Predicates as Predicates

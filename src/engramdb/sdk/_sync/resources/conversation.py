@@ -16,6 +16,7 @@ from engramdb.schemas.conversations import (
     SessionFilters,
     SessionUpdate,
 )
+from engramdb.schemas.erasure import ErasureReceipt
 from engramdb.sdk import _common as c
 from engramdb.sdk._common import Id
 from engramdb.sdk._sync.pager import Pager
@@ -83,6 +84,12 @@ class Sessions(Resource):
     @c.operation("delete_session")
     def delete(self, session_id: Id) -> None:
         self._client.request("DELETE", f"/v1/sessions/{c.path_id(session_id)}")
+
+    @c.operation("erase_session")
+    def erase(self, session_id: Id) -> ErasureReceipt:
+        """Erase the session for good with its messages and the memories and facts drawn from it (``delete``
+        keeps those); the answer is the erasure's receipt: keep it."""
+        return self._client.call(ErasureReceipt, "POST", f"/v1/sessions/{c.path_id(session_id)}/erase")
 
     @c.operation("close_session")
     def close(self, session_id: Id) -> Session:

@@ -30,6 +30,7 @@ from engramdb.schemas.documents import (
     RepositoryUpdate,
     SyncResult,
 )
+from engramdb.schemas.erasure import ErasureReceipt
 from engramdb.schemas.jobs import Job
 from engramdb.sdk import _common as c
 from engramdb.sdk._common import Id
@@ -148,6 +149,12 @@ class Documents(Resource):
     def delete(self, document_id: Id) -> None:
         self._client.request("DELETE", f"/v1/documents/{c.path_id(document_id)}")
 
+    @c.operation("erase_document")
+    def erase(self, document_id: Id) -> ErasureReceipt:
+        """Erase the document for good with its chunks and the jobs that ingested it; the answer is the
+        erasure's receipt: keep it."""
+        return self._client.call(ErasureReceipt, "POST", f"/v1/documents/{c.path_id(document_id)}/erase")
+
     @c.operation("list_document_chunks")
     def chunks(
         self, document_id: Id, filters: DocumentChunkFilters | None = None, /, **fields: Fields
@@ -182,6 +189,13 @@ class Repositories(Resource):
     @c.operation("delete_repository")
     def delete(self, repository_id: Id) -> None:
         self._client.request("DELETE", f"/v1/repositories/{c.path_id(repository_id)}")
+
+    @c.operation("erase_repository")
+    def erase(self, repository_id: Id) -> ErasureReceipt:
+        """Erase the repository for good with its documents and their ingests; the answer is the erasure's
+        receipt: keep it."""
+        path = f"/v1/repositories/{c.path_id(repository_id)}/erase"
+        return self._client.call(ErasureReceipt, "POST", path)
 
     @c.operation("sync_repository_files")
     def sync_files(self, repository_id: Id, batch: RepositorySync | None = None, /, **fields: Fields) -> SyncResult:

@@ -34,6 +34,7 @@ from engramdb.schemas.directory import (
     UserFilters,
     UserUpdate,
 )
+from engramdb.schemas.erasure import ErasureReceipt
 from engramdb.schemas.limits import Limits as LimitsModel
 from engramdb.schemas.limits import LimitsUpdate
 from engramdb.sdk import _common as c
@@ -102,6 +103,12 @@ class Teams(_Directory[Team, TeamCreate, TeamUpdate], ops=_crud("team")):
 class Agents(_Directory[Agent, AgentCreate, AgentUpdate], ops=_crud("agent")):
     _path, _model, _create, _update, _filters = "/v1/agents", Agent, AgentCreate, AgentUpdate, AgentFilters
 
+    @c.operation("erase_agent")
+    def erase(self, agent_id: Id) -> ErasureReceipt:
+        """Erase the agent and all it holds (its sessions, memories, facts, documents, keys, mailbox) for
+        good; the answer is the erasure's receipt: keep it. ``delete`` only unlinks what it holds."""
+        return self._client.call(ErasureReceipt, "POST", f"/v1/agents/{c.path_id(agent_id)}/erase")
+
     @c.operation("agent_heartbeat")
     def heartbeat(self, agent_id: Id, beat: Heartbeat | None = None, /, **fields: Fields) -> HeartbeatAck:
         """The agent is alive (``status``: active, busy or error; ``metrics``); a repeat does no harm."""
@@ -120,6 +127,12 @@ class Users(_Directory[User, UserCreate, UserUpdate], ops=_crud("user")):
     def __init__(self, client: HTTP) -> None:
         super().__init__(client)
         self.narratives = Narratives(client)
+
+    @c.operation("erase_user")
+    def erase(self, user_id: Id) -> ErasureReceipt:
+        """Erase the user and all they hold for good (``delete`` does the same, without a receipt); the
+        answer is the erasure's receipt: keep it. A retry after a lost answer gets the same receipt."""
+        return self._client.call(ErasureReceipt, "POST", f"/v1/users/{c.path_id(user_id)}/erase")
 
     @c.operation("get_user_by_external_id")
     def get_by_external_id(self, external_id: str) -> User:
