@@ -1,10 +1,11 @@
 """Agents at work, through the HTTP API of a real `engramdb serve` (one process, embedded Postgres):
 
-* claims: ``--tasks`` tasks on one queue, claimed and completed by ``--claimers`` worker processes (each
-  its own agent and SDK client); tasks/s, and counted over every task from the database: none claimed
-  again while a lease held it, none completed twice, none lost;
-* the same with one claimer killed (``SIGKILL``) a third of the way in, while it holds a lease (``--kill``):
-  its task comes back when the lease (``--lease-s``) runs out and another claimer completes it;
+* claims: ``--tasks`` tasks on one queue, claimed and completed by ``--claimers`` concurrent claimers (each
+  its own agent and SDK client, in one process of their own); tasks/s, and counted over every task from
+  the database: none claimed again while a lease held it, none completed twice, none lost;
+* the same with one claimer in a process of its own, killed (``SIGKILL``) a third of the way in while it
+  holds a lease (``--kill-tasks``): its task comes back when the lease (``--lease-s``) runs out and another
+  claimer completes it;
 * messages: ``--messages`` direct messages sent one after another to an agent whose inbox is open as a
   Server-Sent Events stream, while ``--idle`` other agents hold idle streams open on the same server
   process; sent → received latency p50/p95, and the server's database connections with and without them;
@@ -47,26 +48,33 @@ from engramdb.sdk import AsyncClient  # noqa: E402
 from engramdb.storage.embedded import start_embedded  # noqa: E402
 from engramdb.storage.migrate import migrate  # noqa: E402
 
-# --- one claimer process -------------------------------------------------------------------------------
+VICTIM_WORK_MS = 1000  # the killed claimer's time on each task (the others complete at once)
+
+# --- a claimer process ----------------------------------------------------------------------------------
 
 
 async def claimer(args: argparse.Namespace) -> None:
-    """Claim and complete until the queue is empty and nothing is leased; log each step, line-buffered
-    (a killed claimer's log ends where it died)."""
+    """One claimer per agent named (each its own SDK client), claiming and completing until the queue is
+    empty and nothing is leased; each step logged, line-buffered (a killed process's log ends where it
+    died)."""
     log = Path(args.log).open("a", buffering=1)
-    async with AsyncClient(args.url, args.api_key, timeout=120) as client:
-        await asyncio.sleep(max(0.0, args.start_at - time.time()))
-        while True:
-            task = await client.tasks.claim(agent_id=args.claimer, queue=args.queue, lease_s=args.lease_s)
-            if task is None:
-                if not await _left(client, args.queue):
-                    break
-                await asyncio.sleep(0.2)  # a lease still held somewhere: it may come back
-                continue
-            log.write(f"C {task.id}\n")
-            await asyncio.sleep(args.work_ms / 1000)  # the work
-            await client.tasks.complete(task.id, lease_id=task.lease_id, result={"by": args.claimer})
-            log.write(f"D {task.id}\n")
+    await asyncio.sleep(max(0.0, args.start_at - time.time()))
+
+    async def one(agent_id: str) -> None:
+        async with AsyncClient(args.url, args.api_key, timeout=120) as client:
+            while True:
+                task = await client.tasks.claim(agent_id=agent_id, queue=args.queue, lease_s=args.lease_s)
+                if task is None:
+                    if not await _left(client, args.queue):
+                        return
+                    await asyncio.sleep(0.2)  # a lease still held somewhere: its task may come back
+                    continue
+                log.write(f"C {task.id}\n")
+                await asyncio.sleep(args.work_ms / 1000)  # the work
+                await client.tasks.complete(task.id, lease_id=task.lease_id, result={"by": agent_id})
+                log.write(f"D {task.id}\n")
+
+    await asyncio.gather(*(one(a) for a in args.claimer.split(",")))
     log.write(f"END {time.time():.3f}\n")
     log.close()
 
@@ -111,28 +119,32 @@ async def _create(client: AsyncClient, count: int, queue: str) -> list[str]:
 
 
 def _read(path: Path) -> list[list[str]]:
+    if not path.exists():
+        return []
     return [line.split() for line in path.read_text().splitlines() if line.strip()]
 
 
 def _last_step(path: Path) -> list[str]:
+    if not path.exists():
+        return []
     with path.open("rb") as f:
         f.seek(max(0, path.stat().st_size - 100))
-        lines = f.read().decode().splitlines()
+        lines = f.read().decode(errors="replace").splitlines()
     return lines[-1].split() if lines else []
 
 
-async def _kill_one(procs: list[subprocess.Popen[bytes]], logs: list[Path], tasks: int) -> str | None:
-    """Once a third of the tasks are done, SIGKILL the first claimer while its last word is a claim (it
-    holds a lease, working); the task it held."""
+async def _kill(victim: subprocess.Popen[bytes], logs: list[Path], tasks: int) -> str | None:
+    """Once a third of the tasks are done, SIGKILL the victim while its last word is a claim (it holds a
+    lease and is working on it); the task it held."""
     while sum(1 for log in logs for step in _read(log) if step[0] == "D") < tasks // 3:
         await asyncio.sleep(0.5)
-    while procs[0].poll() is None:
-        step = _last_step(logs[0])
+    while victim.poll() is None:
+        step = _last_step(logs[-1])
         if step and step[0] == "C":
-            os.kill(procs[0].pid, signal.SIGKILL)
-            procs[0].wait()
+            os.kill(victim.pid, signal.SIGKILL)
+            victim.wait()
             return step[1]
-        await asyncio.sleep(0.005)
+        await asyncio.sleep(0.002)
     return None
 
 
@@ -159,41 +171,48 @@ def _counts(db_url: str, queue: str) -> dict[str, int]:
 
 
 async def claims(
-    base: str, key: str, db_url: str | None, tasks: int, claimers: int, *, lease_s: int, kill: bool, work_ms: int
+    base: str, key: str, db_url: str | None, tasks: int, claimers: int, *, lease_s: int, kill: bool
 ) -> None:
+    """All claimers in one process; with ``kill``, the last one in a process of its own, killed."""
     queue = f"bench-{time.time_ns()}"
     async with AsyncClient(base, key, timeout=120) as admin:
         if db_url is not None:
             _seed(db_url, queue, tasks)
         else:
             await _create(admin, tasks, queue)
-        agents = [await admin.agents.create(name=f"{queue}-w{i}") for i in range(claimers)]
-        logs = [Path(tempfile.mkdtemp(prefix="engram-claimer-")) / "log" for _ in agents]
-        start_at = time.time() + 2 + 0.5 * claimers  # every claimer imported and connected by then
+        agents = [str((await admin.agents.create(name=f"{queue}-w{i}")).id) for i in range(claimers)]
+        groups = [agents[:-1], agents[-1:]] if kill else [agents]
+        logs = [Path(tempfile.mkdtemp(prefix="engram-claimer-")) / "log" for _ in groups]
+        start_at = time.time() + 3  # every claimer process imported and ready by then
+        works = [0, VICTIM_WORK_MS] if kill else [0]  # the victim works a while on each task: killed at it
         procs = [
             subprocess.Popen(
-                [sys.executable, __file__, "--claimer", str(agent.id), "--url", base, "--api-key", key]
+                [sys.executable, __file__, "--claimer", ",".join(group), "--url", base, "--api-key", key]
                 + ["--queue", queue, "--lease-s", str(lease_s), "--start-at", str(start_at), "--log", str(log)]
                 + ["--work-ms", str(work_ms)]
             )
-            for agent, log in zip(agents, logs, strict=True)
+            for group, log, work_ms in zip(groups, logs, works, strict=True)
         ]
-        held = await _kill_one(procs, logs, tasks) if kill else None
-        for proc in procs:
-            await asyncio.to_thread(proc.wait)
+        try:
+            held = await _kill(procs[-1], logs, tasks) if kill else None
+            for proc in procs:
+                await asyncio.to_thread(proc.wait)
+        finally:
+            for proc in procs:
+                if proc.poll() is None:
+                    proc.kill()
         steps = [step for log in logs for step in _read(log)]
-        ended = max(float(s[1]) for s in steps if s[0] == "END")
+        elapsed = max(float(s[1]) for s in steps if s[0] == "END") - start_at
         claimed = Counter(s[1] for s in steps if s[0] == "C")
         done = Counter(s[1] for s in steps if s[0] == "D")
-        elapsed = ended - start_at
-        label = f"kill -9 of one claimer (lease {lease_s} s, {work_ms} ms of work a task)" if kill else "claims"
+        label = f"kill -9 of one claimer (lease {lease_s} s)" if kill else "claims"
         print(
-            f"{label}: {tasks} tasks, {claimers} claimer processes, {elapsed:.1f} s = {tasks / elapsed:.0f} tasks/s "
+            f"{label}: {tasks} tasks, {claimers} claimers, {elapsed:.1f} s = {tasks / elapsed:.0f} tasks/s "
             f"(claim + complete); claims logged {sum(claimed.values())}, completions logged {sum(done.values())}"
         )
         if held is not None:
             kinds = [e.kind for e in await admin.tasks.history(held).to_list()]
-            print(f"  killed holding task {held}: its history {kinds}")
+            print(f"  the killed claimer held task {held}: its history {kinds}")
         if db_url is not None:
             print(f"  counted over every task in the database: {_counts(db_url, queue)}")
 
@@ -218,11 +237,16 @@ async def _hold_idle(stack: AsyncExitStack, base: str, key: str, agent_ids: list
     http = await stack.enter_async_context(
         httpx.AsyncClient(base_url=base, headers={"Authorization": f"Bearer {key}"}, timeout=None, limits=limits)
     )
-    sem = asyncio.Semaphore(32)
+    sem = asyncio.Semaphore(8)
 
     async def one(agent_id: str) -> None:
         async with sem:
-            response = await stack.enter_async_context(http.stream("GET", f"/v1/agents/{agent_id}/inbox/stream"))
+            for attempt in range(10):  # a server short of connections sheds the open (503): come back
+                response = await stack.enter_async_context(http.stream("GET", f"/v1/agents/{agent_id}/inbox/stream"))
+                if response.status_code != 503:
+                    break
+                await response.aclose()
+                await asyncio.sleep(0.2 * (attempt + 1))
             response.raise_for_status()
 
     await asyncio.gather(*(one(a) for a in agent_ids))
@@ -342,9 +366,9 @@ async def run(args: argparse.Namespace, db_url: str | None) -> None:
                     f"creates: {args.creates} tasks through the API in {elapsed:.1f} s = {args.creates / elapsed:.0f}/s"
                 )
         if args.tasks:
-            await claims(base, key, db_url, args.tasks, args.claimers, lease_s=args.lease_s, kill=False, work_ms=0)
+            await claims(base, key, db_url, args.tasks, args.claimers, lease_s=args.lease_s, kill=False)
         if args.kill_tasks:
-            await claims(base, key, db_url, args.kill_tasks, args.claimers, lease_s=args.lease_s, kill=True, work_ms=20)
+            await claims(base, key, db_url, args.kill_tasks, args.claimers, lease_s=args.lease_s, kill=True)
         if args.messages:
             await messages(base, key, db_url, args.messages, args.idle)
         if args.beats:

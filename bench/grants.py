@@ -34,6 +34,7 @@ from bench._server import percentile  # noqa: E402
 from engramdb import ids  # noqa: E402
 from engramdb.config import Settings  # noqa: E402
 from engramdb.providers.minilm import MiniLMEmbedder  # noqa: E402
+from engramdb.schemas.directory import ApiKeyCreate  # noqa: E402
 from engramdb.server import create_app  # noqa: E402
 from engramdb.services.core import visibility  # noqa: E402
 from engramdb.services.tenancy import keys  # noqa: E402
@@ -136,6 +137,38 @@ async def _search(client: httpx.AsyncClient, query: str) -> tuple[float, int]:
     return took, len(r.json()["results"])
 
 
+async def _authentication(db: Database, clients: dict[str, httpx.AsyncClient], count: int) -> None:
+    """What reading the grants adds to authenticating a bound key, alone (``keys.authenticate``, in turns):
+    in an organization that shares nothing (one probe in the key's own query), and in one that shares."""
+    _, admin = await keys.create_organization(db, name="bench-quiet")
+    quiet = await keys.authenticate(db, admin.api_key)
+    made = await keys.create_key(db, quiet, ApiKeyCreate(name="bound", external_user_id="someone"))
+    sharing = clients["0 grants"].headers["Authorization"].removeprefix("Bearer ")
+    loader = visibility.with_grants
+
+    async def unchanged(conn: Any, caller: Any) -> Any:
+        return caller
+
+    cases = {"no grants in the org": made.api_key, "org shares, today": sharing, "org shares, 0 grants": sharing}
+    took: dict[str, list[float]] = {case: [] for case in cases}
+    for i in range(count * 3 + 50):
+        for case, key in cases.items():
+            visibility.with_grants = unchanged if case.endswith("today") else loader
+            try:
+                started = time.perf_counter()
+                await keys.authenticate(db, key, touch_interval_s=10**6)
+            finally:
+                visibility.with_grants = loader
+            if i >= 50:
+                took[case].append((time.perf_counter() - started) * 1000)
+    print("Authenticating a user-bound key (ms):\n")
+    print("| case                   |   mean |    p50 |    p95 |")
+    print("|------------------------|-------:|-------:|-------:|")
+    for case, ms in took.items():
+        print(f"| {case:<22} | {statistics.fmean(ms):6.2f} | {percentile(ms, 50):6.2f} | {percentile(ms, 95):6.2f} |")
+    print()
+
+
 def _line(name: str, ms: list[float], hits: float) -> str:
     return (
         f"| {name:<22} | {statistics.fmean(ms):6.1f} | {percentile(ms, 50):6.1f} | {percentile(ms, 95):6.1f} "
@@ -182,6 +215,7 @@ async def run(users: int, per_user: int, count: int) -> None:
                 if i >= 20:  # the first rounds warm the model, the pool and the plans
                     took[case].append(ms)
                     hits[case] += found
+        await _authentication(db, clients, count)
         print(f"{world['memories']:,} memories of {world['users'] + 4:,} users; {count} searches per case (ms):\n")
         print("| case                   |   mean |    p50 |    p95 | hits |")
         print("|------------------------|-------:|-------:|-------:|-----:|")

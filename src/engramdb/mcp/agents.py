@@ -150,7 +150,7 @@ class AgentTools:
                 payload=payload,
                 reply_to=reply_to,
             )
-            return result(await mailboxes.send(bound.runtime, bound.caller, body))
+            return result(await mailboxes.send(bound.runtime.db, bound.caller, body))
 
     async def read_inbox(
         self,

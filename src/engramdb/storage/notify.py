@@ -14,7 +14,8 @@ keeps the queue in commit order so): writers that notify commit one at a time. :
 is for busy writers instead: called once the write has committed, it queues the wake-up, and the process
 sends what is queued in one transaction of its own, one at a time; what is announced while one is being
 sent goes in the next. So a process sends a handful of notifying commits a second however many writes
-it makes, and no writer waits for one. :func:`notify` (in the writer's transaction) is for the rest.
+it makes, and no writer waits for one; the process's own subscribers are woken at once. :func:`notify`
+(in the writer's transaction) is for writers that commit one at a time anyway (messages).
 """
 
 from __future__ import annotations
@@ -63,8 +64,9 @@ class Listener:
 
     def announce(self, db: Database, org_id: uuid.UUID, topic: str) -> None:
         """Wake the subscribers of (org, topic) in every process; call it after the write has committed.
-        Sent in the background on a connection of ``db``'s pool, batched with every other announcement of
-        this process (see above)."""
+        This process's own are woken at once; the others by a notification sent in the background on a
+        connection of ``db``'s pool, batched with every other announcement of this process (see above)."""
+        self._wake((str(org_id), topic))
         self._outbox.add(payload(org_id, topic, 0))
         if self._sender is None or self._sender.done():
             self._sender = asyncio.create_task(self._send(db), name="engram-notify")

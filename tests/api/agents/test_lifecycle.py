@@ -1,10 +1,12 @@
 """What happens around a claim: an agent that goes silent is swept offline and loses its leases, and comes
 back online with its next beat (each raising its webhook event once); a task that waits for input; a
-completion sent twice; task events numbered after they commit and streamed in that order. No sleeping:
-the sweep is called directly, and "silent" is a heartbeat moved into the past."""
+completion sent twice; task events numbered after they commit and streamed in that order, so that claims
+and completions never wait for the organization's event counter. No sleeping: the sweep is called
+directly, and "silent" is a heartbeat moved into the past."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from typing import Any
 
@@ -172,3 +174,21 @@ async def test_task_events_are_numbered_after_commit_and_streamed_in_that_order(
     assert [e.event for e in rest] == ["task.completed", "task.canceled"]
     ids = [e.id for e in seen + rest]
     assert ids == sorted(ids) and len(set(ids)) == 6
+
+
+async def test_claims_and_completions_never_wait_for_the_event_counter(
+    make_org: OrgFactory, sdk: SdkFactory, app: FastAPI, db: Database
+) -> None:
+    org = await make_org()
+    admin = sdk(org.key)
+    a, b = [await admin.agents.create(name=n) for n in ("a", "b")]
+    await admin.inbox.send(from_agent_id=a.id, to_agent_id=b.id, payload={})  # the counter row exists
+    await admin.tasks.create(title="t", queue="free")
+    async with db.system() as conn:  # another transaction holds the counter (a message being sent)
+        await conn.execute(text("SELECT 1 FROM stream_seq WHERE org_id = :org FOR UPDATE"), {"org": org.id})
+        got = await asyncio.wait_for(admin.tasks.claim(agent_id=a.id, queue="free"), timeout=10)
+        assert got is not None
+        done = await asyncio.wait_for(admin.tasks.complete(got.id, lease_id=got.lease_id, result={}), timeout=10)
+        assert done.state == "completed"
+        assert await history.sequence(app.state.runtime.db, org.id) is None  # numbering waits its turn
+    assert await history.sequence(app.state.runtime.db, org.id) == 3

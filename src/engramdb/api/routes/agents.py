@@ -121,8 +121,8 @@ messages_router = APIRouter(prefix="/agent-messages", tags=["agent messages"])
     operation_id="send_agent_message",
     summary="Send a message to an agent, a team's agents or every agent",
 )
-async def send_agent_message(body: AgentMessageCreate, rt: RuntimeDep, caller: CallerDep) -> AgentMessage:
-    return await mailboxes.send(rt, caller, body)
+async def send_agent_message(body: AgentMessageCreate, db: DbDep, caller: CallerDep) -> AgentMessage:
+    return await mailboxes.send(db, caller, body)
 
 
 @messages_router.get(

@@ -24,7 +24,7 @@ from engramdb.services.agents import history
 from engramdb.services.agents.heartbeats import exists as agent_exists
 from engramdb.services.core import audit, visibility
 from engramdb.services.core.caller import Caller
-from engramdb.services.core.runtime import Runtime
+from engramdb.storage import notify
 from engramdb.storage import tables as t
 from engramdb.storage.database import Database
 from engramdb.storage.pagination import decode_cursor, encode_cursor
@@ -33,10 +33,10 @@ from engramdb.storage.repo import require_row
 m, d, a = t.agent_message, t.agent_message_delivery, t.agent
 
 
-async def send(rt: Runtime, caller: Caller, body: AgentMessageCreate) -> AgentMessage:
+async def send(db: Database, caller: Caller, body: AgentMessageCreate) -> AgentMessage:
     caller.require("write")
     sender = caller.bind("agent_id", body.from_agent_id)
-    async with rt.db.tenant(caller.org_id) as conn:
+    async with db.tenant(caller.org_id) as conn:
         if sender is not None:
             await agent_exists(conn, caller, sender)
         await require_row(conn, a, caller.org_id, body.to_agent_id, "agent")
@@ -81,8 +81,10 @@ async def send(rt: Runtime, caller: Caller, body: AgentMessageCreate) -> AgentMe
         await conn.execute(insert(d).values(deliveries))
         details = {"message_type": body.message_type, "recipients": len(recipients)}
         await audit.record(conn, caller, "agent_message.sent", "agent_message", message_id, details)
-    for recipient in recipients:  # once committed; one wake-up per inbox: a stream looks only at its own
-        rt.listener.announce(rt.db, caller.org_id, inbox_topic(recipient))
+        # One wake-up per inbox (a stream looks only at its own), in the transaction: a send holds the
+        # counter to its commit anyway (history.py), and its one commit sends them.
+        for recipient in recipients:
+            await notify.notify(conn, caller.org_id, inbox_topic(recipient), seq)
     return AgentMessage.model_validate({**row, "recipients": len(recipients)})
 
 

@@ -320,6 +320,11 @@ def _sets(grant: Grant) -> set[str]:
     return {name for name in _ALL_NARROWING if getattr(grant, name) not in (None, ())}
 
 
+# Up to this many owners (say), a semi-join also names them plainly, so the planner can combine index scans
+# with the binding's; past it a scan of the organization's rows is as fast (bench/grants.py).
+_PREFILTER = 100
+
+
 def _array(values: Sequence[Any], item: Any) -> ColumnElement[Any]:
     """One array parameter (cast, so it also renders inline for the graph walk's text SQL)."""
     array = ARRAY(item)
@@ -370,7 +375,13 @@ def _matching(table: Table, reach: _Reach, grants: Sequence[Grant], org_id: uuid
                 for i, col in enumerate(cols)
             ]
             joined = inner.join(unnested, and_(*matches))
-            alternatives.append(table.c.id.in_(select(inner.c.id).select_from(joined).where(inner.c.org_id == org_id)))
+            semi: ColumnElement[bool] = table.c.id.in_(
+                select(inner.c.id).select_from(joined).where(inner.c.org_id == org_id)
+            )
+            firsts = sorted({r[0] for r in ordered})
+            if fields and len(firsts) <= _PREFILTER:  # the first column again, plainly: an index condition
+                semi = and_(cols[0] == any_(_array(firsts, cols[0].type)), semi)
+            alternatives.append(semi)
     return or_(*alternatives)
 
 
@@ -447,6 +458,13 @@ def _widened(caller: Caller, own: Conditions, table: Table, write: bool) -> Cond
     if extra is None:
         return own
     return [own[0], or_(and_(*own[1:]), extra)]
+
+
+def shares(org_id: ColumnElement[Any]) -> ColumnElement[bool]:
+    """Whether the organization has a grant that is not revoked: a cheap probe authentication adds to its
+    own query, so an organization that shares nothing never pays for :func:`with_grants`."""
+    g = t.access_grant
+    return select(g.c.id).where(g.c.org_id == org_id, g.c.revoked_at.is_(None)).exists()
 
 
 async def with_grants(conn: AsyncConnection, caller: Caller) -> Caller:
