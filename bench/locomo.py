@@ -4,10 +4,14 @@ Ingests LoCoMo's locomo10.json (from the snap-research/LoCoMo repository, CC BY-
 ``locomo_path`` for where it is looked for) (each conversation a user, each LoCoMo session a session, each turn
 a message with its speaker as `name`, the session's date as `occurred_at` and its `dia_id` in metadata),
 then asks every question of categories 1-4 with POST /v1/search over that user's messages and scores
-evidence Recall@1/5/10/20 and NDCG@10, overall and per category, plus search latency over HTTP.
+evidence Recall@1/5/10/20, NDCG@10 and all-evidence recall (every evidence turn in the top 10), overall and
+per category, plus search latency over HTTP, sequential and at ``--concurrency``, next to the median time
+the same model takes to embed one question in this process (the yardstick of the latency target).
 
     .venv/bin/python bench/locomo.py                 # starts its own embedded server
     .venv/bin/python bench/locomo.py --mode vector   # or keyword; --url/--api-key for a running server
+    .venv/bin/python bench/locomo.py --extract       # extraction on: also memory-level recall
+    .venv/bin/python bench/locomo.py --url URL --api-key KEY --no-ingest   # a server that has LoCoMo already
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ import re
 import sys
 import time
 from collections import defaultdict
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -96,7 +101,9 @@ def message_batch(turns: list[dict[str, Any]], when: datetime) -> list[dict[str,
     ]
 
 
-def ingest(client: httpx.Client, samples: list[dict[str, Any]], progress: Progress) -> tuple[int, float]:
+def ingest(client: httpx.Client, samples: list[dict[str, Any]], progress: Progress, extract: bool) -> tuple[int, float]:
+    """Write every turn; with ``extract`` also wait until the extraction jobs are done (memory-level recall
+    needs their memories). Returns the turn count and the seconds the writes took (the jobs not included)."""
     total = sum(len(turns) for s in samples for _, _, turns in sessions_of(s["conversation"]))
     task = progress.add_task("ingest", total=total)
     started = time.perf_counter()
@@ -106,11 +113,42 @@ def ingest(client: httpx.Client, samples: list[dict[str, Any]], progress: Progre
             session = client.post("/v1/sessions", json={"external_user_id": user, "title": key}).json()
             for start in range(0, len(turns), 100):
                 batch = message_batch(turns[start : start + 100], when)
-                # Message-level retrieval only: extraction (bench/extraction.py) would compete for the CPU.
-                r = client.post(f"/v1/sessions/{session['id']}/messages", json={"messages": batch, "extract": False})
+                # Without --extract, message-level retrieval only: extraction would compete for the CPU.
+                r = client.post(f"/v1/sessions/{session['id']}/messages", json={"messages": batch, "extract": extract})
                 r.raise_for_status()
                 progress.advance(task, len(batch))
-    return total, time.perf_counter() - started
+    elapsed = time.perf_counter() - started
+    while extract and any(
+        pages(client, "/v1/jobs", {"status": status, "kind": "engram.extract"}) for status in ("queued", "running")
+    ):
+        time.sleep(1.0)
+    return total, elapsed
+
+
+def pages(client: httpx.Client, path: str, params: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every item of a cursor-paginated list."""
+    items: list[dict[str, Any]] = []
+    cursor = None
+    while True:
+        page = client.get(path, params={**params, "limit": 200, **({"cursor": cursor} if cursor else {})})
+        items += page.raise_for_status().json()["data"]
+        cursor = page.json().get("next_cursor")
+        if not cursor:
+            return items
+
+
+def source_turns(client: httpx.Client, samples: list[dict[str, Any]]) -> dict[str, list[str]]:
+    """Each memory's source turns (dia_ids, in the order of its ``source_message_ids``)."""
+    dia_of: dict[str, str] = {}
+    out: dict[str, list[str]] = {}
+    for sample in samples:
+        user = sample["sample_id"]
+        for session in pages(client, "/v1/sessions", {"external_user_id": user}):
+            for message in pages(client, f"/v1/sessions/{session['id']}/messages", {}):
+                dia_of[message["id"]] = message["metadata"].get("dia_id")
+        for memory in pages(client, "/v1/memories", {"external_user_id": user}):
+            out[memory["id"]] = [dia_of[m] for m in memory["source_message_ids"] if m in dia_of]
+    return out
 
 
 def scored_questions(samples: list[dict[str, Any]]) -> list[tuple[str, dict[str, Any], set[str]]]:
@@ -123,12 +161,21 @@ def scored_questions(samples: list[dict[str, Any]]) -> list[tuple[str, dict[str,
     ]
 
 
+Scores = dict[int, list[dict[str, float]]]
+
+
 def evaluate(
-    client: httpx.Client, samples: list[dict[str, Any]], args: argparse.Namespace, progress: Progress
-) -> tuple[dict[int, list[dict[str, float]]], list[float]]:
+    client: httpx.Client,
+    samples: list[dict[str, Any]],
+    args: argparse.Namespace,
+    progress: Progress,
+    sources: dict[str, list[str]] | None = None,
+) -> tuple[Scores, list[float]]:
+    """Ask every question once, in order; score the message hits, or with ``sources`` the memory hits mapped
+    to their source turns (in rank order, each turn once)."""
     questions = scored_questions(samples)
-    task = progress.add_task("search", total=len(questions))
-    scores: dict[int, list[dict[str, float]]] = defaultdict(list)
+    task = progress.add_task("search" if sources is None else "search memories", total=len(questions))
+    scores: Scores = defaultdict(list)
     latencies: list[float] = []
     for user, qa, evidence in questions:
         progress.advance(task)
@@ -137,7 +184,7 @@ def evaluate(
         body = {
             "query": qa["question"],
             "external_user_id": user,
-            "types": ["messages"],
+            "types": ["messages"] if sources is None else ["memories"],
             "top_k": max(KS),
             "mode": args.mode,
         }
@@ -145,24 +192,58 @@ def evaluate(
         r = client.post("/v1/search", json=body)
         latencies.append((time.perf_counter() - started) * 1000)
         r.raise_for_status()
-        ranked = [res["metadata"].get("dia_id") for res in r.json()["results"]]
+        results = r.json()["results"]
+        if sources is None:
+            ranked = [res["metadata"].get("dia_id") for res in results]
+        else:
+            ranked = list(dict.fromkeys(d for res in results for d in sources.get(res["id"], [])))
         row = {f"R@{k}": len(evidence & set(ranked[:k])) / len(evidence) for k in KS}
         dcg = sum(1 / math.log2(i + 2) for i, d in enumerate(ranked[:10]) if d in evidence)
         idcg = sum(1 / math.log2(i + 2) for i in range(min(len(evidence), 10)))
         row["NDCG@10"] = dcg / idcg
+        row["all@10"] = float(evidence <= set(ranked[:10]))
         scores[qa["category"]].append(row)
     return scores, latencies
 
 
-def report(
-    scores: dict[int, list[dict[str, float]]],
-    latencies: list[float],
-    turns: int,
-    ingest_s: float,
-    args: argparse.Namespace,
-) -> dict[str, Any]:
-    metrics = [f"R@{k}" for k in KS] + ["NDCG@10"]
-    table = Table(title=f"LoCoMo evidence retrieval over HTTP (mode={args.mode})")
+def concurrent_latencies(client: httpx.Client, samples: list[dict[str, Any]], args: argparse.Namespace) -> list[float]:
+    """Every question again from ``--concurrency`` threads. Each is sent lowercased: the model is uncased and
+    the keyword side folds case, so the answer is the same, but the server's cache of recent query vectors
+    (keyed by the exact text) does not hold it, and every search embeds its query as in the first pass."""
+    bodies = [
+        {"query": qa["question"].lower(), "external_user_id": user, "types": ["messages"], "top_k": max(KS)}
+        for user, qa, evidence in scored_questions(samples)
+        if evidence
+    ]
+
+    def one(body: dict[str, Any]) -> float:
+        started = time.perf_counter()
+        client.post("/v1/search", json={**body, "mode": args.mode}).raise_for_status()
+        return (time.perf_counter() - started) * 1000
+
+    with ThreadPoolExecutor(args.concurrency) as pool:
+        return list(pool.map(one, bodies))
+
+
+def embed_times(samples: list[dict[str, Any]]) -> list[float]:
+    """Milliseconds the default model takes to embed each question alone, in this process (run while the
+    server is idle): the yardstick of the search latency target."""
+    from engramdb.providers.minilm import MiniLMEmbedder
+
+    embedder = MiniLMEmbedder()
+    questions = [qa["question"] for _, qa, evidence in scored_questions(samples) if evidence]
+    embedder._embed(questions[:20])  # load and warm the model
+    times = []
+    for question in questions:
+        started = time.perf_counter()
+        embedder._embed([question])
+        times.append((time.perf_counter() - started) * 1000)
+    return times
+
+
+def table_of(title: str, scores: Scores) -> dict[str, Any]:
+    metrics = [f"R@{k}" for k in KS] + ["NDCG@10", "all@10"]
+    table = Table(title=title)
     table.add_column("category")
     table.add_column("n", justify="right")
     for m in metrics:
@@ -175,13 +256,41 @@ def report(
         summary[label] = {"n": len(items), **means}
         table.add_row(label, str(len(items)), *(f"{means[m]:.3f}" for m in metrics))
     console.print(table)
-    lat = {"p50": percentile(latencies, 50), "p95": percentile(latencies, 95), "p99": percentile(latencies, 99)}
-    console.print(
-        f"search latency over HTTP: p50 {lat['p50']:.1f} ms, p95 {lat['p95']:.1f} ms, "
-        f"p99 {lat['p99']:.1f} ms ({len(latencies)} queries, sequential)"
-    )
-    console.print(f"ingest: {turns} turns in {ingest_s:.1f} s ({turns / ingest_s:.0f} messages/s, embedded on write)")
-    return {"mode": args.mode, "scores": summary, "latency_ms": lat, "ingest_messages_per_s": turns / ingest_s}
+    return summary
+
+
+def latency(values: list[float]) -> dict[str, float]:
+    return {"p50": percentile(values, 50), "p95": percentile(values, 95), "p99": percentile(values, 99)}
+
+
+def report(
+    scores: Scores,
+    memory_scores: Scores | None,
+    latencies: dict[str, list[float]],
+    turns: int,
+    ingest_s: float | None,
+    args: argparse.Namespace,
+) -> dict[str, Any]:
+    result: dict[str, Any] = {"mode": args.mode}
+    result["scores"] = table_of(f"LoCoMo evidence retrieval over HTTP, messages (mode={args.mode})", scores)
+    if memory_scores is not None:
+        title = f"LoCoMo evidence retrieval over HTTP, memories mapped to their source turns (mode={args.mode})"
+        result["memory_scores"] = table_of(title, memory_scores)
+    result["latency_ms"] = {name: latency(values) for name, values in latencies.items()}
+    for name, lat in result["latency_ms"].items():
+        console.print(
+            f"{name}: p50 {lat['p50']:.1f} ms, p95 {lat['p95']:.1f} ms, p99 {lat['p99']:.1f} ms "
+            f"({len(latencies[name])} {'embeddings' if name.startswith('query') else 'searches over HTTP'})"
+        )
+    search, embed = result["latency_ms"]["search, sequential"], result["latency_ms"]["query embedding, in process"]
+    console.print(f"search p95 / median query embedding: {search['p95'] / embed['p50']:.1f}x")
+    if ingest_s is not None:
+        rate = turns / ingest_s
+        console.print(f"ingest: {turns} turns in {ingest_s:.1f} s ({rate:.0f} messages/s, embedded on write)")
+        result["ingest_messages_per_s"] = rate
+    result["load_average"] = os.getloadavg()
+    console.print(f"load average at the end: {' '.join(f'{v:.2f}' for v in result['load_average'])}")
+    return result
 
 
 def main() -> None:
@@ -189,21 +298,37 @@ def main() -> None:
     parser.add_argument("--data", type=Path, help=f"locomo10.json (default: ${LOCOMO_ENV}, or ../shared/data/)")
     parser.add_argument("--url", help="a running Engram server (default: start one)")
     parser.add_argument("--api-key")
+    parser.add_argument("--no-ingest", action="store_true", help="with --url: the server already holds LoCoMo")
+    parser.add_argument("--extract", action="store_true", help="extraction on at ingest; adds memory-level recall")
     parser.add_argument("--mode", choices=["hybrid", "vector", "keyword"], default="hybrid")
+    parser.add_argument("--concurrency", type=int, default=8, help="the second, concurrent pass (0: none)")
     parser.add_argument("--conversations", type=int, default=0, help="only the first N conversations")
     parser.add_argument("--json", type=Path, help="also write the figures here")
     args = parser.parse_args()
+    if args.no_ingest and not args.url:
+        parser.error("--no-ingest needs --url")
     samples = json.loads(locomo_path(args.data).read_text())
     if args.conversations:
         samples = samples[: args.conversations]
+    turns, ingest_s = sum(len(t) for s in samples for _, _, t in sessions_of(s["conversation"])), None
+    memory_scores = None
     with (
         engram_server(args.url, args.api_key) as (base, key),
         httpx.Client(base_url=base, headers={"Authorization": f"Bearer {key}"}, timeout=60) as client,
         Progress(console=console) as progress,
     ):
-        turns, ingest_s = ingest(client, samples, progress)
-        scores, latencies = evaluate(client, samples, args, progress)
-    result = report(scores, latencies, turns, ingest_s, args)
+        if not args.no_ingest:
+            turns, ingest_s = ingest(client, samples, progress, args.extract)
+        scores, sequential = evaluate(client, samples, args, progress)
+        latencies = {"search, sequential": sequential}
+        if args.concurrency:
+            latencies[f"search, concurrency {args.concurrency}"] = concurrent_latencies(client, samples, args)
+        if args.extract or args.no_ingest:
+            sources = source_turns(client, samples)
+            if sources:
+                memory_scores, _ = evaluate(client, samples, args, progress, sources)
+    latencies["query embedding, in process"] = embed_times(samples)
+    result = report(scores, memory_scores, latencies, turns, ingest_s, args)
     if args.json:
         args.json.write_text(json.dumps(result, indent=2))
 

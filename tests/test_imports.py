@@ -26,7 +26,7 @@ AREA_ORDER: tuple[tuple[str, ...], ...] = (
     ("core",),
     ("tenancy", "webhooks"),
     ("conversation",),
-    ("memory", "graph", "document"),
+    ("memory", "graph", "document", "contexts"),
     ("distill", "search"),
     ("governance", "agents", "insights"),
     ("maintenance",),  # may import any area; none imports it

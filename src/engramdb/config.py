@@ -228,6 +228,14 @@ class Settings(BaseSettings):
     metrics_loopback: bool = Field(
         default=True, description="Serve /metrics to loopback clients without the token (off behind a local proxy)."
     )
+    otel_endpoint: str | None = Field(
+        default=None,
+        description="OTLP/HTTP collector that receives traces, e.g. http://127.0.0.1:4318 (`/v1/traces` is added). "
+        "Unset (the default): no tracing, nothing sent. Needs `pip install 'engramdb[otel]'`.",
+    )
+    otel_service_name: str = Field(
+        default="engramdb", min_length=1, max_length=200, description="`service.name` of the traces' resource."
+    )
     web_secret: str | None = Field(
         default=None,
         description="Key that signs the dashboard's session cookies (at least 32 characters). Unset: a random one "

@@ -46,6 +46,13 @@ MAX_IMPORT_BYTES = 1_073_741_824  # one import file (1 GiB); every request is al
 # character as \u00XX; a quote, backslash or newline takes 2), so even text of nothing but control
 # characters (60 MiB) fits with the row's other fields.
 MAX_IMPORT_LINE_BYTES = 67_108_864
+# Offloaded contexts
+MAX_CONTEXT_BYTES = 16_777_216  # one offloaded context as received (16 MiB), before compression
+# The request that carries one: its JSON-escaped text or its multipart body, with room for the other fields.
+MAX_CONTEXT_REQUEST_BYTES = 2 * MAX_CONTEXT_BYTES + 1_048_576
+MAX_CONTEXT_SUMMARY_CHARS = 2_000  # a context's representative text (what is embedded and shown)
+MAX_CONTEXT_INDEXED_CHARS = 262_144  # the start of a text context that keyword search indexes
+MAX_CONTEXT_TTL_S = 315_576_000  # a context's ttl_s (ten years)
 # Agents at work
 AGENT_OFFLINE_GRACE = 3  # an agent silent for this many heartbeat intervals is offline
 MAX_HEARTBEAT_INTERVAL_S = 86_400  # an agent's heartbeat_interval_s (one day)

@@ -65,6 +65,7 @@ BODIES: dict[str, Callable[[Ids, dict[str, str]], Request]] = {
         {"data": sc, "files": {"file": ("notes.txt", b"a page of notes", "text/plain")}},
     ),
     "create_task": lambda ids, sc: _json("POST", "/v1/tasks", {"title": "a task", **sc}),
+    "offload_context": lambda ids, sc: _json("POST", "/v1/contexts", {"content": "a scratchpad", **sc}),
     "claim_task": lambda ids, sc: _json("POST", "/v1/tasks/claim", {"queue": "nothing-here", **sc}),
     "create_agent": lambda ids, sc: _json("POST", "/v1/agents", {"name": f"a-{uuid.uuid4().hex}", **sc}),
     "create_retention_policy": lambda ids, sc: _json(

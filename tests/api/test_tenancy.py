@@ -65,6 +65,11 @@ TENANT_TABLES = (
     "retention_policy",
     "legal_hold",
     "retention_run",
+    "federated_session",
+    "federated_participant",
+    "federated_contribution",
+    "aggregated_insight",
+    "offloaded_context",
 )
 
 
@@ -139,6 +144,12 @@ async def _seed(org: Org) -> dict[str, str]:
     ids["retention_run"] = ran.json()["id"]
     hold = {"user_id": ids["user"], "reason": "org A's hold"}
     ids["legal_hold"] = (await c.post("/v1/legal-holds", json=hold)).json()["id"]
+    await c.patch("/v1/organization", json={"isolation": "federated"})
+    insight = {"topic": "org A's insight", "query": "memory_types"}
+    ids["insight_session"] = (await c.post("/v1/insights/sessions", json=insight)).json()["id"]
+    ids["participation"] = (await c.post(f"/v1/insights/sessions/{ids['insight_session']}/join", json={})).json()["id"]
+    offloaded = await c.post("/v1/contexts", json={"content": "org A's scratchpad", "session_id": ids["session"]})
+    ids["context"] = offloaded.json()["context"]["id"]
     deliveries = (await c.get(f"/v1/webhooks/{ids['webhook']}/deliveries")).json()["data"]
     assert {d["event_type"] for d in deliveries} >= {"memory.created", "document.synced"}
     ids["delivery"] = deliveries[0]["id"]
@@ -174,6 +185,9 @@ PATH_IDS = {
     ("retention", "policy_id"): "retention_policy",
     ("retention", "run_id"): "retention_run",
     ("legal-holds", "hold_id"): "legal_hold",
+    ("insights", "session_id"): "insight_session",
+    ("insights", "participation_id"): "participation",
+    ("contexts", "context_id"): "context",
 }
 # Routes keyed by a name, not an id: org B's call names B's own predicate of that name, never A's (the snapshot
 # shows A's untouched). The PUT defines it in B, so the DELETE that follows it removes B's definition, and B's
@@ -239,6 +253,7 @@ def _bodies(a: dict[str, str]) -> dict[str, dict[str, Any]]:
         "create_webhook": {"url": "http://127.0.0.1:9/org-b", "event_types": ["memory.created"]},
         "update_webhook": {"url": "http://127.0.0.1:9/stolen", "enabled": False},
         "set_limits": {"writes": {"per_key": 1000}},
+        "set_decay": {"half_life_days": {"episodic": 3}},
         "agent_heartbeat": {"status": "busy", "metrics": {"stolen": True}},
         "ack_inbox": {"message_ids": [a["agent_message"]]},
         "send_agent_message": {"to_agent_id": a["agent"], "payload": {"x": "intruder"}},
@@ -255,6 +270,10 @@ def _bodies(a: dict[str, str]) -> dict[str, dict[str, Any]]:
         "update_retention_policy": {"after_days": 0},
         "create_legal_hold": {"user_id": a["user"], "reason": "intruder"},
         "update_legal_hold": {"reason": "overwritten"},
+        "update_organization": {"isolation": "shared"},
+        "create_insight_session": {"topic": "b's", "query": "memory_types"},
+        "join_insight_session": {},
+        "offload_context": {"content": "intruder", "session_id": a["session"]},
     }
 
 
@@ -278,6 +297,7 @@ COLLECTION_STATUS = {
     "import_data": 200,  # into B, whatever the file names
     "create_webhook": 201,  # created in B
     "set_limits": 200,  # B's own limits
+    "set_decay": 200,  # B's own half-lives
     "send_agent_message": 404,  # to A's agent
     "create_task": 404,  # waiting for A's task
     "claim_task": 404,  # as A's agent
@@ -285,6 +305,9 @@ COLLECTION_STATUS = {
     "create_retention_policy": 404,  # narrowed to A's user
     "create_legal_hold": 404,  # on A's user
     "run_retention": 200,  # B's own expired rows and policies (none)
+    "update_organization": 200,  # B's own
+    "create_insight_session": 201,  # opened by B, inviting B only
+    "offload_context": 404,  # into A's session
 }
 
 
@@ -324,6 +347,10 @@ def _snapshot(url: str, org_id: uuid.UUID) -> dict[str, Any]:
                 "retention_policy",
                 "legal_hold",
                 "retention_run",
+                "federated_session",
+                "federated_participant",
+                "aggregated_insight",
+                "offloaded_context",
             )
         }
     return {"counts": counts, "rows": rows}

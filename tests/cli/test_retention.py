@@ -48,3 +48,13 @@ def test_a_policy_created_and_run_from_the_command_line(env: None, tmp_path: Pat
     (exported,) = tmp_path.glob("*/audit_log/run-*.jsonl")
     found = len(exported.read_text().splitlines())  # the organization's creation, its key, the policy
     assert found >= 3 and f"audit_log deleted {found}" in shown and "no audit trail" in shown
+
+
+def test_decay_half_lives_set_and_shown_from_the_command_line(env: None) -> None:
+    shown = json.loads(cli("decay", "set", "episodic=7", "task=0", "--json"))
+    in_force = {d["memory_type"]: d["half_life_days"] for d in shown["data"]}
+    assert in_force == {"episodic": 7.0, "task": 0.0, "preference": 180.0, "fact": 0.0, "procedural": 0.0}
+    bad = runner.invoke(app, ["decay", "set", "episodic:7", "--org", "retention-org"])
+    assert bad.exit_code == 2 and "TYPE=DAYS" in bad.output
+    unknown = runner.invoke(app, ["decay", "set", "gossip=7", "--org", "retention-org"])
+    assert unknown.exit_code != 0 and "gossip" in unknown.output

@@ -27,6 +27,8 @@ TOOLS = {
     "complete_task",
     "send_message",
     "read_inbox",
+    "offload_context",
+    "restore_context",
 }
 
 
@@ -43,7 +45,7 @@ async def test_every_tool_is_listed_and_described_for_a_model(app: FastAPI, org:
             assert prop.get("description"), f"{tool.name}.{name} has no description"
         assert tool.annotations is not None
         assert tool.annotations.read_only_hint == (
-            tool.name.startswith(("search", "get_", "list_", "query_", "graph_"))
+            tool.name.startswith(("search", "get_", "list_", "query_", "graph_", "restore_"))
         )
     deleting = next(t for t in listed if t.name == "delete_memory")
     assert deleting.annotations is not None and deleting.annotations.destructive_hint

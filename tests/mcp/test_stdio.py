@@ -79,7 +79,7 @@ def test_the_readme_names_the_http_endpoint_as_served() -> None:
 
 async def test_a_desktop_client_stores_a_memory_and_the_next_session_recalls_it(install: Install) -> None:
     async with Client(_server(install), read_timeout_seconds=120) as client:
-        assert len((await client.list_tools()).tools) == 16
+        assert len((await client.list_tools()).tools) == 18
         stored = data(
             await client.call_tool("add_memory", {"content": "My daughter's birthday is on the 14th of March"})
         )

@@ -84,6 +84,9 @@ async def served(pg_server: PgServer, tmp_path_factory: pytest.TempPathFactory) 
             "ENGRAM_AUTO_MIGRATE": "false",
             "ENGRAM_KEY_TOUCH_INTERVAL_S": "0",
             "ENGRAM_LOG_LEVEL": "warning",
+            # A webhook to the tests' listener on 127.0.0.1 fails at its first refusal (then it can be replayed).
+            "ENGRAM_WEBHOOK_ALLOW_NETWORKS": "127.0.0.1/32",
+            "ENGRAM_WEBHOOK_MAX_ATTEMPTS": "1",
         }
     )
     log_path = data_dir / "uvicorn.log"

@@ -1,6 +1,6 @@
 """What the browser tests look at, written through the public API of a running server (as a user of the
 service would): a user with a conversation, memories, facts with history, an entity graph, a document,
-and the XSS payloads every page must show as text."""
+two agents with tasks and a message between them, and the XSS payloads every page must show as text."""
 
 from __future__ import annotations
 
@@ -28,6 +28,9 @@ class Seeded:
     xss_entity_id: str
     document_id: str
     closed_fact_id: str
+    worker_agent_id: str
+    planner_agent_id: str
+    task_id: str  # assigned to the worker, overdue, not started: cancellable
 
 
 def seed(base: str, key: str) -> Seeded:
@@ -117,6 +120,35 @@ def seed(base: str, key: str) -> Seeded:
                 "content": "# Moving\n\n## Lisbon\n\nAlice moved to Lisbon in 2025.\n\n## Porto\n\nMaria stays.\n",
             },
         )
+        planner = post("/v1/agents", {"name": "planner", "type": "planner", "heartbeat_interval_s": 3600})
+        worker = post(
+            "/v1/agents",
+            {"name": "worker-1", "type": "worker", "capabilities": ["summarize"], "heartbeat_interval_s": 3600},
+        )
+        post(f"/v1/agents/{worker['id']}/heartbeat", {"status": "busy"})
+        task = post(
+            "/v1/tasks",
+            {
+                "title": "Summarize the move",
+                "queue": "writing",
+                "priority": 5,
+                "created_by": planner["id"],
+                "assigned_to": worker["id"],
+                "due_at": "2025-03-02T00:00:00Z",
+                "session_ids": [session["id"]],
+            },
+        )
+        post("/v1/tasks", {"title": XSS[0], "queue": "writing", "created_by": planner["id"]})
+        post(
+            "/v1/agent-messages",
+            {
+                "from_agent_id": planner["id"],
+                "to_agent_id": worker["id"],
+                "message_type": "handoff",
+                "payload": {"note": XSS[1], "task": task["id"]},
+                "task_id": task["id"],
+            },
+        )
         return Seeded(
             user_id=user_id,
             session_id=str(session["id"]),
@@ -127,4 +159,7 @@ def seed(base: str, key: str) -> Seeded:
             xss_entity_id=str(found[0]["id"]),
             document_id=str(document["document"]["id"]),  # type: ignore[index]
             closed_fact_id=str(old["fact"]["id"]),  # type: ignore[index]
+            worker_agent_id=str(worker["id"]),
+            planner_agent_id=str(planner["id"]),
+            task_id=str(task["id"]),
         )

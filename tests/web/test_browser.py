@@ -34,10 +34,17 @@ def _pages(s: Served) -> dict[str, str]:
         "context": f"/ui/context?user_id={seeded.user_id}&query=Where+does+Alice+live",
         "documents": "/ui/documents",
         "document": f"/ui/documents/{seeded.document_id}",
+        "agents": "/ui/agents",
+        "agent": f"/ui/agents/{seeded.worker_agent_id}",
+        "tasks": "/ui/tasks",
+        "task": f"/ui/tasks/{seeded.task_id}",
         "jobs": "/ui/jobs",
         "audit": "/ui/audit",
         "webhooks": "/ui/webhooks",
         "keys": "/ui/keys",
+        "grants": "/ui/governance/grants",
+        "retention": "/ui/governance/retention",
+        "holds": "/ui/governance/holds",
     }
 
 
@@ -152,8 +159,9 @@ async def test_a_revoked_key_is_signed_out_at_once(browser: Any, served: Served)
 
 
 async def test_stored_script_payloads_stay_text(browser: Any, served: Served) -> None:
-    """Messages, memories, an entity's name and a document's title hold <script>, onerror= and onload=
-    payloads: on every page that shows them they are text, nothing runs, no dialog opens."""
+    """Messages, memories, an entity's name, a document's title, a task's title and an agent message hold
+    <script>, onerror= and onload= payloads: on every page that shows them they are text, nothing runs, no
+    dialog opens."""
     seeded = served.seeded
     watch = Watch()
     context, page = await sign_in(browser, served.base, served.key, watch)
@@ -170,6 +178,8 @@ async def test_stored_script_payloads_stay_text(browser: Any, served: Served) ->
             (f"/ui/documents/{seeded.document_id}", "<script>"),
             ("/ui/search?query=window+xss+onerror+script&types=messages&types=memories&types=documents", "<script>"),
             ("/ui/", "onerror="),
+            ("/ui/tasks", "<script>"),
+            (f"/ui/agents/{seeded.worker_agent_id}", "onerror="),
         ):
             await page.goto(path)
             await page.wait_for_load_state("load")

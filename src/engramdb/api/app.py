@@ -12,12 +12,13 @@ from fastapi import APIRouter, Depends, FastAPI
 
 from engramdb import bootstrap, limits
 from engramdb._version import __version__
-from engramdb.api import metrics, params, problems
+from engramdb.api import metrics, params, problems, tracing
 from engramdb.api.admission import Admission
 from engramdb.api.idempotency import Idempotency
 from engramdb.api.middleware import RequestContext
 from engramdb.api.routes import (
     agents,
+    contexts,
     conversation,
     core,
     distill,
@@ -25,6 +26,7 @@ from engramdb.api.routes import (
     governance,
     graph,
     health,
+    insights,
     memory,
     search,
     tenancy,
@@ -137,6 +139,7 @@ def create_app(
         conversation.router,
         memory.memories_router,
         memory.accesses_router,
+        memory.decay_router,
         search.search_router,
         search.context_router,
         graph.facts_router,
@@ -147,6 +150,7 @@ def create_app(
         core.jobs_router,
         document.documents_router,
         document.repositories_router,
+        contexts.router,
         memory.tags_router,
         core.audit_router,
         webhooks.router,
@@ -157,15 +161,19 @@ def create_app(
         agents.agents_router,
         agents.messages_router,
         agents.tasks_router,
+        tenancy.organization_router,
+        insights.router,
     ):
         v1.include_router(router)
     app.include_router(v1)
     _errors_as_problems(app)
     # An import streams into its service, which holds it to its own limit; every other body is read here.
-    streamed = {"/v1/import": limits.MAX_IMPORT_BYTES}
+    # An offload too: its route holds the content to MAX_CONTEXT_BYTES (over the default request limit).
+    streamed = {"/v1/import": limits.MAX_IMPORT_BYTES, "/v1/contexts": limits.MAX_CONTEXT_REQUEST_BYTES}
     app.add_middleware(Idempotency, skip=streamed)  # inside the size check: it reads the body the check let in
     app.add_middleware(Admission, settings=settings)  # outside Idempotency: a refused request claims no key
     app.add_middleware(RequestContext, max_bytes=settings.max_request_bytes, streamed=streamed)
     app.add_middleware(metrics.RequestMetrics)  # outermost: every answer is counted, the middleware's too
     metrics.install(app)
+    tracing.install(app, settings)  # only with ENGRAM_OTEL_ENDPOINT
     return app

@@ -24,7 +24,20 @@ from rich.console import Console
 from engramdb import bootstrap
 from engramdb._version import __version__
 from engramdb.cli import backup as backups
-from engramdb.cli import connect, directory, erasure, library, output, records, retention, sharing, transfer, work
+from engramdb.cli import (
+    connect,
+    contexts,
+    directory,
+    erasure,
+    insights,
+    library,
+    output,
+    records,
+    retention,
+    sharing,
+    transfer,
+    work,
+)
 from engramdb.cli.connect import KeyOpt, Target, UrlOpt
 from engramdb.cli.connect import OrgOpt as TargetOrgOpt
 from engramdb.config import Settings
@@ -554,7 +567,10 @@ app.command("chat-import")(transfer.chat_import)
 app.command("export")(transfer.export)
 app.command("import")(transfer.import_)
 app.command("erase")(erasure.erase)
-for _name, _sub in (records.APPS | directory.APPS | library.APPS | work.APPS | retention.APPS | sharing.APPS).items():
+app.command("offload")(contexts.offload)
+_APPS = records.APPS | directory.APPS | library.APPS | work.APPS | retention.APPS | sharing.APPS | contexts.APPS
+_APPS |= insights.APPS
+for _name, _sub in _APPS.items():
     app.add_typer(_sub, name=_name)
 
 

@@ -162,7 +162,7 @@ def search(
     user: UserOpt = None,
     types: Annotated[
         list[str] | None,
-        typer.Option("--type", help="messages, memories, facts, entities, chunks, documents (repeatable)."),
+        typer.Option("--type", help="messages, memories, facts, entities, chunks, documents, contexts (repeatable)."),
     ] = None,
     top_k: Annotated[int, typer.Option("--top-k", min=1, max=100, help="How many results.")] = 10,
     as_json: JsonOpt = False,

@@ -1,6 +1,7 @@
 """CLI commands over retention, through the SDK (local or ``--url``; admin keys): ``engramdb retention policies
 …`` (list, create, show, enable, disable, delete), ``engramdb retention run [--policy ID] [--dry-run]``,
-``engramdb retention runs …`` (list, show) and ``engramdb retention holds …`` (list, create, release)."""
+``engramdb retention runs …`` (list, show) and ``engramdb retention holds …`` (list, create, release); and
+``engramdb decay …`` (show, set): how fast each memory type's importance fades."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import typer
 
 from engramdb.cli.connect import KeyOpt, OrgOpt, Target, UrlOpt, run
 from engramdb.cli.output import JsonOpt, LimitOpt, emit, out, row, table, when
+from engramdb.schemas.decay import Decay
 from engramdb.schemas.retention import RetentionRun
 from engramdb.sdk import AsyncClient
 
@@ -24,7 +26,10 @@ holds_app = typer.Typer(help="Legal holds (they suspend deletion): list, create,
 retention_app.add_typer(policies_app, name="policies")
 retention_app.add_typer(runs_app, name="runs")
 retention_app.add_typer(holds_app, name="holds")
-APPS = {"retention": retention_app}
+decay_app = typer.Typer(
+    help="Decay: each memory type's half-life in the organization (show, set).", no_args_is_help=True
+)
+APPS = {"retention": retention_app, "decay": decay_app}
 IdArg = Annotated[str, typer.Argument(help="Its id.")]
 
 
@@ -214,3 +219,39 @@ def holds_release(hold_id: IdArg, url: UrlOpt = None, api_key: KeyOpt = None, or
     """Release a legal hold (it stays on record)."""
     made = run(Target(url, api_key, org), lambda c: c.legal_holds.release(hold_id))
     out.print(f"released legal hold {made.id}")
+
+
+def _show_decay(found: Decay, as_json: bool) -> None:
+    shown = table("half-lives (days; 0: no decay)", "type", "in force", "server's", "organization's")
+    for d in found.data:
+        own = "" if d.override_half_life_days is None else f"{d.override_half_life_days:g}"
+        row(shown, d.memory_type, f"{d.half_life_days:g}", f"{d.default_half_life_days:g}", own)
+    emit(found, as_json, shown)
+
+
+@decay_app.command("show")
+def decay_show(as_json: JsonOpt = False, url: UrlOpt = None, api_key: KeyOpt = None, org: OrgOpt = None) -> None:
+    """Each memory type's half-life in force, the server's and the organization's own."""
+    _show_decay(run(Target(url, api_key, org), lambda c: c.decay.get()), as_json)
+
+
+@decay_app.command("set")
+def decay_set(
+    half_lives: Annotated[
+        list[str] | None,
+        typer.Argument(help="TYPE=DAYS pairs, e.g. episodic=7 task=0 (0: no decay). Types left out: the server's."),
+    ] = None,
+    as_json: JsonOpt = False,
+    url: UrlOpt = None,
+    api_key: KeyOpt = None,
+    org: OrgOpt = None,
+) -> None:
+    """Set the organization's own half-lives, whole (admin); with no pairs, every type has the server's again."""
+    wanted: dict[str, float] = {}
+    for pair in half_lives or []:
+        kind, _, days = pair.partition("=")
+        try:
+            wanted[kind.strip()] = float(days)
+        except ValueError:
+            raise typer.BadParameter(f"{pair!r}: write TYPE=DAYS, e.g. episodic=7", param_hint="HALF_LIVES") from None
+    _show_decay(run(Target(url, api_key, org), lambda c: c.decay.set(half_life_days=wanted)), as_json)

@@ -32,6 +32,8 @@ knowledge graph) and the documents stored for you.
 - When the user tells you something worth remembering, call add_memory with one self-contained sentence,
   or add_messages with the turns of the conversation (Engram extracts memories from them by itself).
 - When a memory turns out wrong, delete_memory it and add the right one.
+- When a long transcript, scratchpad or tool output no longer fits your window, offload_context it; find
+  it later with search (types: ["contexts"]) and bring it back with restore_context.
 - With an API key bound to a user, everything is that user's memory: leave the user arguments out.
   With an organization-wide key, name the user with external_user_id (your application's id for them)."""
 

@@ -16,6 +16,7 @@ from engramdb import limits
 from engramdb.errors import InvalidRequest, NotFound
 from engramdb.mcp.agents import AgentTools
 from engramdb.mcp.base import Bound, Ctx, NoSuchUser, Resolver, result, tool_errors, user_filter, user_ref
+from engramdb.mcp.contexts import ContextTools
 from engramdb.schemas.common import ExternalId, Name, Page, PublicModel, StrictModel, Tag, Timestamp
 from engramdb.schemas.context import ContextRequest, ContextResponse
 from engramdb.schemas.conversations import MessageBatch, MessageContent, MessageCreate, Role, SessionCreate
@@ -93,7 +94,7 @@ class MemoryDeleted(PublicModel):
     erased: bool = Field(description="True: gone for good with its history. False: marked deleted (restorable).")
 
 
-class Tools(AgentTools):
+class Tools(AgentTools, ContextTools):
     """The tools of one server; ``resolve`` says who each call runs as (the agents' tools: ``mcp/agents.py``)."""
 
     def __init__(self, resolve: Resolver) -> None:
@@ -182,9 +183,9 @@ class Tools(AgentTools):
             list[SearchType] | None,
             Field(
                 min_length=1,
-                max_length=6,
+                max_length=7,
                 description="What to search: memories, messages, facts (the default: all three), entities, "
-                "chunks, documents.",
+                "chunks, documents, contexts (what you offloaded with offload_context).",
             ),
         ] = None,
         top_k: TopK = 10,
@@ -454,6 +455,8 @@ CATALOGUE: tuple[tuple[str, ToolKind], ...] = (
     ("query_facts", "read"),
     ("graph_neighbors", "read"),
     ("search_documents", "read"),
+    ("offload_context", "write"),
+    ("restore_context", "read"),
     ("heartbeat", "write"),
     ("claim_task", "write"),
     ("update_task", "write"),

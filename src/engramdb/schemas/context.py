@@ -12,7 +12,7 @@ from engramdb.schemas.common import PublicModel
 from engramdb.schemas.conversations import UserRef
 from engramdb.schemas.search import Query
 
-Section = Literal["summary", "facts", "memories", "messages"]
+Section = Literal["summary", "facts", "memories", "messages", "contexts"]
 
 
 def _all_sections() -> list[Section]:
@@ -25,10 +25,16 @@ class ContextRequest(UserRef):
         default=None, description="What the agent is about to answer: picks memories and facts."
     )
     token_budget: Annotated[int, Field(ge=limits.MIN_CONTEXT_TOKENS, le=limits.MAX_CONTEXT_TOKENS)] = 1_000
-    sections: list[Section] = Field(default_factory=_all_sections, min_length=1, max_length=4)
+    sections: list[Section] = Field(
+        default_factory=_all_sections,
+        min_length=1,
+        max_length=5,
+        description="In this order. `contexts` (offloaded contexts, cited by id to restore) is asked for by name.",
+    )
     max_memories: Annotated[int, Field(ge=0, le=limits.MAX_TOP_K)] = 10
     max_facts: Annotated[int, Field(ge=0, le=limits.MAX_TOP_K)] = 20
     recent_messages: Annotated[int, Field(ge=0, le=limits.MAX_TOP_K)] = 10
+    max_contexts: Annotated[int, Field(ge=0, le=limits.MAX_TOP_K)] = 3
 
     @model_validator(mode="after")
     def _needs_scope(self) -> ContextRequest:
@@ -38,7 +44,7 @@ class ContextRequest(UserRef):
 
 
 class Citation(PublicModel):
-    kind: Literal["summary", "fact", "memory", "message"]
+    kind: Literal["summary", "fact", "memory", "message", "context"]
     id: uuid.UUID
     section: Section
 

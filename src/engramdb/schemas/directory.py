@@ -43,6 +43,11 @@ class Organization(PublicModel):
     name: str
     metadata: dict[str, object]
     created_at: datetime
+    isolation: Isolation = Field(default="shared", description=_ISOLATION_HELP)
+
+
+class OrganizationUpdate(StrictModel):
+    isolation: NotClearable[Isolation] = Field(default=None, description=_ISOLATION_HELP)
 
 
 class TeamCreate(StrictModel):

@@ -14,7 +14,7 @@ from engramdb.schemas.common import Metadata, NoNul, PublicModel, StrictModel, T
 from engramdb.schemas.conversations import Role, UserRef
 from engramdb.schemas.memories import MemoryState, MemoryType
 
-SearchType = Literal["messages", "memories", "facts", "entities", "chunks", "documents"]
+SearchType = Literal["messages", "memories", "facts", "entities", "chunks", "documents", "contexts"]
 SearchMode = Literal["hybrid", "vector", "keyword"]
 Query = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=limits.MAX_QUERY_CHARS), NoNul]
 PathPrefix = Annotated[Text, StringConstraints(min_length=1, max_length=limits.MAX_QUERY_CHARS)]
@@ -49,7 +49,7 @@ class SearchFilters(StrictModel):
     )
     path_prefix: PathPrefix | None = Field(default=None, description="Chunks and documents only: path starts with.")
     content_types: list[ContentType] | None = Field(
-        default=None, max_length=limits.MAX_TAGS, description="Chunks and documents only."
+        default=None, max_length=limits.MAX_TAGS, description="Chunks, documents and contexts only."
     )
 
 
@@ -82,6 +82,20 @@ class SearchWeights(StrictModel):
         le=2.0,
         description="Messages only: boost for turns in the sessions holding most of the strongest hits.",
     )
+    time: float = Field(
+        default=0.5,
+        ge=0.0,
+        le=1.0,
+        description="Messages and memories: boost for hits that happened in the time the query names "
+        '("on May 3, 2023", "in October 2023", "last week"; see the search docs).',
+    )
+    reply: float = Field(
+        default=0.4,
+        ge=0.0,
+        le=1.0,
+        description="Messages only: the turn after a hit that asks a question gains this share of the hit's score "
+        "(the answer usually follows the question, and a query often matches the question better).",
+    )
     graph: float = Field(
         default=0.3,
         ge=0.0,
@@ -95,7 +109,7 @@ class SearchRequest(UserRef):
     agent_id: uuid.UUID | None = None
     session_id: uuid.UUID | None = None
     app_id: uuid.UUID | None = None
-    types: list[SearchType] = Field(default_factory=_default_types, min_length=1, max_length=6)
+    types: list[SearchType] = Field(default_factory=_default_types, min_length=1, max_length=7)
     top_k: int = Field(default=10, ge=1, le=limits.MAX_TOP_K)
     mode: SearchMode = "hybrid"
     rrf_k: int = Field(default=5, ge=1, le=1000, description="Reciprocal rank fusion constant: 1/(k + rank).")
@@ -125,10 +139,16 @@ class ScoreExplanation(PublicModel):
     decay: float | None = Field(
         default=None,
         description="Memories: 2^(−idle/half-life), idle since the memory was last read or confirmed "
-        "(`ENGRAM_DECAY_HALF_LIFE_DAYS` per type; 1 for a type that does not decay).",
+        "(the organization's half-life of its type, `GET /v1/decay`; 1 for a type that does not decay).",
     )
     name_match: bool | None = None
     session: float | None = None
+    reply: float | None = Field(
+        default=None, description="Messages: the score gained as the turn after a question among the hits."
+    )
+    time_match: bool | None = Field(
+        default=None, description="Whether the hit happened in the time the query names (null: it names none)."
+    )
     graph_match: bool | None = Field(
         default=None, description="Memories, facts and entities: whether the hit is tied to an entity the query names."
     )
@@ -137,10 +157,12 @@ class ScoreExplanation(PublicModel):
 
 class SearchResult(PublicModel):
     """One hit. ``content`` is a message's or memory's text, a fact's statement, an entity's name and
-    aliases, a chunk's text, or a document's title (else its path); the fields from ``subject`` to
-    ``aliases`` are set for facts and entities only, those from ``document_id`` on for chunks and documents."""
+    aliases, a chunk's text, a document's title (else its path), or a context's representative text; the
+    fields from ``subject`` to ``aliases`` are set for facts and entities only, those from ``document_id`` to
+    ``page`` for chunks and documents (``title`` and ``content_type`` for contexts too), and ``task_id``,
+    ``filename`` and ``original_bytes`` for contexts."""
 
-    type: Literal["message", "memory", "fact", "entity", "chunk", "document"]
+    type: Literal["message", "memory", "fact", "entity", "chunk", "document", "context"]
     id: uuid.UUID
     content: str
     score: float
@@ -175,6 +197,11 @@ class SearchResult(PublicModel):
     start_line: int | None = None
     end_line: int | None = None
     page: int | None = None
+    task_id: uuid.UUID | None = Field(default=None, description="Contexts: the task it belongs to.")
+    filename: str | None = Field(default=None, description="Contexts: the name it was offloaded under.")
+    original_bytes: int | None = Field(
+        default=None, description="Contexts: its size; restore it with `GET /v1/contexts/{id}/content`."
+    )
     explanation: ScoreExplanation | None = None
 
 

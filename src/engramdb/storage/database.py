@@ -139,6 +139,16 @@ class Database:
             yield conn
 
     @asynccontextmanager
+    async def federated(self) -> AsyncIterator[Federated]:
+        """One transaction over several organizations, one at a time: as ``engram_app`` (row-level security
+        on), seeing no organization until :meth:`Federated.enter` names one, and then that one only, for each
+        statement until the next ``enter``. Only ``services/insights/compute.py`` may call it (a test keeps
+        it so): it is the one code that reads and writes across organizations, by design."""
+        async with self._begin() as conn:
+            await conn.execute(_TENANT_SETUP, {"role": APP_ROLE, "org": ""})
+            yield Federated(conn)
+
+    @asynccontextmanager
     async def system(self) -> AsyncIterator[AsyncConnection]:
         async with self._begin() as conn:
             yield conn
@@ -215,6 +225,20 @@ class Database:
 
     async def dispose(self) -> None:
         await self.engine.dispose()
+
+
+@dataclass
+class Federated:
+    """The connection of :meth:`Database.federated`, confined to the organization last entered."""
+
+    conn: AsyncConnection
+
+    async def enter(self, org_id: uuid.UUID) -> AsyncConnection:
+        await self.conn.execute(_ENTER, {"org": str(org_id)})
+        return self.conn
+
+
+_ENTER = text("SELECT set_config('engram.org_id', :org, true)")
 
 
 def unavailable(exc: BaseException) -> str | None:

@@ -17,6 +17,7 @@ from sqlalchemy import (
     Column,
     Date,
     DateTime,
+    Double,
     Identity,
     Integer,
     LargeBinary,
@@ -74,6 +75,7 @@ organization = Table(
     _meta(),
     _ts("created_at", nullable=False),
     _ts("updated_at", nullable=False),
+    Column("isolation", Text, nullable=False),
 )
 
 team = Table(
@@ -759,4 +761,128 @@ access_grant = Table(
     _uuid("created_by"),
     _ts("created_at", nullable=False),
     _ts("updated_at", nullable=False),
+)
+
+# --- decay per organization (0020_decay_policies) ------------------------------------------------------
+
+decay_policy = Table(
+    "decay_policy",
+    metadata,
+    _uuid("org_id", primary_key=True),
+    Column("memory_type", Text, primary_key=True),
+    Column("half_life_days", Double, nullable=False),
+    _ts("updated_at", nullable=False),
+)
+
+# --- offloaded contexts (0018_offloaded_contexts) ------------------------------------------------------
+
+offloaded_context = Table(
+    "offloaded_context",
+    metadata,
+    _uuid("org_id", primary_key=True),
+    _uuid("id", primary_key=True),
+    *_scope(),
+    _uuid("session_id"),
+    _uuid("task_id"),
+    Column("title", Text),
+    Column("filename", Text),
+    Column("content_type", Text, nullable=False),
+    Column("tags", ARRAY(Text), nullable=False),
+    _meta(),
+    Column("data", LargeBinary, nullable=False),
+    Column("compression", Text, nullable=False),
+    Column("compression_level", Integer, nullable=False),
+    Column("original_bytes", BigInteger, nullable=False),
+    Column("stored_bytes", BigInteger, nullable=False),
+    Column("compression_ratio", REAL, nullable=False),
+    Column("content_sha256", LargeBinary, nullable=False),
+    Column("is_text", Boolean, nullable=False),
+    Column("summary", Text, nullable=False),
+    Column("summary_source", Text, nullable=False),
+    Column("embedding", Vector()),
+    Column("embedding_model", Text),
+    Column("language", REGCONFIG, nullable=False),
+    Column("search_tsv", TSVECTOR),
+    _ts("expires_at"),
+    _ts("created_at", nullable=False),
+    _ts("updated_at", nullable=False),
+)
+
+# --- federated insights (0019_federated_insights) ------------------------------------------------------
+
+federated_session = Table(
+    "federated_session",
+    metadata,
+    _uuid("org_id", primary_key=True),
+    _uuid("id", primary_key=True),
+    Column("topic", Text, nullable=False),
+    Column("description", Text),
+    Column("query", Text, nullable=False),
+    Column("buckets", ARRAY(Text), nullable=False),
+    Column("bound", Integer, nullable=False),
+    Column("epsilon", Double, nullable=False),
+    Column("min_participants", Integer, nullable=False),
+    Column("invited_org_ids", ARRAY(UUID(as_uuid=True)), nullable=False),
+    Column("status", Text, nullable=False),
+    _uuid("created_by"),
+    _ts("created_at", nullable=False),
+    _ts("updated_at", nullable=False),
+    _ts("closed_at"),
+)
+
+federated_participant = Table(
+    "federated_participant",
+    metadata,
+    _uuid("org_id", primary_key=True),
+    _uuid("id", primary_key=True),
+    _uuid("session_org_id", nullable=False),
+    _uuid("session_id", nullable=False),
+    _uuid("team_id"),
+    Column("definition", JSONB, nullable=False),
+    Column("session_status", Text, nullable=False),
+    Column("status", Text, nullable=False),
+    Column("epsilon_budget", Double),
+    Column("epsilon_spent", Double, nullable=False),
+    Column("releases", Integer, nullable=False),
+    _uuid("joined_by"),
+    _ts("joined_at"),
+    _ts("left_at"),
+    _ts("last_released_at"),
+    _ts("created_at", nullable=False),
+    _ts("updated_at", nullable=False),
+)
+
+federated_contribution = Table(
+    "federated_contribution",
+    metadata,
+    _uuid("org_id", primary_key=True),
+    _uuid("id", primary_key=True),
+    _uuid("participant_id", nullable=False),
+    _uuid("session_org_id", nullable=False),
+    _uuid("session_id", nullable=False),
+    _uuid("insight_id", nullable=False),
+    Column("epsilon", Double, nullable=False),
+    Column("buckets_present", Integer, nullable=False),
+    Column("clamped_total", BigInteger, nullable=False),
+    _ts("created_at", nullable=False),
+)
+
+aggregated_insight = Table(
+    "aggregated_insight",
+    metadata,
+    _uuid("org_id", primary_key=True),
+    _uuid("id", primary_key=True),
+    _uuid("session_org_id", nullable=False),
+    _uuid("session_id", nullable=False),
+    Column("topic", Text, nullable=False),
+    Column("query", Text, nullable=False),
+    Column("histogram", JSONB, nullable=False),
+    Column("mechanism", Text, nullable=False),
+    Column("epsilon", Double, nullable=False),
+    Column("delta", Double, nullable=False),
+    Column("bound", Integer, nullable=False),
+    Column("sensitivity", Double, nullable=False),
+    Column("scale", Double, nullable=False),
+    Column("participants", Integer, nullable=False),
+    _ts("released_at", nullable=False),
 )

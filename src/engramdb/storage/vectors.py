@@ -16,7 +16,7 @@ from psycopg import sql
 
 from engramdb.errors import ConfigurationError
 
-EMBEDDED_TABLES = ("message", "memory", "chunk")
+EMBEDDED_TABLES = ("message", "memory", "chunk", "offloaded_context")
 _MODEL_NAME = re.compile(r"^[A-Za-z0-9._:/@+-]{1,200}$")
 
 

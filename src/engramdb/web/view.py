@@ -38,6 +38,14 @@ NOTICES = {
     "retried": "The job was queued again as a new job.",
     "replayed": "The delivery was queued again.",
     "revoked": "The key was revoked: it stops working at once.",
+    "canceled": "The task was canceled.",
+    "granted": "The grant applies at once.",
+    "grant_revoked": "The grant was revoked: it stops applying at once.",
+    "policy_created": "The policy was created: the next sweep runs it if it is enabled.",
+    "policy_deleted": "The policy was deleted (the reports of its runs stay).",
+    "dry_run": "Dry run done: its report is the first of the recent runs. Nothing was changed.",
+    "hold_placed": "The hold was placed: retention deletes nothing it covers.",
+    "hold_released": "The hold was released (it stays on record).",
 }
 
 

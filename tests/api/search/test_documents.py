@@ -311,7 +311,7 @@ async def test_large_scopes_search_chunks_through_the_hnsw_index(
     [
         {"types": ["chunk"]},
         {"types": ["documents", "pages"]},
-        {"types": ["messages", "memories", "facts", "entities", "chunks", "documents", "messages"]},
+        {"types": ["messages", "memories", "facts", "entities", "chunks", "documents", "contexts", "messages"]},
         {"filters": {"repository_id": []}},
         {"filters": {"repository_id": "handbook"}},
         {"filters": {"path_prefix": ""}},

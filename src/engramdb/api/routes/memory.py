@@ -1,4 +1,4 @@
-"""Memories with their history, states and access log, categories, and the org's tags."""
+"""Memories with their history, states and access log, categories, the org's tags and decay half-lives."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from fastapi import APIRouter, Query, Response
 from engramdb.api.deps import CallerDep, DbDep, RuntimeDep
 from engramdb.schemas.categories import Category, CategoryCreate, CategoryFilters, CategoryUpdate
 from engramdb.schemas.common import Page
+from engramdb.schemas.decay import Decay, DecayUpdate
 from engramdb.schemas.memories import (
     Memory,
     MemoryAccess,
@@ -24,7 +25,7 @@ from engramdb.schemas.memories import (
 )
 from engramdb.schemas.tags import TagCount, TagFilters, TagRename, TagRenameResult
 from engramdb.services.governance import erase
-from engramdb.services.memory import accesses, categories, memories, tags
+from engramdb.services.memory import accesses, categories, decay, memories, tags
 
 categories_router = APIRouter(tags=["categories"])
 
@@ -186,3 +187,23 @@ async def list_tags(filters: Annotated[TagFilters, Query()], db: DbDep, caller: 
 )
 async def rename_tag(body: TagRename, db: DbDep, caller: CallerDep) -> TagRenameResult:
     return await tags.rename(db, caller, body)
+
+
+decay_router = APIRouter(prefix="/decay", tags=["memories"])
+
+
+@decay_router.get(
+    "", response_model=Decay, operation_id="get_decay", summary="How fast each memory type's importance fades"
+)
+async def get_decay(rt: RuntimeDep, caller: CallerDep) -> Decay:
+    return await decay.get(rt.db, caller, rt.settings)
+
+
+@decay_router.put(
+    "",
+    response_model=Decay,
+    operation_id="set_decay",
+    summary="Set the organization's own half-lives, whole (admin; a type left out has the server's)",
+)
+async def set_decay(body: DecayUpdate, rt: RuntimeDep, caller: CallerDep) -> Decay:
+    return await decay.replace(rt.db, caller, body, rt.settings)

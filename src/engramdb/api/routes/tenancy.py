@@ -1,4 +1,5 @@
-"""Teams, users, agents and apps (the org's directory), API keys, and the organization's rate limits.
+"""Teams, users, agents and apps (the org's directory), API keys, the organization's rate limits, and the
+organization itself (its isolation level).
 
 No ``from __future__ import annotations`` here: the CRUD routes are built in a function, and FastAPI must
 see their parameter types as objects, not as strings it cannot resolve.
@@ -24,6 +25,8 @@ from engramdb.schemas.directory import (
     AppCreate,
     AppFilters,
     AppUpdate,
+    Organization,
+    OrganizationUpdate,
     TeamCreate,
     TeamFilters,
     TeamUpdate,
@@ -34,7 +37,7 @@ from engramdb.schemas.directory import (
 )
 from engramdb.schemas.limits import Limits, LimitsUpdate
 from engramdb.services.governance import erase
-from engramdb.services.tenancy import directory, keys, quotas
+from engramdb.services.tenancy import directory, keys, organizations, quotas
 from engramdb.services.tenancy.directory import AGENTS, APPS, TEAMS, USERS, Resource
 
 _DELETE_USER = (
@@ -201,3 +204,23 @@ async def get_limits(rt: RuntimeDep, caller: CallerDep) -> Limits:
 )
 async def set_limits(body: LimitsUpdate, rt: RuntimeDep, caller: CallerDep) -> Limits:
     return await quotas.replace(rt.db, caller, body, rt.settings)
+
+
+organization_router = APIRouter(prefix="/organization", tags=["organization"])
+
+
+@organization_router.get(
+    "", response_model=Organization, operation_id="get_organization", summary="The caller's organization"
+)
+async def get_organization(db: DbDep, caller: CallerDep) -> Organization:
+    return await organizations.get(db, caller)
+
+
+@organization_router.patch(
+    "",
+    response_model=Organization,
+    operation_id="update_organization",
+    summary="Set the organization's isolation level (admin, unbound key): federated joins federated insights",
+)
+async def update_organization(body: OrganizationUpdate, db: DbDep, caller: CallerDep) -> Organization:
+    return await organizations.update_organization(db, caller, body)

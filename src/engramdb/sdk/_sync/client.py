@@ -64,7 +64,9 @@ class Client(HTTP):
         self.jobs = r.Jobs(self)
         self.documents = r.Documents(self)
         self.repositories = r.Repositories(self)
+        self.contexts = r.Contexts(self)
         self.tags = r.Tags(self)
+        self.decay = r.Decay(self)
         self.audit = r.Audit(self)
         self.webhooks = r.Webhooks(self)
         self.data = r.Data(self)
@@ -73,6 +75,8 @@ class Client(HTTP):
         self.grants = r.Grants(self)
         self.tasks = r.Tasks(self)
         self.inbox = r.Inbox(self)
+        self.organization = r.Organization(self)
+        self.insights = r.Insights(self)
 
     @c.operation("get_health")
     def health(self) -> dict[str, Any]:

@@ -131,10 +131,15 @@ async def mark_delivered(
         await conn.execute(stmt)
 
 
-async def inbox(db: Database, caller: Caller, agent_id: uuid.UUID, filters: InboxFilters) -> Page[InboxItem]:
-    """An agent's inbox, oldest first; what it returns counts as delivered."""
+async def inbox(
+    db: Database, caller: Caller, agent_id: uuid.UUID, filters: InboxFilters, *, peek: bool = False
+) -> Page[InboxItem]:
+    """An agent's inbox, oldest first; what it returns counts as delivered. ``peek`` is a person looking
+    (the dashboard): newest first, and nothing counts as delivered, since the agent has not read it."""
     caller.require("read")
     query = inbox_query(caller, agent_id)
+    if peek:
+        query = query.order_by(None).order_by(d.c.seq.desc())
     if filters.unacked:
         query = query.where(d.c.acked_at.is_(None))
     if filters.message_type is not None:
@@ -143,12 +148,13 @@ async def inbox(db: Database, caller: Caller, agent_id: uuid.UUID, filters: Inbo
         query = query.where(m.c.thread_id == filters.thread_id)
     if filters.cursor is not None:
         (after,) = decode_cursor(filters.cursor, size=1)
-        query = query.where(d.c.seq > int(str(after)))
+        query = query.where(d.c.seq < int(str(after)) if peek else d.c.seq > int(str(after)))
     async with db.tenant(caller.org_id) as conn:
         await agent_exists(conn, caller, agent_id)
         rows = [dict(r) for r in (await conn.execute(query.limit(filters.limit + 1))).mappings()]
         page = rows[: filters.limit]
-        await mark_delivered(conn, caller, agent_id, [r["id"] for r in page if r["delivered_at"] is None])
+        if not peek:
+            await mark_delivered(conn, caller, agent_id, [r["id"] for r in page if r["delivered_at"] is None])
     next_cursor = encode_cursor([str(page[-1]["seq"])]) if len(rows) > filters.limit else None
     return Page[InboxItem](data=[InboxItem.model_validate(r) for r in page], next_cursor=next_cursor)
 

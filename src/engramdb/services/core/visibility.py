@@ -21,6 +21,7 @@ inside its binding, failing closed:
 * jobs: those of the sessions the key sees, and the user-level jobs (narratives) of the users it sees;
 * tasks and agent messages: see :func:`tasks` and :func:`agent_messages` (an agent-bound key acts as its
   agent: its tasks and the unassigned pool, its own inbox and what it sent).
+* offloaded contexts: as sessions, by their team, user and agent columns; no grant widens them.
 
 **Grants** (``governance/sharing.py``) widen a bound key's reach, always inside its organization: the
 active grants held by its key, user, agent or team (:func:`with_grants` reads them once per request,
@@ -255,6 +256,12 @@ def agent_messages(caller: Caller) -> Conditions:
     return conds
 
 
+def contexts(caller: Caller) -> Conditions:
+    """Offloaded contexts carry their team, user and agent, as sessions do: a bound key's columns confine
+    them directly. No grant reaches them (grants name no such resource), for reading or writing."""
+    return _bound(caller, t.offloaded_context)
+
+
 def _users_conditions(caller: Caller) -> Conditions:
     u = t.user_account
     return [u.c.org_id == caller.org_id, u.c.id.in_(users(caller))]
@@ -274,6 +281,7 @@ RULES: dict[str, Callable[[Caller], Conditions]] = {
     "job": jobs,
     "task": tasks,
     "agent_message": agent_messages,
+    "offloaded_context": contexts,
 }
 
 

@@ -104,6 +104,13 @@ NOT_EXPORTED = {
     "legal_hold": "the source's holds, which name its matters: a hold is placed by the target's admins",
     "retention_run": "reports of what retention did on the source server, not data",
     "access_grant": "who may see what on the source server: grants name its API keys (not exported); share anew",
+    "offloaded_context": "agents' working state, offloaded for a while (it may belong to a task, and tasks are "
+    "not exported); restore what should move and offload it in the target (not exported yet)",
+    "decay_policy": "the source organization's half-lives, a setting: one PUT /v1/decay sets them in the target",
+    "federated_session": "a session among organizations of the source server: they are not on the target",
+    "federated_participant": "a participation in a source server's session, with the privacy budget it spent there",
+    "federated_contribution": "the record of releases on the source server that counted this organization",
+    "aggregated_insight": "noisy counts released on the source server, about its organizations, not this one's data",
 }
 
 

@@ -276,7 +276,7 @@ async def sweep(rt: Runtime) -> int:
     """The periodic sweep: drop the log partitions every organization lets go, then delete every
     organization's expired rows and apply its enabled policies. Returns the rows archived or deleted."""
     dropped = await archive.drop_partitions(rt)
-    m, s = t.memory, t.session
+    m, s, oc = t.memory, t.session, t.offloaded_context
     async with rt.db.system() as conn:
         now: datetime = (await conn.execute(select(func.now()))).scalar_one()
         cutoff = now - timedelta(days=rt.settings.expired_grace_days)
@@ -284,6 +284,7 @@ async def sweep(rt: Runtime) -> int:
             select(p.c.org_id).where(p.c.enabled),
             select(m.c.org_id).where(m.c.expires_at <= cutoff),
             select(s.c.org_id).where(s.c.expires_at <= cutoff),
+            select(oc.c.org_id).where(oc.c.expires_at <= cutoff),
         )
         due = set((await conn.execute(orgs)).scalars()) | set(dropped)
     changed = 0

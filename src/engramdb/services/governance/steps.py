@@ -1,8 +1,8 @@
 """The steps of a retention run: which rows each policy (or the deletion of expired rows) names, counted in
 a dry run, archived or deleted in bounded batches in a real one.
 
-**Order.** A run first deletes expired memories and sessions (``expires_at`` passed more than
-``ENGRAM_EXPIRED_GRACE_DAYS`` ago), then applies its delete policies, target by target (memories,
+**Order.** A run first deletes expired memories, sessions and offloaded contexts (``expires_at`` passed
+more than ``ENGRAM_EXPIRED_GRACE_DAYS`` ago), then applies its delete policies, target by target (memories,
 messages, sessions, documents, jobs, access log, audit log, webhook deliveries; in each, the oldest policy
 first), then its archive policies. Deletes come first, so a "delete archived memories after a year" policy
 deletes only what was archived before this run, never what the run itself just archived.
@@ -85,8 +85,11 @@ TARGETS: dict[str, Target] = {
         Target("access_log", t.memory_access_log, "accessed_at", reads=tuple(c.name for c in t.memory_access_log.c)),
         Target("audit_log", t.audit_log, "created_at", reads=tuple(c.name for c in t.audit_log.c)),
         Target("webhook_deliveries", t.webhook_delivery, "created_at"),
+        # Expired offloaded contexts only: no policy names them (RetentionTarget), so no policy step either.
+        Target("contexts", t.offloaded_context, "created_at", user=True, team=True),
     )
 }
+EXPIRING = ("memories", "sessions", "contexts")  # the targets whose expired rows every run deletes
 LOGS = frozenset({"audit_log", "access_log"})  # exported before they are deleted
 _WHOLE_WHILE_HELD = frozenset({"audit_log", "webhook_deliveries"})
 
@@ -151,12 +154,12 @@ class Report:
 
 
 def plan(policies: list[dict[str, Any]], now: datetime, *, expired_grace_days: int | None) -> list[Step]:
-    """The steps of a run, in order: expired memories and sessions (unless ``expired_grace_days`` is None),
-    then ``policies``' deletes, target by target, then their archives."""
+    """The steps of a run, in order: expired memories, sessions and contexts (unless ``expired_grace_days``
+    is None), then ``policies``' deletes, target by target, then their archives."""
     steps: list[Step] = []
     if expired_grace_days is not None:
         cutoff = now - timedelta(days=expired_grace_days)
-        steps += [Step(TARGETS[n], "delete", f"expired {n}", cutoff) for n in ("memories", "sessions")]
+        steps += [Step(TARGETS[n], "delete", f"expired {n}", cutoff) for n in EXPIRING]
     order = list(TARGETS)
     ranked = sorted(policies, key=lambda p: (p["action"] != "delete", order.index(p["target"]), p["id"]))
     for p in ranked:

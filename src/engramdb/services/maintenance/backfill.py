@@ -24,7 +24,7 @@ from engramdb.services.core.runtime import Runtime
 from engramdb.storage import tables as t
 
 _log = logging.getLogger(__name__)
-TABLES = (t.message, t.memory, t.chunk)
+TABLES = (t.message, t.memory, t.chunk, t.offloaded_context)
 
 
 def _pending(table: Table, model: str, *, other_models: bool) -> ColumnElement[bool]:
@@ -95,7 +95,9 @@ async def _batch(
 ) -> tuple[int, tuple[object, object] | None]:
     model = rt.embedder.model
     is_message = table is t.message
-    cols: list[ColumnElement[Any]] = [table.c.org_id, table.c.id, table.c.content]
+    # An offloaded context is embedded as its representative text (its content is a compressed blob).
+    text = table.c.summary if table is t.offloaded_context else table.c.content
+    cols: list[ColumnElement[Any]] = [table.c.org_id, table.c.id, text.label("content")]
     if is_message:
         cols += [table.c.created_at, table.c.name, table.c.occurred_at]
         prev = table.alias("prev")  # the session's previous turn, for the message's context vector

@@ -16,6 +16,9 @@ keeps those that matter most in it and drops the rest:
   important, then the most recently changed. Shown in that order.
 - messages: the newest (by ``occurred_at``, then ``seq``, as the session lists them), so a small budget
   keeps the last turns of the conversation, not its opening; the kept turns are shown oldest first.
+- contexts (offloaded, asked for by name): with a ``query`` the best search hits among the user's (or the
+  session's) contexts, else the session's newest; each line is the context's representative text and its
+  id, which the agent restores it by (``GET /v1/contexts/{id}/content``).
 """
 
 from __future__ import annotations
@@ -44,12 +47,13 @@ from engramdb.storage import tables as t
 from engramdb.storage.filters import unexpired
 
 # Share of the budget still left that each section may take, in order; what one leaves, the next gets.
-_SHARE: dict[Section, float] = {"summary": 0.3, "facts": 0.4, "memories": 0.6, "messages": 1.0}
+_SHARE: dict[Section, float] = {"summary": 0.3, "facts": 0.4, "memories": 0.6, "messages": 1.0, "contexts": 0.5}
 _TITLES: dict[Section, str] = {
     "summary": "Conversation so far",
     "facts": "Known facts (valid now)",
     "memories": "Relevant memories",
     "messages": "Recent messages",
+    "contexts": "Offloaded contexts (restore by id)",
 }
 
 
@@ -176,6 +180,8 @@ async def _gather(rt: Runtime, caller: Caller, req: ContextRequest) -> _Plan:
             plan.lines["facts"] = await _facts(conn, rt, caller, user_id, req)
     if "memories" in req.sections and req.max_memories and (user_id is not None or sess is not None):
         plan.lines["memories"] = await _memories(rt, caller, user_id, req)
+    if "contexts" in req.sections and req.max_contexts and (user_id is not None or sess is not None):
+        plan.lines["contexts"] = await _contexts(rt, caller, user_id, sess, req)
     return plan
 
 
@@ -217,6 +223,35 @@ async def _memories(rt: Runtime, caller: Caller, user_id: uuid.UUID | None, req:
             await conn.execute(query.order_by(mem.c.importance.desc(), mem.c.updated_at.desc()).limit(req.max_memories))
         ).all()
     return [_Line(f"- {_one_line(r.content)} [memory:{r.id}]", "memory", r.id) for r in rows]
+
+
+async def _contexts(
+    rt: Runtime, caller: Caller, user_id: uuid.UUID | None, sess: dict[str, Any] | None, req: ContextRequest
+) -> list[_Line]:
+    def line(context_id: uuid.UUID, text: str) -> _Line:
+        return _Line(f"- {_one_line(text)} [context:{context_id}]", "context", context_id)
+
+    session_id = sess["id"] if sess is not None else None
+    if req.query:
+        found, _ = await search.search(
+            rt,
+            caller,
+            SearchRequest(
+                query=req.query,
+                user_id=user_id,
+                session_id=session_id if user_id is None else None,
+                types=["contexts"],
+                top_k=req.max_contexts,
+            ),
+        )
+        return [line(r.id, r.content) for r in found.results]
+    if session_id is None:
+        return []
+    oc = t.offloaded_context
+    query = select(oc.c.id, oc.c.summary).where(*visibility.contexts(caller), oc.c.session_id == session_id)
+    async with rt.db.tenant(caller.org_id) as conn:
+        rows = (await conn.execute(query.where(unexpired(oc)).order_by(oc.c.id.desc()).limit(req.max_contexts))).all()
+    return [line(r.id, r.summary) for r in rows]
 
 
 def _one_line(text: str) -> str:

@@ -1,5 +1,5 @@
-"""Hybrid search over messages and memories, facts and entities (services/search/graph.py), and chunks
-and documents (services/search/documents.py).
+"""Hybrid search over messages and memories, facts and entities (services/search/graph.py), chunks
+and documents (services/search/documents.py), and offloaded contexts (services/search/contexts.py).
 
 Each retriever (vector and keyword, per type) returns its top ``candidates`` under every filter, pushed
 into SQL; reciprocal rank fusion merges the lists, so a memory and a message compete fairly; recency and
@@ -26,9 +26,10 @@ from engramdb.schemas.search import ScoreExplanation, SearchRequest, SearchRespo
 from engramdb.services.core.caller import Caller
 from engramdb.services.core.runtime import Runtime
 from engramdb.services.memory import decay
+from engramdb.services.search import contexts as search_contexts
+from engramdb.services.search import dates, retrievers
 from engramdb.services.search import documents as search_docs
 from engramdb.services.search import graph as search_graph
-from engramdb.services.search import retrievers
 from engramdb.services.tenancy.directory import find_external_user
 from engramdb.storage import tables as t
 
@@ -135,6 +136,7 @@ async def _search(
             for kind, table in (_TABLES[name] for name in dict.fromkeys(req.types) if name in _TABLES)
         ]
         scopes += search_docs.scopes(caller, req, user_id)
+        scopes += search_contexts.scopes(caller, req, user_id)
         graph_scopes = search_graph.scopes(caller, req, user_id)
         # How many rows each vector retriever would scan decides exact scan or index; a scope seen large
         # recently is not counted again (if it shrank meanwhile, the index path still falls back).
@@ -172,7 +174,14 @@ async def _search(
         if req.weights.recency:
             await retrievers.said_at(conn, caller.org_id, hits.values())
         linked = await search_graph.graph_links(conn, caller, req, user_id, [(h.kind, h.row) for h in hits.values()])
-        scored = _fuse(req, hits, linked, rt.settings.decay_half_life_days)
+        half_lives = rt.settings.decay_half_life_days  # the organization's own, where importance counts
+        if req.weights.importance and any(hit.kind == "memory" for hit in hits.values()):
+            half_lives = await decay.half_lives(conn, caller.org_id, rt.settings)
+        scored = _fuse(req, hits, linked, half_lives)
+        messages = next((conds for kind, _, conds in scopes if kind == "message"), None)
+        if req.weights.reply and messages is not None:
+            asked = [hit.row["id"] for _, hit, _ in scored[:n] if hit.kind == "message"]
+            _answers(scored, await retrievers.replies(conn, messages, asked), req.weights.reply)
         kept = {id(hit) for hit in await retrievers.hydrate(conn, [hit for _, hit, _ in scored[: req.top_k]])}
     return _respond(req, [s for s in scored[: req.top_k] if id(s[1]) in kept])
 
@@ -219,6 +228,7 @@ def _fuse(
     importance is its effective one: faded by its type's ``half_lives`` since it was last used."""
     now = datetime.now(UTC)
     w = req.weights
+    when = dates.window(req.query, now) if w.time else None
     scored: list[tuple[float, retrievers.Hit, ScoreExplanation]] = []
     for hit in hits.values():
         rrf = sum(
@@ -239,6 +249,10 @@ def _fuse(
             faded = decay.factor(hit.row, now, half_lives)
             importance = float(hit.row["importance"]) * faded
             factor += w.importance * (2 * importance - 1)
+        timely = None
+        if when is not None and hit.kind in ("message", "memory") and hit.row.get("occurred_at") is not None:
+            timely = when[0] <= hit.row["occurred_at"] < when[1]
+            factor += w.time if timely else 0.0
         graph = None
         if linked is not None and hit.kind in search_graph.LINKED:
             graph = (hit.kind, hit.row["id"]) in linked
@@ -257,6 +271,7 @@ def _fuse(
             importance=importance,
             decay=faded,
             graph_match=graph,
+            time_match=timely,
             final=final,
         )
         scored.append((final, hit, explanation))
@@ -264,6 +279,26 @@ def _fuse(
         _session_coherence(scored, w.session)
     scored.sort(key=lambda s: (-s[0], str(s[1].row["id"])))
     return scored
+
+
+def _answers(
+    scored: list[tuple[float, retrievers.Hit, ScoreExplanation]], replies: list[dict[str, Any]], weight: float
+) -> None:
+    """Each turn that follows a question among the best hits gains ``weight`` × the question's score (read
+    before any gain, so a chain of questions does not compound); a reply that no retriever found joins the
+    hits. Sorts ``scored`` again."""
+    place = {(hit.kind, hit.row["id"]): index for index, (_, hit, _) in enumerate(scored)}
+    gains = {row["id"]: weight * scored[place["message", row.pop("question_id")]][0] for row in replies}
+    for row in replies:
+        index = place.get(("message", row["id"]))
+        if index is None:
+            place["message", row["id"]] = index = len(scored)
+            scored.append((0.0, retrievers.Hit("message", row), ScoreExplanation(rrf=0.0, final=0.0)))
+        final, hit, explanation = scored[index]
+        explanation.reply = gains[row["id"]]
+        explanation.final = final + explanation.reply
+        scored[index] = (explanation.final, hit, explanation)
+    scored.sort(key=lambda s: (-s[0], str(s[1].row["id"])))
 
 
 def _respond(
@@ -291,6 +326,7 @@ def _respond(
                 importance=row.get("importance"),
                 **{field: row.get(field) for field in search_graph.RESULT_FIELDS},
                 **{field: row.get(field) for field in search_docs.RESULT_FIELDS},
+                **{field: row.get(field) for field in search_contexts.RESULT_FIELDS},
                 explanation=explanation if req.explain else None,
             )
         )

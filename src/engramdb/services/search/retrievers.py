@@ -40,6 +40,7 @@ from engramdb.schemas.search import SearchRequest
 from engramdb.services.core import visibility
 from engramdb.services.core.caller import Caller
 from engramdb.services.core.runtime import Runtime
+from engramdb.services.search import contexts as search_contexts
 from engramdb.services.search import documents as search_docs
 from engramdb.services.search import graph as search_graph
 from engramdb.storage import tables as t
@@ -62,6 +63,7 @@ _RANKING = {
         "updated_at",
     ),
     "chunk": search_docs.RANKING,
+    search_contexts.KIND: search_contexts.RANKING,
 }
 _FULL = {
     "message": ("user_id", "content", "role", "metadata", "tags"),
@@ -312,6 +314,29 @@ async def keyword(
     return rows, (rows[0]["matching"] if rows and count_embedded else None)
 
 
+async def replies(
+    conn: AsyncConnection, conds: list[ColumnElement[bool]], asked: list[uuid.UUID]
+) -> list[dict[str, Any]]:
+    """The turn after each message of ``asked`` that asks something (its text holds a question mark),
+    under ``conds``, with the ranking columns and ``question_id``. In a conversation the answer to a
+    question is usually the next turn, and a query often matches the question better than its answer
+    ("What did you take away from the book?" → "It taught me self-acceptance")."""
+    if not asked:
+        return []
+    reply, question = t.message, t.message.alias("question")
+    follows = (
+        (question.c.org_id == reply.c.org_id)
+        & (question.c.session_id == reply.c.session_id)
+        & (reply.c.seq == question.c.seq + 1)
+    )
+    statement = (
+        select(*(reply.c[c] for c in _RANKING["message"]), question.c.id.label("question_id"))
+        .select_from(reply.join(question, follows))
+        .where(*conds, question.c.id.in_(asked), func.strpos(question.c.content, "?") > 0)
+    )
+    return [dict(r) for r in (await conn.execute(statement)).mappings().all()]
+
+
 async def said_at(conn: AsyncConnection, org_id: uuid.UUID, hits: Iterable[Hit]) -> None:
     """Set ``said_at`` on the memory candidates with no event time of their own (``occurred_at``): the
     latest ``occurred_at`` of the messages they were drawn from, so recency dates an imported history by
@@ -342,6 +367,8 @@ async def hydrate(conn: AsyncConnection, winners: list[Hit]) -> list[Hit]:
             full = {r["id"]: dict(r) for r in (await conn.execute(statement)).mappings().all()}
         elif kind in search_docs.KINDS.values():
             full = await search_docs.full_rows(conn, kind, [hit.row for hit in winners if hit.kind == kind])
+        elif kind == search_contexts.KIND:
+            full = await search_contexts.full_rows(conn, ids)
         else:
             full = await search_graph.full_rows(conn, kind, ids)
         for hit in winners:

@@ -54,6 +54,7 @@ TEAMS: Resource[Team] = Resource(
         (t.memory, "team_id"),
         (t.message, "team_id"),
         (t.agent_message, "to_team_id"),
+        (t.offloaded_context, "team_id"),
     ),
 )
 USERS: Resource[User] = Resource(
@@ -96,6 +97,7 @@ APPS: Resource[App] = Resource(
         (t.repository, "app_id"),
         (t.document, "app_id"),
         (t.chunk, "app_id"),
+        (t.offloaded_context, "app_id"),
     ),
 )
 

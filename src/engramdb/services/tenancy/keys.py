@@ -124,7 +124,7 @@ async def find_organizations(db: Database, ref: str) -> list[Organization]:
     async with db.system() as conn:
         rows = (await conn.execute(select(o).where(cond).order_by(o.c.org_id))).mappings().all()
     return [
-        Organization(id=r["org_id"], name=r["name"], metadata=r["metadata"], created_at=r["created_at"]) for r in rows
+        Organization.model_validate({**r, "id": r["org_id"]}) for r in rows
     ]
 
 
@@ -133,7 +133,7 @@ async def list_organizations(db: Database) -> list[Organization]:
     async with db.system() as conn:
         rows = (await conn.execute(select(o).order_by(o.c.org_id))).mappings().all()
     return [
-        Organization(id=r["org_id"], name=r["name"], metadata=r["metadata"], created_at=r["created_at"]) for r in rows
+        Organization.model_validate({**r, "id": r["org_id"]}) for r in rows
     ]
 
 

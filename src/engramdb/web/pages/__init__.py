@@ -4,13 +4,23 @@ same filter models, and never read a table themselves."""
 
 from __future__ import annotations
 
-from engramdb.web.pages import knowledge, library, memories, operations, overview, people, playground
+from engramdb.web.pages import (
+    agents,
+    governance,
+    knowledge,
+    library,
+    memories,
+    operations,
+    overview,
+    people,
+    playground,
+)
 from engramdb.web.pages.overview import not_found
 from engramdb.web.view import Route
 
 ROUTES: list[Route] = [
     route
-    for group in (overview, people, memories, knowledge, playground, library, operations)
+    for group in (overview, people, memories, knowledge, playground, library, operations, agents, governance)
     for route in group.pages.routes
 ]
 

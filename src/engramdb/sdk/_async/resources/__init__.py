@@ -9,6 +9,7 @@ iterate it, or ask for one page.
 # takes any `__a…__` name for an async leftover.
 from engramdb.sdk._async.resources.agents import Inbox as Inbox
 from engramdb.sdk._async.resources.agents import Tasks as Tasks
+from engramdb.sdk._async.resources.contexts import Contexts as Contexts
 from engramdb.sdk._async.resources.conversation import Messages as Messages
 from engramdb.sdk._async.resources.conversation import SessionMessages as SessionMessages
 from engramdb.sdk._async.resources.conversation import Sessions as Sessions
@@ -24,13 +25,16 @@ from engramdb.sdk._async.resources.governance import Retention as Retention
 from engramdb.sdk._async.resources.graph import Entities as Entities
 from engramdb.sdk._async.resources.graph import Facts as Facts
 from engramdb.sdk._async.resources.graph import Predicates as Predicates
+from engramdb.sdk._async.resources.insights import Insights as Insights
 from engramdb.sdk._async.resources.memory import Categories as Categories
+from engramdb.sdk._async.resources.memory import Decay as Decay
 from engramdb.sdk._async.resources.memory import Memories as Memories
 from engramdb.sdk._async.resources.memory import Tags as Tags
 from engramdb.sdk._async.resources.tenancy import Agents as Agents
 from engramdb.sdk._async.resources.tenancy import Apps as Apps
 from engramdb.sdk._async.resources.tenancy import Keys as Keys
 from engramdb.sdk._async.resources.tenancy import Limits as Limits
+from engramdb.sdk._async.resources.tenancy import Organization as Organization
 from engramdb.sdk._async.resources.tenancy import Teams as Teams
 from engramdb.sdk._async.resources.tenancy import Users as Users
 from engramdb.sdk._async.resources.webhooks import Webhooks as Webhooks

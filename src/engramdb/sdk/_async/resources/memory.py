@@ -1,8 +1,11 @@
-"""Memories and how they are sorted: ``client.memories``, ``client.categories``, ``client.tags``."""
+"""Memories and how they are sorted: ``client.memories``, ``client.categories``, ``client.tags``,
+``client.decay``."""
 
 from __future__ import annotations
 
 from engramdb.schemas.categories import Category, CategoryCreate, CategoryFilters, CategoryUpdate
+from engramdb.schemas.decay import Decay as DecayModel
+from engramdb.schemas.decay import DecayUpdate
 from engramdb.schemas.memories import (
     Memory,
     MemoryAccess,
@@ -114,3 +117,17 @@ class Tags(Resource):
     async def rename(self, rename: TagRename | None = None, /, **fields: Fields) -> TagRenameResult:
         sent = c.body(TagRename, rename, fields)
         return await self._client.call(TagRenameResult, "POST", "/v1/tags/rename", json=sent, idempotent=True)
+
+
+class Decay(Resource):
+    """How fast each memory type's importance fades in the organization (setting it takes an admin key)."""
+
+    @c.operation("get_decay")
+    async def get(self) -> DecayModel:
+        return await self._client.call(DecayModel, "GET", "/v1/decay")
+
+    @c.operation("set_decay")
+    async def set(self, decay: DecayUpdate | None = None, /, **fields: Fields) -> DecayModel:
+        """Replace the organization's own half-lives, whole: ``set(half_life_days={"episodic": 7})``; a type
+        left out has the server's half-life again, 0 stops the type decaying."""
+        return await self._client.call(DecayModel, "PUT", "/v1/decay", json=c.body(DecayUpdate, decay, fields))

@@ -10,6 +10,7 @@ iterate it, or ask for one page.
 # takes any `__a…__` name for an async leftover.
 from engramdb.sdk._sync.resources.agents import Inbox as Inbox
 from engramdb.sdk._sync.resources.agents import Tasks as Tasks
+from engramdb.sdk._sync.resources.contexts import Contexts as Contexts
 from engramdb.sdk._sync.resources.conversation import Messages as Messages
 from engramdb.sdk._sync.resources.conversation import SessionMessages as SessionMessages
 from engramdb.sdk._sync.resources.conversation import Sessions as Sessions
@@ -25,13 +26,16 @@ from engramdb.sdk._sync.resources.governance import Retention as Retention
 from engramdb.sdk._sync.resources.graph import Entities as Entities
 from engramdb.sdk._sync.resources.graph import Facts as Facts
 from engramdb.sdk._sync.resources.graph import Predicates as Predicates
+from engramdb.sdk._sync.resources.insights import Insights as Insights
 from engramdb.sdk._sync.resources.memory import Categories as Categories
+from engramdb.sdk._sync.resources.memory import Decay as Decay
 from engramdb.sdk._sync.resources.memory import Memories as Memories
 from engramdb.sdk._sync.resources.memory import Tags as Tags
 from engramdb.sdk._sync.resources.tenancy import Agents as Agents
 from engramdb.sdk._sync.resources.tenancy import Apps as Apps
 from engramdb.sdk._sync.resources.tenancy import Keys as Keys
 from engramdb.sdk._sync.resources.tenancy import Limits as Limits
+from engramdb.sdk._sync.resources.tenancy import Organization as Organization
 from engramdb.sdk._sync.resources.tenancy import Teams as Teams
 from engramdb.sdk._sync.resources.tenancy import Users as Users
 from engramdb.sdk._sync.resources.webhooks import Webhooks as Webhooks

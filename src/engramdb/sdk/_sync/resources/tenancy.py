@@ -25,6 +25,7 @@ from engramdb.schemas.directory import (
     AppCreate,
     AppFilters,
     AppUpdate,
+    OrganizationUpdate,
     Team,
     TeamCreate,
     TeamFilters,
@@ -34,6 +35,7 @@ from engramdb.schemas.directory import (
     UserFilters,
     UserUpdate,
 )
+from engramdb.schemas.directory import Organization as OrganizationModel
 from engramdb.schemas.erasure import ErasureReceipt
 from engramdb.schemas.limits import Limits as LimitsModel
 from engramdb.schemas.limits import LimitsUpdate
@@ -181,3 +183,17 @@ class Limits(Resource):
         """Replace the organization's own limits, whole: ``set(writes={"per_key": 100})``; a class left out
         has the server's defaults again. Values above the defaults are the operator's to set."""
         return self._client.call(LimitsModel, "PUT", "/v1/limits", json=c.body(LimitsUpdate, limits, fields))
+
+
+class Organization(Resource):
+    """``client.organization``: the key's own organization and its isolation level."""
+
+    @c.operation("get_organization")
+    def get(self) -> OrganizationModel:
+        return self._client.call(OrganizationModel, "GET", "/v1/organization")
+
+    @c.operation("update_organization")
+    def update(self, change: OrganizationUpdate | None = None, /, **fields: Fields) -> OrganizationModel:
+        """``isolation``: strict, shared or federated (federated joins federated insights). Admin, unbound key."""
+        sent = c.body(OrganizationUpdate, change, fields)
+        return self._client.call(OrganizationModel, "PATCH", "/v1/organization", json=sent)

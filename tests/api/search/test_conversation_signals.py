@@ -1,0 +1,79 @@
+"""Two conversation-aware signals of message search: the turn after a question among the hits (the
+answer usually follows it), and the time a query names, resolved against ``occurred_at``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from tests.conftest import Org
+
+BOOK = [
+    ("Alice", "I finished reading Becoming Nicole over the weekend."),
+    ("Bob", "What did you take away from the book?"),
+    ("Alice", "It taught me to accept myself and that hard times pass."),
+    ("Bob", "Lovely. I went hiking on Saturday with my sister."),
+    ("Alice", "Nice, the weather was perfect for it."),
+]
+
+
+async def _session(org: Org, user: str, turns: list[tuple[str, str]], when: str = "2024-03-02T10:00:00Z") -> str:
+    s = (await org.client.post("/v1/sessions", json={"external_user_id": user})).json()
+    batch = [
+        {"role": "user", "name": n, "content": c, "occurred_at": when, "metadata": {"turn": i}}
+        for i, (n, c) in enumerate(turns)
+    ]
+    r = await org.client.post(f"/v1/sessions/{s['id']}/messages", json={"messages": batch, "extract": False})
+    assert r.status_code == 201, r.text
+    return s["id"]  # type: ignore[no-any-return]
+
+
+async def _search(org: Org, **body: Any) -> list[dict[str, Any]]:
+    r = await org.client.post("/v1/search", json={"types": ["messages"], "explain": True, **body})
+    assert r.status_code == 200, r.text
+    return r.json()["results"]  # type: ignore[no-any-return]
+
+
+async def test_the_answer_follows_a_question_that_matches(org: Org) -> None:
+    await _session(org, "reader", BOOK)
+    # Keyword mode: only the question shares words with the query, so only the reply signal finds the answer.
+    query = "What did she take away from the book?"
+    without = await _search(org, query=query, mode="keyword", external_user_id="reader", weights={"reply": 0})
+    assert [r["metadata"]["turn"] for r in without] == [1]
+    found = await _search(org, query=query, mode="keyword", external_user_id="reader")
+    assert [r["metadata"]["turn"] for r in found] == [1, 2]
+    question, answer = found
+    assert answer["explanation"]["reply"] == pytest.approx(question["score"] * 0.4)
+    assert answer["explanation"]["rrf"] == 0 and answer["score"] == answer["explanation"]["reply"]
+    assert question["explanation"]["reply"] is None
+
+
+async def test_only_questions_pull_their_reply_and_filters_still_hold(org: Org) -> None:
+    await _session(org, "hiker", BOOK)
+    # "hiking" matches a statement: the turn after it is not pulled in.
+    found = await _search(org, query="hiking sister", mode="keyword", external_user_id="hiker")
+    assert [r["metadata"]["turn"] for r in found] == [3]
+    # The reply is retrieved under the request's filters like any hit: here it does not pass them.
+    filtered = await _search(
+        org,
+        query="take away from the book",
+        mode="keyword",
+        external_user_id="hiker",
+        filters={"metadata": {"turn": 1}},
+    )
+    assert [r["metadata"]["turn"] for r in filtered] == [1]
+
+
+async def test_a_time_in_the_query_lifts_what_happened_then(org: Org) -> None:
+    for when in ("2024-01-05T09:00:00Z", "2024-03-02T18:00:00Z", "2024-06-01T12:00:00Z"):
+        await _session(org, "cook", [("Alice", "I cooked a mushroom risotto for dinner.")], when)
+    query = "What was cooked on March 2, 2024?"
+    weights = {"session": 0}  # one session per turn here: keep the comparison to the time factor alone
+    found = await _search(org, query=query, mode="keyword", external_user_id="cook", weights=weights)
+    assert [r["occurred_at"][:10] for r in found][0] == "2024-03-02"
+    assert [r["explanation"]["time_match"] for r in found] == [True, False, False]
+    assert [r["score"] / r["explanation"]["rrf"] for r in found] == pytest.approx([1.5, 1.0, 1.0])
+    plain = await _search(org, query=query, mode="keyword", external_user_id="cook", weights={**weights, "time": 0})
+    assert {r["explanation"]["time_match"] for r in plain} == {None}
+    assert [r["score"] for r in plain] == [r["explanation"]["rrf"] for r in plain]
