@@ -36,6 +36,7 @@ ADMIN_ONLY = {
     "create_retention_policy",
     "update_retention_policy",
     "create_legal_hold",
+    "join_insight_session",
 }
 
 Ids = dict[str, str]
@@ -77,6 +78,7 @@ BODIES: dict[str, Callable[[Ids, dict[str, str]], Request]] = {
     "create_api_key": lambda ids, sc: _json("POST", "/v1/keys", {"name": "k", **sc}),
     "create_user": lambda ids, sc: _json("POST", "/v1/users", {"external_id": f"u-{uuid.uuid4().hex}", **sc}),
     "update_user": lambda ids, sc: _json("PATCH", f"/v1/users/{ids['alice']}", sc),
+    "join_insight_session": lambda ids, sc: _json("POST", f"/v1/insights/sessions/{uuid.uuid4()}/join", sc),
 }
 
 

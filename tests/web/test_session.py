@@ -1,7 +1,9 @@
-"""The dashboard's signed cookies and tokens, and its secret file (no server needed)."""
+"""The dashboard's encrypted session cookie, signed tokens, and its secret file (no server needed)."""
 
 from __future__ import annotations
 
+import base64
+import json
 import stat
 import uuid
 from pathlib import Path
@@ -21,12 +23,26 @@ def test_a_session_reads_back_only_unaltered_unexpired_and_under_its_secret(tmp_
     value, signed = signer.session("egm_abcdefghijkl_secret", ORG, now=1_000_000)
     assert signer.read_session(value, now=1_000_001) == signed
     assert signer.read_session(value, now=1_000_000 + 3600) is None  # expired
-    version, payload, mac = value.split(".")
-    assert signer.read_session(f"{version}.{payload[:-1]}A.{mac}", now=1_000_001) is None  # altered
-    assert signer.read_session(f"v0.{payload}.{mac}", now=1_000_001) is None
-    assert signer.read_session("v1..", now=1_000_001) is None
+    version, payload = value.split(".")
+    assert version == "v2" and "." not in payload
+    flipped = payload[:20] + ("A" if payload[20] != "A" else "B") + payload[21:]
+    assert signer.read_session(f"{version}.{flipped}", now=1_000_001) is None  # altered
+    assert signer.read_session(f"v0.{payload}", now=1_000_001) is None
+    assert signer.read_session("v2.", now=1_000_001) is None
+    assert signer.read_session("v2.AAAA", now=1_000_001) is None  # too short to hold anything
     other = _signer(tmp_path, secret="s" * 40)  # another server's secret
     assert other.read_session(value, now=1_000_001) is None
+
+
+def test_the_cookie_does_not_reveal_the_key_and_an_old_signed_cookie_is_refused(tmp_path: Path) -> None:
+    signer = _signer(tmp_path)
+    key = "egm_abcdefghijkl_thesecretpart"
+    value, _ = signer.session(key, ORG)
+    sealed = base64.urlsafe_b64decode(value.split(".")[1] + "==")
+    assert b"thesecretpart" not in sealed and str(ORG).encode() not in sealed
+    assert value != signer.session(key, ORG)[0]  # a fresh nonce each time
+    legacy = base64.urlsafe_b64encode(json.dumps({"k": key, "o": str(ORG), "e": 2**40, "n": "x"}).encode()).decode()
+    assert signer.read_session(f"v1.{legacy}.{signer._mac('session', legacy)}") is None  # signed only: refused
 
 
 def test_a_csrf_token_belongs_to_one_sign_in(tmp_path: Path) -> None:

@@ -89,6 +89,13 @@ class SearchWeights(StrictModel):
         description="Messages and memories: boost for hits that happened in the time the query names "
         '("on May 3, 2023", "in October 2023", "last week"; see the search docs).',
     )
+    memory: float = Field(
+        default=0.5,
+        ge=0.0,
+        le=4.0,
+        description="Messages only: weight, in the fusion, of the list of messages that the memories matching "
+        "the query were extracted from (their provenance), in the memories' rank order.",
+    )
     reply: float = Field(
         default=0.4,
         ge=0.0,
@@ -131,6 +138,9 @@ class ScoreExplanation(PublicModel):
     vector_method: Literal["hnsw", "exact"] | None = None
     keyword_rank: int | None = None
     keyword_score: float | None = None
+    memory_rank: int | None = Field(
+        default=None, description="Messages: the place among the source messages of the memories that match."
+    )
     rrf: float
     recency: float | None = None
     importance: float | None = Field(

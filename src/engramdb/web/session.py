@@ -1,12 +1,14 @@
-"""The dashboard's sign-in: an API key exchanged for a signed session cookie, and the CSRF tokens of its forms.
+"""The dashboard's sign-in: an API key exchanged for an encrypted session cookie, and the CSRF tokens of its forms.
 
-The cookie holds the key itself, the organization it belongs to, an expiry and a random nonce, signed with
-HMAC-SHA256 under the server's web secret (``ENGRAM_WEB_SECRET``, else a random one kept in the data
-directory). Keeping the key lets every page authenticate it again through ``keys.authenticate``, exactly as
-the API does, so a revoked or expired key signs the browser out on its next page and nothing is stored on
-the server (any number of server processes share one secret, not a session table). The cookie is
-``HttpOnly`` (no script reads it), ``SameSite=Strict`` (no other site's page sends it), ``Path=/ui`` (the
-API never sees it) and ``Secure`` over HTTPS; it is therefore as sensitive as the key it carries: see
+The cookie holds the key itself, the organization it belongs to, an expiry and a random nonce, encrypted
+and authenticated with AES-256-GCM under a key derived from the server's web secret (``ENGRAM_WEB_SECRET``,
+else a random one kept in the data directory): whoever sees the cookie learns nothing of the key, and a
+changed cookie is refused. Keeping the key lets every page authenticate it again through
+``keys.authenticate``, exactly as the API does, so a revoked or expired key signs the browser out on its
+next page and nothing is stored on the server (any number of server processes share one secret, not a
+session table). The cookie is ``HttpOnly`` (no script reads it), ``SameSite=Strict`` (no other site's page
+sends it), ``Path=/ui`` (the API never sees it, and it is no API credential) and ``Secure`` over HTTPS; a
+copied cookie still signs its holder in to the dashboard until it expires or its key is revoked: see
 docs/decisions/0012-web-dashboard.md for that trade-off.
 
 A form's CSRF token is an HMAC of the session's nonce (so it changes with every sign-in and is useless
@@ -29,6 +31,9 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
 from engramdb.config import Settings
 from engramdb.errors import ConfigurationError
 
@@ -39,7 +44,8 @@ FLASH_TTL_S = 60
 COOKIE_PATH = "/ui"
 SIGN_IN_TTL_S = 3600  # how long a sign-in form may stay open before it must be reloaded
 SECRET_FILE = "web-secret"
-_VERSION = "v1"
+_VERSION = "v2"  # v1 (signed, not encrypted) cookies are refused: their browsers sign in again
+_AAD = b"engram-session-v2"
 _log = logging.getLogger("engramdb.web")
 
 
@@ -77,6 +83,11 @@ class Signer:
             self._secret = given.encode() if given else load_secret(self._settings.data_dir)
         return self._secret
 
+    @property
+    def _cipher(self) -> AESGCM:
+        """AES-256-GCM under a key of its own, derived from the secret (never the secret itself)."""
+        return AESGCM(hmac.new(self.secret, b"engram-session-encryption", hashlib.sha256).digest())
+
     def _mac(self, purpose: str, value: str) -> str:
         return _b64(hmac.new(self.secret, f"{purpose}\x00{value}".encode(), hashlib.sha256).digest())
 
@@ -88,28 +99,27 @@ class Signer:
             expires_at=int((now or time.time()) + self.lifetime_s),
             nonce=secrets.token_urlsafe(16),
         )
-        payload = _b64(
-            json.dumps(
-                {"k": signed.key, "o": str(signed.org_id), "e": signed.expires_at, "n": signed.nonce},
-                separators=(",", ":"),
-            ).encode()
-        )
-        return f"{_VERSION}.{payload}.{self._mac('session', payload)}", signed
+        plain = json.dumps(
+            {"k": signed.key, "o": str(signed.org_id), "e": signed.expires_at, "n": signed.nonce},
+            separators=(",", ":"),
+        ).encode()
+        iv = secrets.token_bytes(12)
+        return f"{_VERSION}.{_b64(iv + self._cipher.encrypt(iv, plain, _AAD))}", signed
 
     def read_session(self, value: str | None, *, now: float | None = None) -> SignedIn | None:
         """What the cookie says, or None when it is missing, altered, signed with another secret or expired."""
         if not value:
             return None
-        version, _, rest = value.partition(".")
-        payload, _, mac = rest.partition(".")
-        if version != _VERSION or not payload or not hmac.compare_digest(mac, self._mac("session", payload)):
+        version, _, payload = value.partition(".")
+        if version != _VERSION or not payload:
             return None
         try:
-            data = json.loads(_unb64(payload))
+            sealed = _unb64(payload)
+            data = json.loads(self._cipher.decrypt(sealed[:12], sealed[12:], _AAD))
             signed = SignedIn(
                 key=str(data["k"]), org_id=uuid.UUID(data["o"]), expires_at=int(data["e"]), nonce=data["n"]
             )
-        except (ValueError, KeyError, TypeError, binascii.Error):
+        except (InvalidTag, ValueError, KeyError, TypeError, binascii.Error):
             return None
         if signed.expires_at <= (now or time.time()):
             return None

@@ -233,6 +233,20 @@ async def test_it_goes_with_its_session_and_stays_when_its_team_goes(org: Org) -
     assert kept["team_id"] is None
 
 
+async def test_erasing_a_user_or_a_session_erases_their_contexts_on_the_receipt(org: Org) -> None:
+    user = (await _offload(org, external_user_id="erased"))["context"]
+    session = (await org.client.post("/v1/sessions", json={})).json()["id"]
+    in_session = (await _offload(org, session_id=session))["context"]
+    other = (await _offload(org, external_user_id="stays"))["context"]
+    receipt = (await org.client.post(f"/v1/users/{user['user_id']}/erase")).json()
+    assert receipt["counts"]["offloaded_context"] == 1
+    receipt = (await org.client.post(f"/v1/sessions/{session}/erase")).json()
+    assert receipt["counts"]["offloaded_context"] == 1
+    for gone in (user, in_session):
+        assert_problem(await org.client.get(f"/v1/contexts/{gone['id']}"), 404)
+    assert (await org.client.get(f"/v1/contexts/{other['id']}")).status_code == 200
+
+
 async def test_pages_and_filters(org: Org) -> None:
     task = (await org.client.post("/v1/tasks", json={"title": "summarize logs"})).json()["id"]
     made = [(await _offload(org, content=f"log part {i}", task_id=task))["context"]["id"] for i in range(3)]

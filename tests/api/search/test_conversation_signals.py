@@ -77,3 +77,25 @@ async def test_a_time_in_the_query_lifts_what_happened_then(org: Org) -> None:
     plain = await _search(org, query=query, mode="keyword", external_user_id="cook", weights={**weights, "time": 0})
     assert {r["explanation"]["time_match"] for r in plain} == {None}
     assert [r["score"] for r in plain] == [r["explanation"]["rrf"] for r in plain]
+
+
+async def test_memories_bring_the_turns_they_were_drawn_from(org: Org) -> None:
+    s = (await org.client.post("/v1/sessions", json={"external_user_id": "potter"})).json()
+    turns = [
+        {"role": "user", "name": "Melanie", "content": "I just signed up for a pottery class yesterday!"},
+        {"role": "user", "name": "Caroline", "content": "Nice, enjoy the weekend."},
+    ]
+    r = await org.client.post(f"/v1/sessions/{s['id']}/messages", json={"messages": turns, "extract": False})
+    pottery = r.json()["data"][0]
+    memory = {"external_user_id": "potter", "content": "Melanie takes ceramics lessons"}
+    r = await org.client.post("/v1/memories", json={**memory, "source_message_ids": [pottery["id"]]})
+    assert r.status_code == 201, r.text
+    # Keyword mode: the query shares no word with the turn, only with the memory drawn from it.
+    query, who = "ceramics lessons", {"external_user_id": "potter", "mode": "keyword"}
+    assert await _search(org, query=query, **who, weights={"memory": 0}) == []
+    (found,) = await _search(org, query=query, **who)
+    assert found["id"] == pottery["id"] and found["type"] == "message"
+    assert found["explanation"]["memory_rank"] == 1
+    assert found["explanation"]["rrf"] == pytest.approx(0.5 / (5 + 1))
+    # The turn is retrieved under the request's filters like any hit.
+    assert await _search(org, query=query, **who, filters={"role": ["assistant"]}) == []

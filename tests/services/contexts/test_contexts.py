@@ -13,11 +13,14 @@ from engramdb import limits
 from engramdb.config import Settings
 from engramdb.providers.minilm import MiniLMEmbedder
 from engramdb.schemas.contexts import ContextCreate
+from engramdb.schemas.search import SearchRequest
 from engramdb.services.contexts import compression, contexts, summaries
 from engramdb.services.core.caller import Caller
 from engramdb.services.core.runtime import Runtime
 from engramdb.services.governance import retention
+from engramdb.services.search import hybrid as search
 from engramdb.storage.database import Database
+from engramdb.storage.vectors import index_name
 from tests.conftest import OrgFactory
 from tests.providers.fake_openai import FakeOpenAI, error, good
 
@@ -82,6 +85,29 @@ async def test_the_llm_writes_the_summary_and_a_failure_falls_back(
         assert fallback.context.summary == "A second scratchpad about the queue backlog."
     finally:
         await rt.close()
+
+
+async def test_a_large_scope_finds_contexts_through_their_hnsw_index(
+    make_org: OrgFactory, db: Database, embedder: MiniLMEmbedder, database_url: str
+) -> None:
+    org = await make_org()
+    caller = Caller.operator(org.id)
+    rt = Runtime.build(Settings(database_url=database_url, exact_search_limit=0), db, embedder=embedder)
+    texts = ("Kubernetes deploy runbook for the billing service.", "Notes on a sourdough starter.", "Tax forms.")
+    made = [(await contexts.create(rt, caller, ContextCreate(content=x), x.encode())).context for x in texts]
+    req = SearchRequest(
+        query="how do we deploy on kubernetes", mode="vector", types=["contexts"], top_k=1, candidates=2, explain=True
+    )
+    response, _ = await search.search(rt, caller, req)
+    (hit,) = response.results
+    assert (hit.type, hit.id) == ("context", made[0].id)
+    assert hit.explanation is not None and hit.explanation.vector_method == "hnsw"
+    async with db.system() as conn:  # and the index it asked for is there (made at start-up, as for memories)
+        found = await conn.exec_driver_sql(
+            "SELECT indexname FROM pg_indexes WHERE tablename = 'offloaded_context' AND indexname = %s",
+            (index_name("offloaded_context", embedder.model),),
+        )
+        assert found.all()
 
 
 async def test_the_retention_sweep_removes_expired_contexts(make_org: OrgFactory, app, db: Database) -> None:  # type: ignore[no-untyped-def]

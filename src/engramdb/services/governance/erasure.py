@@ -124,6 +124,9 @@ async def run(conn: AsyncConnection, rt: Runtime, caller: Caller, held: Holdings
     named |= {r.object_id for r in stated if r.object_id is not None}
     ids["entity"] = owned + await _forget_orphans(conn, gone, named - set(owned), owned)
     await gone.rows(t.user_narrative, among(t.user_narrative.c.user_id, ids["user"]))
+    oc = t.offloaded_context  # offloaded contexts go with their user, agent, session or task
+    kinds = (("user_id", "user"), ("agent_id", "agent"), ("session_id", "session"), ("task_id", "task"))
+    await gone.rows(oc, or_(*(among(oc.c[column], ids[kind]) for column, kind in kinds)))
     await gone.rows(t.chunk, among(t.chunk.c.document_id, ids["document"]))
     d, r = t.document, t.repository
     filed = await gone.rows(d, among(d.c.id, ids["document"]), returning=(d.c.repository_id,))

@@ -20,6 +20,9 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+from sqlalchemy import ColumnElement
+from sqlalchemy.ext.asyncio import AsyncConnection
+
 from engramdb import metrics
 from engramdb.errors import PermissionDenied
 from engramdb.schemas.search import ScoreExplanation, SearchRequest, SearchResponse, SearchResult
@@ -27,7 +30,7 @@ from engramdb.services.core.caller import Caller
 from engramdb.services.core.runtime import Runtime
 from engramdb.services.memory import decay
 from engramdb.services.search import contexts as search_contexts
-from engramdb.services.search import dates, retrievers
+from engramdb.services.search import dates, links, retrievers
 from engramdb.services.search import documents as search_docs
 from engramdb.services.search import graph as search_graph
 from engramdb.services.tenancy.directory import find_external_user
@@ -152,6 +155,7 @@ async def _search(
                 lists.append((kind, rows, None))
             for scope in graph_scopes:
                 lists.append((scope.kind, await search_graph.keyword(conn, rt, scope, req.query, n), None))
+        qvec: list[float] | None = None
         if embedding is not None:
             (qvec,) = await embedding
             for kind, table, conds in scopes:
@@ -171,6 +175,9 @@ async def _search(
                 lists.append((scope.kind, await search_graph.vector(conn, rt, scope, qvec, n), "exact"))
         for ranked in search_docs.per_type(req, lists):
             _rank(hits, *ranked)
+        messages = next((conds for kind, _, conds in scopes if kind == "message"), None)
+        if req.weights.memory and messages is not None:
+            await _provenance(conn, rt, caller, req, user_id, n, qvec, lists, hits, messages)
         if req.weights.recency:
             await retrievers.said_at(conn, caller.org_id, hits.values())
         linked = await search_graph.graph_links(conn, caller, req, user_id, [(h.kind, h.row) for h in hits.values()])
@@ -178,12 +185,52 @@ async def _search(
         if req.weights.importance and any(hit.kind == "memory" for hit in hits.values()):
             half_lives = await decay.half_lives(conn, caller.org_id, rt.settings)
         scored = _fuse(req, hits, linked, half_lives)
-        messages = next((conds for kind, _, conds in scopes if kind == "message"), None)
         if req.weights.reply and messages is not None:
             asked = [hit.row["id"] for _, hit, _ in scored[:n] if hit.kind == "message"]
-            _answers(scored, await retrievers.replies(conn, messages, asked), req.weights.reply)
+            _answers(scored, await links.replies(conn, messages, asked), req.weights.reply)
         kept = {id(hit) for hit in await retrievers.hydrate(conn, [hit for _, hit, _ in scored[: req.top_k]])}
     return _respond(req, [s for s in scored[: req.top_k] if id(s[1]) in kept])
+
+
+async def _provenance(
+    conn: AsyncConnection,
+    rt: Runtime,
+    caller: Caller,
+    req: SearchRequest,
+    user_id: uuid.UUID | None,
+    n: int,
+    qvec: list[float] | None,
+    lists: list[search_docs.RankedList],
+    hits: dict[tuple[str, uuid.UUID], retrievers.Hit],
+    messages: list[ColumnElement[bool]],
+) -> None:
+    """One more list of messages for the fusion: the messages that the memories matching the query were
+    extracted from, in the memories' order (``memory_rank``). A memory says in a sentence that stands on
+    its own what a turn said in context ("Melanie signed up for a pottery class" for "I just signed up for
+    a pottery class!"), so it finds turns the query does not match. The memory retrievers' lists are
+    reused when the request searches memories too, else run here under the same user scope and filters."""
+    ranked = [rows for kind, rows, _ in lists if kind == "memory"]
+    if not ranked:
+        table = t.memory
+        conds = retrievers.conditions("memory", table, caller, req, user_id)
+        if req.mode != "vector":
+            ranked.append((await retrievers.keyword(conn, rt, "memory", table, conds, req.query, n, False))[0])
+        if qvec is not None:
+            scope = [*conds, retrievers.embedded_with(rt, table)]
+            size = await conn.scalar(retrievers.count(scope, rt.settings.exact_search_limit)) or 0
+            rows, _ = await retrievers.vector(conn, rt, "memory", table, conds, qvec, n, 0.0, size, caller.org_id, 0.0)
+            ranked.append(rows)
+    fused: dict[uuid.UUID, float] = defaultdict(float)
+    for rows in ranked:
+        for rank, row in enumerate(rows, start=1):
+            fused[row["id"]] += 1 / (req.rrf_k + rank)
+    best = sorted(fused, key=lambda m: (-fused[m], str(m)))[:n]
+    known = {key[1] for key in hits if key[0] == "message"}
+    ordered, rows = await links.sources(conn, messages, best, known)
+    for row in rows:
+        hits.setdefault(("message", row["id"]), retrievers.Hit("message", row))
+    for rank, message_id in enumerate(ordered[:n], start=1):
+        hits["message", message_id].memory_rank = rank
 
 
 def _rank(
@@ -233,7 +280,11 @@ def _fuse(
     for hit in hits.values():
         rrf = sum(
             weight / (req.rrf_k + rank)
-            for rank, weight in ((hit.vector_rank, w.vector), (hit.keyword_rank, w.keyword))
+            for rank, weight in (
+                (hit.vector_rank, w.vector),
+                (hit.keyword_rank, w.keyword),
+                (hit.memory_rank, w.memory),
+            )
             if rank is not None
         )
         factor = 1.0
@@ -266,6 +317,7 @@ def _fuse(
             name_match=named,
             keyword_rank=hit.keyword_rank,
             keyword_score=hit.keyword_score,
+            memory_rank=hit.memory_rank,
             rrf=rrf,
             recency=recency,
             importance=importance,

@@ -65,6 +65,7 @@ _RANKING = {
     "chunk": search_docs.RANKING,
     search_contexts.KIND: search_contexts.RANKING,
 }
+MESSAGE_RANKING = _RANKING["message"]  # what services/search/links.py reads of the turns it adds
 _FULL = {
     "message": ("user_id", "content", "role", "metadata", "tags"),
     "memory": ("user_id", "content", "memory_type", "metadata", "tags"),
@@ -81,6 +82,7 @@ class Hit:
     neighbor_similarity: float | None = None
     keyword_rank: int | None = None
     keyword_score: float | None = None
+    memory_rank: int | None = None
 
 
 def conditions(
@@ -312,29 +314,6 @@ async def keyword(
     )
     rows = [dict(r) for r in (await conn.execute(statement)).mappings().all()]
     return rows, (rows[0]["matching"] if rows and count_embedded else None)
-
-
-async def replies(
-    conn: AsyncConnection, conds: list[ColumnElement[bool]], asked: list[uuid.UUID]
-) -> list[dict[str, Any]]:
-    """The turn after each message of ``asked`` that asks something (its text holds a question mark),
-    under ``conds``, with the ranking columns and ``question_id``. In a conversation the answer to a
-    question is usually the next turn, and a query often matches the question better than its answer
-    ("What did you take away from the book?" → "It taught me self-acceptance")."""
-    if not asked:
-        return []
-    reply, question = t.message, t.message.alias("question")
-    follows = (
-        (question.c.org_id == reply.c.org_id)
-        & (question.c.session_id == reply.c.session_id)
-        & (reply.c.seq == question.c.seq + 1)
-    )
-    statement = (
-        select(*(reply.c[c] for c in _RANKING["message"]), question.c.id.label("question_id"))
-        .select_from(reply.join(question, follows))
-        .where(*conds, question.c.id.in_(asked), func.strpos(question.c.content, "?") > 0)
-    )
-    return [dict(r) for r in (await conn.execute(statement)).mappings().all()]
 
 
 async def said_at(conn: AsyncConnection, org_id: uuid.UUID, hits: Iterable[Hit]) -> None:

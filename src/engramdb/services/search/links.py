@@ -1,0 +1,59 @@
+"""Hits that follow links from other hits rather than match the query (services/search/hybrid.py): the
+turn after a question, and the turns a memory was extracted from (its provenance)."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from sqlalchemy import ColumnElement, func, select
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from engramdb.services.search.retrievers import MESSAGE_RANKING
+from engramdb.storage import tables as t
+
+
+async def replies(
+    conn: AsyncConnection, conds: list[ColumnElement[bool]], asked: list[uuid.UUID]
+) -> list[dict[str, Any]]:
+    """The turn after each message of ``asked`` that asks something (its text holds a question mark),
+    under ``conds``, with the ranking columns and ``question_id``. In a conversation the answer to a
+    question is usually the next turn, and a query often matches the question better than its answer
+    ("What did you take away from the book?" → "It taught me self-acceptance")."""
+    if not asked:
+        return []
+    reply, question = t.message, t.message.alias("question")
+    follows = (
+        (question.c.org_id == reply.c.org_id)
+        & (question.c.session_id == reply.c.session_id)
+        & (reply.c.seq == question.c.seq + 1)
+    )
+    statement = (
+        select(*(reply.c[c] for c in MESSAGE_RANKING), question.c.id.label("question_id"))
+        .select_from(reply.join(question, follows))
+        .where(*conds, question.c.id.in_(asked), func.strpos(question.c.content, "?") > 0)
+    )
+    return [dict(r) for r in (await conn.execute(statement)).mappings().all()]
+
+
+async def sources(
+    conn: AsyncConnection, conds: list[ColumnElement[bool]], memories: list[uuid.UUID], known: set[uuid.UUID]
+) -> tuple[list[uuid.UUID], list[dict[str, Any]]]:
+    """The messages ``memories`` were extracted from, in the memories' order (each message once), and the
+    ranking rows of those not in ``known``, under the message ``conds`` (one statement for each)."""
+    if not memories:
+        return [], []
+    mem = t.memory
+    found = {
+        r.id: r.source_message_ids
+        for r in await conn.execute(select(mem.c.id, mem.c.source_message_ids).where(mem.c.id.in_(memories)))
+    }
+    ordered = list(dict.fromkeys(m for memory in memories for m in found.get(memory) or ()))
+    missing = [m for m in ordered if m not in known]
+    rows: list[dict[str, Any]] = []
+    if missing:
+        msg = t.message
+        statement = select(*(msg.c[c] for c in MESSAGE_RANKING)).where(*conds, msg.c.id.in_(missing))
+        rows = [dict(r) for r in (await conn.execute(statement)).mappings().all()]
+    visible = {r["id"] for r in rows} | known
+    return [m for m in ordered if m in visible], rows
