@@ -186,7 +186,7 @@ async def _search(
             half_lives = await decay.half_lives(conn, caller.org_id, rt.settings)
         scored = _fuse(req, hits, linked, half_lives)
         if req.weights.reply and messages is not None:
-            asked = [hit.row["id"] for _, hit, _ in scored[:n] if hit.kind == "message"]
+            asked = [hit.row for _, hit, _ in scored[:n] if hit.kind == "message"]
             _answers(scored, await links.replies(conn, messages, asked), req.weights.reply)
         kept = {id(hit) for hit in await retrievers.hydrate(conn, [hit for _, hit, _ in scored[: req.top_k]])}
     return _respond(req, [s for s in scored[: req.top_k] if id(s[1]) in kept])

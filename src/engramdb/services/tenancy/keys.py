@@ -123,18 +123,14 @@ async def find_organizations(db: Database, ref: str) -> list[Organization]:
         pass
     async with db.system() as conn:
         rows = (await conn.execute(select(o).where(cond).order_by(o.c.org_id))).mappings().all()
-    return [
-        Organization.model_validate({**r, "id": r["org_id"]}) for r in rows
-    ]
+    return [Organization.model_validate({**r, "id": r["org_id"]}) for r in rows]
 
 
 async def list_organizations(db: Database) -> list[Organization]:
     o = t.organization
     async with db.system() as conn:
         rows = (await conn.execute(select(o).order_by(o.c.org_id))).mappings().all()
-    return [
-        Organization.model_validate({**r, "id": r["org_id"]}) for r in rows
-    ]
+    return [Organization.model_validate({**r, "id": r["org_id"]}) for r in rows]
 
 
 async def authenticate(
