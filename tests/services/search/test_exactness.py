@@ -9,13 +9,16 @@ import uuid
 
 import psycopg
 import pytest
+from sqlalchemy import text
 
 from engramdb.config import Settings
 from engramdb.providers.minilm import MiniLMEmbedder
 from engramdb.schemas.search import SearchRequest
 from engramdb.services.core.runtime import Runtime
 from engramdb.services.search import hybrid as search
+from engramdb.services.search import retrievers
 from engramdb.services.tenancy import keys
+from engramdb.storage import tables
 from engramdb.storage.database import Database
 
 MODEL = MiniLMEmbedder.model
@@ -117,5 +120,13 @@ async def test_a_scope_rare_in_the_index_gets_its_top_10_from_the_index(loaded, 
             response, _ = await search.search(on_index, caller, req)
             assert [r.id for r in response.results] == _exact(database_url, org_id, "user_id", rare, vector)
             assert {r.explanation.vector_method for r in response.results if r.explanation} == {"hnsw"}
+        # The iterative scan is switched off again for the scans that follow in the same transaction.
+        async with steered.tenant(org_id) as conn:
+            conds = [tables.message.c.org_id == org_id, tables.message.c.role == "assistant"]
+            found, method = await retrievers.vector(
+                conn, on_index, "message", tables.message, conds, vector, 10, 0, 60, org_id, 0
+            )
+            assert method == "hnsw" and len(found) == 10
+            assert await conn.scalar(text("SELECT current_setting('hnsw.iterative_scan')")) == "off"
     finally:
         await steered.dispose()

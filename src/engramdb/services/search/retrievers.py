@@ -199,6 +199,8 @@ async def vector(
         )
         wide = base.order_by(distance).limit(max(ITERATIVE_ROWS, fetch))
         found = [dict(r) for r in (await conn.execute(wide)).mappings().all()]
+        # Off again: a later scan in this transaction (another retriever) wants distance order.
+        await conn.execute(text("SELECT set_config('hnsw.iterative_scan', 'off', true)"))
     if len(found) < n:  # a scope too rare in the index even for the iterative scan
         exact = base.order_by(text("similarity DESC")).limit(n)  # a derived column: no index scan
         found = [dict(r) for r in (await conn.execute(exact)).mappings().all()]
