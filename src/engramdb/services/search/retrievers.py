@@ -54,6 +54,14 @@ MAX_EF_SEARCH = 1000  # pgvector's upper bound for hnsw.ef_search
 # 300 gave 1.0), and how many index tuples it may visit (pgvector's default) before the exact scan takes over.
 ITERATIVE_ROWS = 300
 MAX_SCAN_TUPLES = 20_000
+# The iterative scan when the server's pgvector has it (its setting exists), else the widest plain scan;
+# true when the iterative one is on. CASE evaluates only the branch taken.
+_ITERATIVE_ON = text(
+    "SELECT CASE WHEN current_setting('hnsw.iterative_scan', true) IS NOT NULL"
+    " THEN set_config('hnsw.iterative_scan', 'relaxed_order', true) IS NOT NULL"
+    " AND set_config('hnsw.max_scan_tuples', :tuples, true) IS NOT NULL"
+    " ELSE set_config('hnsw.ef_search', :ef, true) IS NULL END"
+)
 # Candidates carry only what fusion needs; the top_k winners are read whole afterwards (reading every
 # candidate's content, metadata and tags cost more than the retrieval itself).
 _RANKING = {
@@ -190,17 +198,13 @@ async def vector(
         # iterative scan goes on through the graph until ITERATIVE_ROWS rows pass them (or it has visited
         # MAX_SCAN_TUPLES). Relaxed order returns them a little out of distance order, and the nearest
         # ones only among the first few hundred: collect that many, then keep the best by score below.
-        await conn.execute(
-            text(
-                "SELECT set_config('hnsw.iterative_scan', 'relaxed_order', true),"
-                " set_config('hnsw.max_scan_tuples', :tuples, true)"
-            ),
-            {"tuples": str(MAX_SCAN_TUPLES)},
-        )
-        wide = base.order_by(distance).limit(max(ITERATIVE_ROWS, fetch))
-        found = [dict(r) for r in (await conn.execute(wide)).mappings().all()]
-        # Off again: a later scan in this transaction (another retriever) wants distance order.
-        await conn.execute(text("SELECT set_config('hnsw.iterative_scan', 'off', true)"))
+        # A server of your own may run an older pgvector (0.6 and 0.7 have no iterative scan): there the
+        # second scan is the widest plain one, as before 0.8.
+        iterative = await conn.scalar(_ITERATIVE_ON, {"tuples": str(MAX_SCAN_TUPLES), "ef": str(MAX_EF_SEARCH)})
+        wide = max(ITERATIVE_ROWS, fetch) if iterative else fetch
+        found = [dict(r) for r in (await conn.execute(base.order_by(distance).limit(wide))).mappings().all()]
+        if iterative:  # off again: a later scan in this transaction (another retriever) wants distance order
+            await conn.execute(text("SELECT set_config('hnsw.iterative_scan', 'off', true)"))
     if len(found) < n:  # a scope too rare in the index even for the iterative scan
         exact = base.order_by(text("similarity DESC")).limit(n)  # a derived column: no index scan
         found = [dict(r) for r in (await conn.execute(exact)).mappings().all()]
