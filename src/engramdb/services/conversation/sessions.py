@@ -58,7 +58,7 @@ async def create(db: Database, caller: Caller, body: SessionCreate) -> Session:
 
 async def get(db: Database, caller: Caller, session_id: uuid.UUID) -> Session:
     caller.require("read")
-    async with db.tenant(caller.org_id) as conn:
+    async with db.read(caller.org_id) as conn:
         row = await fetch_visible(conn, caller, session_id)
     return Session.model_validate(row)
 
@@ -69,7 +69,7 @@ async def list_sessions(db: Database, caller: Caller, filters: SessionFilters) -
     conds += matching(s, filters, equal=("user_id", "agent_id", "app_id", "status"))
     if not filters.include_expired:
         conds.append(unexpired(s))
-    async with db.tenant(caller.org_id) as conn:
+    async with db.read(caller.org_id) as conn:
         if filters.external_user_id is not None:
             uid = await find_external_user(conn, caller, filters.external_user_id)
             if uid is None:

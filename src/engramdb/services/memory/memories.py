@@ -169,7 +169,7 @@ async def create(rt: Runtime, caller: Caller, body: MemoryCreate) -> Memory:
 
 async def get(db: Database, caller: Caller, memory_id: uuid.UUID) -> Memory:
     caller.require("read")
-    async with db.tenant(caller.org_id) as conn:
+    async with db.read(caller.org_id) as conn:
         row = await _visible(conn, caller, memory_id)
     return _public(row)
 
@@ -184,7 +184,7 @@ async def list_memories(db: Database, caller: Caller, filters: MemoryFilters) ->
     conds.append(mem.c.state == filters.state if filters.state else mem.c.state != "deleted")
     if not filters.include_expired:
         conds.append(unexpired(mem))
-    async with db.tenant(caller.org_id) as conn:
+    async with db.read(caller.org_id) as conn:
         if filters.external_user_id is not None:
             uid = await find_external_user(conn, caller, filters.external_user_id)
             if uid is None:

@@ -140,7 +140,7 @@ def _keep(section: Section, lines: list[_Line], room: int) -> tuple[list[_Line],
 async def _gather(rt: Runtime, caller: Caller, req: ContextRequest) -> _Plan:
     plan = _Plan()
     sess: dict[str, Any] | None = None
-    async with rt.db.tenant(caller.org_id) as conn:
+    async with rt.db.read(caller.org_id) as conn:
         user_id = req.user_id
         if req.external_user_id is not None:
             user_id = await find_external_user(conn, caller, req.external_user_id)
@@ -213,7 +213,7 @@ async def _memories(rt: Runtime, caller: Caller, user_id: uuid.UUID | None, req:
             SearchRequest(query=req.query, user_id=user_id, types=["memories"], top_k=req.max_memories),
         )
         return [_Line(f"- {_one_line(r.content)} [memory:{r.id}]", "memory", r.id) for r in found.results]
-    async with rt.db.tenant(caller.org_id) as conn:
+    async with rt.db.read(caller.org_id) as conn:
         query = select(mem.c.id, mem.c.content).where(
             *visibility.memories(caller), mem.c.state == "active", unexpired(mem)
         )

@@ -123,7 +123,7 @@ async def _search(
     rt: Runtime, caller: Caller, req: SearchRequest, n: int, embedding: asyncio.Future[list[list[float]]] | None
 ) -> tuple[SearchResponse, list[tuple[uuid.UUID, float]]]:
     hits: dict[tuple[str, uuid.UUID], retrievers.Hit] = {}
-    async with rt.db.tenant(caller.org_id) as conn:
+    async with rt.db.read(caller.org_id) as conn:
         # A bound key is confined by visibility (its sessions, its memories); naming another user is 403.
         user_id = req.user_id
         if req.external_user_id is not None:

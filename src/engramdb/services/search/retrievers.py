@@ -4,8 +4,9 @@
 Exact top-k under filters: pgvector filters *after* an HNSW scan, so a small user inside a large org could
 get too few or wrong neighbours. When the rows that pass the filters number at most
 ``ENGRAM_EXACT_SEARCH_LIMIT``, the vector retriever scans them exactly (through the filter indexes);
-otherwise it uses the HNSW index with a raised ``ef_search`` and falls back to an exact scan if the filters
-left it short of candidates.
+otherwise it uses the HNSW index with a raised ``ef_search``; if the filters left it short of candidates,
+pgvector 0.8's iterative scan (it goes on through the graph until enough rows pass the filters, up to
+``hnsw.max_scan_tuples``), and an exact scan only if that too came up short (decision 0011).
 """
 
 from __future__ import annotations
@@ -48,6 +49,19 @@ from engramdb.storage.filters import content_filters, in_unexpired_session, unex
 from engramdb.storage.vectors import literal as model_literal
 
 MAX_EF_SEARCH = 1000  # pgvector's upper bound for hnsw.ef_search
+# The iterative HNSW scan (a filter that passes a small share of the index): how many rows it collects
+# before they are re-sorted by score (fewer left recall@10 at 0.6-0.7 in bench/exactness.py's role filter,
+# 300 gave 1.0), and how many index tuples it may visit (pgvector's default) before the exact scan takes over.
+ITERATIVE_ROWS = 300
+MAX_SCAN_TUPLES = 20_000
+# The iterative scan when the server's pgvector has it (its setting exists), else the widest plain scan;
+# true when the iterative one is on. CASE evaluates only the branch taken.
+_ITERATIVE_ON = text(
+    "SELECT CASE WHEN current_setting('hnsw.iterative_scan', true) IS NOT NULL"
+    " THEN set_config('hnsw.iterative_scan', 'relaxed_order', true) IS NOT NULL"
+    " AND set_config('hnsw.max_scan_tuples', :tuples, true) IS NOT NULL"
+    " ELSE set_config('hnsw.ef_search', :ef, true) IS NULL END"
+)
 # Candidates carry only what fusion needs; the top_k winners are read whole afterwards (reading every
 # candidate's content, metadata and tags cost more than the retrieval itself).
 _RANKING = {
@@ -172,19 +186,26 @@ async def vector(
     # The organization as a literal lets the planner match its own index (services/maintenance/indexes.py).
     own_index = table.c.org_id == literal_column(f"'{uuid.UUID(str(org_id))}'::uuid")
     base = select(*columns, similarity.label("similarity")).where(*conds, own_index)
-    found: list[dict[str, Any]] = []
     method = "hnsw"
-    # pgvector 0.6 returns at most ef_search index hits and filters them afterwards: widen the search
-    # once if the filters left too few, then fall back to the exact scan.
     # The index orders by the message's own vector; messages are rescored by their parts, so fetch twice
     # as many as needed to let a message that matches by one sentence or its context move up.
     fetch = 2 * n if "part_embeddings" in table.c else n
-    for ef_search in dict.fromkeys((min(MAX_EF_SEARCH, max(40, 2 * fetch)), MAX_EF_SEARCH)):
-        await conn.execute(text("SELECT set_config('hnsw.ef_search', :ef, true)"), {"ef": str(ef_search)})
-        found = [dict(r) for r in (await conn.execute(base.order_by(distance).limit(fetch))).mappings().all()]
-        if len(found) >= n:
-            break
-    else:
+    ef_search = min(MAX_EF_SEARCH, max(40, 2 * fetch))
+    await conn.execute(text("SELECT set_config('hnsw.ef_search', :ef, true)"), {"ef": str(ef_search)})
+    found = [dict(r) for r in (await conn.execute(base.order_by(distance).limit(fetch))).mappings().all()]
+    if len(found) < n:
+        # The filters dropped most index hits (a scope that is a small share of the index): pgvector 0.8's
+        # iterative scan goes on through the graph until ITERATIVE_ROWS rows pass them (or it has visited
+        # MAX_SCAN_TUPLES). Relaxed order returns them a little out of distance order, and the nearest
+        # ones only among the first few hundred: collect that many, then keep the best by score below.
+        # A server of your own may run an older pgvector (0.6 and 0.7 have no iterative scan): there the
+        # second scan is the widest plain one, as before 0.8.
+        iterative = await conn.scalar(_ITERATIVE_ON, {"tuples": str(MAX_SCAN_TUPLES), "ef": str(MAX_EF_SEARCH)})
+        wide = max(ITERATIVE_ROWS, fetch) if iterative else fetch
+        found = [dict(r) for r in (await conn.execute(base.order_by(distance).limit(wide))).mappings().all()]
+        if iterative:  # off again: a later scan in this transaction (another retriever) wants distance order
+            await conn.execute(text("SELECT set_config('hnsw.iterative_scan', 'off', true)"))
+    if len(found) < n:  # a scope too rare in the index even for the iterative scan
         exact = base.order_by(text("similarity DESC")).limit(n)  # a derived column: no index scan
         found = [dict(r) for r in (await conn.execute(exact)).mappings().all()]
         method = "exact"
