@@ -122,7 +122,13 @@ async def test_search_scores_a_message_by_its_best_sentence(  # type: ignore[no-
     (long_message, *_), _ = await messages.add(rt, caller, s.id, batch)
     query = "What exercise did she take up?"
     req = SearchRequest(
-        query=query, mode="vector", types=["messages"], top_k=5, candidates=10, explain=True, weights={"neighbor": 0}
+        query=query,
+        mode="vector",
+        types=["messages"],
+        top_k=5,
+        candidates=10,
+        explain=True,
+        weights={"neighbor": 0, "reply": 0},  # the vector score alone (LONG asks something: its reply would rise)
     )
     response, _ = await search.search(rt, caller, req)
     hit = next(r for r in response.results if r.id == long_message.id)
