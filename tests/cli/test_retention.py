@@ -50,11 +50,19 @@ def test_a_policy_created_and_run_from_the_command_line(env: None, tmp_path: Pat
     assert found >= 3 and f"audit_log deleted {found}" in shown and "no audit trail" in shown
 
 
-def test_decay_half_lives_set_and_shown_from_the_command_line(env: None) -> None:
-    shown = json.loads(cli("decay", "set", "episodic=7", "task=0", "--json"))
-    in_force = {d["memory_type"]: d["half_life_days"] for d in shown["data"]}
+def test_decay_half_lives_set_and_shown_from_the_command_line(
+    database_url: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("ENGRAM_DATABASE_URL", database_url)
+    monkeypatch.setenv("ENGRAM_ARCHIVE_DIR", str(tmp_path))
+    monkeypatch.delenv("ENGRAM_API_KEY", raising=False)
+    monkeypatch.delenv("ENGRAM_URL", raising=False)
+    assert runner.invoke(app, ["init", "--org", "decay-org"]).exit_code == 0
+    done = runner.invoke(app, ["decay", "set", "episodic=7", "task=0", "--json", "--org", "decay-org"])
+    assert done.exit_code == 0, done.output
+    in_force = {d["memory_type"]: d["half_life_days"] for d in json.loads(done.output)["data"]}
     assert in_force == {"episodic": 7.0, "task": 0.0, "preference": 180.0, "fact": 0.0, "procedural": 0.0}
-    bad = runner.invoke(app, ["decay", "set", "episodic:7", "--org", "retention-org"])
+    bad = runner.invoke(app, ["decay", "set", "episodic:7", "--org", "decay-org"])
     assert bad.exit_code == 2 and "TYPE=DAYS" in bad.output
-    unknown = runner.invoke(app, ["decay", "set", "gossip=7", "--org", "retention-org"])
+    unknown = runner.invoke(app, ["decay", "set", "gossip=7", "--org", "decay-org"])
     assert unknown.exit_code != 0 and "gossip" in unknown.output
