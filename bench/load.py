@@ -8,9 +8,10 @@ throughput, answers by status and latency percentiles, overall and per operation
     .venv/bin/python bench/load.py --clients 200 --seconds 15 --env ENGRAM_DB_POOL_SIZE=5 --env ENGRAM_DB_MAX_OVERFLOW=0
 
 Clients send each request once (no retries: a 429 or 503 is counted as answered) and start the next one at
-once. `--limits` sets per-key limits per `--window` seconds (ENGRAM_RATE_LIMIT_<CLASS>) on the server it
-starts. The client runs on the same machine as the server and takes its share of the CPU; results are in
-docs/benchmarks.md.
+once, except that after a 429 or 503 a client first waits what its `Retry-After` says, as the SDK does
+(`--no-backoff`: at once, a client that ignores it). `--limits` sets per-key limits per `--window` seconds
+(ENGRAM_RATE_LIMIT_<CLASS>) on the server it starts. The client runs on the same machine as the server and
+takes its share of the CPU; results are in docs/benchmarks.md.
 """
 
 from __future__ import annotations
@@ -62,7 +63,12 @@ async def _seed(client: httpx.AsyncClient, sessions: int) -> list[str]:
 
 
 async def _client(
-    client: httpx.AsyncClient, sessions: list[str], deadline: float, seed: int, results: list[tuple[str, int, float]]
+    client: httpx.AsyncClient,
+    sessions: list[str],
+    deadline: float,
+    seed: int,
+    results: list[tuple[str, int, float]],
+    backoff: bool,
 ) -> None:
     rng = random.Random(seed)
     while time.perf_counter() < deadline:
@@ -75,11 +81,17 @@ async def _client(
         else:
             request = client.post("/v1/memories", json={"content": _sentence(rng), "external_user_id": "user-1"})
         started = time.perf_counter()
+        retry_after = 0.0
         try:
-            status = (await request).status_code
+            response = await request
+            status = response.status_code
+            if status in (429, 503):
+                retry_after = float(response.headers.get("retry-after", "1"))
         except httpx.HTTPError:
             status = 0  # no answer (connection refused, reset, timed out)
         results.append((op, status, (time.perf_counter() - started) * 1000))
+        if backoff and retry_after:
+            await asyncio.sleep(min(retry_after, max(0.0, deadline - time.perf_counter())))
 
 
 def _report(results: list[tuple[str, int, float]], wall: float, clients: int) -> dict[str, object]:
@@ -112,7 +124,7 @@ def _report(results: list[tuple[str, int, float]], wall: float, clients: int) ->
     return summary
 
 
-async def run(base: str, api_key: str, clients: int, seconds: float) -> dict[str, object]:
+async def run(base: str, api_key: str, clients: int, seconds: float, backoff: bool = True) -> dict[str, object]:
     limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
     headers = {"Authorization": f"Bearer {api_key}"}
     async with httpx.AsyncClient(base_url=base, headers=headers, limits=limits, timeout=60) as client:
@@ -120,7 +132,7 @@ async def run(base: str, api_key: str, clients: int, seconds: float) -> dict[str
         results: list[tuple[str, int, float]] = []
         started = time.perf_counter()
         deadline = started + seconds
-        await asyncio.gather(*(_client(client, sessions, deadline, n, results) for n in range(clients)))
+        await asyncio.gather(*(_client(client, sessions, deadline, n, results, backoff) for n in range(clients)))
         wall = time.perf_counter() - started
         summary = _report(results, wall, clients)
         summary["server"] = await _scrape(client)
@@ -149,6 +161,7 @@ def main() -> None:
     parser.add_argument("--api-key", help="with --url: an admin key of the organization to load")
     parser.add_argument("--limits", default="", help="per-key limits per window: searches=600,extraction=300")
     parser.add_argument("--window", type=int, default=60, help="rate-limit window, seconds")
+    parser.add_argument("--no-backoff", action="store_true", help="ignore Retry-After: send again at once")
     parser.add_argument("--env", action="append", default=[], help="extra ENGRAM_X=value for the started server")
     args = parser.parse_args()
     env = {"ENGRAM_RATE_LIMIT_WINDOW_S": str(args.window)}
@@ -157,7 +170,7 @@ def main() -> None:
         env[f"ENGRAM_RATE_LIMIT_{name.strip().upper()}"] = value.strip()
     env.update(dict(item.split("=", 1) for item in args.env))
     with engram_server(args.url, args.api_key, env_extra=env) as (base, key):
-        summary = asyncio.run(run(base, key, args.clients, args.seconds))
+        summary = asyncio.run(run(base, key, args.clients, args.seconds, not args.no_backoff))
     summary["server_env"] = {k: v for k, v in env.items() if args.limits or k != "ENGRAM_RATE_LIMIT_WINDOW_S"}
     print(json.dumps(summary, indent=2))
 

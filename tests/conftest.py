@@ -27,6 +27,10 @@ from engramdb.storage.database import Database
 from engramdb.storage.embedded import start_embedded
 from engramdb.storage.migrate import migrate, prepare_vectors
 
+# Tests race requests against one in-process app on purpose (claims, idempotency, limits); a bound on the
+# requests at work would answer some 503 on a small machine. The bound has tests of its own, which set it.
+os.environ.setdefault("ENGRAM_MAX_ACTIVE_REQUESTS", "1000")
+
 # CI runs the same examples every time (a red build must be reproducible); by hand they vary.
 hypothesis_settings.register_profile("ci", derandomize=True, database=None)
 hypothesis_settings.register_profile("dev")

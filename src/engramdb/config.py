@@ -5,6 +5,7 @@ Every field is documented in ``docs/configuration.md``; a test fails when one is
 
 from __future__ import annotations
 
+import os
 from ipaddress import IPv4Network, IPv6Network, ip_address, ip_network
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -12,6 +13,13 @@ from typing import Annotated, Any, Literal
 import platformdirs
 from pydantic import Field, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+
+def usable_cores() -> int:
+    """CPU cores this process may run on (its affinity where the platform says, else the machine's)."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
 
 
 def _default_data_dir() -> Path:
@@ -55,6 +63,18 @@ class Settings(BaseSettings):
         ge=10,
         le=60_000,
         description="How long an API request waits for a free database connection before it is answered 503.",
+    )
+    max_active_requests: int = Field(
+        default=0,
+        ge=0,
+        le=10_000,
+        description="API requests one process works on at once (0: one per CPU core); more wait their turn.",
+    )
+    admission_wait_ms: int = Field(
+        default=50,
+        ge=0,
+        le=60_000,
+        description="How long a request waits for its turn before it is answered 503 with Retry-After.",
     )
     max_request_bytes: int = Field(
         default=8 * 1024 * 1024, ge=1024, description="Largest request body accepted (413 above it)."
@@ -377,6 +397,11 @@ class Settings(BaseSettings):
         if "change-me" in value or "CHANGEME" in value:
             raise ValueError(f"{name} still holds a placeholder password: set a real one")
         return value
+
+    @property
+    def active_requests(self) -> int:
+        """``max_active_requests``, with 0 read as one per usable core."""
+        return self.max_active_requests or usable_cores()
 
     @property
     def embedded(self) -> bool:

@@ -74,8 +74,21 @@ EMBED_WAITING = Gauge(
 )
 OVERLOAD = Counter(
     "engram_overload_rejections",
-    "Requests answered 503 to shed load, by reason (db_pool: no connection free in time; embedder: queue full).",
+    "Requests answered 503 to shed load, by reason (busy: no turn within ENGRAM_ADMISSION_WAIT_MS; db_pool: "
+    "no connection free in time; embedder: queue full).",
     ["reason"],
+    registry=REGISTRY,
+)
+ACTIVE_REQUESTS = Gauge(
+    "engram_active_requests",
+    "API requests at work (holding a turn, bounded by ENGRAM_MAX_ACTIVE_REQUESTS per process).",
+    registry=REGISTRY,
+    multiprocess_mode="livesum",
+)
+ADMISSION_WAIT = Histogram(
+    "engram_admission_wait_seconds",
+    "Time an admitted API request waited for its turn.",
+    buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0),
     registry=REGISTRY,
 )
 DB_READS = Counter(

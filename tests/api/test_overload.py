@@ -1,5 +1,6 @@
-"""Graceful overload: a saturated database pool or embedder queue is answered 503 ``overloaded`` with
-Retry-After, at once, instead of queueing without bound; background work still waits its turn."""
+"""Graceful overload: more requests than the process works on at once, a saturated database pool or a
+full embedder queue are answered 503 ``overloaded`` with Retry-After, at once, instead of queueing without
+bound; background work still waits its turn."""
 
 from __future__ import annotations
 
@@ -10,6 +11,8 @@ from collections.abc import Sequence
 import httpx
 import pytest
 
+from engramdb import metrics
+from engramdb.cli.asgi import StreamingASGITransport
 from engramdb.config import Settings
 from engramdb.providers.embedder import Kind
 from engramdb.providers.minilm import MiniLMEmbedder
@@ -31,6 +34,7 @@ def settings(database_url: str) -> Settings:
         db_max_overflow=0,
         db_pool_wait_ms=WAIT_MS,
         embed_queue_texts=4,
+        max_active_requests=50,  # the turns are tested on their own below
     )
 
 
@@ -104,5 +108,51 @@ async def test_a_full_embedder_queue_answers_503(settings: Settings, embedder, o
             assert [(await w).status_code for w in waiting] == [200] * 4
             assert waiting_texts.waiting == 0
             assert (await c.post("/v1/search", json={"query": "epsilon three"})).status_code == 200
+    finally:
+        await db.dispose()
+
+
+def _busy_rejections() -> float:
+    return metrics.REGISTRY.get_sample_value("engram_overload_rejections_total", {"reason": "busy"}) or 0.0
+
+
+async def test_past_its_active_requests_a_process_answers_503_after_a_short_wait(
+    settings: Settings, embedder, org: Org, anon: httpx.AsyncClient
+) -> None:  # type: ignore[no-untyped-def]
+    """One request at work (a search whose embedding takes a second): the next waits its 50 ms and is told
+    to come back, before touching the database; health is never held back; a stream holds no turn."""
+    one = settings.model_copy(
+        update={"db_pool_size": 8, "max_active_requests": 1, "admission_wait_ms": 50, "embed_queue_texts": 100}
+    )
+    db = Database.connect(one)
+    try:
+        app = create_app(one, db=db, embedder=SlowEmbedder(embedder, delay_s=1.0))
+        transport = StreamingASGITransport(app)
+        async with httpx.AsyncClient(
+            transport=transport, base_url="http://engram.test", headers={"Authorization": f"Bearer {org.key}"}
+        ) as c:
+            assert (await c.get("/v1/memories")).status_code == 200
+            before = _busy_rejections()
+            search = asyncio.ensure_future(c.post("/v1/search", json={"query": "a slow one"}))
+            while app.state.runtime.embedder.waiting == 0:  # the search holds the only turn, in the model
+                await asyncio.sleep(0.01)
+            started = time.monotonic()
+            shed = await c.get("/v1/memories")
+            assert time.monotonic() - started < 0.9  # refused after its wait, not after the search
+            body = assert_problem(shed, 503)
+            assert body["type"] == "urn:engramdb:problem:overloaded"
+            assert "ENGRAM_MAX_ACTIVE_REQUESTS is 1" in str(body["detail"])
+            assert shed.headers["retry-after"] == "1"
+            assert _busy_rejections() == before + 1
+            assert (await anon.get("/v1/health/live")).status_code == 200  # not a /v1 request that waits
+            assert (await search).status_code == 200
+            assert (await c.get("/v1/memories")).status_code == 200  # the turn was given back
+
+            # A stream gives its turn back once its answer starts: other requests go on meanwhile.
+            async with c.stream("GET", "/v1/tasks/stream", params={"queue": "q"}) as stream:
+                assert stream.status_code == 200
+                assert (await c.get("/v1/memories")).status_code == 200
+                assert (await c.post("/v1/tasks", json={"title": "t", "queue": "q"})).status_code == 201
+        await app.state.runtime.listener.close()
     finally:
         await db.dispose()

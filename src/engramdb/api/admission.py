@@ -5,6 +5,12 @@
   connection (``storage.database.pool_wait``); past it the request is answered 503 ``overloaded`` with
   ``Retry-After`` at once, instead of queueing behind a saturated pool without bound. The embedder bounds
   the texts waiting for it the same way (``ENGRAM_EMBED_QUEUE_TEXTS``).
+* **Turns.** At most ``ENGRAM_MAX_ACTIVE_REQUESTS`` requests (under ``/v1``, and the MCP endpoint's) are
+  at work in one process at once (``Turns``); the next waits at most ``ENGRAM_ADMISSION_WAIT_MS`` for its
+  turn, first come first served, and is then answered 503 ``overloaded`` with ``Retry-After``, before any
+  database work. A request gives its turn back when its answer starts, so a stream (Server-Sent Events, a
+  download) holds none while it runs. This is what keeps accepted requests fast past capacity: the CPU is
+  shared by a bounded number of requests instead of every one that arrived.
 * **Rate limits.** A request with a valid key under ``/v1`` is counted against its key's and its
   organization's limits of its route class (``services.tenancy.quotas``: one statement), and answered 429
   with ``Retry-After`` when either is used up. Answers a limit applies to carry ``RateLimit-Limit``,
@@ -18,15 +24,19 @@ and ``Idempotency``. A key that does not authenticate is passed on; the route an
 
 from __future__ import annotations
 
+import asyncio
 import re
+import time
+from collections import deque
 from collections.abc import Mapping
 from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from engramdb import metrics
 from engramdb.api.problems import RETRY_AFTER_S, rate_limit_headers, send_problem
 from engramdb.config import Settings
-from engramdb.errors import ServiceUnavailable
+from engramdb.errors import Overloaded, ServiceUnavailable
 from engramdb.schemas.limits import RouteClass
 from engramdb.services.core.runtime import Runtime
 from engramdb.services.tenancy import quotas
@@ -45,6 +55,7 @@ SPECIAL_CLASSES: dict[str, RouteClass] = {
 _READS = frozenset({"GET", "HEAD", "OPTIONS"})
 _NOT_WRITES: frozenset[RouteClass] = frozenset({"reads", "searches"})
 UNCOUNTED = ("/v1/health",)
+MCP = "/mcp"  # the MCP endpoint's tools do what the API's routes do: they take turns too
 
 
 class RouteClasses:
@@ -74,19 +85,106 @@ def bearer(scope: Scope) -> str | None:
     return None
 
 
+class Turns:
+    """At most ``limit`` holders at once; the others wait in arrival order, each at most ``wait_s``.
+
+    One event loop's worth of state (a process serves from one loop), no lock needed: ``take`` and
+    ``give_back`` never await between reading and changing it."""
+
+    def __init__(self, limit: int, wait_s: float) -> None:
+        self.limit = limit
+        self.wait_s = wait_s
+        self.active = 0
+        self._waiting: deque[asyncio.Future[bool]] = deque()
+
+    @property
+    def waiting(self) -> int:
+        return len(self._waiting)
+
+    async def take(self) -> bool:
+        """Whether a turn was had within ``wait_s`` (then ``give_back`` must follow)."""
+        if self.active < self.limit and not self._waiting:
+            self.active += 1
+            return True
+        if self.wait_s <= 0:
+            return False
+        loop = asyncio.get_running_loop()
+        turn: asyncio.Future[bool] = loop.create_future()
+        self._waiting.append(turn)
+        timer = loop.call_later(self.wait_s, _settle, turn, False)
+        try:
+            return await turn  # True: handed over by ``give_back``; False: the wait ran out
+        except asyncio.CancelledError:
+            if turn.done() and not turn.cancelled() and turn.result():  # handed over to a request now gone
+                self.give_back()
+            raise
+        finally:
+            timer.cancel()
+            if turn in self._waiting:
+                self._waiting.remove(turn)
+
+    def give_back(self) -> None:
+        """Hand the turn to the longest waiter still waiting, or free it."""
+        while self._waiting:
+            turn = self._waiting.popleft()
+            if not turn.done():
+                turn.set_result(True)  # ``active`` is unchanged: the turn changes hands
+                return
+        self.active -= 1
+
+
+def _settle(turn: asyncio.Future[bool], value: bool) -> None:
+    if not turn.done():
+        turn.set_result(value)
+
+
 class Admission:
     def __init__(self, app: ASGIApp, *, settings: Settings) -> None:
         self.app = app
         self.settings = settings
         self.wait_s = settings.db_pool_wait_ms / 1000
+        self.turns = Turns(settings.active_requests, settings.admission_wait_ms / 1000)
         self._classes: RouteClasses | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        with pool_wait(self.wait_s):
-            await self._admit(scope, receive, send)
+        path: str = scope.get("path", "")
+        if not (path.startswith("/v1/") or path.startswith(MCP)) or path.startswith(UNCOUNTED):
+            with pool_wait(self.wait_s):
+                await self._admit(scope, receive, send)
+            return
+        started = time.perf_counter()
+        if not await self.turns.take():
+            metrics.OVERLOAD.labels("busy").inc()
+            busy = Overloaded(
+                f"{self.turns.active} requests are at work and {self.turns.waiting} waiting in this process "
+                f"(ENGRAM_MAX_ACTIVE_REQUESTS is {self.turns.limit}); try again after Retry-After"
+            )
+            await send_problem(scope, send, busy, headers={"Retry-After": str(busy.retry_after_s)})
+            return
+        metrics.ADMISSION_WAIT.observe(time.perf_counter() - started)
+        metrics.ACTIVE_REQUESTS.inc()
+        held = True
+
+        def release() -> None:
+            nonlocal held
+            if held:
+                held = False
+                self.turns.give_back()
+                metrics.ACTIVE_REQUESTS.dec()
+
+        async def send_releasing(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                release()  # the answer is decided: a stream keeps no turn while it runs
+            await send(message)
+
+        try:
+            with pool_wait(self.wait_s):
+                await self._admit(scope, receive, send_releasing)
+        finally:
+            release()
 
     async def _admit(self, scope: Scope, receive: Receive, send: Send) -> None:
         path: str = scope.get("path", "")

