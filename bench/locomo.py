@@ -312,8 +312,11 @@ def main() -> None:
         samples = samples[: args.conversations]
     turns, ingest_s = sum(len(t) for s in samples for _, _, t in sessions_of(s["conversation"])), None
     memory_scores = None
+    # Every concurrent search is let in, so the concurrency pass measures 8 searches at once, not the
+    # shedding bench/load.py measures (with --url, the server's own setting applies).
+    env = {"ENGRAM_MAX_ACTIVE_REQUESTS": str(max(8, args.concurrency))}
     with (
-        engram_server(args.url, args.api_key) as (base, key),
+        engram_server(args.url, args.api_key, env) as (base, key),
         httpx.Client(base_url=base, headers={"Authorization": f"Bearer {key}"}, timeout=60) as client,
         Progress(console=console) as progress,
     ):

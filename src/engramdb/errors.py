@@ -94,17 +94,18 @@ class Overloaded(ServiceUnavailable):
 
 
 class RateLimited(EngramError):
-    """``limit`` requests per window are used up; ``reset_s`` until the window ends (``retry_after_s``)."""
+    """``limit`` requests per window are used up; ``reset_s`` until the window ends; ``retry_after_s`` (at
+    least that) when to come back."""
 
     status = 429
     slug = "rate-limited"
     title = "Too many requests"
 
-    def __init__(self, detail: str, *, limit: int = 0, reset_s: int = 1) -> None:
+    def __init__(self, detail: str, *, limit: int = 0, reset_s: int = 1, retry_after_s: int | None = None) -> None:
         super().__init__(detail)
         self.limit = limit
         self.reset_s = reset_s
-        self.retry_after_s = max(1, reset_s)
+        self.retry_after_s = max(1, reset_s, retry_after_s or 0)
 
 
 class QueueFull(EngramError):

@@ -58,7 +58,7 @@ async def test_a_flood_from_one_key_is_refused_and_other_orgs_are_not(make_org) 
             body = assert_problem(r, 429)
             assert body["type"] == "urn:engramdb:problem:rate-limited"
             assert "API key" in str(body["detail"]) and "writes" in str(body["detail"])
-            assert 1 <= int(r.headers["retry-after"]) <= WINDOW_S and remaining == 0
+            assert reset <= int(r.headers["retry-after"]) <= reset + quotas.MAX_JITTER_S and remaining == 0
     # Reads have no limit here, and another class has its own.
     assert (await flooder.client.get("/v1/teams")).status_code == 200
     assert "ratelimit-limit" not in (await flooder.client.get("/v1/teams")).headers
@@ -194,3 +194,15 @@ def test_every_special_operation_exists_and_is_classed(app) -> None:  # type: ig
 async def test_limits_are_whole_numbers(org: Org) -> None:
     for bad in (False, "10", 1.5, -1):
         assert_problem(await org.client.put("/v1/limits", json={"reads": {"per_key": bad}}), 422)
+
+
+def test_refusals_spread_their_retry_after_over_the_next_window() -> None:
+    """Clients refused in one window are told to come back at the window's end plus a random share of up
+    to a quarter of it, so they do not all return the moment it starts."""
+    settings = Settings(rate_limit_window_s=40)
+    decision = quotas.Decision(False, 10, 0, 7, "key")
+    after = {quotas.refusal(decision, "writes", settings).retry_after_s for _ in range(300)}
+    assert min(after) >= 7 and max(after) <= 7 + 40 // 4
+    assert len(after) > 5  # spread, not one moment
+    one = quotas.refusal(decision, "writes", settings.model_copy(update={"rate_limit_window_s": 3}))
+    assert one.retry_after_s == 7 and one.reset_s == 7  # a window too short to spread over

@@ -8,7 +8,8 @@
 * **Turns.** At most ``ENGRAM_MAX_ACTIVE_REQUESTS`` requests (under ``/v1``, and the MCP endpoint's) are
   at work in one process at once (``Turns``); the next waits at most ``ENGRAM_ADMISSION_WAIT_MS`` for its
   turn, first come first served, and is then answered 503 ``overloaded`` with ``Retry-After``, before any
-  database work. A request gives its turn back when its answer starts, so a stream (Server-Sent Events, a
+  work of its own (it is counted against its rate limits first: a client over its limit hears 429, not
+  503). A request gives its turn back when its answer starts, so a stream (Server-Sent Events, a
   download) holds none while it runs. This is what keeps accepted requests fast past capacity: the CPU is
   shared by a bounded number of requests instead of every one that arrived.
 * **Rate limits.** A request with a valid key under ``/v1`` is counted against its key's and its
@@ -150,10 +151,14 @@ class Admission:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        with pool_wait(self.wait_s):
+            await self._admit(scope, receive, send)
+
+    async def _work(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Pass the request on to the app, in its turn when it is an API or MCP request."""
         path: str = scope.get("path", "")
         if not (path.startswith("/v1/") or path.startswith(MCP)) or path.startswith(UNCOUNTED):
-            with pool_wait(self.wait_s):
-                await self._admit(scope, receive, send)
+            await self.app(scope, receive, send)
             return
         started = time.perf_counter()
         if not await self.turns.take():
@@ -181,8 +186,7 @@ class Admission:
             await send(message)
 
         try:
-            with pool_wait(self.wait_s):
-                await self._admit(scope, receive, send_releasing)
+            await self.app(scope, receive, send_releasing)
         finally:
             release()
 
@@ -191,7 +195,7 @@ class Admission:
         runtime: Runtime | None = getattr(scope["app"].state, "runtime", None)
         token = bearer(scope)
         if runtime is None or token is None or not path.startswith("/v1/") or path.startswith(UNCOUNTED):
-            await self.app(scope, receive, send)
+            await self._work(scope, receive, send)
             return
         state = scope.setdefault("state", {})
         route_class = self._route_classes(scope).of(scope["method"], path)
@@ -210,7 +214,7 @@ class Admission:
             await send_problem(scope, send, exc, headers={"Retry-After": retry_after})
             return
         if admitted.caller is None:  # the route answers 401, saying why
-            await self.app(scope, receive, send)
+            await self._work(scope, receive, send)
             return
         state["caller"] = admitted.caller
         caller = admitted.caller
@@ -230,7 +234,7 @@ class Admission:
         decision: quotas.Decision | None,
     ) -> None:
         if decision is None:
-            await self.app(scope, receive, send)
+            await self._work(scope, receive, send)
             return
         if not decision.allowed:
             error = quotas.refusal(decision, route_class, runtime.settings)
@@ -250,7 +254,7 @@ class Admission:
                 message["headers"] = [*message.get("headers", []), *extra]
             await send(message)
 
-        await self.app(scope, receive, send_with_limits)
+        await self._work(scope, receive, send_with_limits)
 
     def _route_classes(self, scope: Scope) -> RouteClasses:
         if self._classes is None:

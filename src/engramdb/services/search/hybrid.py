@@ -20,11 +20,11 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement
+from sqlalchemy import ColumnElement, Table
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from engramdb import metrics
-from engramdb.errors import PermissionDenied
+from engramdb.errors import Overloaded, PermissionDenied
 from engramdb.schemas.search import ScoreExplanation, SearchRequest, SearchResponse, SearchResult
 from engramdb.services.core.caller import Caller
 from engramdb.services.core.runtime import Runtime
@@ -122,7 +122,6 @@ async def search(
 async def _search(
     rt: Runtime, caller: Caller, req: SearchRequest, n: int, embedding: asyncio.Future[list[list[float]]] | None
 ) -> tuple[SearchResponse, list[tuple[uuid.UUID, float]]]:
-    hits: dict[tuple[str, uuid.UUID], retrievers.Hit] = {}
     async with rt.db.read(caller.org_id) as conn:
         # A bound key is confined by visibility (its sessions, its memories); naming another user is 403.
         user_id = req.user_id
@@ -140,44 +139,30 @@ async def _search(
         ]
         scopes += search_docs.scopes(caller, req, user_id)
         scopes += search_contexts.scopes(caller, req, user_id)
-        graph_scopes = search_graph.scopes(caller, req, user_id)
-        # How many rows each vector retriever would scan decides exact scan or index; a scope seen large
-        # recently is not counted again (if it shrank meanwhile, the index path still falls back).
-        limit = rt.settings.exact_search_limit
-        large = {kind: _scope_key(caller, req, kind, user_id) in rt.large_scopes for kind, _, _ in scopes}
-        matching: dict[str, int | None] = {kind: limit + 1 if large[kind] else None for kind in large}
-        lists: list[search_docs.RankedList] = []  # each retriever's list, ranked once all are in
-        if req.mode != "vector":
-            for kind, table, conds in scopes:
-                count = embedding is not None and not large[kind]
-                rows, found = await retrievers.keyword(conn, rt, kind, table, conds, req.query, n, count)
-                matching[kind] = matching[kind] if found is None else found
-                lists.append((kind, rows, None))
-            for scope in graph_scopes:
-                lists.append((scope.kind, await search_graph.keyword(conn, rt, scope, req.query, n), None))
-        qvec: list[float] | None = None
-        if embedding is not None:
-            (qvec,) = await embedding
-            for kind, table, conds in scopes:
-                size = matching[kind]
-                if size is None:
-                    size = (
-                        await conn.scalar(retrievers.count([*conds, retrievers.embedded_with(rt, table)], limit)) or 0
-                    )
-                if size > limit:
-                    rt.large_scopes.add(_scope_key(caller, req, kind, user_id))
-                w = req.weights
-                rows, method = await retrievers.vector(
-                    conn, rt, kind, table, conds, qvec, n, w.neighbor, size, caller.org_id, w.context
-                )
-                lists.append((kind, rows, method))
-            for scope in graph_scopes:
-                lists.append((scope.kind, await search_graph.vector(conn, rt, scope, qvec, n), "exact"))
-        for ranked in search_docs.per_type(req, lists):
-            _rank(hits, *ranked)
+        # The memories behind the messages (``_provenance``): when the request does not search memories
+        # itself, their retrievers run on a second connection, beside the message retrievers on this one.
         messages = next((conds for kind, _, conds in scopes if kind == "message"), None)
-        if req.weights.memory and messages is not None:
-            await _provenance(conn, rt, caller, req, user_id, n, qvec, lists, hits, messages)
+        side: asyncio.Task[list[list[dict[str, Any]]]] | None = None
+        if req.weights.memory and messages is not None and all(kind != "memory" for kind, _, _ in scopes):
+            side = asyncio.create_task(_memory_lists(rt, caller, req, user_id, n, embedding))
+        try:
+            graph_scopes = search_graph.scopes(caller, req, user_id)
+            lists = await _retrieve(conn, rt, caller, req, user_id, n, embedding, scopes, graph_scopes)
+            hits: dict[tuple[str, uuid.UUID], retrievers.Hit] = {}
+            for ranked in search_docs.per_type(req, lists):
+                _rank(hits, *ranked)
+            if req.weights.memory and messages is not None:
+                memory_lists = [rows for kind, rows, _ in lists if kind == "memory"]
+                if side is not None:
+                    try:
+                        memory_lists = await side
+                    except Overloaded:  # no second connection came free in time: this one does it
+                        memory_lists = await _memory_lists(rt, caller, req, user_id, n, embedding, conn)
+                await _provenance(conn, req, n, memory_lists, hits, messages)
+        finally:
+            if side is not None and not side.done():
+                side.cancel()
+                await asyncio.gather(side, return_exceptions=True)
         if req.weights.recency:
             await retrievers.said_at(conn, caller.org_id, hits.values())
         linked = await search_graph.graph_links(conn, caller, req, user_id, [(h.kind, h.row) for h in hits.values()])
@@ -192,36 +177,84 @@ async def _search(
     return _respond(req, [s for s in scored[: req.top_k] if id(s[1]) in kept])
 
 
-async def _provenance(
+async def _retrieve(
     conn: AsyncConnection,
     rt: Runtime,
     caller: Caller,
     req: SearchRequest,
     user_id: uuid.UUID | None,
     n: int,
-    qvec: list[float] | None,
-    lists: list[search_docs.RankedList],
+    embedding: asyncio.Future[list[list[float]]] | None,
+    scopes: list[tuple[str, Table, list[ColumnElement[bool]]]],
+    graph_scopes: list[search_graph.Scope],
+) -> list[search_docs.RankedList]:
+    """Each retriever's list (keyword, then vector once the query's vector is in), per scope and graph scope."""
+    # How many rows each vector retriever would scan decides exact scan or index; a scope seen large
+    # recently is not counted again (if it shrank meanwhile, the index path still falls back).
+    limit = rt.settings.exact_search_limit
+    large = {kind: _scope_key(caller, req, kind, user_id) in rt.large_scopes for kind, _, _ in scopes}
+    matching: dict[str, int | None] = {kind: limit + 1 if large[kind] else None for kind in large}
+    lists: list[search_docs.RankedList] = []  # each retriever's list, ranked once all are in
+    if req.mode != "vector":
+        for kind, table, conds in scopes:
+            count = embedding is not None and not large[kind]
+            rows, found = await retrievers.keyword(conn, rt, kind, table, conds, req.query, n, count)
+            matching[kind] = matching[kind] if found is None else found
+            lists.append((kind, rows, None))
+        for scope in graph_scopes:
+            lists.append((scope.kind, await search_graph.keyword(conn, rt, scope, req.query, n), None))
+    if embedding is not None:
+        (qvec,) = await embedding
+        for kind, table, conds in scopes:
+            size = matching[kind]
+            if size is None:
+                size = await conn.scalar(retrievers.count([*conds, retrievers.embedded_with(rt, table)], limit)) or 0
+            if size > limit:
+                rt.large_scopes.add(_scope_key(caller, req, kind, user_id))
+            w = req.weights
+            rows, method = await retrievers.vector(
+                conn, rt, kind, table, conds, qvec, n, w.neighbor, size, caller.org_id, w.context
+            )
+            lists.append((kind, rows, method))
+        for scope in graph_scopes:
+            lists.append((scope.kind, await search_graph.vector(conn, rt, scope, qvec, n), "exact"))
+    return lists
+
+
+async def _memory_lists(
+    rt: Runtime,
+    caller: Caller,
+    req: SearchRequest,
+    user_id: uuid.UUID | None,
+    n: int,
+    embedding: asyncio.Future[list[list[float]]] | None,
+    conn: AsyncConnection | None = None,
+) -> list[list[dict[str, Any]]]:
+    """The memory retrievers' lists for ``_provenance``, under the same user scope and filters as the
+    request's messages: on ``conn``, else on a connection of their own."""
+    table = t.memory
+    scopes = [("memory", table, retrievers.conditions("memory", table, caller, req, user_id))]
+    if conn is not None:
+        return [rows for _, rows, _ in await _retrieve(conn, rt, caller, req, user_id, n, embedding, scopes, [])]
+    async with rt.db.read(caller.org_id) as own:
+        return [rows for _, rows, _ in await _retrieve(own, rt, caller, req, user_id, n, embedding, scopes, [])]
+
+
+async def _provenance(
+    conn: AsyncConnection,
+    req: SearchRequest,
+    n: int,
+    memory_lists: list[list[dict[str, Any]]],
     hits: dict[tuple[str, uuid.UUID], retrievers.Hit],
     messages: list[ColumnElement[bool]],
 ) -> None:
     """One more list of messages for the fusion: the messages that the memories matching the query were
     extracted from, in the memories' order (``memory_rank``). A memory says in a sentence that stands on
     its own what a turn said in context ("Melanie signed up for a pottery class" for "I just signed up for
-    a pottery class!"), so it finds turns the query does not match. The memory retrievers' lists are
-    reused when the request searches memories too, else run here under the same user scope and filters."""
-    ranked = [rows for kind, rows, _ in lists if kind == "memory"]
-    if not ranked:
-        table = t.memory
-        conds = retrievers.conditions("memory", table, caller, req, user_id)
-        if req.mode != "vector":
-            ranked.append((await retrievers.keyword(conn, rt, "memory", table, conds, req.query, n, False))[0])
-        if qvec is not None:
-            scope = [*conds, retrievers.embedded_with(rt, table)]
-            size = await conn.scalar(retrievers.count(scope, rt.settings.exact_search_limit)) or 0
-            rows, _ = await retrievers.vector(conn, rt, "memory", table, conds, qvec, n, 0.0, size, caller.org_id, 0.0)
-            ranked.append(rows)
+    a pottery class!"), so it finds turns the query does not match. ``memory_lists``: the memory
+    retrievers' lists (the request's own when it searches memories too, else ``_memory_lists``)."""
     fused: dict[uuid.UUID, float] = defaultdict(float)
-    for rows in ranked:
+    for rows in memory_lists:
         for rank, row in enumerate(rows, start=1):
             fused[row["id"]] += 1 / (req.rrf_k + rank)
     best = sorted(fused, key=lambda m: (-fused[m], str(m)))[:n]

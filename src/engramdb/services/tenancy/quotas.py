@@ -19,6 +19,7 @@ only the operator (a keyless local caller) may raise an organization above them.
 from __future__ import annotations
 
 import math
+import random
 import uuid
 from dataclasses import dataclass
 from typing import Literal
@@ -37,6 +38,7 @@ from engramdb.storage import tables as t
 from engramdb.storage.database import Database
 
 ORG_ROW = uuid.UUID(int=0)  # rate_counter.key_id of the organization's own counter
+MAX_JITTER_S = 15  # the most a refusal's Retry-After adds to the end of the window
 
 
 @dataclass(frozen=True)
@@ -167,14 +169,18 @@ async def hit(
 
 def refusal(decision: Decision, route_class: RouteClass, settings: Settings) -> RateLimited:
     """The error of a request ``decision`` refused, worded once for every transport (the API's 429, an MCP
-    tool's error result), and counted in ``engram_rate_limited``."""
+    tool's error result), and counted in ``engram_rate_limited``. Its ``Retry-After`` is the end of the
+    window plus a random share of up to a quarter of the window (at most ``MAX_JITTER_S``): clients refused
+    in one window then come back spread over the next instead of all at the moment it starts."""
     metrics.RATE_LIMITED.labels(route_class, decision.scope).inc()
     whose = "this API key's" if decision.scope == "key" else "your organization's"
+    jitter = random.randint(0, min(settings.rate_limit_window_s // 4, MAX_JITTER_S))
     return RateLimited(
         f"{whose} limit of {decision.limit} {route_class} requests per {settings.rate_limit_window_s} s is used up; "
         f"retry after {decision.reset_s} s",
         limit=decision.limit,
         reset_s=decision.reset_s,
+        retry_after_s=decision.reset_s + jitter,
     )
 
 
