@@ -71,22 +71,6 @@ async def test_a_saturated_pool_answers_503_at_once(org: Org, db: Database, anon
     assert (await org.client.get("/v1/memories")).status_code == 200
 
 
-async def test_a_search_that_wants_a_second_connection_makes_do_with_one(org: Org) -> None:
-    """A messages search runs the memory retrievers on a second connection; with a pool of one, that
-    connection never comes, and the search does them on its own after waiting ``WAIT_MS``."""
-    s = (await org.client.post("/v1/sessions", json={"external_user_id": "potter"})).json()
-    turn = {"role": "user", "content": "I just signed up for a pottery class yesterday!"}
-    r = await org.client.post(f"/v1/sessions/{s['id']}/messages", json={"messages": [turn], "extract": False})
-    pottery = r.json()["data"][0]["id"]
-    memory = {"external_user_id": "potter", "content": "Takes ceramics lessons", "source_message_ids": [pottery]}
-    assert (await org.client.post("/v1/memories", json=memory)).status_code == 201
-    body = {"query": "ceramics lessons", "types": ["messages"], "external_user_id": "potter", "explain": True}
-    r = await org.client.post("/v1/search", json=body)
-    assert r.status_code == 200, r.text
-    (found,) = r.json()["results"]
-    assert found["id"] == pottery and found["explanation"]["memory_rank"] == 1
-
-
 async def test_background_work_waits_for_a_connection(db: Database) -> None:
     """Outside a request the pool's own timeout applies: a job does not fail because the API is busy."""
 

@@ -99,6 +99,6 @@ async def test_memories_bring_the_turns_they_were_drawn_from(org: Org) -> None:
     assert found["explanation"]["rrf"] == pytest.approx(0.5 / (5 + 1))
     # The turn is retrieved under the request's filters like any hit.
     assert await _search(org, query=query, **who, filters={"role": ["assistant"]}) == []
-    # Hybrid: the memory retrievers run on a second connection beside the message ones; same provenance.
+    # Hybrid: the memory retrievers' vector side brings the same turn.
     hybrid = await _search(org, query=query, external_user_id="potter")
     assert hybrid[0]["id"] == pottery["id"] and hybrid[0]["explanation"]["memory_rank"] == 1

@@ -24,7 +24,7 @@ from sqlalchemy import ColumnElement, Table
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from engramdb import metrics
-from engramdb.errors import Overloaded, PermissionDenied
+from engramdb.errors import PermissionDenied
 from engramdb.schemas.search import ScoreExplanation, SearchRequest, SearchResponse, SearchResult
 from engramdb.services.core.caller import Caller
 from engramdb.services.core.runtime import Runtime
@@ -139,30 +139,25 @@ async def _search(
         ]
         scopes += search_docs.scopes(caller, req, user_id)
         scopes += search_contexts.scopes(caller, req, user_id)
-        # The memories behind the messages (``_provenance``): when the request does not search memories
-        # itself, their retrievers run on a second connection, beside the message retrievers on this one.
         messages = next((conds for kind, _, conds in scopes if kind == "message"), None)
-        side: asyncio.Task[list[list[dict[str, Any]]]] | None = None
-        if req.weights.memory and messages is not None and all(kind != "memory" for kind, _, _ in scopes):
-            side = asyncio.create_task(_memory_lists(rt, caller, req, user_id, n, embedding))
-        try:
-            graph_scopes = search_graph.scopes(caller, req, user_id)
-            lists = await _retrieve(conn, rt, caller, req, user_id, n, embedding, scopes, graph_scopes)
-            hits: dict[tuple[str, uuid.UUID], retrievers.Hit] = {}
-            for ranked in search_docs.per_type(req, lists):
-                _rank(hits, *ranked)
-            if req.weights.memory and messages is not None:
-                memory_lists = [rows for kind, rows, _ in lists if kind == "memory"]
-                if side is not None:
-                    try:
-                        memory_lists = await side
-                    except Overloaded:  # no second connection came free in time: this one does it
-                        memory_lists = await _memory_lists(rt, caller, req, user_id, n, embedding, conn)
-                await _provenance(conn, req, n, memory_lists, hits, messages)
-        finally:
-            if side is not None and not side.done():
-                side.cancel()
-                await asyncio.gather(side, return_exceptions=True)
+        # The memories behind the messages (``_provenance``) need the memory retrievers' lists: the
+        # request's own when it searches memories too, else they run beside the others, their keyword side
+        # while the query is embedded, but are not results. (Run on a second connection instead, they made
+        # sequential searches no faster and concurrent ones slower on two cores.)
+        provenance = bool(req.weights.memory) and messages is not None
+        only_provenance = provenance and all(kind != "memory" for kind, _, _ in scopes)
+        if only_provenance:
+            scopes.append(("memory", t.memory, retrievers.conditions("memory", t.memory, caller, req, user_id)))
+        graph_scopes = search_graph.scopes(caller, req, user_id)
+        lists = await _retrieve(conn, rt, caller, req, user_id, n, embedding, scopes, graph_scopes)
+        memory_lists = [rows for kind, rows, _ in lists if kind == "memory"]
+        if only_provenance:
+            lists = [ranked for ranked in lists if ranked[0] != "memory"]
+        hits: dict[tuple[str, uuid.UUID], retrievers.Hit] = {}
+        for ranked in search_docs.per_type(req, lists):
+            _rank(hits, *ranked)
+        if provenance and messages is not None:
+            await _provenance(conn, req, n, memory_lists, hits, messages)
         if req.weights.recency:
             await retrievers.said_at(conn, caller.org_id, hits.values())
         linked = await search_graph.graph_links(conn, caller, req, user_id, [(h.kind, h.row) for h in hits.values()])
@@ -221,25 +216,6 @@ async def _retrieve(
     return lists
 
 
-async def _memory_lists(
-    rt: Runtime,
-    caller: Caller,
-    req: SearchRequest,
-    user_id: uuid.UUID | None,
-    n: int,
-    embedding: asyncio.Future[list[list[float]]] | None,
-    conn: AsyncConnection | None = None,
-) -> list[list[dict[str, Any]]]:
-    """The memory retrievers' lists for ``_provenance``, under the same user scope and filters as the
-    request's messages: on ``conn``, else on a connection of their own."""
-    table = t.memory
-    scopes = [("memory", table, retrievers.conditions("memory", table, caller, req, user_id))]
-    if conn is not None:
-        return [rows for _, rows, _ in await _retrieve(conn, rt, caller, req, user_id, n, embedding, scopes, [])]
-    async with rt.db.read(caller.org_id) as own:
-        return [rows for _, rows, _ in await _retrieve(own, rt, caller, req, user_id, n, embedding, scopes, [])]
-
-
 async def _provenance(
     conn: AsyncConnection,
     req: SearchRequest,
@@ -252,7 +228,7 @@ async def _provenance(
     extracted from, in the memories' order (``memory_rank``). A memory says in a sentence that stands on
     its own what a turn said in context ("Melanie signed up for a pottery class" for "I just signed up for
     a pottery class!"), so it finds turns the query does not match. ``memory_lists``: the memory
-    retrievers' lists (the request's own when it searches memories too, else ``_memory_lists``)."""
+    retrievers' lists."""
     fused: dict[uuid.UUID, float] = defaultdict(float)
     for rows in memory_lists:
         for rank, row in enumerate(rows, start=1):
