@@ -120,7 +120,8 @@ async def test_past_its_active_requests_a_process_answers_503_after_a_short_wait
     settings: Settings, embedder, org: Org, anon: httpx.AsyncClient
 ) -> None:  # type: ignore[no-untyped-def]
     """One request at work (a search whose embedding takes a second): the next waits its 50 ms and is told
-    to come back, before touching the database; health is never held back; a stream holds no turn."""
+    to come back, before touching the database; health is never held back; neither a stream nor a body
+    that streams in holds a turn."""
     one = settings.model_copy(
         update={"db_pool_size": 8, "max_active_requests": 1, "admission_wait_ms": 50, "embed_queue_texts": 100}
     )
@@ -145,6 +146,9 @@ async def test_past_its_active_requests_a_process_answers_503_after_a_short_wait
             assert shed.headers["retry-after"] == "1"
             assert _busy_rejections() == before + 1
             assert (await anon.get("/v1/health/live")).status_code == 200  # not a /v1 request that waits
+            # An offload's body streams in at the sender's pace: it takes no turn, so it is not refused.
+            offload = await c.post("/v1/contexts", content=b"notes of the day", headers={"Content-Type": "text/plain"})
+            assert offload.status_code == 201, offload.text
             assert (await search).status_code == 200
             assert (await c.get("/v1/memories")).status_code == 200  # the turn was given back
 

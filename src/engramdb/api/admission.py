@@ -10,8 +10,10 @@
   turn, first come first served, and is then answered 503 ``overloaded`` with ``Retry-After``, before any
   work of its own (it is counted against its rate limits first: a client over its limit hears 429, not
   503). A request gives its turn back when its answer starts, so a stream (Server-Sent Events, a
-  download) holds none while it runs. This is what keeps accepted requests fast past capacity: the CPU is
-  shared by a bounded number of requests instead of every one that arrived.
+  download) holds none while it runs; nor does a request whose body the route reads as it arrives (an
+  import, an offload: a slow sender must not hold a turn while it sends). This is what keeps accepted
+  requests fast past capacity: the CPU is shared by a bounded number of requests instead of every one
+  that arrived.
 * **Rate limits.** A request with a valid key under ``/v1`` is counted against its key's and its
   organization's limits of its route class (``services.tenancy.quotas``: one statement), and answered 429
   with ``Retry-After`` when either is used up. Answers a limit applies to carry ``RateLimit-Limit``,
@@ -29,7 +31,7 @@ import asyncio
 import re
 import time
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -140,9 +142,10 @@ def _settle(turn: asyncio.Future[bool], value: bool) -> None:
 
 
 class Admission:
-    def __init__(self, app: ASGIApp, *, settings: Settings) -> None:
+    def __init__(self, app: ASGIApp, *, settings: Settings, streamed: Iterable[str] = ()) -> None:
         self.app = app
         self.settings = settings
+        self.streamed = tuple(streamed)  # paths whose body the route reads as it comes: they take no turn
         self.wait_s = settings.db_pool_wait_ms / 1000
         self.turns = Turns(settings.active_requests, settings.admission_wait_ms / 1000)
         self._classes: RouteClasses | None = None
@@ -157,7 +160,10 @@ class Admission:
     async def _work(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Pass the request on to the app, in its turn when it is an API or MCP request."""
         path: str = scope.get("path", "")
-        if not (path.startswith("/v1/") or path.startswith(MCP)) or path.startswith(UNCOUNTED):
+        gated = path.startswith("/v1/") or path.startswith(MCP)
+        if not gated or path.startswith(UNCOUNTED) or (scope["method"] == "POST" and path in self.streamed):
+            # A streamed body (an import, an offload) arrives at the client's pace: a slow sender must not
+            # hold one of the few turns while it sends. Rate limits still count these.
             await self.app(scope, receive, send)
             return
         started = time.perf_counter()

@@ -171,7 +171,8 @@ def create_app(
     # An offload too: its route holds the content to MAX_CONTEXT_BYTES (over the default request limit).
     streamed = {"/v1/import": limits.MAX_IMPORT_BYTES, "/v1/contexts": limits.MAX_CONTEXT_REQUEST_BYTES}
     app.add_middleware(Idempotency, skip=streamed)  # inside the size check: it reads the body the check let in
-    app.add_middleware(Admission, settings=settings)  # outside Idempotency: a refused request claims no key
+    # Outside Idempotency: a refused request claims no key.
+    app.add_middleware(Admission, settings=settings, streamed=streamed)
     app.add_middleware(RequestContext, max_bytes=settings.max_request_bytes, streamed=streamed)
     app.add_middleware(metrics.RequestMetrics)  # outermost: every answer is counted, the middleware's too
     metrics.install(app)
