@@ -6,12 +6,14 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from typing import Any
 
 import httpx
 import pytest
 
-from engramdb import metrics
+from engramdb import limits, metrics
 from engramdb.cli.asgi import StreamingASGITransport
 from engramdb.config import Settings
 from engramdb.providers.embedder import Kind
@@ -116,47 +118,91 @@ def _busy_rejections() -> float:
     return metrics.REGISTRY.get_sample_value("engram_overload_rejections_total", {"reason": "busy"}) or 0.0
 
 
-async def test_past_its_active_requests_a_process_answers_503_after_a_short_wait(
-    settings: Settings, embedder, org: Org, anon: httpx.AsyncClient
-) -> None:  # type: ignore[no-untyped-def]
-    """One request at work (a search whose embedding takes a second): the next waits its 50 ms and is told
-    to come back, before touching the database; health is never held back; neither a stream nor a body
-    that streams in holds a turn."""
+@asynccontextmanager
+async def _one_turn(
+    settings: Settings, embedder: MiniLMEmbedder, key: str
+) -> AsyncIterator[tuple[Any, httpx.AsyncClient]]:
+    """An app that works on one request at a time (50 ms wait), whose model takes a second per call."""
     one = settings.model_copy(
         update={"db_pool_size": 8, "max_active_requests": 1, "admission_wait_ms": 50, "embed_queue_texts": 100}
     )
     db = Database.connect(one)
     try:
         app = create_app(one, db=db, embedder=SlowEmbedder(embedder, delay_s=1.0))
-        transport = StreamingASGITransport(app)
         async with httpx.AsyncClient(
-            transport=transport, base_url="http://engram.test", headers={"Authorization": f"Bearer {org.key}"}
+            transport=StreamingASGITransport(app),
+            base_url="http://engram.test",
+            headers={"Authorization": f"Bearer {key}"},
         ) as c:
             assert (await c.get("/v1/memories")).status_code == 200
-            before = _busy_rejections()
-            search = asyncio.ensure_future(c.post("/v1/search", json={"query": "a slow one"}))
-            while app.state.runtime.embedder.waiting == 0:  # the search holds the only turn, in the model
-                await asyncio.sleep(0.01)
-            started = time.monotonic()
-            shed = await c.get("/v1/memories")
-            assert time.monotonic() - started < 0.9  # refused after its wait, not after the search
-            body = assert_problem(shed, 503)
-            assert body["type"] == "urn:engramdb:problem:overloaded"
-            assert "ENGRAM_MAX_ACTIVE_REQUESTS is 1" in str(body["detail"])
-            assert shed.headers["retry-after"] == "1"
-            assert _busy_rejections() == before + 1
-            assert (await anon.get("/v1/health/live")).status_code == 200  # not a /v1 request that waits
-            # An offload's body streams in at the sender's pace: it takes no turn, so it is not refused.
-            offload = await c.post("/v1/contexts", content=b"notes of the day", headers={"Content-Type": "text/plain"})
-            assert offload.status_code == 201, offload.text
-            assert (await search).status_code == 200
-            assert (await c.get("/v1/memories")).status_code == 200  # the turn was given back
-
-            # A stream gives its turn back once its answer starts: other requests go on meanwhile.
-            async with c.stream("GET", "/v1/tasks/stream", params={"queue": "q"}) as stream:
-                assert stream.status_code == 200
-                assert (await c.get("/v1/memories")).status_code == 200
-                assert (await c.post("/v1/tasks", json={"title": "t", "queue": "q"})).status_code == 201
+            yield app, c
         await app.state.runtime.listener.close()
     finally:
         await db.dispose()
+
+
+async def test_past_its_active_requests_a_process_answers_503_after_a_short_wait(
+    settings: Settings, embedder: MiniLMEmbedder, org: Org, anon: httpx.AsyncClient
+) -> None:
+    """One request at work (a search whose embedding takes a second): the next waits its 50 ms and is told
+    to come back, before touching the database; health is never held back; a stream holds no turn."""
+    async with _one_turn(settings, embedder, org.key) as (app, c):
+        before = _busy_rejections()
+        search = asyncio.ensure_future(c.post("/v1/search", json={"query": "a slow one"}))
+        while app.state.runtime.embedder.waiting == 0:  # the search holds the only turn, in the model
+            await asyncio.sleep(0.01)
+        started = time.monotonic()
+        shed = await c.get("/v1/memories")
+        assert time.monotonic() - started < 0.9  # refused after its wait, not after the search
+        body = assert_problem(shed, 503)
+        assert body["type"] == "urn:engramdb:problem:overloaded"
+        assert "ENGRAM_MAX_ACTIVE_REQUESTS is 1" in str(body["detail"])
+        assert shed.headers["retry-after"] == "1"
+        assert _busy_rejections() == before + 1
+        assert (await anon.get("/v1/health/live")).status_code == 200  # not a /v1 request that waits
+        # An offload waits its turn too once its body is in (here: refused, the search still holds it).
+        offload = await c.post("/v1/contexts", content=b"notes of the day", headers={"Content-Type": "text/plain"})
+        assert_problem(offload, 503)
+        assert (await search).status_code == 200
+        assert (await c.get("/v1/memories")).status_code == 200  # the turn was given back
+
+        # A stream gives its turn back once its answer starts: other requests go on meanwhile.
+        async with c.stream("GET", "/v1/tasks/stream", params={"queue": "q"}) as stream:
+            assert stream.status_code == 200
+            assert (await c.get("/v1/memories")).status_code == 200
+            assert (await c.post("/v1/tasks", json={"title": "t", "queue": "q"})).status_code == 201
+
+
+async def test_a_slow_sender_and_a_waiting_request_hold_no_turn(
+    settings: Settings, embedder: MiniLMEmbedder, org: Org, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An offload whose body is still arriving, and a request that waits for the job it queued
+    (``wait=true``), leave the one turn to others meanwhile."""
+    async with _one_turn(settings, embedder, org.key) as (_, c):
+        more = asyncio.Event()
+
+        async def slow_body() -> AsyncIterator[bytes]:
+            yield b"the first half of the notes, "
+            await more.wait()
+            yield b"and the second"
+
+        headers = {"Content-Type": "text/plain"}
+        offload = asyncio.ensure_future(c.post("/v1/contexts", content=slow_body(), headers=headers))
+        await asyncio.sleep(0.2)  # the offload is in, its body half read
+        assert (await c.get("/v1/memories")).status_code == 200  # not refused: the sender holds no turn
+        more.set()
+        assert (await offload).status_code == 201
+
+        monkeypatch.setattr(limits, "WAIT_TIMEOUT_S", 3.0)  # no worker runs here: the job stays queued
+        sid = (await c.post("/v1/sessions", json={"external_user_id": "waiter"})).json()["id"]
+        body = {"messages": [{"role": "user", "content": "I moved to Porto."}]}
+        adding = asyncio.ensure_future(c.post(f"/v1/sessions/{sid}/messages", params={"wait": "true"}, json=body))
+        served = False
+        while not adding.done():  # refused while the messages are embedded (a second), served once it waits
+            if (await c.get("/v1/memories")).status_code == 200:
+                served = True
+                break
+            await asyncio.sleep(0.05)
+        assert served and not adding.done()
+        added = await adding
+        assert added.status_code == 201 and added.json()["job"]["status"] == "queued"

@@ -9,11 +9,12 @@
   at work in one process at once (``Turns``); the next waits at most ``ENGRAM_ADMISSION_WAIT_MS`` for its
   turn, first come first served, and is then answered 503 ``overloaded`` with ``Retry-After``, before any
   work of its own (it is counted against its rate limits first: a client over its limit hears 429, not
-  503). A request gives its turn back when its answer starts, so a stream (Server-Sent Events, a
-  download) holds none while it runs; nor does a request whose body the route reads as it arrives (an
-  import, an offload: a slow sender must not hold a turn while it sends). This is what keeps accepted
-  requests fast past capacity: the CPU is shared by a bounded number of requests instead of every one
-  that arrived.
+  503; the MCP endpoint's tools count their calls themselves, inside the request). A request gives its
+  turn back when its answer starts, so a stream (Server-Sent Events, a download) holds none while it
+  runs, and when it only waits for a job it queued (``wait=true``: ``services.core.turns.step_aside``).
+  An offload takes its turn once its body is read, an import none, so a slow sender holds none while it
+  sends. This is what keeps accepted requests fast past capacity: the CPU is shared by a bounded number
+  of requests instead of every one that arrived.
 * **Rate limits.** A request with a valid key under ``/v1`` is counted against its key's and its
   organization's limits of its route class (``services.tenancy.quotas``: one statement), and answered 429
   with ``Retry-After`` when either is used up. Answers a limit applies to carry ``RateLimit-Limit``,
@@ -41,6 +42,7 @@ from engramdb.api.problems import RETRY_AFTER_S, rate_limit_headers, send_proble
 from engramdb.config import Settings
 from engramdb.errors import Overloaded, ServiceUnavailable
 from engramdb.schemas.limits import RouteClass
+from engramdb.services.core import turns
 from engramdb.services.core.runtime import Runtime
 from engramdb.services.tenancy import quotas
 from engramdb.storage.database import pool_wait, reading_as
@@ -158,26 +160,15 @@ class Admission:
             await self._admit(scope, receive, send)
 
     async def _work(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """Pass the request on to the app, in its turn when it is an API or MCP request."""
+        """Pass the request on to the app, in its turn when it is an API or MCP request. A streamed body
+        (an import, an offload) arrives at the sender's pace: such a request is let in without a turn and
+        its route takes one once the body is read (``services.core.turns.take``; an import takes none)."""
         path: str = scope.get("path", "")
-        gated = path.startswith("/v1/") or path.startswith(MCP)
-        if not gated or path.startswith(UNCOUNTED) or (scope["method"] == "POST" and path in self.streamed):
-            # A streamed body (an import, an offload) arrives at the client's pace: a slow sender must not
-            # hold one of the few turns while it sends. Rate limits still count these.
+        gated = path.startswith("/v1/") or path == MCP or path.startswith(MCP + "/")
+        if not gated or path.startswith(UNCOUNTED):
             await self.app(scope, receive, send)
             return
-        started = time.perf_counter()
-        if not await self.turns.take():
-            metrics.OVERLOAD.labels("busy").inc()
-            busy = Overloaded(
-                f"{self.turns.active} requests are at work and {self.turns.waiting} waiting in this process "
-                f"(ENGRAM_MAX_ACTIVE_REQUESTS is {self.turns.limit}); try again after Retry-After"
-            )
-            await send_problem(scope, send, busy, headers={"Retry-After": str(busy.retry_after_s)})
-            return
-        metrics.ADMISSION_WAIT.observe(time.perf_counter() - started)
-        metrics.ACTIVE_REQUESTS.inc()
-        held = True
+        held = False
 
         def release() -> None:
             nonlocal held
@@ -186,14 +177,37 @@ class Admission:
                 self.turns.give_back()
                 metrics.ACTIVE_REQUESTS.dec()
 
+        async def acquire() -> None:
+            nonlocal held
+            started = time.perf_counter()
+            if not await self.turns.take():
+                metrics.OVERLOAD.labels("busy").inc()
+                raise Overloaded(
+                    f"{self.turns.active} requests are at work and {self.turns.waiting} waiting in this process "
+                    f"(ENGRAM_MAX_ACTIVE_REQUESTS is {self.turns.limit}); try again after Retry-After"
+                )
+            held = True
+            metrics.ADMISSION_WAIT.observe(time.perf_counter() - started)
+            metrics.ACTIVE_REQUESTS.inc()
+
+        streamed = scope["method"] == "POST" and path in self.streamed
+        if not streamed:
+            try:
+                await acquire()
+            except Overloaded as busy:
+                await send_problem(scope, send, busy, headers={"Retry-After": str(busy.retry_after_s)})
+                return
+
         async def send_releasing(message: Message) -> None:
             if message["type"] == "http.response.start":
                 release()  # the answer is decided: a stream keeps no turn while it runs
             await send(message)
 
+        token = turns.CURRENT.set(turns.Turn(give_back=release, take=acquire if streamed else None))
         try:
             await self.app(scope, receive, send_releasing)
         finally:
+            turns.CURRENT.reset(token)
             release()
 
     async def _admit(self, scope: Scope, receive: Receive, send: Send) -> None:

@@ -24,6 +24,7 @@ from engramdb.schemas.contexts import (
     ContextUploadParams,
 )
 from engramdb.services.contexts import contexts
+from engramdb.services.core import turns
 
 router = APIRouter(prefix="/contexts", tags=["contexts"])
 
@@ -140,15 +141,18 @@ async def offload_context(
         body = ContextCreate.model_validate_json(
             await _read(request, limits.MAX_CONTEXT_REQUEST_BYTES, _request_too_large())
         )
+        await turns.take()  # the body is in: the work is done in a turn (api/admission.py)
         result = await contexts.create(rt, caller, body, body.content.encode())
     elif declared == _MULTIPART:
         form, data, part_type, filename = await _form(
             request, await _read(request, limits.MAX_CONTEXT_REQUEST_BYTES, _request_too_large())
         )
+        await turns.take()
         result = await contexts.create(rt, caller, form, data, content_type=part_type, filename=filename)
     else:
         data = await _read(request, limits.MAX_CONTEXT_BYTES, contexts.too_large(limits.MAX_CONTEXT_BYTES + 1))
         given = request.headers.get("content-type") or None
+        await turns.take()
         result = await contexts.create(rt, caller, params, data, content_type=given)
     response.status_code = 201 if result.action == "created" else 200
     return result

@@ -23,7 +23,7 @@ from engramdb.errors import Conflict, InvalidRequest
 from engramdb.providers.extraction import Usage as TokenUsage
 from engramdb.schemas.common import Page
 from engramdb.schemas.jobs import Job, JobFilters, JobQueue, JobWait
-from engramdb.services.core import events, visibility
+from engramdb.services.core import events, turns, visibility
 from engramdb.services.core.caller import Caller
 from engramdb.storage import queue
 from engramdb.storage import tables as t
@@ -318,6 +318,7 @@ async def get(db: Database, caller: Caller, job_id: uuid.UUID) -> Job:
 async def wait(db: Database, caller: Caller, job_id: uuid.UUID, *, timeout_s: float) -> Job:
     """The job once finished, or as it stands after ``timeout_s``; its ``wait`` says which, and for a job
     not finished, where it stands in its lane, so a caller can tell a busy queue from a stuck job."""
+    turns.step_aside()  # the worker needs the CPU now, not this request (see services/core/turns.py)
     started = time.monotonic()
     deadline = started + timeout_s
     delay = 0.02

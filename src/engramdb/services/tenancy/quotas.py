@@ -174,13 +174,13 @@ def refusal(decision: Decision, route_class: RouteClass, settings: Settings) -> 
     in one window then come back spread over the next instead of all at the moment it starts."""
     metrics.RATE_LIMITED.labels(route_class, decision.scope).inc()
     whose = "this API key's" if decision.scope == "key" else "your organization's"
-    jitter = random.randint(0, min(settings.rate_limit_window_s // 4, MAX_JITTER_S))
+    retry_after = decision.reset_s + random.randint(0, min(settings.rate_limit_window_s // 4, MAX_JITTER_S))
     return RateLimited(
         f"{whose} limit of {decision.limit} {route_class} requests per {settings.rate_limit_window_s} s is used up; "
-        f"retry after {decision.reset_s} s",
+        f"retry after {max(1, retry_after)} s",
         limit=decision.limit,
         reset_s=decision.reset_s,
-        retry_after_s=decision.reset_s + jitter,
+        retry_after_s=retry_after,
     )
 
 
