@@ -12,6 +12,7 @@ the same model takes to embed one question in this process (the yardstick of the
     .venv/bin/python bench/locomo.py --mode vector   # or keyword; --url/--api-key for a running server
     .venv/bin/python bench/locomo.py --no-extract    # messages only (faster ingest; no memories to fuse)
     .venv/bin/python bench/locomo.py --url URL --api-key KEY --no-ingest   # a server that has LoCoMo already
+    .venv/bin/python bench/locomo.py ... --ranks     # also where each evidence turn ranks in the top 50
 """
 
 from __future__ import annotations
@@ -241,6 +242,59 @@ def embed_times(samples: list[dict[str, Any]]) -> list[float]:
     return times
 
 
+_STOP = frozenset(
+    "the and for but are was were been did does what when where who why how which with from that this its his "
+    "her their they she you your our him them about into after before during than then not yes there here have "
+    "has had will would can could should may might just also very more most some any all each other such only "
+    "own same too".split()
+)
+BANDS = ("1-10", "11-20", "21-50", ">50")
+
+
+def _content_words(text: str) -> set[str]:
+    return {w for w in re.findall(r"[a-z0-9]+", text.lower()) if len(w) > 2 and w not in _STOP}
+
+
+def evidence_ranks(client: httpx.Client, samples: list[dict[str, Any]], args: argparse.Namespace) -> dict[str, Any]:
+    """Where each evidence turn ranks among the top 50 messages (per evidence turn, per category), and of
+    those not in the top 50 how many share no content word with the question: what reranking could reach,
+    and what only another way to the turn could."""
+    text_of = {
+        (s["sample_id"], t["dia_id"]): turn_text(t)
+        for s in samples
+        for _, _, turns in sessions_of(s["conversation"])
+        for t in turns
+    }
+    bands: dict[int, dict[str, int]] = defaultdict(lambda: dict.fromkeys(BANDS, 0))
+    unshared: dict[int, int] = defaultdict(int)
+    for user, qa, evidence in scored_questions(samples):
+        if not evidence:
+            continue
+        body = {"query": qa["question"], "external_user_id": user, "types": ["messages"], "top_k": 50}
+        r = client.post("/v1/search", json={**body, "mode": args.mode})
+        r.raise_for_status()
+        ranked = [res["metadata"].get("dia_id") for res in r.json()["results"]]
+        for turn in evidence:
+            rank = ranked.index(turn) + 1 if turn in ranked else None
+            band = ">50" if rank is None else "1-10" if rank <= 10 else "11-20" if rank <= 20 else "21-50"
+            bands[qa["category"]][band] += 1
+            if rank is None and not _content_words(qa["question"]) & _content_words(text_of.get((user, turn), "")):
+                unshared[qa["category"]] += 1
+    table = Table(title="Where the evidence turns rank (top_k 50, messages; per evidence turn)")
+    for col in ("category", "turns", *BANDS, "beyond 50: no word in common"):
+        table.add_column(col, justify="right")
+    out: dict[str, Any] = {}
+    labelled = [(f"{c} {name}", [c]) for c, name in CATEGORIES.items()] + [("all (1-4)", list(CATEGORIES))]
+    for label, cats in labelled:
+        counts = {b: sum(bands[c][b] for c in cats) for b in BANDS}
+        n, beyond, none = sum(counts.values()), counts[">50"], sum(unshared[c] for c in cats)
+        out[label] = {"turns": n, **{b: counts[b] / n if n else 0.0 for b in BANDS}, "beyond_unshared": none}
+        shares = (f"{counts[b] / n:.1%}" if n else "-" for b in BANDS)
+        table.add_row(label, str(n), *shares, f"{none} of {beyond}")
+    console.print(table)
+    return out
+
+
 def table_of(title: str, scores: Scores) -> dict[str, Any]:
     metrics = [f"R@{k}" for k in KS] + ["NDCG@10", "all@10"]
     table = Table(title=title)
@@ -304,6 +358,7 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=8, help="the second, concurrent pass (0: none)")
     parser.add_argument("--conversations", type=int, default=0, help="only the first N conversations")
     parser.add_argument("--json", type=Path, help="also write the figures here")
+    parser.add_argument("--ranks", action="store_true", help="also: where each evidence turn ranks in the top 50")
     args = parser.parse_args()
     if args.no_ingest and not args.url:
         parser.error("--no-ingest needs --url")
@@ -330,8 +385,11 @@ def main() -> None:
             sources = source_turns(client, samples)
             if sources:
                 memory_scores, _ = evaluate(client, samples, args, progress, sources)
+        ranks = evidence_ranks(client, samples, args) if args.ranks else None
     latencies["query embedding, in process"] = embed_times(samples)
     result = report(scores, memory_scores, latencies, turns, ingest_s, args)
+    if ranks is not None:
+        result["evidence_ranks"] = ranks
     if args.json:
         args.json.write_text(json.dumps(result, indent=2))
 
