@@ -147,7 +147,7 @@ class Admission:
     def __init__(self, app: ASGIApp, *, settings: Settings, streamed: Iterable[str] = ()) -> None:
         self.app = app
         self.settings = settings
-        self.streamed = tuple(streamed)  # paths whose body the route reads as it comes: they take no turn
+        self.streamed = tuple(streamed)  # paths whose body arrives as the route reads it: no turn at the door
         self.wait_s = settings.db_pool_wait_ms / 1000
         self.turns = Turns(settings.active_requests, settings.admission_wait_ms / 1000)
         self._classes: RouteClasses | None = None

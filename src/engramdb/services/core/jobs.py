@@ -320,8 +320,7 @@ async def wait(db: Database, caller: Caller, job_id: uuid.UUID, *, timeout_s: fl
     not finished, where it stands in its lane, so a caller can tell a busy queue from a stuck job."""
     turns.step_aside()  # the worker needs the CPU now, not this request (see services/core/turns.py)
     started = time.monotonic()
-    deadline = started + timeout_s
-    delay = 0.02
+    deadline, delay = started + timeout_s, 0.02
     while True:
         job = await get(db, caller, job_id)
         if job.status in FINISHED or time.monotonic() >= deadline:
