@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Annotated, TypeVar
 
 import typer
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 from rich.console import Console
 
 from engramdb import bootstrap, limits
@@ -23,11 +23,13 @@ from engramdb.cli.asgi import StreamingASGITransport
 from engramdb.config import Settings
 from engramdb.errors import ConfigurationError, EngramError
 from engramdb.sdk import APIConnectionError, APIStatusError, AsyncClient
+from engramdb.sdk._async.pager import AsyncPager
 from engramdb.services.core.caller import Caller
 from engramdb.services.tenancy import keys
 from engramdb.storage.database import Database
 
 T = TypeVar("T")
+M = TypeVar("M", bound=BaseModel)
 err = Console(stderr=True)
 
 UrlOpt = Annotated[
@@ -90,6 +92,12 @@ async def open_client(target: Target, *, timeout: float = 300.0) -> AsyncIterato
         transport = StreamingASGITransport(app)
         async with AsyncClient("http://engram.local", target.api_key, transport=transport, timeout=timeout) as client:
             yield client
+
+
+def listed(target: Target, limit: int, pages: Callable[[AsyncClient, int], AsyncPager[M]]) -> list[M]:
+    """The first ``limit`` items of a list call (``pages(client, page_size)``), read in pages of at most the
+    API's largest: what every ``… list`` command shows."""
+    return run(target, lambda c: pages(c, min(limit, limits.MAX_PAGE_SIZE)).to_list(limit))
 
 
 def run(target: Target, work: Callable[[AsyncClient], Awaitable[T]]) -> T:

@@ -13,7 +13,7 @@ from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TransferSpeedColumn
 
 from engramdb import limits
-from engramdb.cli.connect import KeyOpt, OrgOpt, Target, UrlOpt, run
+from engramdb.cli.connect import KeyOpt, OrgOpt, Target, UrlOpt, listed, run
 from engramdb.cli.output import JsonOpt, LimitOpt, emit, json_object, out, row, short, table, when
 from engramdb.schemas.contexts import Context, ContextResult
 from engramdb.sdk import AsyncClient
@@ -166,11 +166,10 @@ def contexts_list(
     org: OrgOpt = None,
 ) -> None:
     """List offloaded contexts, newest first."""
-    found = run(
+    found = listed(
         Target(url, api_key, org),
-        lambda c: c.contexts.list(
-            external_user_id=user, session_id=session, task_id=task, limit=min(limit, 200)
-        ).to_list(limit),
+        limit,
+        lambda c, page: c.contexts.list(external_user_id=user, session_id=session, task_id=task, limit=page),
     )
     shown = table(f"{len(found)} contexts", "id", "title or summary", "type", "bytes", "ratio", "created")
     for ctx in found:

@@ -9,7 +9,7 @@ from typing import Annotated, Any
 
 import typer
 
-from engramdb.cli.connect import KeyOpt, OrgOpt, Target, UrlOpt, run
+from engramdb.cli.connect import KeyOpt, OrgOpt, Target, UrlOpt, listed, run
 from engramdb.cli.output import JsonOpt, LimitOpt, emit, json_object, out, row, short, when
 from engramdb.cli.output import table as new_table
 from engramdb.errors import NotFound
@@ -74,7 +74,7 @@ def teams_list(
     limit: LimitOpt = 100, as_json: JsonOpt = False, url: UrlOpt = None, api_key: KeyOpt = None, org: OrgOpt = None
 ) -> None:
     """List teams, newest first."""
-    found = run(Target(url, api_key, org), lambda c: c.teams.list(limit=min(limit, 200)).to_list(limit))
+    found = listed(Target(url, api_key, org), limit, lambda c, page: c.teams.list(limit=page))
     table = new_table(f"{len(found)} teams", "id", "name", "description", "created")
     for t in found:
         row(table, str(t.id), t.name, short(t.description, 60), when(t.created_at))
@@ -145,7 +145,7 @@ def apps_list(
     limit: LimitOpt = 100, as_json: JsonOpt = False, url: UrlOpt = None, api_key: KeyOpt = None, org: OrgOpt = None
 ) -> None:
     """List apps, newest first."""
-    found = run(Target(url, api_key, org), lambda c: c.apps.list(limit=min(limit, 200)).to_list(limit))
+    found = listed(Target(url, api_key, org), limit, lambda c, page: c.apps.list(limit=page))
     table = new_table(f"{len(found)} apps", "id", "name", "active", "description", "created")
     for a in found:
         row(table, str(a.id), a.name, "yes" if a.is_active else "no", short(a.description, 60), when(a.created_at))

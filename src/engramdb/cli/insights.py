@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 import typer
 
-from engramdb.cli.connect import KeyOpt, OrgOpt, Target, UrlOpt, run
+from engramdb.cli.connect import KeyOpt, OrgOpt, Target, UrlOpt, listed, run
 from engramdb.cli.output import JsonOpt, LimitOpt, emit, out, row, table, when
 from engramdb.schemas.insights import Insight
 from engramdb.sdk import AsyncClient
@@ -46,9 +46,8 @@ def sessions_list(
     org: OrgOpt = None,
 ) -> None:
     """Sessions the organization opened or is invited to, newest first."""
-    found = run(
-        Target(url, api_key, org),
-        lambda c: c.insights.sessions.list(status=status, limit=min(limit, 200)).to_list(limit),
+    found = listed(
+        Target(url, api_key, org), limit, lambda c, page: c.insights.sessions.list(status=status, limit=page)
     )
     shown = table(f"{len(found)} sessions", "id", "topic", "query", "buckets", "ε/release", "role", "status")
     for s in found:
@@ -147,9 +146,8 @@ def results(
     org: OrgOpt = None,
 ) -> None:
     """The session's released insights, newest first."""
-    found = run(
-        Target(url, api_key, org),
-        lambda c: c.insights.sessions.insights(session_id, limit=min(limit, 200)).to_list(limit),
+    found = listed(
+        Target(url, api_key, org), limit, lambda c, page: c.insights.sessions.insights(session_id, limit=page)
     )
     if as_json:
         emit(found, True)
@@ -169,9 +167,8 @@ def participations(
     org: OrgOpt = None,
 ) -> None:
     """Your participations and the budget each spent (your record: nobody else reads it)."""
-    found = run(
-        Target(url, api_key, org),
-        lambda c: c.insights.participations.list(status=status, limit=min(limit, 200)).to_list(limit),
+    found = listed(
+        Target(url, api_key, org), limit, lambda c, page: c.insights.participations.list(status=status, limit=page)
     )
     shown = table(
         f"{len(found)} participations", "id", "session", "topic", "team", "status", "ε spent", "of", "releases"
@@ -202,9 +199,10 @@ def contributions(
     org: OrgOpt = None,
 ) -> None:
     """The releases one of your participations was counted in."""
-    found = run(
+    found = listed(
         Target(url, api_key, org),
-        lambda c: c.insights.participations.contributions(participation_id, limit=min(limit, 200)).to_list(limit),
+        limit,
+        lambda c, page: c.insights.participations.contributions(participation_id, limit=page),
     )
     shown = table(f"{len(found)} contributions", "insight", "when", "ε", "buckets present", "clamped total")
     for k in found:

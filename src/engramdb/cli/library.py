@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from engramdb.cli.connect import KeyOpt, OrgOpt, Target, UrlOpt, run
+from engramdb.cli.connect import KeyOpt, OrgOpt, Target, UrlOpt, listed, run
 from engramdb.cli.output import JsonOpt, LimitOpt, emit, out, row, short, table, when
 
 documents_app = typer.Typer(help="Documents: list, show, delete (add with `engramdb ingest`).", no_args_is_help=True)
@@ -26,9 +26,10 @@ def documents_list(
     org: OrgOpt = None,
 ) -> None:
     """List documents, newest first."""
-    found = run(
+    found = listed(
         Target(url, api_key, org),
-        lambda c: c.documents.list(repository_id=repo, path_prefix=path_prefix, limit=min(limit, 200)).to_list(limit),
+        limit,
+        lambda c, page: c.documents.list(repository_id=repo, path_prefix=path_prefix, limit=page),
     )
     shown = table(f"{len(found)} documents", "id", "path or title", "type", "chunks", "bytes", "updated")
     for d in found:
@@ -135,9 +136,8 @@ def webhooks_deliveries(
     org: OrgOpt = None,
 ) -> None:
     """The delivery log of an endpoint, newest first."""
-    found = run(
-        Target(url, api_key, org),
-        lambda c: c.webhooks.deliveries(webhook_id, status=status, limit=min(limit, 200)).to_list(limit),
+    found = listed(
+        Target(url, api_key, org), limit, lambda c, page: c.webhooks.deliveries(webhook_id, status=status, limit=page)
     )
     shown = table(f"{len(found)} deliveries", "id", "event", "status", "attempts", "last code", "last error")
     for d in found:

@@ -10,7 +10,7 @@ from typing import Annotated, Any
 
 import typer
 
-from engramdb.cli.connect import KeyOpt, OrgOpt, Target, UrlOpt, run
+from engramdb.cli.connect import KeyOpt, OrgOpt, Target, UrlOpt, listed, run
 from engramdb.cli.output import JsonOpt, LimitOpt, emit, out, row, short, when
 from engramdb.cli.output import table as new_table
 from engramdb.sdk import AsyncClient
@@ -52,7 +52,7 @@ def users_list(
     limit: LimitOpt = 100, as_json: JsonOpt = False, url: UrlOpt = None, api_key: KeyOpt = None, org: OrgOpt = None
 ) -> None:
     """List users."""
-    found = run(Target(url, api_key, org), lambda c: c.users.list(limit=min(limit, 200)).to_list(limit))
+    found = listed(Target(url, api_key, org), limit, lambda c, page: c.users.list(limit=page))
     table = new_table(f"{len(found)} users", "id", "external id", "name", "created")
     for u in found:
         row(table, str(u.id), u.external_id or "", u.display_name or "", when(u.created_at))
@@ -93,7 +93,7 @@ def agents_list(
     limit: LimitOpt = 100, as_json: JsonOpt = False, url: UrlOpt = None, api_key: KeyOpt = None, org: OrgOpt = None
 ) -> None:
     """List agents."""
-    found = run(Target(url, api_key, org), lambda c: c.agents.list(limit=min(limit, 200)).to_list(limit))
+    found = listed(Target(url, api_key, org), limit, lambda c, page: c.agents.list(limit=page))
     table = new_table(f"{len(found)} agents", "id", "name", "created")
     for a in found:
         row(table, str(a.id), a.name, when(a.created_at))
@@ -125,10 +125,7 @@ def sessions_list(
     org: OrgOpt = None,
 ) -> None:
     """List sessions, newest first."""
-    found = run(
-        Target(url, api_key, org),
-        lambda c: c.sessions.list(external_user_id=user, limit=min(limit, 200)).to_list(limit),
-    )
+    found = listed(Target(url, api_key, org), limit, lambda c, page: c.sessions.list(external_user_id=user, limit=page))
     table = new_table(f"{len(found)} sessions", "id", "title", "status", "messages", "created")
     for s in found:
         row(table, str(s.id), s.title or "", s.status, str(s.message_count), when(s.created_at))
@@ -145,9 +142,7 @@ def sessions_show(
     org: OrgOpt = None,
 ) -> None:
     """Print a session's messages in order."""
-    found = run(
-        Target(url, api_key, org), lambda c: c.sessions.messages.list(session_id, limit=min(limit, 200)).to_list(limit)
-    )
+    found = listed(Target(url, api_key, org), limit, lambda c, page: c.sessions.messages.list(session_id, limit=page))
     table = new_table(f"session {session_id}", "when", "role", "content")
     for m in found:
         row(table, when(m.occurred_at), m.name or m.role, m.content)
@@ -198,9 +193,10 @@ def memories_list(
     org: OrgOpt = None,
 ) -> None:
     """List memories, newest first."""
-    found = run(
+    found = listed(
         Target(url, api_key, org),
-        lambda c: c.memories.list(external_user_id=user, state=state, limit=min(limit, 200)).to_list(limit),
+        limit,
+        lambda c, page: c.memories.list(external_user_id=user, state=state, limit=page),
     )
     table = new_table(f"{len(found)} memories", "id", "type", "content", "created")
     for m in found:
@@ -267,9 +263,10 @@ def memories_accesses(
     org: OrgOpt = None,
 ) -> None:
     """Every time a search, read or context returned the memory, newest first: with which key and score."""
-    found = run(
+    found = listed(
         Target(url, api_key, org),
-        lambda c: c.memories.accesses(memory_id, access_type=access_type, limit=min(limit, 200)).to_list(limit),
+        limit,
+        lambda c, page: c.memories.accesses(memory_id, access_type=access_type, limit=page),
     )
     table = new_table(f"{len(found)} accesses of {memory_id}", "when", "type", "key", "request", "score")
     for a in found:
@@ -311,18 +308,18 @@ def facts_list(
     if valid_at is None and not history:
         valid_at = datetime.now(UTC)
 
-    async def work(c: AsyncClient) -> list[Any]:
-        pager = c.facts.list(
+    found = listed(
+        Target(url, api_key, org),
+        limit,
+        lambda c, page: c.facts.list(
             subject=subject,
             predicate=predicate,
             valid_at=valid_at,
             known_at=known_at,
             include_history=history or None,
-            limit=min(limit, 200),
-        )
-        return await pager.to_list(limit)
-
-    found = run(Target(url, api_key, org), work)
+            limit=page,
+        ),
+    )
     table = new_table(f"{len(found)} facts", "subject", "predicate", "object", "valid from", "valid until", "id")
     for f in found:
         row(table, f.subject, f.predicate, f.object, when(f.valid_from), when(f.valid_until), str(f.id))
@@ -380,10 +377,11 @@ def predicates_list(
 ) -> None:
     """List the predicate catalogue: built-in predicates and the organization's own, by name."""
 
-    async def work(c: AsyncClient) -> list[Any]:
-        return await c.predicates.list(cardinality=cardinality, source=source, limit=min(limit, 200)).to_list(limit)
-
-    found = run(Target(url, api_key, org), work)
+    found = listed(
+        Target(url, api_key, org),
+        limit,
+        lambda c, page: c.predicates.list(cardinality=cardinality, source=source, limit=page),
+    )
     table = new_table(f"{len(found)} predicates", "name", "cardinality", "source", "description")
     for p in found:
         row(table, p.name, p.cardinality, p.source, short(p.description))
@@ -429,7 +427,7 @@ def graph_entities(
     org: OrgOpt = None,
 ) -> None:
     """List entities (people, places, organisations …)."""
-    found = run(Target(url, api_key, org), lambda c: c.entities.list(q=q, limit=min(limit, 200)).to_list(limit))
+    found = listed(Target(url, api_key, org), limit, lambda c, page: c.entities.list(q=q, limit=page))
     table = new_table(f"{len(found)} entities", "id", "name", "type", "aliases")
     for e in found:
         row(table, str(e.id), e.name, e.type, ", ".join(e.aliases))
@@ -516,7 +514,7 @@ def jobs_list(
     org: OrgOpt = None,
 ) -> None:
     """List background jobs, newest first."""
-    found = run(Target(url, api_key, org), lambda c: c.jobs.list(status=status, limit=min(limit, 200)).to_list(limit))
+    found = listed(Target(url, api_key, org), limit, lambda c, page: c.jobs.list(status=status, limit=page))
     table = new_table(f"{len(found)} jobs", "id", "kind", "status", "attempts", "created", "error")
     for j in found:
         row(table, str(j.id), j.kind, j.status, str(j.attempts), when(j.created_at), short(j.error, 60))

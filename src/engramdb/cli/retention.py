@@ -9,7 +9,7 @@ from typing import Annotated, Any
 
 import typer
 
-from engramdb.cli.connect import KeyOpt, OrgOpt, Target, UrlOpt, run
+from engramdb.cli.connect import KeyOpt, OrgOpt, Target, UrlOpt, listed, run
 from engramdb.cli.output import JsonOpt, LimitOpt, emit, out, row, table, when
 from engramdb.schemas.decay import Decay
 from engramdb.schemas.retention import RetentionRun
@@ -166,9 +166,8 @@ def runs_list(
     org: OrgOpt = None,
 ) -> None:
     """Reports of retention runs, newest first."""
-    found = run(
-        Target(url, api_key, org),
-        lambda c: c.retention.runs.list(policy_id=policy, limit=min(limit, 200)).to_list(limit),
+    found = listed(
+        Target(url, api_key, org), limit, lambda c, page: c.retention.runs.list(policy_id=policy, limit=page)
     )
     shown = table(f"{len(found)} runs", "id", "started", "trigger", "dry", "policy", "changed", "error")
     for r in found:

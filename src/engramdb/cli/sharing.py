@@ -9,7 +9,7 @@ from typing import Annotated, Any
 
 import typer
 
-from engramdb.cli.connect import KeyOpt, OrgOpt, Target, UrlOpt, run
+from engramdb.cli.connect import KeyOpt, OrgOpt, Target, UrlOpt, listed, run
 from engramdb.cli.output import JsonOpt, LimitOpt, emit, out, row, short, when
 from engramdb.cli.output import table as new_table
 from engramdb.errors import NotFound
@@ -90,7 +90,7 @@ def grants_list(
     """List grants in force, newest first."""
     filters: dict[str, Any] = {"resource": resource, "include_inactive": include_inactive}
     fields = {k: v for k, v in filters.items() if v is not None}
-    found = run(Target(url, api_key, org), lambda c: c.grants.list(**fields, limit=min(limit, 200)).to_list(limit))
+    found = listed(Target(url, api_key, org), limit, lambda c, page: c.grants.list(**fields, limit=page))
     table = new_table(
         f"{len(found)} grants", "id", "grantee", "permission", "resource", "narrowed to", "status", "expires"
     )

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 import typer
 
-from engramdb.cli.connect import KeyOpt, OrgOpt, Target, UrlOpt, run
+from engramdb.cli.connect import KeyOpt, OrgOpt, Target, UrlOpt, listed, run
 from engramdb.cli.output import JsonOpt, LimitOpt, emit, json_object, out, row, short, when
 from engramdb.cli.output import table as new_table
 from engramdb.sdk import AsyncClient
@@ -52,10 +52,7 @@ def tasks_list(
     org: OrgOpt = None,
 ) -> None:
     """List tasks, newest first."""
-    found = run(
-        Target(url, api_key, org),
-        lambda c: c.tasks.list(queue=queue, state=state, limit=min(limit, 200)).to_list(limit),
-    )
+    found = listed(Target(url, api_key, org), limit, lambda c, page: c.tasks.list(queue=queue, state=state, limit=page))
     table = new_table(f"{len(found)} tasks", "id", "queue", "state", "prio", "title", "claimed by", "created")
     for t in found:
         claimed = str(t.claimed_by or "")
@@ -150,9 +147,7 @@ def inbox_list(
     org: OrgOpt = None,
 ) -> None:
     """An agent's inbox, oldest first."""
-    found = run(
-        Target(url, api_key, org), lambda c: c.inbox.list(agent, unacked=unacked, limit=min(limit, 200)).to_list(limit)
-    )
+    found = listed(Target(url, api_key, org), limit, lambda c, page: c.inbox.list(agent, unacked=unacked, limit=page))
     table = new_table(f"{len(found)} messages", "id", "from", "type", "payload", "acked", "sent")
     for m in found:
         payload = short(json.dumps(m.payload), 50)
