@@ -270,7 +270,14 @@ class Settings(BaseSettings):
         default=12, ge=1, le=720, description="How long a dashboard sign-in lasts (its key is checked on each page)."
     )
     rate_limit_window_s: int = Field(
-        default=60, ge=1, le=86_400, description="Length (seconds) of the fixed windows rate limits count in."
+        default=60, ge=1, le=86_400, description="Rate limits are requests per this many seconds."
+    )
+    rate_limit_burst: float = Field(
+        default=1.0,
+        gt=0,
+        le=1,
+        description="Share of a limit's allowance a quiet client may use at once (at least one request); the "
+        "rest comes back evenly over the window.",
     )
     rate_limit_reads: int = Field(default=0, ge=0, description="Reads per window per API key (0: no limit).")
     rate_limit_writes: int = Field(default=0, ge=0, description="Writes per window per API key (0: no limit).")

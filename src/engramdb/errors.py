@@ -94,8 +94,8 @@ class Overloaded(ServiceUnavailable):
 
 
 class RateLimited(EngramError):
-    """``limit`` requests per window are used up; ``reset_s`` until the window ends; ``retry_after_s`` (at
-    least that) when to come back."""
+    """``limit`` requests per window are used up for now; ``reset_s`` until the next request would be
+    allowed; ``retry_after_s`` (at least that) when to come back."""
 
     status = 429
     slug = "rate-limited"

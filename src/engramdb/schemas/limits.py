@@ -57,5 +57,6 @@ class ClassLimits(PublicModel):
 
 
 class Limits(PublicModel):
-    window_s: int = Field(description="Limits count requests in fixed windows of this many seconds.")
+    window_s: int = Field(description="Limits are requests per this many seconds, paced evenly over it.")
+    burst: float = Field(description="Share of each limit a client that has been quiet may send at once.")
     data: list[ClassLimits]

@@ -645,8 +645,7 @@ rate_counter = Table(
     _uuid("org_id", primary_key=True),
     _uuid("key_id", primary_key=True),
     Column("route_class", Text, primary_key=True),
-    _ts("window_start", nullable=False),
-    Column("hits", Integer, nullable=False),
+    _ts("tat", nullable=False),
 )
 
 request_tally = Table(

@@ -97,7 +97,7 @@ NOT_EXPORTED = {
     "webhook_endpoint": "holds signing secrets: set webhooks up again in the target",
     "webhook_delivery": "the delivery log and queue of the source server",
     "rate_limit": "the source server's limits: its operator's and admins' to set on each server",
-    "rate_counter": "rate-limit windows of the source server",
+    "rate_counter": "rate-limit counters of the source server",
     "request_tally": "requests made to the source server, not data",
     "document_upload": "content waiting for its background ingest on the source server (a document once done)",
     "retention_policy": "the source's rules: set them again in the target, where they would start deleting at once",

@@ -1,14 +1,23 @@
 """Rate limits per API key and per organization, by route class, counted in PostgreSQL so that every API
 process on one database shares them.
 
+A limit of N requests per window of W seconds (``ENGRAM_RATE_LIMIT_WINDOW_S``) is a generic cell rate
+algorithm (GCRA, the token bucket kept as one timestamp): each counter holds its theoretical arrival
+time, which a request moves one interval (W/N s) ahead of the later of itself and the clock; a request is
+allowed while it stays at most ``burst - 1`` intervals ahead, ``burst`` being N times
+``ENGRAM_RATE_LIMIT_BURST`` (at least 1). So a client that has been quiet may send ``burst`` requests at
+once and then one per interval, the allowance coming back continuously instead of all at once when a
+fixed window starts (which let every refused client return in the same second, a burst larger than the
+machine could take). A refused request moves nothing: a client that keeps asking gets the steady rate.
+
 A request is counted by :func:`hit`: one statement (one round trip, no transaction of its own) reads the
-organization's overrides, moves the key's and the organization's counters of the current fixed window
-(``INSERT … ON CONFLICT DO UPDATE … RETURNING``), tallies the request for ``GET /v1/usage`` and says
-whether it is within the limits. The window is the database's clock cut into ``ENGRAM_RATE_LIMIT_WINDOW_S``
-slices, the same for every process. A request refused by its key's limit does not count against its
-organization (a runaway key cannot use up its colleagues' share); it does count against its key, so a
-client that keeps hammering stays refused until the window ends. The statement commits asynchronously
-(``synchronous_commit`` off for it alone): a crash may forget the last counts, which costs nothing.
+organization's overrides, moves the key's and the organization's counters
+(``INSERT … ON CONFLICT DO UPDATE … WHERE … RETURNING``: the row is locked while it is moved, so processes
+counting at once never both take the last request), tallies the request for ``GET /v1/usage`` and says
+whether it is within the limits. Time is the database's clock, the same for every process. A request
+refused by its key's limit does not count against its organization (a runaway key cannot use up its
+colleagues' share). The statement commits asynchronously (``synchronous_commit`` off for it alone): a
+crash may forget the last counts, which costs nothing.
 
 Limits come from the settings (``ENGRAM_RATE_LIMIT_<CLASS>`` per key, ``ENGRAM_ORG_RATE_LIMIT_<CLASS>`` per
 organization; 0: no limit), and an organization's own values (``rate_limit``) replace them. An
@@ -24,7 +33,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Literal
 
-from sqlalchemy import delete, func, insert, select, text
+from sqlalchemy import RowMapping, delete, func, insert, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from engramdb import metrics
@@ -38,7 +47,7 @@ from engramdb.storage import tables as t
 from engramdb.storage.database import Database
 
 ORG_ROW = uuid.UUID(int=0)  # rate_counter.key_id of the organization's own counter
-MAX_JITTER_S = 15  # the most a refusal's Retry-After adds to the end of the window
+MAX_JITTER_S = 15  # the most a refusal's Retry-After adds to the wait for the next allowed request
 
 
 @dataclass(frozen=True)
@@ -48,7 +57,7 @@ class Decision:
     allowed: bool
     limit: int
     remaining: int
-    reset_s: int  # until the window ends
+    reset_s: int  # allowed: until the whole allowance is back; refused: until the next request is allowed
     scope: Literal["key", "org"]
 
 
@@ -63,32 +72,42 @@ def defaults(settings: Settings) -> dict[RouteClass, tuple[int, int]]:
 _HIT = text(
     """
 WITH cfg AS (
-  SELECT set_config('synchronous_commit', 'off', true) AS async_commit,
-         to_timestamp(floor(extract(epoch FROM now()) / :window_s) * :window_s) AS window_start
+  SELECT set_config('synchronous_commit', 'off', true) AS async_commit
 ), policy AS (
   SELECT coalesce(o.per_key, CAST(:key_default AS integer)) AS per_key,
          coalesce(o.per_org, CAST(:org_default AS integer)) AS per_org
     FROM (SELECT 1) AS one LEFT JOIN rate_limit o ON o.org_id = :org_id AND o.route_class = :cls
+), rates AS (
+  SELECT per_key, per_org,
+         CAST(:window_s AS float8) / greatest(per_key, 1) AS key_t,
+         CAST(:window_s AS float8) / greatest(per_org, 1) AS org_t,
+         greatest(1, round(per_key * CAST(:burst AS float8))) AS key_b,
+         greatest(1, round(per_org * CAST(:burst AS float8))) AS org_b
+    FROM policy, cfg
 ), key_hit AS (
-  INSERT INTO rate_counter AS c (org_id, key_id, route_class, window_start, hits)
-  SELECT :org_id, :key_id, :cls, cfg.window_start, 1 FROM cfg, policy WHERE policy.per_key > 0
+  INSERT INTO rate_counter AS c (org_id, key_id, route_class, tat)
+  SELECT :org_id, :key_id, :cls, now() + make_interval(secs => key_t) FROM rates WHERE per_key > 0
   ON CONFLICT (org_id, key_id, route_class) DO UPDATE
-     SET hits = CASE WHEN c.window_start >= excluded.window_start THEN c.hits + 1 ELSE 1 END,
-         window_start = greatest(c.window_start, excluded.window_start)
-  RETURNING c.hits
+     SET tat = greatest(c.tat, now()) + (excluded.tat - now())
+   WHERE greatest(c.tat, now()) - now()
+         <= (SELECT make_interval(secs => (key_b - 1) * key_t) FROM rates)
+  RETURNING c.tat
 ), org_hit AS (
-  INSERT INTO rate_counter AS c (org_id, key_id, route_class, window_start, hits)
-  SELECT :org_id, :org_row, :cls, cfg.window_start, 1 FROM cfg, policy
-   WHERE policy.per_org > 0 AND NOT EXISTS (SELECT 1 FROM key_hit k WHERE k.hits > policy.per_key)
+  INSERT INTO rate_counter AS c (org_id, key_id, route_class, tat)
+  SELECT :org_id, :org_row, :cls, now() + make_interval(secs => org_t) FROM rates
+   WHERE per_org > 0 AND (per_key <= 0 OR EXISTS (SELECT 1 FROM key_hit))
   ON CONFLICT (org_id, key_id, route_class) DO UPDATE
-     SET hits = CASE WHEN c.window_start >= excluded.window_start THEN c.hits + 1 ELSE 1 END,
-         window_start = greatest(c.window_start, excluded.window_start)
-  RETURNING c.hits
+     SET tat = greatest(c.tat, now()) + (excluded.tat - now())
+   WHERE greatest(c.tat, now()) - now()
+         <= (SELECT make_interval(secs => (org_b - 1) * org_t) FROM rates)
+  RETURNING c.tat
 ), verdict AS (
-  SELECT policy.per_key, policy.per_org, k.hits AS key_hits, o.hits AS org_hits, cfg.window_start,
-         coalesce(k.hits > policy.per_key, false) AS key_refused,
-         coalesce(o.hits > policy.per_org, false) AS org_refused
-    FROM cfg CROSS JOIN policy LEFT JOIN key_hit k ON true LEFT JOIN org_hit o ON true
+  SELECT r.*,
+         r.per_key > 0 AND k.tat IS NULL AS key_refused,
+         r.per_org > 0 AND (r.per_key <= 0 OR k.tat IS NOT NULL) AND o.tat IS NULL AS org_refused,
+         extract(epoch FROM k.tat - now()) AS key_ahead,
+         extract(epoch FROM o.tat - now()) AS org_ahead
+    FROM rates r LEFT JOIN key_hit k ON true LEFT JOIN org_hit o ON true
 ), tally AS (
   INSERT INTO request_tally AS t (org_id, day, route_class, requests, refused)
   SELECT :org_id, CAST(now() AT TIME ZONE 'UTC' AS date), :cls, 1, CAST(key_refused OR org_refused AS integer)
@@ -96,11 +115,29 @@ WITH cfg AS (
   ON CONFLICT (org_id, day, route_class) DO UPDATE
      SET requests = t.requests + 1, refused = t.refused + excluded.refused
 )
-SELECT per_key, per_org, key_hits, org_hits, key_refused, org_refused,
-       extract(epoch FROM window_start + make_interval(secs => :window_s) - now()) AS reset_s
-  FROM verdict
+SELECT v.*,
+       (SELECT extract(epoch FROM greatest(c.tat, now()) - now()) FROM rate_counter c
+         WHERE c.org_id = :org_id AND c.key_id = :key_id AND c.route_class = :cls) AS key_was_ahead,
+       (SELECT extract(epoch FROM greatest(c.tat, now()) - now()) FROM rate_counter c
+         WHERE c.org_id = :org_id AND c.key_id = :org_row AND c.route_class = :cls) AS org_was_ahead
+  FROM verdict v
 """
 )
+
+
+def _decision(row: RowMapping, scope: Literal["key", "org"], refused: bool) -> Decision:
+    """What the counter of ``scope`` says: a counter's theoretical arrival time may run ahead of the clock
+    by at most ``burst - 1`` intervals before a request, so ``burst`` may come at once and then one per
+    interval. Allowed: the requests left now, and the seconds until the whole allowance is back. Refused:
+    the seconds until the next request would be allowed."""
+    limit, interval, burst = row[f"per_{scope}"], row[f"{scope}_t"], row[f"{scope}_b"]
+    if refused:
+        was_ahead = row[f"{scope}_was_ahead"]
+        wait = interval if was_ahead is None else float(was_ahead) - (burst - 1) * interval
+        return Decision(False, limit, 0, max(1, math.ceil(wait)), scope)
+    ahead = float(row[f"{scope}_ahead"])
+    remaining = max(0, math.floor(burst - ahead / interval + 1e-9))
+    return Decision(True, limit, remaining, max(1, math.ceil(ahead)), scope)
 
 
 @dataclass(frozen=True)
@@ -146,6 +183,7 @@ async def hit(
         "org_row": ORG_ROW,
         "cls": route_class,
         "window_s": settings.rate_limit_window_s,
+        "burst": settings.rate_limit_burst,
         "key_default": per_key if caller.key_id is not None else 0,
         "org_default": per_org,
     }
@@ -154,30 +192,25 @@ async def hit(
             row = (await own.execute(_HIT, params)).mappings().one()
     else:
         row = (await conn.execute(_HIT, params)).mappings().one()
-    reset_s = max(1, math.ceil(float(row["reset_s"])))
     if row["key_refused"]:
-        return Decision(False, row["per_key"], 0, reset_s, "key")
+        return _decision(row, "key", refused=True)
     if row["org_refused"]:
-        return Decision(False, row["per_org"], 0, reset_s, "org")
-    left: list[Decision] = []
-    if row["key_hits"] is not None:
-        left.append(Decision(True, row["per_key"], row["per_key"] - row["key_hits"], reset_s, "key"))
-    if row["org_hits"] is not None:
-        left.append(Decision(True, row["per_org"], row["per_org"] - row["org_hits"], reset_s, "org"))
+        return _decision(row, "org", refused=True)
+    left = [_decision(row, scope, refused=False) for scope in ("key", "org") if row[f"{scope}_ahead"] is not None]
     return min(left, key=lambda d: d.remaining) if left else None
 
 
 def refusal(decision: Decision, route_class: RouteClass, settings: Settings) -> RateLimited:
     """The error of a request ``decision`` refused, worded once for every transport (the API's 429, an MCP
-    tool's error result), and counted in ``engram_rate_limited``. Its ``Retry-After`` is the end of the
-    window plus a random share of up to a quarter of the window (at most ``MAX_JITTER_S``): clients refused
-    in one window then come back spread over the next instead of all at the moment it starts."""
+    tool's error result), and counted in ``engram_rate_limited``. Its ``Retry-After`` is the wait until the
+    next request would be allowed plus a random share of up to as much again (at most ``MAX_JITTER_S``):
+    clients refused together come back spread out, not all in the one moment a single request is allowed."""
     metrics.RATE_LIMITED.labels(route_class, decision.scope).inc()
     whose = "this API key's" if decision.scope == "key" else "your organization's"
-    retry_after = decision.reset_s + random.randint(0, min(settings.rate_limit_window_s // 4, MAX_JITTER_S))
+    retry_after = decision.reset_s + random.randint(0, min(decision.reset_s, MAX_JITTER_S))
     return RateLimited(
-        f"{whose} limit of {decision.limit} {route_class} requests per {settings.rate_limit_window_s} s is used up; "
-        f"retry after {max(1, retry_after)} s",
+        f"{whose} limit of {decision.limit} {route_class} requests per {settings.rate_limit_window_s} s is used up "
+        f"for now; retry after {retry_after} s",
         limit=decision.limit,
         reset_s=decision.reset_s,
         retry_after_s=retry_after,
@@ -207,7 +240,7 @@ async def get(db: Database, caller: Caller, settings: Settings) -> Limits:
                 override_per_org=override_org,
             )
         )
-    return Limits(window_s=settings.rate_limit_window_s, data=data)
+    return Limits(window_s=settings.rate_limit_window_s, burst=settings.rate_limit_burst, data=data)
 
 
 def _check_ceiling(caller: Caller, cls: str, which: str, value: int | None, default: int) -> None:
