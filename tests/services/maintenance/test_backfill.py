@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import uuid
 from collections.abc import Sequence
 
 import psycopg
@@ -47,6 +50,43 @@ async def test_a_poisoned_row_is_marked_and_the_rest_embedded(db: Database, data
     assert models == {"POISON pill": "failed:hash-384", "fine text": "hash-384", "another org's text": "hash-384"}
     # `engramdb reembed` (other models) retries the failed row once per run and then stops.
     assert await backfill.backfill(rt, other_models=True) == 1
+
+
+async def test_a_deferred_write_in_another_process_wakes_the_backfill(
+    db: Database, database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The server's loop polls only every interval_s (an hour here): rows written with defer_embedding by
+    another process (its own runtime and LISTEN connection) are embedded because the write announced them."""
+    settings = Settings(database_url=database_url)
+    server, other = (Runtime.build(settings, db, embedder=HashEmbedder(384)) for _ in range(2))
+    passes: asyncio.Queue[int] = asyncio.Queue()
+    one_pass = backfill.backfill
+
+    async def counted(rt: Runtime, **kwargs: object) -> int:
+        done = await one_pass(rt, **kwargs)  # type: ignore[arg-type]
+        passes.put_nowait(done)
+        return done
+
+    monkeypatch.setattr(backfill, "backfill", counted)
+    loop = asyncio.create_task(backfill.run(server, interval_s=3600))
+    try:
+        await asyncio.wait_for(server.listener.connected.wait(), timeout=30)
+        await asyncio.wait_for(passes.get(), timeout=30)  # the loop's first look, before anything is written
+        org, key = await keys.create_organization(db, name=f"backfill-wake-{uuid.uuid4().hex[:6]}")
+        caller = await keys.authenticate(db, key.api_key)
+        s = await sessions.create(db, caller, SessionCreate())
+        batch = MessageBatch(defer_embedding=True, messages=[{"role": "user", "content": "woken, not polled"}])
+        await messages.add(other, caller, s.id, batch)
+        embedded = 0
+        while not embedded:  # a pass that found nothing (an earlier wake-up) is followed by the one that does
+            embedded = await asyncio.wait_for(passes.get(), timeout=30)
+        assert embedded == 1 and await backfill.count_pending(server, other_models=False) == 0
+    finally:
+        loop.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await loop
+        for rt in (server, other):
+            await rt.listener.close()
 
 
 def test_search_language_is_checked(database_url: str) -> None:

@@ -6,11 +6,17 @@ from __future__ import annotations
 
 import math
 import re
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
 from engramdb.providers.embedder import Embedder
+
+
+# Written rows wait for a vector (``defer_embedding``): the wake-up the embedding backfill listens for
+# (``storage.notify``: a server-wide key, not an organization's).
+PENDING = (uuid.UUID(int=0), "embedding-pending")
 
 
 def message_embedding_text(name: str | None, content: str, occurred_at: datetime) -> str:
@@ -65,6 +71,26 @@ def context_text(message: MessageText) -> str | None:
     return message_embedding_text(message.name, f"{before} {message.content}", message.occurred_at)
 
 
+Span = tuple[int, int, bool]  # a message's sentences (start, end) in the texts, and whether its context follows
+
+
+def message_texts(messages: Sequence[MessageText], parts: str = "sentences+context") -> tuple[list[str], list[Span]]:
+    """The texts :func:`embed_messages` embeds for ``messages``, and where each message's are among them
+    (also what ``bench/scale.py`` gives the bare model, to compare ingest with the model on the same work)."""
+    texts: list[str] = []
+    spans: list[Span] = []
+    for m in messages:
+        start = len(texts)
+        pieces = [m.content] if parts == "turn" else sentences(m.content)
+        texts += [message_embedding_text(m.name, piece, m.occurred_at) for piece in pieces]
+        sentence_end = len(texts)
+        after = context_text(m) if parts == "sentences+context" else None
+        if after is not None:
+            texts.append(after)
+        spans.append((start, sentence_end, after is not None))
+    return texts, spans
+
+
 async def embed_messages(
     embedder: Embedder, messages: Sequence[MessageText], parts: str = "sentences+context"
 ) -> list[MessageVectors]:
@@ -80,17 +106,7 @@ async def embed_messages(
     0.564 scoring each turn by its best sentence, 0.606 with the turn in context as one more part (hybrid,
     through the API: 0.713 with sentences, 0.737 with the context as well).
     """
-    texts: list[str] = []
-    spans: list[tuple[int, int, bool]] = []
-    for m in messages:
-        start = len(texts)
-        pieces = [m.content] if parts == "turn" else sentences(m.content)
-        texts += [message_embedding_text(m.name, piece, m.occurred_at) for piece in pieces]
-        sentence_end = len(texts)
-        after = context_text(m) if parts == "sentences+context" else None
-        if after is not None:
-            texts.append(after)
-        spans.append((start, sentence_end, after is not None))
+    texts, spans = message_texts(messages, parts)
     vectors = await embedder.embed_batch(texts, kind="passage")
     out = []
     for start, sentence_end, has_context in spans:

@@ -11,6 +11,7 @@ Batches are claimed with ``FOR UPDATE SKIP LOCKED``, so several processes can sh
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import logging
 from collections.abc import Callable
@@ -19,7 +20,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, Table, bindparam, func, select, tuple_, update
 
 from engramdb.providers.documents import chunk_embedding_text
-from engramdb.services.conversation.vectors import MessageText, MessageVectors, embed_messages
+from engramdb.services.conversation.vectors import PENDING, MessageText, MessageVectors, embed_messages
 from engramdb.services.core.runtime import Runtime
 from engramdb.storage import tables as t
 
@@ -178,14 +179,19 @@ async def backfill(
 
 
 async def run(rt: Runtime, interval_s: float = 5.0) -> None:
-    """The server's background loop."""
-    while True:
-        try:
-            embedded = await backfill(rt)
-            if embedded:
-                _log.info("embedded %d pending rows", embedded)
-        except asyncio.CancelledError:
-            raise
-        except Exception:  # keep serving; the rows stay pending and are retried
-            _log.exception("embedding backfill failed; will retry")
-        await asyncio.sleep(interval_s)  # cancellation (shutdown) ends the loop here
+    """The server's background loop: it looks every ``interval_s`` seconds, and at once when a process
+    announces deferred rows (``vectors.PENDING``, sent when a batch written with ``defer_embedding`` has
+    committed), so a bulk import is embedded as it arrives rather than seconds later."""
+    async with rt.listener.subscribe(*PENDING) as woken:
+        while True:
+            woken.clear()  # before looking: an announcement made while this pass runs wakes the next
+            try:
+                embedded = await backfill(rt)
+                if embedded:
+                    _log.info("embedded %d pending rows", embedded)
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # keep serving; the rows stay pending and are retried
+                _log.exception("embedding backfill failed; will retry")
+            with contextlib.suppress(TimeoutError):  # cancellation (shutdown) ends the loop here
+                await asyncio.wait_for(woken.wait(), timeout=interval_s)
