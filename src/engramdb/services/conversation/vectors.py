@@ -13,7 +13,6 @@ from datetime import datetime
 
 from engramdb.providers.embedder import Embedder
 
-
 # Written rows wait for a vector (``defer_embedding``): the wake-up the embedding backfill listens for
 # (``storage.notify``: a server-wide key, not an organization's).
 PENDING = (uuid.UUID(int=0), "embedding-pending")
