@@ -20,7 +20,7 @@ from engramdb.services.tenancy import quotas
 from engramdb.storage.database import Database
 from tests.conftest import Org, assert_problem, client_for
 
-# A window of a day: a test never straddles two windows (they begin at UTC midnight).
+# A window of a day: limits of a few requests per day come back one every few hours, never during a test.
 WINDOW_S = 86_400
 
 

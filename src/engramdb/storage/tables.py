@@ -646,6 +646,7 @@ rate_counter = Table(
     _uuid("key_id", primary_key=True),
     Column("route_class", Text, primary_key=True),
     _ts("tat", nullable=False),
+    Column("refused", Boolean, nullable=False),
 )
 
 request_tally = Table(

@@ -5,19 +5,22 @@ A limit of N requests per window of W seconds (``ENGRAM_RATE_LIMIT_WINDOW_S``) i
 algorithm (GCRA, the token bucket kept as one timestamp): each counter holds its theoretical arrival
 time, which a request moves one interval (W/N s) ahead of the later of itself and the clock; a request is
 allowed while it stays at most ``burst - 1`` intervals ahead, ``burst`` being N times
-``ENGRAM_RATE_LIMIT_BURST`` (at least 1). So a client that has been quiet may send ``burst`` requests at
+``ENGRAM_RATE_LIMIT_BURST`` rounded up. So a client that has been quiet may send ``burst`` requests at
 once and then one per interval, the allowance coming back continuously instead of all at once when a
 fixed window starts (which let every refused client return in the same second, a burst larger than the
 machine could take). A refused request moves nothing: a client that keeps asking gets the steady rate.
+Intervals are whole microseconds (at least one), so ``RateLimit-Remaining`` counts whole requests.
 
 A request is counted by :func:`hit`: one statement (one round trip, no transaction of its own) reads the
 organization's overrides, moves the key's and the organization's counters
-(``INSERT … ON CONFLICT DO UPDATE … WHERE … RETURNING``: the row is locked while it is moved, so processes
-counting at once never both take the last request), tallies the request for ``GET /v1/usage`` and says
-whether it is within the limits. Time is the database's clock, the same for every process. A request
-refused by its key's limit does not count against its organization (a runaway key cannot use up its
-colleagues' share). The statement commits asynchronously (``synchronous_commit`` off for it alone): a
-crash may forget the last counts, which costs nothing.
+(``INSERT … ON CONFLICT DO UPDATE … RETURNING``: the row is locked while it is moved, so processes
+counting at once never both take the last request, and a refusal's wait is read from the row as locked),
+tallies the request for ``GET /v1/usage`` and says whether it is within the limits. Time is the
+database's clock, the same for every process. A request refused by its key's limit does not count
+against its organization (a runaway key cannot use up its colleagues' share); one refused by its
+organization's limit gives its key's move back (a second statement, only then). The statement commits
+asynchronously (``synchronous_commit`` off for it alone): a crash may forget the last counts, which costs
+nothing.
 
 Limits come from the settings (``ENGRAM_RATE_LIMIT_<CLASS>`` per key, ``ENGRAM_ORG_RATE_LIMIT_<CLASS>`` per
 organization; 0: no limit), and an organization's own values (``rate_limit``) replace them. An
@@ -30,6 +33,7 @@ from __future__ import annotations
 import math
 import random
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal
 
@@ -69,44 +73,44 @@ def defaults(settings: Settings) -> dict[RouteClass, tuple[int, int]]:
     }
 
 
+# A counter's moves, each of ``us`` microseconds (an interval W/N rounded to a microsecond, at least one).
+_OK = "greatest(c.tat, now()) - now() <= (excluded.tat - now()) * ({burst} - 1)"
 _HIT = text(
     """
 WITH cfg AS (
   SELECT set_config('synchronous_commit', 'off', true) AS async_commit
 ), policy AS (
-  SELECT coalesce(o.per_key, CAST(:key_default AS integer)) AS per_key,
+  SELECT CASE WHEN :keyed THEN coalesce(o.per_key, CAST(:key_default AS integer)) ELSE 0 END AS per_key,
          coalesce(o.per_org, CAST(:org_default AS integer)) AS per_org
     FROM (SELECT 1) AS one LEFT JOIN rate_limit o ON o.org_id = :org_id AND o.route_class = :cls
 ), rates AS (
   SELECT per_key, per_org,
-         CAST(:window_s AS float8) / greatest(per_key, 1) AS key_t,
-         CAST(:window_s AS float8) / greatest(per_org, 1) AS org_t,
-         greatest(1, round(per_key * CAST(:burst AS float8))) AS key_b,
-         greatest(1, round(per_org * CAST(:burst AS float8))) AS org_b
+         CAST(greatest(1, round(:window_s * 1e6 / greatest(per_key, 1))) AS bigint) AS key_us,
+         CAST(greatest(1, round(:window_s * 1e6 / greatest(per_org, 1))) AS bigint) AS org_us,
+         CAST(greatest(1, ceil(per_key * CAST(:burst AS numeric))) AS bigint) AS key_b,
+         CAST(greatest(1, ceil(per_org * CAST(:burst AS numeric))) AS bigint) AS org_b
     FROM policy, cfg
 ), key_hit AS (
-  INSERT INTO rate_counter AS c (org_id, key_id, route_class, tat)
-  SELECT :org_id, :key_id, :cls, now() + make_interval(secs => key_t) FROM rates WHERE per_key > 0
+  INSERT INTO rate_counter AS c (org_id, key_id, route_class, tat, refused)
+  SELECT :org_id, :key_id, :cls, now() + key_us * interval '1 microsecond', false FROM rates WHERE per_key > 0
   ON CONFLICT (org_id, key_id, route_class) DO UPDATE
-     SET tat = greatest(c.tat, now()) + (excluded.tat - now())
-   WHERE greatest(c.tat, now()) - now()
-         <= (SELECT make_interval(secs => (key_b - 1) * key_t) FROM rates)
-  RETURNING c.tat
+     SET tat = CASE WHEN {key_ok} THEN greatest(c.tat, now()) + (excluded.tat - now()) ELSE c.tat END,
+         refused = NOT ({key_ok})
+  RETURNING c.tat, c.refused
 ), org_hit AS (
-  INSERT INTO rate_counter AS c (org_id, key_id, route_class, tat)
-  SELECT :org_id, :org_row, :cls, now() + make_interval(secs => org_t) FROM rates
-   WHERE per_org > 0 AND (per_key <= 0 OR EXISTS (SELECT 1 FROM key_hit))
+  INSERT INTO rate_counter AS c (org_id, key_id, route_class, tat, refused)
+  SELECT :org_id, :org_row, :cls, now() + org_us * interval '1 microsecond', false FROM rates
+   WHERE per_org > 0 AND NOT EXISTS (SELECT 1 FROM key_hit WHERE refused)
   ON CONFLICT (org_id, key_id, route_class) DO UPDATE
-     SET tat = greatest(c.tat, now()) + (excluded.tat - now())
-   WHERE greatest(c.tat, now()) - now()
-         <= (SELECT make_interval(secs => (org_b - 1) * org_t) FROM rates)
-  RETURNING c.tat
+     SET tat = CASE WHEN {org_ok} THEN greatest(c.tat, now()) + (excluded.tat - now()) ELSE c.tat END,
+         refused = NOT ({org_ok})
+  RETURNING c.tat, c.refused
 ), verdict AS (
   SELECT r.*,
-         r.per_key > 0 AND k.tat IS NULL AS key_refused,
-         r.per_org > 0 AND (r.per_key <= 0 OR k.tat IS NOT NULL) AND o.tat IS NULL AS org_refused,
-         extract(epoch FROM k.tat - now()) AS key_ahead,
-         extract(epoch FROM o.tat - now()) AS org_ahead
+         coalesce(k.refused, false) AS key_refused,
+         coalesce(o.refused, false) AS org_refused,
+         extract(epoch FROM k.tat - now()) * 1e6 AS key_ahead_us,
+         extract(epoch FROM o.tat - now()) * 1e6 AS org_ahead_us
     FROM rates r LEFT JOIN key_hit k ON true LEFT JOIN org_hit o ON true
 ), tally AS (
   INSERT INTO request_tally AS t (org_id, day, route_class, requests, refused)
@@ -115,29 +119,28 @@ WITH cfg AS (
   ON CONFLICT (org_id, day, route_class) DO UPDATE
      SET requests = t.requests + 1, refused = t.refused + excluded.refused
 )
-SELECT v.*,
-       (SELECT extract(epoch FROM greatest(c.tat, now()) - now()) FROM rate_counter c
-         WHERE c.org_id = :org_id AND c.key_id = :key_id AND c.route_class = :cls) AS key_was_ahead,
-       (SELECT extract(epoch FROM greatest(c.tat, now()) - now()) FROM rate_counter c
-         WHERE c.org_id = :org_id AND c.key_id = :org_row AND c.route_class = :cls) AS org_was_ahead
-  FROM verdict v
-"""
+SELECT * FROM verdict
+""".format(key_ok=_OK.format(burst="(SELECT key_b FROM rates)"), org_ok=_OK.format(burst="(SELECT org_b FROM rates)"))
+)
+# A request its organization refused gives back the move its key's counter made for it.
+_GIVE_BACK = text(
+    "UPDATE rate_counter SET tat = tat - :us * interval '1 microsecond' "
+    "WHERE org_id = :org_id AND key_id = :key_id AND route_class = :cls AND NOT refused"
 )
 
 
-def _decision(row: RowMapping, scope: Literal["key", "org"], refused: bool) -> Decision:
-    """What the counter of ``scope`` says: a counter's theoretical arrival time may run ahead of the clock
-    by at most ``burst - 1`` intervals before a request, so ``burst`` may come at once and then one per
-    interval. Allowed: the requests left now, and the seconds until the whole allowance is back. Refused:
-    the seconds until the next request would be allowed."""
-    limit, interval, burst = row[f"per_{scope}"], row[f"{scope}_t"], row[f"{scope}_b"]
-    if refused:
-        was_ahead = row[f"{scope}_was_ahead"]
-        wait = interval if was_ahead is None else float(was_ahead) - (burst - 1) * interval
-        return Decision(False, limit, 0, max(1, math.ceil(wait)), scope)
-    ahead = float(row[f"{scope}_ahead"])
-    remaining = max(0, math.floor(burst - ahead / interval + 1e-9))
-    return Decision(True, limit, remaining, max(1, math.ceil(ahead)), scope)
+def _decision(row: RowMapping, scope: Literal["key", "org"]) -> Decision:
+    """What the counter of ``scope`` says: a counter's theoretical arrival time (``tat``, now ``ahead_us``
+    past the clock, as the row was locked) may run ahead by at most ``burst - 1`` intervals before a
+    request, so ``burst`` may come at once and then one per interval. Allowed: the requests left now, and
+    the seconds until the whole allowance is back. Refused: the seconds until the next one is allowed."""
+    limit, interval_us, burst = row[f"per_{scope}"], row[f"{scope}_us"], row[f"{scope}_b"]
+    ahead_us = float(row[f"{scope}_ahead_us"])
+    if row[f"{scope}_refused"]:
+        wait_us = ahead_us - (burst - 1) * interval_us
+        return Decision(False, limit, 0, max(1, math.ceil(wait_us / 1e6)), scope)
+    remaining = max(0, math.floor(burst - ahead_us / interval_us + 1e-6))
+    return Decision(True, limit, remaining, max(1, math.ceil(ahead_us / 1e6)), scope)
 
 
 @dataclass(frozen=True)
@@ -184,19 +187,26 @@ async def hit(
         "cls": route_class,
         "window_s": settings.rate_limit_window_s,
         "burst": settings.rate_limit_burst,
+        "keyed": caller.key_id is not None,
         "key_default": per_key if caller.key_id is not None else 0,
         "org_default": per_org,
     }
     if conn is None:
         async with db.autocommit() as own:
-            row = (await own.execute(_HIT, params)).mappings().one()
-    else:
-        row = (await conn.execute(_HIT, params)).mappings().one()
+            return await _count(own, params)
+    return await _count(conn, params)
+
+
+async def _count(conn: AsyncConnection, params: Mapping[str, object]) -> Decision | None:
+    row = (await conn.execute(_HIT, params)).mappings().one()
     if row["key_refused"]:
-        return _decision(row, "key", refused=True)
+        return _decision(row, "key")
     if row["org_refused"]:
-        return _decision(row, "org", refused=True)
-    left = [_decision(row, scope, refused=False) for scope in ("key", "org") if row[f"{scope}_ahead"] is not None]
+        if row["key_ahead_us"] is not None:
+            keyed = {k: params[k] for k in ("org_id", "key_id", "cls")}
+            await conn.execute(_GIVE_BACK, {**keyed, "us": row["key_us"]})
+        return _decision(row, "org")
+    left = [_decision(row, scope) for scope in ("key", "org") if row[f"{scope}_ahead_us"] is not None]
     return min(left, key=lambda d: d.remaining) if left else None
 
 
