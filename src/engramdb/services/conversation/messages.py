@@ -14,7 +14,7 @@ from engramdb.errors import InvalidRequest, NotFound
 from engramdb.schemas.common import Page
 from engramdb.schemas.conversations import Message, MessageBatch, MessageFilters
 from engramdb.services.conversation.sessions import ensure_open, fetch_visible
-from engramdb.services.conversation.vectors import MessageText, MessageVectors, embed_messages
+from engramdb.services.conversation.vectors import PENDING, MessageText, MessageVectors, embed_messages
 from engramdb.services.core import audit, jobs, visibility
 from engramdb.services.core.caller import Caller
 from engramdb.services.core.runtime import Runtime
@@ -156,6 +156,8 @@ async def add(
                 user_id=sess["user_id"],
                 lock=jobs.session_lock(caller.org_id, session_id),
             )
+    if batch.defer_embedding:  # wake the backfill of whichever process runs it, rather than its next poll
+        rt.listener.announce(rt.db, *PENDING)
     return [Message.model_validate(r) for r in stored], job_id
 
 
