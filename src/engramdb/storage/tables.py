@@ -9,7 +9,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from pgvector.sqlalchemy import Vector
 from sqlalchemy import (
     REAL,
     BigInteger,
@@ -29,6 +28,8 @@ from sqlalchemy.dialects.postgresql import ARRAY, JSONB, REGCONFIG, TSVECTOR, UU
 from sqlalchemy.engine import Dialect
 from sqlalchemy.sql import func
 from sqlalchemy.types import UserDefinedType
+
+from engramdb.storage.vector_type import Embedding
 
 metadata = MetaData()
 
@@ -198,9 +199,9 @@ message = Table(
     Column("tags", ARRAY(Text), nullable=False),
     _meta(),
     Column("content_hash", LargeBinary, nullable=False),
-    Column("embedding", Vector()),
+    Column("embedding", Embedding()),
     Column("part_embeddings", VectorList()),
-    Column("context_embedding", Vector()),
+    Column("context_embedding", Embedding()),
     Column("embedding_model", Text),
     Column("language", REGCONFIG, nullable=False),
     Column("search_tsv", TSVECTOR),
@@ -227,7 +228,7 @@ memory = Table(
     Column("source", Text, nullable=False),
     Column("source_message_ids", ARRAY(UUID(as_uuid=True)), nullable=False),
     Column("content_hash", LargeBinary, nullable=False),
-    Column("embedding", Vector()),
+    Column("embedding", Embedding()),
     Column("embedding_model", Text),
     Column("language", REGCONFIG, nullable=False),
     Column("search_tsv", TSVECTOR),
@@ -326,7 +327,7 @@ entity = Table(
     Column("summary", Text),
     Column("mention_count", Integer, nullable=False),
     _meta(),
-    Column("embedding", Vector()),
+    Column("embedding", Embedding()),
     Column("embedding_model", Text),
     _uuid("merged_into"),
     Column("language", REGCONFIG, nullable=False),
@@ -363,7 +364,7 @@ fact = Table(
     Column("speaker", Text),
     Column("source_message_ids", ARRAY(UUID(as_uuid=True)), nullable=False),
     _meta(),
-    Column("embedding", Vector()),
+    Column("embedding", Embedding()),
     Column("embedding_model", Text),
     Column("language", REGCONFIG, nullable=False),
     Column("search_tsv", TSVECTOR),
@@ -467,7 +468,7 @@ chunk = Table(
     Column("char_start", Integer, nullable=False),
     Column("char_end", Integer, nullable=False),
     Column("token_count", Integer),
-    Column("embedding", Vector()),
+    Column("embedding", Embedding()),
     Column("embedding_model", Text),
     Column("language", REGCONFIG, nullable=False),
     Column("search_tsv", TSVECTOR),
@@ -799,7 +800,7 @@ offloaded_context = Table(
     Column("is_text", Boolean, nullable=False),
     Column("summary", Text, nullable=False),
     Column("summary_source", Text, nullable=False),
-    Column("embedding", Vector()),
+    Column("embedding", Embedding()),
     Column("embedding_model", Text),
     Column("language", REGCONFIG, nullable=False),
     Column("search_tsv", TSVECTOR),

@@ -26,7 +26,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from pgvector.sqlalchemy import Vector
 from sqlalchemy import ARRAY, Column, ColumnElement, LargeBinary, Table, Text, cast, false, func, or_, select, tuple_
 from sqlalchemy.dialects.postgresql import REGCONFIG
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -39,6 +38,7 @@ from engramdb.services.core.runtime import Runtime
 from engramdb.services.tenancy.directory import find_external_user
 from engramdb.storage import tables as t
 from engramdb.storage.database import Database
+from engramdb.storage.vector_type import Embedding
 
 MEDIA_TYPE = "application/x-ndjson"
 VECTOR_COLUMNS = frozenset({"embedding", "part_embeddings", "context_embedding", "embedding_model"})
@@ -233,7 +233,7 @@ def _line(obj: dict[str, Any]) -> bytes:
 def _select(column: Column[Any]) -> ColumnElement[Any]:
     """How a column is read for the file: vectors as their text (``[0.1,0.2]``, shortest exact digits,
     which is a JSON array), text search configurations by name."""
-    if isinstance(column.type, Vector | REGCONFIG):
+    if isinstance(column.type, Embedding | REGCONFIG):
         return cast(column, Text).label(column.name)
     if isinstance(column.type, t.VectorList):
         return cast(column, ARRAY(Text)).label(column.name)
@@ -243,7 +243,7 @@ def _select(column: Column[Any]) -> ColumnElement[Any]:
 def _encode(column: Column[Any], value: Any) -> Any:
     if value is None:
         return None
-    if isinstance(column.type, Vector):
+    if isinstance(column.type, Embedding):
         return json.loads(value)
     if isinstance(column.type, t.VectorList):
         return [json.loads(v) for v in value]

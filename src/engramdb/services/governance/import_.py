@@ -33,7 +33,6 @@ from collections.abc import AsyncIterable, AsyncIterator
 from datetime import UTC, datetime
 from typing import Any, NoReturn
 
-from pgvector.sqlalchemy import Vector
 from pydantic import ValidationError
 from sqlalchemy import ARRAY, BigInteger, Boolean, Column, DateTime, Float, Integer, LargeBinary, Text, select
 from sqlalchemy.dialects.postgresql import JSONB, REGCONFIG, UUID
@@ -49,6 +48,7 @@ from engramdb.services.core.caller import Caller
 from engramdb.services.core.runtime import Runtime
 from engramdb.services.governance.export import KINDS, KINDS_BY_NAME, Kind, columns
 from engramdb.storage import tables as t
+from engramdb.storage.vector_type import Embedding
 
 BATCH_ROWS = 200  # rows per INSERT
 BATCH_BYTES = 4 * 1024 * 1024  # and at most this much of the file per INSERT
@@ -457,7 +457,7 @@ def _decode(column: Column[Any], value: Any) -> Any:
         return uuid.UUID(_text(value))
     if isinstance(kind, DateTime):
         return _timestamp(value)
-    if isinstance(kind, Vector):
+    if isinstance(kind, Embedding):
         return _vector(value)
     if isinstance(kind, t.VectorList):
         if not isinstance(value, list):

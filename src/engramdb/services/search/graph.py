@@ -21,7 +21,6 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from pgvector.sqlalchemy import Vector
 from sqlalchemy import (
     ARRAY,
     ColumnElement,
@@ -45,6 +44,7 @@ from engramdb.services.core.caller import Caller
 from engramdb.services.core.runtime import Runtime
 from engramdb.services.graph import entities, facts
 from engramdb.storage import tables as t
+from engramdb.storage.vector_type import Embedding
 
 KINDS = {"facts": "fact", "entities": "entity"}  # request type -> result type
 LINKED = frozenset({"memory", "fact", "entity"})  # the result types the graph boost can lift
@@ -130,7 +130,7 @@ def _filters(
 async def vector(conn: AsyncConnection, rt: Runtime, scope: Scope, qvec: list[float], n: int) -> list[dict[str, Any]]:
     """The ``n`` rows closest to ``qvec`` by an exact scan of the scope (vectors of the configured model)."""
     table = scope.table
-    distance = cast(table.c.embedding, Vector(rt.embedder.dimensions)).cosine_distance(qvec)
+    distance = cast(table.c.embedding, Embedding(rt.embedder.dimensions)).cosine_distance(qvec)
     query = (
         select(*_RANKING[scope.kind], (1 - distance).label("similarity"))
         .where(*scope.conds, table.c.embedding_model == rt.embedder.model)

@@ -16,7 +16,6 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from pgvector.sqlalchemy import Vector
 from sqlalchemy import (
     ColumnElement,
     Float,
@@ -46,6 +45,7 @@ from engramdb.services.search import documents as search_docs
 from engramdb.services.search import graph as search_graph
 from engramdb.storage import tables as t
 from engramdb.storage.filters import content_filters, in_unexpired_session, unexpired
+from engramdb.storage.vector_type import Embedding
 from engramdb.storage.vectors import literal as model_literal
 
 MAX_EF_SEARCH = 1000  # pgvector's upper bound for hnsw.ef_search
@@ -152,7 +152,7 @@ async def vector(
     borrows ``neighbor`` × the similarity of its most similar adjacent turn (same session, seq ± 1).
     ``matching`` is the capped count of embedded rows under ``conds``."""
     conds = [*conds, embedded_with(rt, table)]
-    distance = cast(table.c.embedding, Vector(rt.embedder.dimensions)).cosine_distance(qvec)
+    distance = cast(table.c.embedding, Embedding(rt.embedder.dimensions)).cosine_distance(qvec)
     similarity = _similarity(table, distance, qvec, rt.embedder.dimensions, context)
     columns = [table.c[c] for c in _RANKING[kind]]
     smooth = kind == "message" and neighbor > 0
@@ -226,7 +226,7 @@ def _similarity(
     ``embed_messages``): the context is discounted because it also carries the previous turn's topic."""
     if "part_embeddings" not in table.c:
         return 1 - distance
-    query = bindparam("query_vector", qvec, type_=Vector(dimensions))
+    query = bindparam("query_vector", qvec, type_=Embedding(dimensions))
     sentence = func.unnest(table.c.part_embeddings).column_valued("sentence")
     best = select(func.max(1 - sentence.op("<=>", return_type=Float)(query))).scalar_subquery()
     if not context:
