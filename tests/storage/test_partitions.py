@@ -28,3 +28,17 @@ def test_rows_in_default_partition_block_only_that_month(database_url: str) -> N
         created = ensure_partitions(conn, now=datetime(2040, 3, 1, tzinfo=UTC))
         assert "audit_log_p2040_03" not in created  # its rows stay, correct, in the default partition
         assert "message_p2040_03" in created
+
+
+def test_search_vectors_stay_in_the_row_in_every_partition(database_url: str) -> None:
+    """search_tsv is STORAGE MAIN (migration 0022) on memories and on every message partition, those made
+    later included, so the keyword retriever never reads it out of line."""
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        ensure_partitions(conn, now=datetime(2033, 6, 1, tzinfo=UTC))
+        rows = conn.execute(
+            "SELECT c.relname, a.attstorage FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid "
+            "WHERE a.attname = 'search_tsv' AND c.relkind IN ('r', 'p') AND (c.relname IN ('memory', 'message') OR c.relname LIKE 'message\\_%')"
+        ).fetchall()
+    storage = dict(rows)
+    assert "message_p2033_06" in storage and "message_default" in storage and "memory" in storage
+    assert set(storage.values()) == {"m"}, storage

@@ -30,6 +30,7 @@ from sqlalchemy import (
     literal_column,
     select,
     text,
+    true,
     tuple_,
 )
 from sqlalchemy.dialects.postgresql import TSQUERY
@@ -273,10 +274,9 @@ _BM25_K1, _BM25_B = 1.2, 0.75
 
 
 def _lexemes(language: ColumnElement[Any], query: str) -> Any:
-    """The query's lexemes (stop words dropped, stems kept), each also as a one-word ``tsquery``."""
+    """The query's lexemes (stop words dropped, stems kept)."""
     words = func.unnest(func.to_tsvector(language, literal(query))).table_valued("lexeme", "positions", "weights")
-    quoted = literal("'") + func.replace(func.replace(words.c.lexeme, "\\", "\\\\"), "'", "''") + literal("'")
-    return select(words.c.lexeme, cast(quoted, TSQUERY).label("tsq")).cte("terms")
+    return select(words.c.lexeme).cte("terms")
 
 
 async def keyword(
@@ -309,9 +309,13 @@ async def keyword(
         .where(*conds, table.c.search_tsv.op("@@")(any_word))
         .cte("matched")
     )
+    # Which query words each matched row holds: its own lexemes (read once per row) that are the query's,
+    # not one ``@@`` per row and word (each re-reading the row's vector and parsing the word).
+    own = func.unnest(matched.c.search_tsv).table_valued("lexeme", "positions", "weights").alias("own")
     pairs = (
-        select(matched.c.id, terms.c.lexeme)
-        .select_from(matched.join(terms, matched.c.search_tsv.op("@@")(terms.c.tsq)))
+        select(matched.c.id, own.c.lexeme)
+        .select_from(matched.join(own, true()))
+        .where(own.c.lexeme.in_(select(terms.c.lexeme)))
         .cte("pairs")
     )
     df = select(pairs.c.lexeme, func.count().label("df")).group_by(pairs.c.lexeme).cte("df")
