@@ -37,7 +37,8 @@ def test_search_vectors_stay_in_the_row_in_every_partition(database_url: str) ->
         ensure_partitions(conn, now=datetime(2033, 6, 1, tzinfo=UTC))
         rows = conn.execute(
             "SELECT c.relname, a.attstorage FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid "
-            "WHERE a.attname = 'search_tsv' AND c.relkind IN ('r', 'p') AND (c.relname IN ('memory', 'message') OR c.relname LIKE 'message\\_%')"
+            "WHERE a.attname = 'search_tsv' AND c.relkind IN ('r', 'p') "
+            "AND (c.relname IN ('memory', 'message') OR c.relname LIKE 'message\\_%')"
         ).fetchall()
     storage = dict(rows)
     assert "message_p2033_06" in storage and "message_default" in storage and "memory" in storage
