@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from engramdb.services.search.retrievers import MESSAGE_RANKING
 from engramdb.storage import tables as t
+from engramdb.storage.filters import among
 
 
 async def replies(
@@ -25,11 +26,8 @@ async def replies(
         return []
     msg = t.message
     ids = [row["id"] for row in asked]
-    questions = set(
-        (
-            await conn.execute(select(msg.c.id).where(*conds, msg.c.id.in_(ids), func.strpos(msg.c.content, "?") > 0))
-        ).scalars()
-    )
+    asks = select(msg.c.id).where(*conds, among(msg.c.id, ids), func.strpos(msg.c.content, "?") > 0)
+    questions = set((await conn.execute(asks)).scalars())
     after = {(row["session_id"], row["seq"] + 1): row["id"] for row in asked if row["id"] in questions}
     if not after:
         return []
@@ -52,14 +50,14 @@ async def sources(
     mem = t.memory
     found = {
         r.id: r.source_message_ids
-        for r in await conn.execute(select(mem.c.id, mem.c.source_message_ids).where(mem.c.id.in_(memories)))
+        for r in await conn.execute(select(mem.c.id, mem.c.source_message_ids).where(among(mem.c.id, memories)))
     }
     ordered = list(dict.fromkeys(m for memory in memories for m in found.get(memory) or ()))
     missing = [m for m in ordered if m not in known]
     rows: list[dict[str, Any]] = []
     if missing:
         msg = t.message
-        statement = select(*(msg.c[c] for c in MESSAGE_RANKING)).where(*conds, msg.c.id.in_(missing))
+        statement = select(*(msg.c[c] for c in MESSAGE_RANKING)).where(*conds, among(msg.c.id, missing))
         rows = [dict(r) for r in (await conn.execute(statement)).mappings().all()]
     visible = {r["id"] for r in rows} | known
     return [m for m in ordered if m in visible], rows

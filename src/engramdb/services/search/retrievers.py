@@ -45,7 +45,7 @@ from engramdb.services.search import contexts as search_contexts
 from engramdb.services.search import documents as search_docs
 from engramdb.services.search import graph as search_graph
 from engramdb.storage import tables as t
-from engramdb.storage.filters import content_filters, in_unexpired_session, unexpired
+from engramdb.storage.filters import among, content_filters, in_unexpired_session, unexpired
 from engramdb.storage.vector_type import Embedding
 from engramdb.storage.vectors import literal as model_literal
 
@@ -352,7 +352,7 @@ async def said_at(conn: AsyncConnection, org_id: uuid.UUID, hits: Iterable[Hit])
     query = (
         select(mem.c.id, func.max(msg.c.occurred_at).label("said_at"))
         .select_from(mem.join(msg, (msg.c.org_id == mem.c.org_id) & (msg.c.id == any_(mem.c.source_message_ids))))
-        .where(mem.c.org_id == org_id, mem.c.id.in_(list(undated)))
+        .where(mem.c.org_id == org_id, among(mem.c.id, undated))
         .group_by(mem.c.id)
     )
     for row in await conn.execute(query):
@@ -367,7 +367,7 @@ async def hydrate(conn: AsyncConnection, winners: list[Hit]) -> list[Hit]:
         ids = [hit.row["id"] for hit in winners if hit.kind == kind]
         if kind in _FULL:
             table = t.message if kind == "message" else t.memory
-            statement = select(table.c.id, *(table.c[c] for c in _FULL[kind])).where(table.c.id.in_(ids))
+            statement = select(table.c.id, *(table.c[c] for c in _FULL[kind])).where(among(table.c.id, ids))
             full = {r["id"]: dict(r) for r in (await conn.execute(statement)).mappings().all()}
         elif kind in search_docs.KINDS.values():
             full = await search_docs.full_rows(conn, kind, [hit.row for hit in winners if hit.kind == kind])
