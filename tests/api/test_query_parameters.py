@@ -73,6 +73,18 @@ async def test_unknown_parameters_are_all_named(org: Org) -> None:
     assert "tag" in str(body["detail"]) and "userid" in str(body["detail"]) and "tags_any" in str(body["detail"])
 
 
+async def test_a_single_valued_parameter_given_twice_is_a_422(org: Org) -> None:
+    r = await org.client.get("/v1/tags", params=[("prefix", "a"), ("prefix", "b")])
+    body = assert_problem(r, 422)
+    assert [e["location"] for e in body["errors"]] == ["query/prefix"]  # type: ignore[union-attr]
+    assert "prefix" in str(body["detail"]) and "more than once" in str(body["detail"])
+    r = await org.client.get("/v1/memories", params=[("limit", "5"), ("limit", "6")])
+    assert [e["location"] for e in assert_problem(r, 422)["errors"]] == ["query/limit"]  # type: ignore[union-attr]
+    # List-typed parameters repeat.
+    r = await org.client.get("/v1/memories", params=[("tags_any", "a"), ("tags_any", "b")])
+    assert r.status_code == 200, r.text
+
+
 async def test_a_route_without_query_parameters_says_so(org: Org) -> None:
     r = await org.client.post("/v1/sessions", params={"dry_run": "true"}, json={})
     body = assert_problem(r, 422)

@@ -3,10 +3,15 @@
 ``refuse_unknown`` is a dependency of the ``/v1`` router, so every route has it the day it is added: a
 parameter the route does not declare is a 422 naming it (CONVENTIONS.md: the API never silently ignores
 a parameter). A list route declares its parameters as one filter model (``Annotated[XFilters, Query()]``,
-``extra="forbid"``), whose fields are the names it takes; other routes declare theirs one by one.
+``extra="forbid"``), whose fields are the names it takes; other routes declare theirs one by one. A
+parameter that takes one value given more than once (``?prefix=a&prefix=b``) is a 422 too, rather than
+one of its values silently winning; list-typed ones (``?tags=a&tags=b``) repeat.
 """
 
 from __future__ import annotations
+
+import types
+from typing import Any, Union, get_args, get_origin
 
 from fastapi import Request
 from fastapi.dependencies.models import Dependant
@@ -17,18 +22,29 @@ from engramdb.errors import ValidationFailed
 _SHOWN_CHARS = 100  # of an unknown name, in the answer
 
 
-def declared(dependant: Dependant) -> set[str]:
-    """The query parameters a route takes, its dependencies' included; a query model's fields each."""
-    names: set[str] = set()
+def _repeats(annotation: Any) -> bool:
+    """Whether a parameter of this type takes several values (a list, set or tuple, optional or not)."""
+    origin = get_origin(annotation)
+    if origin in (Union, types.UnionType):
+        return any(_repeats(arg) for arg in get_args(annotation) if arg is not type(None))
+    return origin in (list, set, tuple, frozenset) or annotation in (list, set, tuple, frozenset)
+
+
+def declared(dependant: Dependant) -> dict[str, bool]:
+    """The query parameters a route takes, its dependencies' included (a query model's fields each), and
+    whether each may be repeated."""
+    names: dict[str, bool] = {}
     pending = [dependant]
     while pending:
         current = pending.pop()
         for field in current.query_params:
             model = field.field_info.annotation
             if isinstance(model, type) and issubclass(model, BaseModel):
-                names.update(info.alias or name for name, info in model.model_fields.items())
+                names.update(
+                    {info.alias or name: _repeats(info.annotation) for name, info in model.model_fields.items()}
+                )
             else:
-                names.add(field.alias)
+                names[field.alias] = _repeats(model)
         pending.extend(current.dependencies)
     return names
 
@@ -41,6 +57,7 @@ async def refuse_unknown(request: Request) -> None:
     allowed = declared(dependant)
     unknown = [name[:_SHOWN_CHARS] for name in request.query_params if name not in allowed]
     if not unknown:
+        _refuse_repeated(request, allowed)
         return
     for field in dependant.path_params:
         _, errors = field.validate(request.path_params.get(field.alias), {}, loc=("path", field.alias))
@@ -54,3 +71,18 @@ async def refuse_unknown(request: Request) -> None:
             for name in unknown
         ],
     )
+
+
+def _refuse_repeated(request: Request, allowed: dict[str, bool]) -> None:
+    repeated = sorted(
+        name for name in set(request.query_params) if not allowed[name] and len(request.query_params.getlist(name)) > 1
+    )
+    if repeated:
+        raise ValidationFailed(
+            f"query parameter{'s' if len(repeated) > 1 else ''} {', '.join(repeated)} given more than once; "
+            f"{'each takes' if len(repeated) > 1 else 'it takes'} one value",
+            errors=[
+                {"location": f"query/{name}", "message": "given more than once", "type": "repeated"}
+                for name in repeated
+            ],
+        )

@@ -145,6 +145,7 @@ class Listener:
             self._sender = None
         if self._task is not None:
             self._task.cancel()
+            # Bounded: a connection attempt that ignores its cancellation must not keep the process alive.
             with contextlib.suppress(asyncio.CancelledError, Exception):
-                await self._task
+                await asyncio.wait_for(self._task, timeout=CLOSE_WAIT_S)
             self._task = None
