@@ -50,6 +50,7 @@ async def running(
     worker: str | None = None,
     always_migrate: bool = False,
     warm: bool = True,
+    listen: bool = True,
 ) -> AsyncIterator[Runtime]:
     """The runtime of one process, with its background tasks running.
 
@@ -57,7 +58,8 @@ async def running(
     per-organization vector indexes); ``worker`` names a job worker to run in this process (None: no
     worker). ``always_migrate`` applies migrations even when ``ENGRAM_AUTO_MIGRATE`` is off (the
     operator commands that exist to bring a database up to date); ``warm`` loads the model before
-    returning rather than on the first call.
+    returning rather than on the first call; ``listen`` lets the backfill be woken by deferred writes
+    (a ``LISTEN`` connection: off for one-shot commands).
     """
     url = await asyncio.to_thread(resolve_url, settings)
     runtime = Runtime.build(settings, Database.connect(settings, url=url), embedder=embedder)
@@ -74,7 +76,7 @@ async def running(
             background["engram-embedded-postgres"] = embedded.supervise(settings.data_dir)
         if upkeep:
             background["engram-access-tracking"] = runtime.access.run()
-            background["engram-embedding-backfill"] = backfill.run(runtime)
+            background["engram-embedding-backfill"] = backfill.run(runtime, woken=listen)
             background["engram-org-vector-indexes"] = indexes.run(runtime)
             background["engram-agent-sweep"] = sweep.run(runtime)
         if worker is not None:

@@ -84,7 +84,8 @@ async def open_client(target: Target, *, timeout: float = 300.0) -> AsyncIterato
     # This machine's service, in process: the runtime from the composition root (jobs wait for `serve` or
     # `worker`), and the API app over it, driven through the SDK as a remote server would be. A large
     # document is ingested here, in the command (which shows its progress), not left for a worker.
-    async with bootstrap.running(Settings(document_inline_bytes=limits.MAX_DOCUMENT_BYTES)) as runtime:
+    settings = Settings(document_inline_bytes=limits.MAX_DOCUMENT_BYTES)
+    async with bootstrap.running(settings, listen=False) as runtime:
         app = create_app(runtime.settings, runtime=runtime)
         if not target.api_key:
             org_id = await pick_org(runtime.db, target.org)

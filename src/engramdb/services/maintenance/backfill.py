@@ -178,20 +178,29 @@ async def backfill(
     return done
 
 
-async def run(rt: Runtime, interval_s: float = 5.0) -> None:
-    """The server's background loop: it looks every ``interval_s`` seconds, and at once when a process
-    announces deferred rows (``vectors.PENDING``, sent when a batch written with ``defer_embedding`` has
-    committed), so a bulk import is embedded as it arrives rather than seconds later."""
-    async with rt.listener.subscribe(*PENDING) as woken:
-        while True:
-            woken.clear()  # before looking: an announcement made while this pass runs wakes the next
-            try:
-                embedded = await backfill(rt)
-                if embedded:
-                    _log.info("embedded %d pending rows", embedded)
-            except asyncio.CancelledError:
-                raise
-            except Exception:  # keep serving; the rows stay pending and are retried
-                _log.exception("embedding backfill failed; will retry")
-            with contextlib.suppress(TimeoutError):  # cancellation (shutdown) ends the loop here
-                await asyncio.wait_for(woken.wait(), timeout=interval_s)
+async def run(rt: Runtime, interval_s: float = 5.0, *, woken: bool = True) -> None:
+    """The server's background loop: it looks every ``interval_s`` seconds, and with ``woken`` also at once
+    when a process announces deferred rows (``vectors.PENDING``, sent when a batch written with
+    ``defer_embedding`` has committed), so a bulk import is embedded as it arrives rather than seconds
+    later. A one-shot command (the CLI's local client) passes ``woken=False``: it opens no ``LISTEN``
+    connection for a process that lives a moment."""
+    if not woken:
+        await _loop(rt, interval_s, asyncio.Event())
+        return
+    async with rt.listener.subscribe(*PENDING) as wake:
+        await _loop(rt, interval_s, wake)
+
+
+async def _loop(rt: Runtime, interval_s: float, woken: asyncio.Event) -> None:
+    while True:
+        woken.clear()  # before looking: an announcement made while this pass runs wakes the next
+        try:
+            embedded = await backfill(rt)
+            if embedded:
+                _log.info("embedded %d pending rows", embedded)
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # keep serving; the rows stay pending and are retried
+            _log.exception("embedding backfill failed; will retry")
+        with contextlib.suppress(TimeoutError):  # cancellation (shutdown) ends the loop here
+            await asyncio.wait_for(woken.wait(), timeout=interval_s)
