@@ -3,23 +3,14 @@ model (``schemas.*.XFilters``) becomes its conditions here: ``matching`` reads t
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel
-from sqlalchemy import ColumnElement, Table, any_, bindparam, exists, func, or_, select
-from sqlalchemy.dialects.postgresql import ARRAY, UUID
+from sqlalchemy import ColumnElement, Table, exists, func, or_, select
 
 from engramdb.storage import tables
-
-
-def among(column: ColumnElement[Any], ids: Iterable[uuid.UUID]) -> ColumnElement[bool]:
-    """``column = ANY(:ids)``, the ids as one array parameter: the statement's text is the same however
-    many ids there are, so SQLAlchemy and psycopg parse it once and PostgreSQL may keep its plan, where
-    ``IN (…)`` has one parameter per id and is a new statement for every count (about 1 ms a search)."""
-    return column == any_(bindparam(None, list(ids), type_=ARRAY(UUID(as_uuid=True))))
 
 
 def content_filters(

@@ -22,7 +22,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 def among(column: ColumnElement[Any], ids: Iterable[uuid.UUID]) -> ColumnElement[bool]:
     """SQL: ``column = ANY(ids)``, the ids sent as one array parameter. An erasure names every id a user
-    ever had, and an ``IN`` list takes one parameter per id (a statement takes at most 65,535)."""
+    ever had, and an ``IN`` list takes one parameter per id (a statement takes at most 65,535); search's
+    look-ups by id use it too, so their statement text is the same however many ids (parsed once)."""
     values = bindparam(None, list(ids), type_=ARRAY(UUID(as_uuid=True)))
     return column == any_(values)
 

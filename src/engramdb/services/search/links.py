@@ -9,9 +9,9 @@ from typing import Any
 from sqlalchemy import ColumnElement, func, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from engramdb.services.core.pseudonyms import among
 from engramdb.services.search.retrievers import MESSAGE_RANKING
 from engramdb.storage import tables as t
-from engramdb.storage.filters import among
 
 
 async def replies(

@@ -40,12 +40,13 @@ from sqlalchemy.sql.selectable import Select
 from engramdb.schemas.search import SearchRequest
 from engramdb.services.core import visibility
 from engramdb.services.core.caller import Caller
+from engramdb.services.core.pseudonyms import among
 from engramdb.services.core.runtime import Runtime
 from engramdb.services.search import contexts as search_contexts
 from engramdb.services.search import documents as search_docs
 from engramdb.services.search import graph as search_graph
 from engramdb.storage import tables as t
-from engramdb.storage.filters import among, content_filters, in_unexpired_session, unexpired
+from engramdb.storage.filters import content_filters, in_unexpired_session, unexpired
 from engramdb.storage.vector_type import Embedding
 from engramdb.storage.vectors import literal as model_literal
 
