@@ -20,6 +20,7 @@ from pydantic import BaseModel
 from engramdb.errors import ValidationFailed
 
 _SHOWN_CHARS = 100  # of an unknown name, in the answer
+_CACHED = "_engram_query_parameters"  # the route's ``declared`` table, kept on the route object
 
 
 def _repeats(annotation: Any) -> bool:
@@ -51,10 +52,14 @@ def declared(dependant: Dependant) -> dict[str, bool]:
 
 async def refuse_unknown(request: Request) -> None:
     """422 for any query parameter the matched route does not declare, before anything else is read."""
-    dependant = getattr(request.scope.get("route"), "dependant", None)
+    route = request.scope.get("route")
+    dependant = getattr(route, "dependant", None)
     if dependant is None:
         return
-    allowed = declared(dependant)
+    allowed: dict[str, bool] | None = getattr(route, _CACHED, None)
+    if allowed is None:  # worked out once per route, not on every request
+        allowed = declared(dependant)
+        setattr(route, _CACHED, allowed)
     unknown = [name[:_SHOWN_CHARS] for name in request.query_params if name not in allowed]
     if not unknown:
         _refuse_repeated(request, allowed)
