@@ -36,11 +36,14 @@ from engramdb.services.search import graph as search_graph
 from engramdb.services.tenancy.directory import find_external_user
 from engramdb.storage import tables as t
 
+# A candidate's fused score, the hit, and the parts of its score (a ScoreExplanation's fields, made into
+# one only for the results returned with ``explain``).
+Scored = tuple[float, retrievers.Hit, dict[str, Any]]
 _SESSION_POOL = 30  # how many of the best fused hits vote for their session
 _TABLES = {"messages": ("message", t.message), "memories": ("memory", t.memory)}
 
 
-def _session_coherence(scored: list[tuple[float, retrievers.Hit, ScoreExplanation]], weight: float) -> None:
+def _session_coherence(scored: list[Scored], weight: float) -> None:
     """Messages in the sessions that hold most of the strongest hits rise: a conversation that answers
     the query usually answers it in several turns. Each message's score is scaled by
     ``(1 + weight × share) / (1 + weight)``, where ``share`` is its session's part of the top-30 fused
@@ -57,9 +60,9 @@ def _session_coherence(scored: list[tuple[float, retrievers.Hit, ScoreExplanatio
         if hit.kind != "message":
             continue
         share = mass.get(hit.row["session_id"], 0.0) / best
-        explanation.session = share
-        explanation.final = final * (1 + weight * share) / (1 + weight)
-        scored[index] = (explanation.final, hit, explanation)
+        explanation["session"] = share
+        explanation["final"] = final * (1 + weight * share) / (1 + weight)
+        scored[index] = (explanation["final"], hit, explanation)
 
 
 def _names_in(query: str, name: str) -> bool:
@@ -230,12 +233,14 @@ async def _provenance(
     a pottery class!"), so it finds turns the query does not match. ``memory_lists``: the memory
     retrievers' lists."""
     fused: dict[uuid.UUID, float] = defaultdict(float)
+    memories: dict[uuid.UUID, dict[str, Any]] = {}
     for rows in memory_lists:
         for rank, row in enumerate(rows, start=1):
             fused[row["id"]] += 1 / (req.rrf_k + rank)
-    best = sorted(fused, key=lambda m: (-fused[m], str(m)))[:n]
+            memories[row["id"]] = row
+    best = sorted(fused, key=lambda m: (-fused[m], m))[:n]
     known = {key[1] for key in hits if key[0] == "message"}
-    ordered, rows = await links.sources(conn, messages, best, known)
+    ordered, rows = await links.sources(conn, messages, [memories[m] for m in best], known)
     for row in rows:
         hits.setdefault(("message", row["id"]), retrievers.Hit("message", row))
     for rank, message_id in enumerate(ordered[:n], start=1):
@@ -278,14 +283,15 @@ def _fuse(
     hits: dict[tuple[str, uuid.UUID], retrievers.Hit],
     linked: set[tuple[str, uuid.UUID]] | None,
     half_lives: Mapping[str, float],
-) -> list[tuple[float, retrievers.Hit, ScoreExplanation]]:
+) -> list[Scored]:
     """Reciprocal rank fusion, then the speaker, recency, importance, graph and session factors; best first.
     ``linked``: the hits tied to an entity the query names (None: the graph boost did not run). A memory's
     importance is its effective one: faded by its type's ``half_lives`` since it was last used."""
     now = datetime.now(UTC)
     w = req.weights
     when = dates.window(req.query, now) if w.time else None
-    scored: list[tuple[float, retrievers.Hit, ScoreExplanation]] = []
+    scored: list[Scored] = []
+    names: dict[str, bool] = {}  # speaker → named by the query
     for hit in hits.values():
         rrf = sum(
             weight / (req.rrf_k + rank)
@@ -300,7 +306,8 @@ def _fuse(
         recency = importance = faded = None
         named = None
         if w.name_match and hit.kind == "message" and hit.row.get("name"):
-            named = _names_in(req.query, hit.row["name"])
+            speaker = hit.row["name"]
+            named = names[speaker] if speaker in names else names.setdefault(speaker, _names_in(req.query, speaker))
             factor += w.name_match if named else 0.0
         if w.recency:
             recency = _recency(hit, now, w.recency_half_life_days)
@@ -318,33 +325,31 @@ def _fuse(
             graph = (hit.kind, hit.row["id"]) in linked
             factor += w.graph if graph else 0.0
         final = rrf * max(factor, 0.0)
-        explanation = ScoreExplanation(
-            vector_rank=hit.vector_rank,
-            vector_similarity=hit.vector_similarity,
-            vector_method=hit.vector_method,
-            neighbor_similarity=hit.neighbor_similarity,
-            name_match=named,
-            keyword_rank=hit.keyword_rank,
-            keyword_score=hit.keyword_score,
-            memory_rank=hit.memory_rank,
-            rrf=rrf,
-            recency=recency,
-            importance=importance,
-            decay=faded,
-            graph_match=graph,
-            time_match=timely,
-            final=final,
-        )
+        explanation = {
+            "vector_rank": hit.vector_rank,
+            "vector_similarity": hit.vector_similarity,
+            "vector_method": hit.vector_method,
+            "neighbor_similarity": hit.neighbor_similarity,
+            "name_match": named,
+            "keyword_rank": hit.keyword_rank,
+            "keyword_score": hit.keyword_score,
+            "memory_rank": hit.memory_rank,
+            "rrf": rrf,
+            "recency": recency,
+            "importance": importance,
+            "decay": faded,
+            "graph_match": graph,
+            "time_match": timely,
+            "final": final,
+        }
         scored.append((final, hit, explanation))
     if w.session and any(hit.kind == "message" for _, hit, _ in scored):
         _session_coherence(scored, w.session)
-    scored.sort(key=lambda s: (-s[0], str(s[1].row["id"])))
+    scored.sort(key=lambda s: (-s[0], s[1].row["id"]))
     return scored
 
 
-def _answers(
-    scored: list[tuple[float, retrievers.Hit, ScoreExplanation]], replies: list[dict[str, Any]], weight: float
-) -> None:
+def _answers(scored: list[Scored], replies: list[dict[str, Any]], weight: float) -> None:
     """Each turn that follows a question among the best hits gains ``weight`` × the question's score (read
     before any gain, so a chain of questions does not compound); a reply that no retriever found joins the
     hits. Sorts ``scored`` again."""
@@ -354,17 +359,15 @@ def _answers(
         index = place.get(("message", row["id"]))
         if index is None:
             place["message", row["id"]] = index = len(scored)
-            scored.append((0.0, retrievers.Hit("message", row), ScoreExplanation(rrf=0.0, final=0.0)))
+            scored.append((0.0, retrievers.Hit("message", row), {"rrf": 0.0, "final": 0.0}))
         final, hit, explanation = scored[index]
-        explanation.reply = gains[row["id"]]
-        explanation.final = final + explanation.reply
-        scored[index] = (explanation.final, hit, explanation)
-    scored.sort(key=lambda s: (-s[0], str(s[1].row["id"])))
+        explanation["reply"] = gains[row["id"]]
+        explanation["final"] = final + explanation["reply"]
+        scored[index] = (explanation["final"], hit, explanation)
+    scored.sort(key=lambda s: (-s[0], s[1].row["id"]))
 
 
-def _respond(
-    req: SearchRequest, scored: list[tuple[float, retrievers.Hit, ScoreExplanation]]
-) -> tuple[SearchResponse, list[tuple[uuid.UUID, float]]]:
+def _respond(req: SearchRequest, scored: list[Scored]) -> tuple[SearchResponse, list[tuple[uuid.UUID, float]]]:
     results = []
     accessed: list[tuple[uuid.UUID, float]] = []
     for final, hit, explanation in scored[: req.top_k]:
@@ -388,7 +391,7 @@ def _respond(
                 **{field: row.get(field) for field in search_graph.RESULT_FIELDS},
                 **{field: row.get(field) for field in search_docs.RESULT_FIELDS},
                 **{field: row.get(field) for field in search_contexts.RESULT_FIELDS},
-                explanation=explanation if req.explain else None,
+                explanation=ScoreExplanation(**explanation) if req.explain else None,
             )
         )
         if hit.kind == "memory":

@@ -77,11 +77,23 @@ _RANKING = {
         "occurred_at",
         "created_at",
         "updated_at",
+        "source_message_ids",  # the turns it was drawn from: provenance (links.sources) needs no look-up
     ),
     "chunk": search_docs.RANKING,
     search_contexts.KIND: search_contexts.RANKING,
 }
-MESSAGE_RANKING = _RANKING["message"]  # what services/search/links.py reads of the turns it adds
+
+
+def ranking(kind: str, table: Table) -> list[ColumnElement[Any]]:
+    """The columns a candidate of ``kind`` carries; a message also whether it asks something (``asks``:
+    its text holds a question mark), for the reply signal (services/search/links.py ``replies``), read
+    while the row is at hand rather than by one more statement."""
+    columns: list[ColumnElement[Any]] = [table.c[c] for c in _RANKING[kind]]
+    if kind == "message":
+        columns.append((func.strpos(table.c.content, "?") > 0).label("asks"))
+    return columns
+
+
 _FULL = {
     "message": ("user_id", "content", "role", "metadata", "tags"),
     "memory": ("user_id", "content", "memory_type", "metadata", "tags"),
@@ -156,7 +168,7 @@ async def vector(
     conds = [*conds, embedded_with(rt, table)]
     distance = cast(table.c.embedding, Embedding(rt.embedder.dimensions)).cosine_distance(qvec)
     similarity = _similarity(table, distance, qvec, rt.embedder.dimensions, context)
-    columns = [table.c[c] for c in _RANKING[kind]]
+    columns = ranking(kind, table)
     smooth = kind == "message" and neighbor > 0
     limit = rt.settings.exact_search_limit
     if matching <= limit:
@@ -306,7 +318,7 @@ async def keyword(
     every_word = cast(func.plainto_tsquery(language, literal(query)), Text)
     any_word = cast(func.replace(every_word, literal(" & "), literal(" | ")), TSQUERY)
     matched = (
-        select(*(table.c[c] for c in _RANKING[kind]), table.c.search_tsv, func.length(table.c.search_tsv).label("len"))
+        select(*ranking(kind, table), table.c.search_tsv, func.length(table.c.search_tsv).label("len"))
         .where(*conds, table.c.search_tsv.op("@@")(any_word))
         .cte("matched")
     )
@@ -333,7 +345,7 @@ async def keyword(
     norm = (_BM25_K1 + 1) / (1 + _BM25_K1 * (1 - _BM25_B + _BM25_B * matched.c.len / func.nullif(average, 0)))
     rank = per_row.c.idf * norm
     statement = (
-        select(*(matched.c[c] for c in _RANKING[kind]), rank.label("rank"), total.label("matching"))
+        select(*(matched.c[c.name] for c in ranking(kind, table)), rank.label("rank"), total.label("matching"))
         .select_from(matched.join(per_row, per_row.c.id == matched.c.id))
         .order_by(rank.desc(), matched.c.id)
         .limit(n)
