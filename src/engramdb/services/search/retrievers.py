@@ -333,7 +333,9 @@ async def keyword(
     )
     df = select(pairs.c.lexeme, func.count().label("df")).group_by(pairs.c.lexeme).cte("df")
     scope = [*conds, embedded_with(rt, table)] if count_embedded else conds
-    total = count(scope, rt.settings.exact_search_limit).scalar_subquery()
+    # A CTE, read twice (the IDF and the returned count) but counted once: a scalar subquery written twice
+    # would be run twice.
+    total = select(count(scope, rt.settings.exact_search_limit).cte("total").c[0]).scalar_subquery()
     idf = func.ln(1 + (func.greatest(total, df.c.df) - df.c.df + 0.5) / (df.c.df + 0.5))
     per_row = (
         select(pairs.c.id, func.sum(idf).label("idf"))
