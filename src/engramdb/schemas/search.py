@@ -90,7 +90,7 @@ class SearchWeights(StrictModel):
         '("on May 3, 2023", "in October 2023", "last week"; see the search docs).',
     )
     memory: float = Field(
-        default=0.5,
+        default=1.0,
         ge=0.0,
         le=4.0,
         description="Messages only: weight, in the fusion, of the list of messages that the memories matching "

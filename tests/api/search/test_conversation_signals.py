@@ -96,7 +96,7 @@ async def test_memories_bring_the_turns_they_were_drawn_from(org: Org) -> None:
     (found,) = await _search(org, query=query, **who)
     assert found["id"] == pottery["id"] and found["type"] == "message"
     assert found["explanation"]["memory_rank"] == 1
-    assert found["explanation"]["rrf"] == pytest.approx(0.5 / (5 + 1))
+    assert found["explanation"]["rrf"] == pytest.approx(1.0 / (5 + 1))  # weights.memory 1.0, rank 1, rrf_k 5
     # The turn is retrieved under the request's filters like any hit.
     assert await _search(org, query=query, **who, filters={"role": ["assistant"]}) == []
     # Hybrid: the memory retrievers' vector side brings the same turn.
