@@ -102,3 +102,34 @@ async def test_memories_bring_the_turns_they_were_drawn_from(org: Org) -> None:
     # Hybrid: the memory retrievers' vector side brings the same turn.
     hybrid = await _search(org, query=query, external_user_id="potter")
     assert hybrid[0]["id"] == pottery["id"] and hybrid[0]["explanation"]["memory_rank"] == 1
+
+
+async def test_each_question_pulls_its_own_reply_across_sessions_in_every_mode(org: Org) -> None:
+    trip = [
+        ("Bob", "Where did you go for the holidays?"),
+        ("Alice", "We drove up to the lakes and rented a cabin."),
+        ("Bob", "That sounds restful."),
+    ]
+    await _session(org, "twice", BOOK)
+    await _session(org, "twice", trip, "2024-04-10T10:00:00Z")
+    replies = {
+        "What did you take away from the book?": "It taught me to accept myself and that hard times pass.",
+        "Where did you go for the holidays?": "We drove up to the lakes and rented a cabin.",
+    }
+    query = "take away from the book, and where did you go for the holidays?"
+    for mode in ("keyword", "vector", "hybrid"):
+        found = await _search(org, query=query, mode=mode, external_user_id="twice", top_k=10)
+        by_content = {r["content"]: r for r in found}
+        for question, answer in replies.items():
+            assert question in by_content and answer in by_content, (mode, list(by_content))
+            gain = by_content[answer]["explanation"]["reply"]
+            assert gain == pytest.approx(0.4 * by_content[question]["score"], rel=1e-6), mode
+        # No other turn gains: the statements among the hits ask nothing.
+        others = [r for r in found if r["content"] not in replies.values()]
+        assert {r["explanation"]["reply"] for r in others} == {None}, mode
+    # Without ``explain`` no explanation is built, and the candidates' working columns stay inside.
+    r = await org.client.post("/v1/search", json={"types": ["messages"], "query": query, "external_user_id": "twice"})
+    assert r.status_code == 200, r.text
+    for result in r.json()["results"]:
+        assert result["explanation"] is None
+        assert not {"asks", "source_message_ids", "seq", "rank", "similarity"} & result.keys()

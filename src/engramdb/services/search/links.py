@@ -17,13 +17,13 @@ from engramdb.storage import tables as t
 async def replies(
     conn: AsyncConnection, conds: list[ColumnElement[bool]], asked: list[dict[str, Any]]
 ) -> list[dict[str, Any]]:
-    """The turn after each message row of ``asked`` that asks something (its ``asks`` column: its text
-    holds a question mark), under ``conds``, with the ranking columns and ``question_id``. In a
+    """The turn after each message row of ``asked`` that asks something (its ``content`` holds a question
+    mark), under ``conds``, with the ranking columns and ``question_id``. In a
     conversation the answer to a question is usually the next turn, and a query often matches the
     question better than its answer ("What did you take away from the book?" → "It taught me
     self-acceptance"). A single-table statement: a self-join of the partitioned message table cost more
     to plan (~10 ms) than to run."""
-    after = {(row["session_id"], row["seq"] + 1): row["id"] for row in asked if row.get("asks")}
+    after = {(row["session_id"], row["seq"] + 1): row["id"] for row in asked if "?" in row["content"]}
     if not after:
         return []
     msg = t.message

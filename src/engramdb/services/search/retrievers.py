@@ -67,7 +67,10 @@ _ITERATIVE_ON = text(
 # Candidates carry only what fusion needs; the top_k winners are read whole afterwards (reading every
 # candidate's content, metadata and tags cost more than the retrieval itself).
 _RANKING = {
-    "message": ("id", "session_id", "seq", "name", "occurred_at", "created_at"),
+    # A message's content too, for the reply signal (does it ask something?, services/search/links.py):
+    # only the rows returned are read whole (the content of a row with vectors is usually stored out of
+    # line), where a test in SQL would read it for every row the retriever scans.
+    "message": ("id", "session_id", "seq", "name", "occurred_at", "created_at", "content"),
     "memory": (
         "id",
         "session_id",
@@ -85,13 +88,8 @@ _RANKING = {
 
 
 def ranking(kind: str, table: Table) -> list[ColumnElement[Any]]:
-    """The columns a candidate of ``kind`` carries; a message also whether it asks something (``asks``:
-    its text holds a question mark), for the reply signal (services/search/links.py ``replies``), read
-    while the row is at hand rather than by one more statement."""
-    columns: list[ColumnElement[Any]] = [table.c[c] for c in _RANKING[kind]]
-    if kind == "message":
-        columns.append((func.strpos(table.c.content, "?") > 0).label("asks"))
-    return columns
+    """The columns a candidate of ``kind`` carries."""
+    return [table.c[c] for c in _RANKING[kind]]
 
 
 _FULL = {

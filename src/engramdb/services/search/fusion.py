@@ -1,0 +1,178 @@
+"""Fusion of the retrievers' lists into one ranking (services/search/hybrid.py): reciprocal rank fusion,
+then the speaker, recency, importance, time, graph and session factors, and the reply signal."""
+
+from __future__ import annotations
+
+import math
+import re
+import uuid
+from collections import defaultdict
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any, TypedDict
+
+from engramdb.schemas.search import SearchRequest
+from engramdb.services.memory import decay
+from engramdb.services.search import dates, retrievers
+from engramdb.services.search import graph as search_graph
+
+
+class Parts(TypedDict, total=False):
+    """The parts of a candidate's score: ScoreExplanation's fields (keys checked by mypy), made into one
+    only for the results returned with ``explain`` (a pydantic object per candidate cost more)."""
+
+    vector_rank: int | None
+    vector_similarity: float | None
+    neighbor_similarity: float | None
+    vector_method: str | None
+    keyword_rank: int | None
+    keyword_score: float | None
+    memory_rank: int | None
+    rrf: float
+    recency: float | None
+    importance: float | None
+    decay: float | None
+    name_match: bool | None
+    session: float | None
+    reply: float | None
+    time_match: bool | None
+    graph_match: bool | None
+    final: float
+
+
+Scored = tuple[float, retrievers.Hit, Parts]  # a candidate's fused score, the hit, and its parts
+SESSION_POOL = 30  # how many of the best fused hits vote for their session
+
+
+def _session_coherence(scored: list[Scored], weight: float) -> None:
+    """Messages in the sessions that hold most of the strongest hits rise: a conversation that answers
+    the query usually answers it in several turns. Each message's score is scaled by
+    ``(1 + weight × share) / (1 + weight)``, where ``share`` is its session's part of the top-30 fused
+    score relative to the best session's: messages of the best session keep their score and the others
+    sink, so memories (which have no session to vote for) are not pushed down."""
+    mass: dict[uuid.UUID, float] = defaultdict(float)
+    for final, hit, _ in sorted(scored, key=lambda s: -s[0])[:SESSION_POOL]:
+        if hit.kind == "message":
+            mass[hit.row["session_id"]] += final
+    if not mass:
+        return
+    best = max(mass.values())
+    for index, (final, hit, explanation) in enumerate(scored):
+        if hit.kind != "message":
+            continue
+        share = mass.get(hit.row["session_id"], 0.0) / best
+        explanation["session"] = share
+        explanation["final"] = final * (1 + weight * share) / (1 + weight)
+        scored[index] = (explanation["final"], hit, explanation)
+
+
+def _names_in(query: str, name: str) -> bool:
+    """Whether the query names this speaker (whole words, any case): questions about a person are mostly
+    answered by what that person said."""
+    return re.search(rf"(?<!\w){re.escape(name.lower())}(?!\w)", query.lower()) is not None
+
+
+def _recency(hit: retrievers.Hit, now: datetime, half_life_days: float) -> float:
+    """``2^(−age/half-life)``, the age counted from when the hit happened in the world (event time), not
+    from when Engram stored it, so an imported history is not all new: a message's ``occurred_at``; a
+    memory's ``occurred_at``, else when it was last said (``said_at``); a fact's ``valid_from``, else when
+    it was recorded, and 0 once it no longer holds (``valid_until`` passed: history, not current); for
+    anything else ``created_at``."""
+    row = hit.row
+    if hit.kind == "fact":
+        if row.get("valid_until") is not None and row["valid_until"] <= now:
+            return 0.0
+        when = row.get("valid_from") or row["created_at"]
+    else:
+        when = row.get("occurred_at") or row.get("said_at") or row["created_at"]
+    age_days = max(0.0, (now - when).total_seconds() / 86_400)
+    return math.exp(-math.log(2) * age_days / half_life_days)
+
+
+def fuse(
+    req: SearchRequest,
+    hits: dict[tuple[str, uuid.UUID], retrievers.Hit],
+    linked: set[tuple[str, uuid.UUID]] | None,
+    half_lives: Mapping[str, float],
+) -> list[Scored]:
+    """Reciprocal rank fusion, then the speaker, recency, importance, graph and session factors; best first.
+    ``linked``: the hits tied to an entity the query names (None: the graph boost did not run). A memory's
+    importance is its effective one: faded by its type's ``half_lives`` since it was last used."""
+    now = datetime.now(UTC)
+    w = req.weights
+    when = dates.window(req.query, now) if w.time else None
+    scored: list[Scored] = []
+    names: dict[str, bool] = {}  # speaker → named by the query
+    for hit in hits.values():
+        rrf = sum(
+            weight / (req.rrf_k + rank)
+            for rank, weight in (
+                (hit.vector_rank, w.vector),
+                (hit.keyword_rank, w.keyword),
+                (hit.memory_rank, w.memory),
+            )
+            if rank is not None
+        )
+        factor = 1.0
+        recency = importance = faded = None
+        named = None
+        if w.name_match and hit.kind == "message" and hit.row.get("name"):
+            speaker = hit.row["name"]
+            named = names[speaker] if speaker in names else names.setdefault(speaker, _names_in(req.query, speaker))
+            factor += w.name_match if named else 0.0
+        if w.recency:
+            recency = _recency(hit, now, w.recency_half_life_days)
+            factor += w.recency * recency
+        if w.importance and hit.kind == "memory":
+            faded = decay.factor(hit.row, now, half_lives)
+            importance = float(hit.row["importance"]) * faded
+            factor += w.importance * (2 * importance - 1)
+        timely = None
+        if when is not None and hit.kind in ("message", "memory") and hit.row.get("occurred_at") is not None:
+            timely = when[0] <= hit.row["occurred_at"] < when[1]
+            factor += w.time if timely else 0.0
+        graph = None
+        if linked is not None and hit.kind in search_graph.LINKED:
+            graph = (hit.kind, hit.row["id"]) in linked
+            factor += w.graph if graph else 0.0
+        final = rrf * max(factor, 0.0)
+        explanation: Parts = {
+            "vector_rank": hit.vector_rank,
+            "vector_similarity": hit.vector_similarity,
+            "vector_method": hit.vector_method,
+            "neighbor_similarity": hit.neighbor_similarity,
+            "name_match": named,
+            "keyword_rank": hit.keyword_rank,
+            "keyword_score": hit.keyword_score,
+            "memory_rank": hit.memory_rank,
+            "rrf": rrf,
+            "recency": recency,
+            "importance": importance,
+            "decay": faded,
+            "graph_match": graph,
+            "time_match": timely,
+            "final": final,
+        }
+        scored.append((final, hit, explanation))
+    if w.session and any(hit.kind == "message" for _, hit, _ in scored):
+        _session_coherence(scored, w.session)
+    scored.sort(key=lambda s: (-s[0], s[1].row["id"]))
+    return scored
+
+
+def answers(scored: list[Scored], replies: list[dict[str, Any]], weight: float) -> None:
+    """Each turn that follows a question among the best hits gains ``weight`` × the question's score (read
+    before any gain, so a chain of questions does not compound); a reply that no retriever found joins the
+    hits. Sorts ``scored`` again."""
+    place = {(hit.kind, hit.row["id"]): index for index, (_, hit, _) in enumerate(scored)}
+    gains = {row["id"]: weight * scored[place["message", row.pop("question_id")]][0] for row in replies}
+    for row in replies:
+        index = place.get(("message", row["id"]))
+        if index is None:
+            place["message", row["id"]] = index = len(scored)
+            scored.append((0.0, retrievers.Hit("message", row), {"rrf": 0.0, "final": 0.0}))
+        final, hit, explanation = scored[index]
+        gain = explanation["reply"] = gains[row["id"]]
+        explanation["final"] = final + gain
+        scored[index] = (explanation["final"], hit, explanation)
+    scored.sort(key=lambda s: (-s[0], s[1].row["id"]))

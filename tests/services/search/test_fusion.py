@@ -1,0 +1,95 @@
+"""Fusion of the retrievers' lists (services/search/fusion.py), on hand-made candidates: no database."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from engramdb.schemas.search import ScoreExplanation, SearchRequest
+from engramdb.services.search import fusion
+from engramdb.services.search.retrievers import Hit
+
+WHEN = datetime(2024, 3, 2, 10, tzinfo=UTC)
+
+
+def _message(session: uuid.UUID, seq: int, name: str = "Alice", **ranks: Any) -> Hit:
+    row = {"id": uuid.uuid4(), "session_id": session, "seq": seq, "name": name, "occurred_at": WHEN}
+    return Hit("message", row, **ranks)
+
+
+def _request(**weights: float) -> SearchRequest:
+    return SearchRequest.model_validate({"query": "what did Bob cook", "weights": weights})
+
+
+def _fused(req: SearchRequest, *hits: Hit) -> list[fusion.Scored]:
+    return fusion.fuse(req, {(h.kind, h.row["id"]): h for h in hits}, None, {})
+
+
+def test_reciprocal_rank_fusion_counts_each_list_by_its_weight() -> None:
+    s = uuid.uuid4()
+    both = _message(s, 1, vector_rank=1, keyword_rank=2)
+    memory_only = _message(s, 2, memory_rank=1)
+    req = _request(session=0, name_match=0, time=0, memory=0.5, keyword=2.0)
+    (first, second) = _fused(req, memory_only, both)
+    k = req.rrf_k
+    assert first[1] is both and first[0] == pytest.approx(1 / (k + 1) + 2.0 / (k + 2))
+    assert second[1] is memory_only and second[0] == pytest.approx(0.5 / (k + 1))
+    assert second[2]["memory_rank"] == 1 and second[2]["vector_rank"] is None
+
+
+def test_the_parts_are_exactly_the_explanations_fields() -> None:
+    s = uuid.uuid4()
+    scored = _fused(_request(), _message(s, 1, name="Bob", vector_rank=1), _message(s, 2, keyword_rank=1))
+    for final, _, parts in scored:
+        assert set(parts) <= set(ScoreExplanation.model_fields)  # a misspelt key would be dropped silently
+        assert ScoreExplanation(**parts).final == final
+    bob = next(parts for _, hit, parts in scored if hit.row["name"] == "Bob")
+    assert bob["name_match"] is True
+
+
+def test_a_speaker_the_query_names_rises() -> None:
+    s = uuid.uuid4()
+    alice, bob = _message(s, 1, "Alice", vector_rank=1), _message(s, 2, "Bob", vector_rank=2)
+    scored = _fused(_request(session=0, time=0, name_match=1.0), alice, bob)
+    assert [hit for _, hit, _ in scored] == [bob, alice]  # 2 × 1/(k+2) beats 1/(k+1)
+
+
+def test_the_sessions_holding_the_strongest_hits_keep_their_score_and_the_others_sink() -> None:
+    strong, weak = uuid.uuid4(), uuid.uuid4()
+    hits = [_message(strong, 1, vector_rank=1), _message(strong, 2, vector_rank=2), _message(weak, 1, vector_rank=3)]
+    req = _request(name_match=0, time=0, session=0.5)
+    scored = {hit.row["id"]: (final, parts) for final, hit, parts in _fused(req, *hits)}
+    k = req.rrf_k
+    best, other = scored[hits[0].row["id"]], scored[hits[2].row["id"]]
+    assert best[1]["session"] == 1.0 and best[0] == pytest.approx(1 / (k + 1))
+    share = (1 / (k + 3)) / (1 / (k + 1) + 1 / (k + 2))
+    assert other[1]["session"] == pytest.approx(share)
+    assert other[0] == pytest.approx((1 / (k + 3)) * (1 + 0.5 * share) / 1.5)
+
+
+def test_a_reply_gains_a_share_of_its_questions_score_and_gains_do_not_compound() -> None:
+    s = uuid.uuid4()
+    question = _message(s, 1, vector_rank=1)
+    answer_found = _message(s, 2, vector_rank=5)  # also a question: its own reply gains from its score before
+    scored = _fused(_request(session=0, name_match=0, time=0), question, answer_found)
+    before = {hit.row["id"]: final for final, hit, _ in scored}
+    unseen = {"id": uuid.uuid4(), "session_id": s, "seq": 3, "name": "Bob", "occurred_at": WHEN}
+    replies = [
+        {**answer_found.row, "question_id": question.row["id"]},
+        {**unseen, "question_id": answer_found.row["id"]},
+    ]
+    fusion.answers(scored, replies, 0.4)
+    after = {hit.row["id"]: (final, parts) for final, hit, parts in scored}
+    gain = 0.4 * before[question.row["id"]]
+    assert after[answer_found.row["id"]][0] == pytest.approx(before[answer_found.row["id"]] + gain)
+    # The turn no retriever found joins, with 0.4 × the score its question had before any gain.
+    assert after[unseen["id"]][0] == pytest.approx(0.4 * before[answer_found.row["id"]])
+    assert after[unseen["id"]][1] == {
+        "rrf": 0.0,
+        "final": after[unseen["id"]][0],
+        "reply": pytest.approx(0.4 * before[answer_found.row["id"]]),
+    }
+    assert [final for final, _, _ in scored] == sorted((final for final, _, _ in scored), reverse=True)
