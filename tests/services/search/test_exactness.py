@@ -130,3 +130,27 @@ async def test_a_scope_rare_in_the_index_gets_its_top_10_from_the_index(loaded, 
             assert await conn.scalar(text("SELECT current_setting('hnsw.iterative_scan')")) == "off"
     finally:
         await steered.dispose()
+
+
+async def test_the_index_path_borrows_the_same_neighbour_similarity_as_the_exact_scan(loaded) -> None:  # type: ignore[no-untyped-def]
+    """A turn's score borrows 0.4 × its most similar adjacent turn's: the exact scan reads the neighbours
+    with window functions, the index path looks them up by (session, seq); both must agree."""
+    rt, _, user, _, org_id, _ = loaded
+    on_index = Runtime.build(rt.settings.model_copy(update={"exact_search_limit": 0}), rt.db, embedder=rt.embedder)
+    conds = [tables.message.c.org_id == org_id, tables.message.c.user_id == user]
+    (vector,) = await rt.embedder.embed_batch(["coffee with my sister"], kind="query")
+    async with rt.db.tenant(org_id) as conn:
+        exact, how = await retrievers.vector(
+            conn, rt, "message", tables.message, conds, vector, 30, 0.4, 100, org_id, 0
+        )
+        indexed, method = await retrievers.vector(
+            conn, on_index, "message", tables.message, conds, vector, 30, 0.4, 100, org_id, 0
+        )
+    assert (how, method) == ("exact", "hnsw") and len(exact) == len(indexed) == 30
+    by_id = {row["id"]: row for row in exact}
+    shared = [row for row in indexed if row["id"] in by_id]
+    assert len(shared) >= 10
+    for row in shared:
+        assert row["neighbor_similarity"] is not None  # every turn of the session but its ends has one
+        assert row["neighbor_similarity"] == pytest.approx(by_id[row["id"]]["neighbor_similarity"], abs=1e-6)
+        assert row["score"] == pytest.approx(row["similarity"] + 0.4 * row["neighbor_similarity"], abs=1e-6)

@@ -110,7 +110,7 @@ async def _search(
         if provenance and messages is not None:
             await _provenance(conn, req, n, memory_lists, hits, messages)
         if req.weights.recency:
-            await retrievers.said_at(conn, caller.org_id, hits.values())
+            await links.said_at(conn, caller.org_id, hits.values())
         linked = await search_graph.graph_links(conn, caller, req, user_id, [(h.kind, h.row) for h in hits.values()])
         half_lives = rt.settings.decay_half_life_days  # the organization's own, where importance counts
         if req.weights.importance and any(hit.kind == "memory" for hit in hits.values()):

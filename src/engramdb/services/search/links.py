@@ -1,17 +1,20 @@
 """Hits that follow links from other hits rather than match the query (services/search/hybrid.py): the
-turn after a question, and the turns a memory was extracted from (its provenance)."""
+turn after a question, and the turns a memory was extracted from (its provenance, which also dates a
+memory with no time of its own for recency)."""
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import ARRAY, UUID, BigInteger, ColumnElement, bindparam, func, select
+from sqlalchemy import ColumnElement, any_, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from engramdb.services.core.pseudonyms import among
-from engramdb.services.search.retrievers import ranking
+from engramdb.services.search.retrievers import Hit, ranking
 from engramdb.storage import tables as t
+from engramdb.storage.filters import at_turns
 
 
 async def replies(
@@ -27,19 +30,7 @@ async def replies(
     if not after:
         return []
     msg = t.message
-    # The wanted (session, seq) pairs as two arrays joined in: one statement text whatever their number (a
-    # row-value IN list is a new statement, planned anew, for every length: 5-8 ms at 50 pairs).
-    sessions, seqs = zip(*after, strict=True)
-    wanted = (
-        func.unnest(
-            bindparam("sessions", list(sessions), type_=ARRAY(UUID(as_uuid=True))),
-            bindparam("seqs", list(seqs), type_=ARRAY(BigInteger)),
-        )
-        .table_valued("session_id", "seq")
-        .render_derived(name="wanted")
-    )
-    on = (msg.c.session_id == wanted.c.session_id) & (msg.c.seq == wanted.c.seq)
-    statement = select(*ranking("message", msg)).select_from(msg.join(wanted, on)).where(*conds)
+    statement = select(*ranking("message", msg)).select_from(at_turns(msg, list(after))).where(*conds)
     rows = [dict(r) for r in (await conn.execute(statement)).mappings().all()]
     for row in rows:
         row["question_id"] = after[row["session_id"], row["seq"]]
@@ -64,3 +55,21 @@ async def sources(
         rows = [dict(r) for r in (await conn.execute(statement)).mappings().all()]
     visible = {r["id"] for r in rows} | known
     return [m for m in ordered if m in visible], rows
+
+
+async def said_at(conn: AsyncConnection, org_id: uuid.UUID, hits: Iterable[Hit]) -> None:
+    """Set ``said_at`` on the memory candidates with no event time of their own (``occurred_at``): the
+    latest ``occurred_at`` of the messages they were drawn from, so recency dates an imported history by
+    when things were said, not by the import. One query for all of them, run only when recency counts."""
+    undated = {hit.row["id"]: hit for hit in hits if hit.kind == "memory" and hit.row.get("occurred_at") is None}
+    if not undated:
+        return
+    mem, msg = t.memory, t.message
+    query = (
+        select(mem.c.id, func.max(msg.c.occurred_at).label("said_at"))
+        .select_from(mem.join(msg, (msg.c.org_id == mem.c.org_id) & (msg.c.id == any_(mem.c.source_message_ids))))
+        .where(mem.c.org_id == org_id, among(mem.c.id, undated))
+        .group_by(mem.c.id)
+    )
+    for row in await conn.execute(query):
+        undated[row.id].row["said_at"] = row.said_at

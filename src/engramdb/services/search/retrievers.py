@@ -12,7 +12,6 @@ pgvector 0.8's iterative scan (it goes on through the graph until enough rows pa
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,7 +20,6 @@ from sqlalchemy import (
     Float,
     Table,
     Text,
-    any_,
     bindparam,
     case,
     cast,
@@ -31,7 +29,6 @@ from sqlalchemy import (
     select,
     text,
     true,
-    tuple_,
 )
 from sqlalchemy.dialects.postgresql import TSQUERY
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -46,7 +43,7 @@ from engramdb.services.search import contexts as search_contexts
 from engramdb.services.search import documents as search_docs
 from engramdb.services.search import graph as search_graph
 from engramdb.storage import tables as t
-from engramdb.storage.filters import content_filters, in_unexpired_session, unexpired
+from engramdb.storage.filters import at_turns, content_filters, in_unexpired_session, unexpired
 from engramdb.storage.vector_type import Embedding
 from engramdb.storage.vectors import literal as model_literal
 
@@ -268,8 +265,10 @@ async def _smooth_with_neighbors(
 ) -> None:
     """The index path's version of the window in the exact path: look the adjacent turns up."""
     wanted = {(r["session_id"], r["seq"] + d) for r in found for d in (-1, 1)}
-    query = select(table.c.session_id, table.c.seq, similarity.label("similarity")).where(
-        *conds, tuple_(table.c.session_id, table.c.seq).in_(list(wanted))
+    query = (
+        select(table.c.session_id, table.c.seq, similarity.label("similarity"))
+        .select_from(at_turns(table, list(wanted)))
+        .where(*conds)
     )
     sims = {(r.session_id, r.seq): r.similarity for r in await conn.execute(query)}
     for row in found:
@@ -352,24 +351,6 @@ async def keyword(
     )
     rows = [dict(r) for r in (await conn.execute(statement)).mappings().all()]
     return rows, (rows[0]["matching"] if rows and count_embedded else None)
-
-
-async def said_at(conn: AsyncConnection, org_id: uuid.UUID, hits: Iterable[Hit]) -> None:
-    """Set ``said_at`` on the memory candidates with no event time of their own (``occurred_at``): the
-    latest ``occurred_at`` of the messages they were drawn from, so recency dates an imported history by
-    when things were said, not by the import. One query for all of them, run only when recency counts."""
-    undated = {hit.row["id"]: hit for hit in hits if hit.kind == "memory" and hit.row.get("occurred_at") is None}
-    if not undated:
-        return
-    mem, msg = t.memory, t.message
-    query = (
-        select(mem.c.id, func.max(msg.c.occurred_at).label("said_at"))
-        .select_from(mem.join(msg, (msg.c.org_id == mem.c.org_id) & (msg.c.id == any_(mem.c.source_message_ids))))
-        .where(mem.c.org_id == org_id, among(mem.c.id, undated))
-        .group_by(mem.c.id)
-    )
-    for row in await conn.execute(query):
-        undated[row.id].row["said_at"] = row.said_at
 
 
 async def hydrate(conn: AsyncConnection, winners: list[Hit]) -> list[Hit]:
