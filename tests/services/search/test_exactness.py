@@ -132,10 +132,27 @@ async def test_a_scope_rare_in_the_index_gets_its_top_10_from_the_index(loaded, 
         await steered.dispose()
 
 
-async def test_the_index_path_borrows_the_same_neighbour_similarity_as_the_exact_scan(loaded) -> None:  # type: ignore[no-untyped-def]
+async def test_the_index_path_borrows_the_same_neighbour_similarity_as_the_exact_scan(  # type: ignore[no-untyped-def]
+    loaded, database_url: str
+) -> None:
     """A turn's score borrows 0.4 × its most similar adjacent turn's: the exact scan reads the neighbours
-    with window functions, the index path looks them up by (session, seq); both must agree."""
-    rt, _, user, _, org_id, _ = loaded
+    with window functions, the index path looks them up by (session, seq); both must agree. Two sessions
+    with the same sequence numbers: a neighbour is the adjacent turn of the same session only."""
+    rt, _, _, _, org_id, _ = loaded
+    user = uuid.uuid4()
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute("INSERT INTO user_account (org_id, id) VALUES (%s, %s)", (org_id, user))
+        for _ in range(2):
+            session = uuid.uuid4()
+            conn.execute("INSERT INTO session (org_id, id, user_id) VALUES (%s, %s, %s)", (org_id, session, user))
+            conn.execute(
+                """INSERT INTO message (org_id, id, session_id, seq, user_id, role, content, content_hash,
+                                        occurred_at, embedding, embedding_model)
+                   SELECT %s, gen_random_uuid(), %s, g, %s, 'user', 'turn ' || g, '\\x00', now(),
+                          (SELECT array_agg(random() - 0.5)::vector FROM generate_series(1, 384) WHERE g > 0), %s
+                   FROM generate_series(1, 50) g""",
+                (org_id, session, user, MODEL),
+            )
     on_index = Runtime.build(rt.settings.model_copy(update={"exact_search_limit": 0}), rt.db, embedder=rt.embedder)
     conds = [tables.message.c.org_id == org_id, tables.message.c.user_id == user]
     (vector,) = await rt.embedder.embed_batch(["coffee with my sister"], kind="query")
@@ -151,6 +168,6 @@ async def test_the_index_path_borrows_the_same_neighbour_similarity_as_the_exact
     shared = [row for row in indexed if row["id"] in by_id]
     assert len(shared) >= 10
     for row in shared:
-        assert row["neighbor_similarity"] is not None  # every turn of the session but its ends has one
+        assert row["neighbor_similarity"] is not None  # every turn has at least one neighbour
         assert row["neighbor_similarity"] == pytest.approx(by_id[row["id"]]["neighbor_similarity"], abs=1e-6)
         assert row["score"] == pytest.approx(row["similarity"] + 0.4 * row["neighbor_similarity"], abs=1e-6)

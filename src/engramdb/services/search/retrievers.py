@@ -62,11 +62,11 @@ _ITERATIVE_ON = text(
     " ELSE set_config('hnsw.ef_search', :ef, true) IS NULL END"
 )
 # Candidates carry only what fusion needs; the top_k winners are read whole afterwards (reading every
-# candidate's content, metadata and tags cost more than the retrieval itself).
+# candidate's metadata and tags cost more than the retrieval itself).
 _RANKING = {
-    # A message's content too, for the reply signal (does it ask something?, services/search/links.py):
-    # only the rows returned are read whole (the content of a row with vectors is usually stored out of
-    # line), where a test in SQL would read it for every row the retriever scans.
+    # A message's content too, for the reply signal (does it ask something?, services/search/links.py).
+    # It is passed through, so only the candidates a statement returns are read whole (the content of a
+    # row with vectors is usually stored out of line); a test in SQL would read it for every row scanned.
     "message": ("id", "session_id", "seq", "name", "occurred_at", "created_at", "content"),
     "memory": (
         "id",
@@ -90,7 +90,7 @@ def ranking(kind: str, table: Table) -> list[ColumnElement[Any]]:
 
 
 _FULL = {
-    "message": ("user_id", "content", "role", "metadata", "tags"),
+    "message": ("user_id", "role", "metadata", "tags"),  # content: already a candidate's (_RANKING)
     "memory": ("user_id", "content", "memory_type", "metadata", "tags"),
 }
 
