@@ -118,7 +118,9 @@ def fuse(
         named = None
         if w.name_match and hit.kind == "message" and hit.row.get("name"):
             speaker = hit.row["name"]
-            named = names[speaker] if speaker in names else names.setdefault(speaker, _names_in(req.query, speaker))
+            if speaker not in names:
+                names[speaker] = _names_in(req.query, speaker)
+            named = names[speaker]
             factor += w.name_match if named else 0.0
         if w.recency:
             recency = _recency(hit, now, w.recency_half_life_days)

@@ -344,7 +344,7 @@ async def keyword(
     norm = (_BM25_K1 + 1) / (1 + _BM25_K1 * (1 - _BM25_B + _BM25_B * matched.c.len / func.nullif(average, 0)))
     rank = per_row.c.idf * norm
     statement = (
-        select(*(matched.c[c.name] for c in ranking(kind, table)), rank.label("rank"), total.label("matching"))
+        select(*(matched.c[c] for c in _RANKING[kind]), rank.label("rank"), total.label("matching"))
         .select_from(matched.join(per_row, per_row.c.id == matched.c.id))
         .order_by(rank.desc(), matched.c.id)
         .limit(n)
@@ -354,7 +354,7 @@ async def keyword(
 
 
 async def hydrate(conn: AsyncConnection, winners: list[Hit]) -> list[Hit]:
-    """Read the rest of each winner's row (content, metadata, tags, ...); a winner deleted by another
+    """Read the rest of each winner's row (metadata, tags, ...; a memory's content); a winner deleted by another
     request since the candidates were read (a new snapshot per statement) is left out."""
     present: set[tuple[str, uuid.UUID]] = set()
     for kind in dict.fromkeys(hit.kind for hit in winners):
