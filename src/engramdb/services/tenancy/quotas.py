@@ -74,7 +74,10 @@ def defaults(settings: Settings) -> dict[RouteClass, tuple[int, int]]:
 
 
 # A counter's moves, each of ``us`` microseconds (an interval W/N rounded to a microsecond, at least one).
-_OK = "greatest(c.tat, now()) - now() <= (excluded.tat - now()) * ({burst} - 1)"
+# The clock is read when the row is locked (``clock_timestamp()``, not the statement's start ``now()``): a
+# statement that waited for the lock must not judge a counter another one just moved by an older clock.
+_NOW = "clock_timestamp()"
+_OK = "greatest(c.tat, {now}) - {now} <= {us} * interval '1 microsecond' * ({burst} - 1)"
 _HIT = text(
     """
 WITH cfg AS (
@@ -92,25 +95,27 @@ WITH cfg AS (
     FROM policy, cfg
 ), key_hit AS (
   INSERT INTO rate_counter AS c (org_id, key_id, route_class, tat, refused)
-  SELECT :org_id, :key_id, :cls, now() + key_us * interval '1 microsecond', false FROM rates WHERE per_key > 0
+  SELECT :org_id, :key_id, :cls, {now} + key_us * interval '1 microsecond', false FROM rates WHERE per_key > 0
   ON CONFLICT (org_id, key_id, route_class) DO UPDATE
-     SET tat = CASE WHEN {key_ok} THEN greatest(c.tat, now()) + (excluded.tat - now()) ELSE c.tat END,
+     SET tat = CASE WHEN {key_ok} THEN greatest(c.tat, {now}) + (SELECT key_us FROM rates) * interval '1 microsecond'
+                    ELSE c.tat END,
          refused = NOT ({key_ok})
-  RETURNING c.tat, c.refused
+  RETURNING extract(epoch FROM c.tat - {now}) * 1e6 AS ahead_us, c.refused
 ), org_hit AS (
   INSERT INTO rate_counter AS c (org_id, key_id, route_class, tat, refused)
-  SELECT :org_id, :org_row, :cls, now() + org_us * interval '1 microsecond', false FROM rates
+  SELECT :org_id, :org_row, :cls, {now} + org_us * interval '1 microsecond', false FROM rates
    WHERE per_org > 0 AND NOT EXISTS (SELECT 1 FROM key_hit WHERE refused)
   ON CONFLICT (org_id, key_id, route_class) DO UPDATE
-     SET tat = CASE WHEN {org_ok} THEN greatest(c.tat, now()) + (excluded.tat - now()) ELSE c.tat END,
+     SET tat = CASE WHEN {org_ok} THEN greatest(c.tat, {now}) + (SELECT org_us FROM rates) * interval '1 microsecond'
+                    ELSE c.tat END,
          refused = NOT ({org_ok})
-  RETURNING c.tat, c.refused
+  RETURNING extract(epoch FROM c.tat - {now}) * 1e6 AS ahead_us, c.refused
 ), verdict AS (
   SELECT r.*,
          coalesce(k.refused, false) AS key_refused,
          coalesce(o.refused, false) AS org_refused,
-         extract(epoch FROM k.tat - now()) * 1e6 AS key_ahead_us,
-         extract(epoch FROM o.tat - now()) * 1e6 AS org_ahead_us
+         k.ahead_us AS key_ahead_us,
+         o.ahead_us AS org_ahead_us
     FROM rates r LEFT JOIN key_hit k ON true LEFT JOIN org_hit o ON true
 ), tally AS (
   INSERT INTO request_tally AS t (org_id, day, route_class, requests, refused)
@@ -120,7 +125,11 @@ WITH cfg AS (
      SET requests = t.requests + 1, refused = t.refused + excluded.refused
 )
 SELECT * FROM verdict
-""".format(key_ok=_OK.format(burst="(SELECT key_b FROM rates)"), org_ok=_OK.format(burst="(SELECT org_b FROM rates)"))
+""".format(
+        now=_NOW,
+        key_ok=_OK.format(now=_NOW, us="(SELECT key_us FROM rates)", burst="(SELECT key_b FROM rates)"),
+        org_ok=_OK.format(now=_NOW, us="(SELECT org_us FROM rates)", burst="(SELECT org_b FROM rates)"),
+    )
 )
 # A request its organization refused gives back the move its key's counter made for it.
 _GIVE_BACK = text(
