@@ -10,8 +10,11 @@ from pathlib import Path
 
 import httpx
 import pytest
+from fastapi.routing import APIRoute
 from prometheus_client.parser import text_string_to_metric_families
 
+from engramdb.api import metrics
+from engramdb.api.app import V1_ROUTERS, create_app
 from engramdb.config import Settings
 from tests.conftest import Org, assert_problem
 
@@ -34,6 +37,17 @@ def _samples(text: str) -> dict[str, list[tuple[dict[str, str], float]]]:
         for sample in family.samples:
             found.setdefault(sample.name, []).append((sample.labels, sample.value))
     return found
+
+
+def test_every_route_is_labelled_with_its_template_in_the_openapi_document(settings: Settings) -> None:
+    """The label of each /v1 route is the path the OpenAPI document gives it, found without building it
+    (which took seconds on the first request of every process and every local CLI command)."""
+    app = create_app(settings)
+    documented = {op["operationId"]: path for path, ops in app.openapi()["paths"].items() for op in ops.values()}
+    labels = metrics.templates("/v1", V1_ROUTERS)
+    routes = [route for router in V1_ROUTERS for route in router.routes if isinstance(route, APIRoute)]
+    assert len(routes) >= 150 and len(labels) == len(routes)
+    assert all(labels[id(r)] == documented[r.operation_id or r.unique_id] for r in routes)
 
 
 async def test_metrics_after_some_requests(app, org: Org) -> None:  # type: ignore[no-untyped-def]

@@ -76,6 +76,45 @@ def _errors_as_problems(app: FastAPI) -> None:
     app.openapi = openapi  # type: ignore[method-assign]
 
 
+# The routers under /v1, in the order they are matched.
+V1_ROUTERS = (
+    health.router,
+    tenancy.teams,
+    tenancy.users,
+    tenancy.agents,
+    tenancy.apps,
+    tenancy.keys_router,
+    tenancy.limits_router,
+    conversation.router,
+    memory.memories_router,
+    memory.accesses_router,
+    memory.decay_router,
+    search.search_router,
+    search.context_router,
+    graph.facts_router,
+    graph.graph_router,
+    graph.predicates_router,
+    memory.categories_router,
+    distill.narratives_router,
+    core.jobs_router,
+    document.documents_router,
+    document.repositories_router,
+    contexts.router,
+    memory.tags_router,
+    core.audit_router,
+    webhooks.router,
+    governance.router,
+    governance.retention_router,
+    governance.holds_router,
+    governance.grants_router,
+    agents.agents_router,
+    agents.messages_router,
+    agents.tasks_router,
+    tenancy.organization_router,
+    insights.router,
+)
+
+
 DESCRIPTION = """Long-term memory for AI agents: sessions and messages, memories with history, scoped per
 organization, team, user and agent. Authenticate with `Authorization: Bearer <API key>`; errors are
 RFC 9457 `application/problem+json`; lists are cursor-paginated (`next_cursor`)."""
@@ -128,42 +167,7 @@ def create_app(
     problems.install(app)
     # Every route under /v1 refuses a query parameter it does not declare (422 naming it).
     v1 = APIRouter(prefix="/v1", responses=ERROR_RESPONSES, dependencies=[Depends(params.refuse_unknown)])
-    for router in (
-        health.router,
-        tenancy.teams,
-        tenancy.users,
-        tenancy.agents,
-        tenancy.apps,
-        tenancy.keys_router,
-        tenancy.limits_router,
-        conversation.router,
-        memory.memories_router,
-        memory.accesses_router,
-        memory.decay_router,
-        search.search_router,
-        search.context_router,
-        graph.facts_router,
-        graph.graph_router,
-        graph.predicates_router,
-        memory.categories_router,
-        distill.narratives_router,
-        core.jobs_router,
-        document.documents_router,
-        document.repositories_router,
-        contexts.router,
-        memory.tags_router,
-        core.audit_router,
-        webhooks.router,
-        governance.router,
-        governance.retention_router,
-        governance.holds_router,
-        governance.grants_router,
-        agents.agents_router,
-        agents.messages_router,
-        agents.tasks_router,
-        tenancy.organization_router,
-        insights.router,
-    ):
+    for router in V1_ROUTERS:
         v1.include_router(router)
     app.include_router(v1)
     _errors_as_problems(app)
@@ -174,7 +178,9 @@ def create_app(
     # Outside Idempotency: a refused request claims no key.
     app.add_middleware(Admission, settings=settings, streamed=streamed)
     app.add_middleware(RequestContext, max_bytes=settings.max_request_bytes, streamed=streamed)
-    app.add_middleware(metrics.RequestMetrics)  # outermost: every answer is counted, the middleware's too
+    app.add_middleware(
+        metrics.RequestMetrics, templates=metrics.templates(v1.prefix, V1_ROUTERS)
+    )  # outermost: every answer is counted, the middleware's too
     metrics.install(app)
     tracing.install(app, settings)  # only with ENGRAM_OTEL_ENDPOINT
     return app

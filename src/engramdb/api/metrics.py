@@ -13,11 +13,12 @@ from __future__ import annotations
 import hmac
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable, Mapping
 from contextlib import asynccontextmanager
 from ipaddress import ip_address
 
-from fastapi import FastAPI, Request, Response
+from fastapi import APIRouter, FastAPI, Request, Response
+from fastapi.routing import APIRoute
 from prometheus_client.core import GaugeMetricFamily
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -38,9 +39,9 @@ UNMATCHED = "<unmatched>"  # the route label of a request no route took (a 404):
 class RequestMetrics:
     """Counts each answer and times it, labelled by the route's template (``/v1/memories/{memory_id}``)."""
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, templates: Mapping[int, str] | None = None) -> None:
         self.app = app
-        self._templates: dict[str, str] | None = None
+        self._templates = templates or {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -64,16 +65,22 @@ class RequestMetrics:
             metrics.HTTP_DURATION.labels(method, route).observe(time.perf_counter() - started)
 
     def _template(self, scope: Scope) -> str:
-        """The full path template of the route that answered (a route of an included router knows only its
-        part of it: the operation id finds the whole one in the OpenAPI document)."""
+        """The full path template of the route that answered. A route of an included router knows only its
+        part of it (``/documents/{document_id}``), so ``templates`` (from :func:`templates`) gives the whole;
+        a route of the app itself has it. (The OpenAPI document has them too, but building it took seconds,
+        on the first request of every process and every local CLI command.)"""
         route = scope.get("route")
         if route is None:
             return UNMATCHED
-        if self._templates is None:
-            paths = scope["app"].openapi()["paths"]
-            self._templates = {op["operationId"]: path for path, ops in paths.items() for op in ops.values()}
-        op_id = getattr(route, "operation_id", None) or getattr(route, "unique_id", None)
-        return self._templates.get(op_id or "") or getattr(route, "path", None) or UNMATCHED
+        return self._templates.get(id(route)) or getattr(route, "path", None) or UNMATCHED
+
+
+def templates(prefix: str, routers: Iterable[APIRouter]) -> dict[int, str]:
+    """The full path template of each route of ``routers`` (by the route's identity: a route is not
+    hashable, and the routers' routes live as long as the process), included under ``prefix``."""
+    return {
+        id(route): prefix + route.path for router in routers for route in router.routes if isinstance(route, APIRoute)
+    }
 
 
 def _loopback(host: str | None) -> bool:
