@@ -74,20 +74,25 @@ class SearchWeights(StrictModel):
         description="Messages only: a turn may score as its vector after the previous turn, scaled by this.",
     )
     name_match: float = Field(
-        default=0.3, ge=0.0, le=1.0, description="Messages only: boost for turns whose speaker the query names."
-    )
-    session: float = Field(
-        default=0.5,
-        ge=0.0,
-        le=2.0,
-        description="Messages only: boost for turns in the sessions holding most of the strongest hits.",
-    )
-    time: float = Field(
-        default=0.5,
+        default=0.6,
         ge=0.0,
         le=1.0,
-        description="Messages and memories: boost for hits that happened in the time the query names "
-        '("on May 3, 2023", "in October 2023", "last week"; see the search docs).',
+        description="What a turn whose speaker the query names gains (and a memory that names that speaker), "
+        "in units of one list's first place (1 / (rrf_k + 1)).",
+    )
+    session: float = Field(
+        default=0.9,
+        ge=0.0,
+        le=2.0,
+        description="Messages only: what a turn in the session holding most of the strongest hits gains (a turn "
+        "of another session: in proportion to its session's share), in units of one list's first place.",
+    )
+    time: float = Field(
+        default=0.6,
+        ge=0.0,
+        le=1.0,
+        description="Messages and memories: what a hit that happened in the time the query names gains, in "
+        'units of one list\'s first place ("on May 3, 2023", "in October 2023", "last week"; see the search docs).',
     )
     memory: float = Field(
         default=1.0,

@@ -54,20 +54,55 @@ def test_a_speaker_the_query_names_rises() -> None:
     s = uuid.uuid4()
     alice, bob = _message(s, 1, "Alice", vector_rank=1), _message(s, 2, "Bob", vector_rank=2)
     scored = _fused(_request(session=0, time=0, name_match=1.0), alice, bob)
-    assert [hit for _, hit, _ in scored] == [bob, alice]  # 2 × 1/(k+2) beats 1/(k+1)
+    assert [hit for _, hit, _ in scored] == [bob, alice]  # 1/(k+2) + 1 × 1/(k+1) beats 1/(k+1)
 
 
-def test_the_sessions_holding_the_strongest_hits_keep_their_score_and_the_others_sink() -> None:
+def test_a_memory_that_names_the_speaker_the_query_names_rises_with_their_turns() -> None:
+    s = uuid.uuid4()
+    turn = _message(s, 1, "Bob", vector_rank=1)
+    about_bob = Hit("memory", {"id": uuid.uuid4(), "content": "bob cooks paella on Sundays"}, vector_rank=2)
+    about_alice = Hit("memory", {"id": uuid.uuid4(), "content": "Alice cooks"}, vector_rank=3)
+    scored = {
+        hit.row["id"]: parts for _, hit, parts in _fused(_request(session=0, time=0), turn, about_bob, about_alice)
+    }
+    assert scored[turn.row["id"]]["name_match"] and scored[about_bob.row["id"]]["name_match"]
+    assert scored[about_alice.row["id"]]["name_match"] is False
+    # Without a turn of Bob's among the candidates nothing says Bob is a speaker: no memory gains.
+    alone = _fused(_request(session=0, time=0), about_bob)
+    assert alone[0][2]["name_match"] is None and alone[0][0] == pytest.approx(1 / (5 + 2))
+
+
+def test_signals_are_added_in_units_of_a_first_place_whatever_rrf_k() -> None:
+    """The speaker is evidence of its own: a turn far down one list that the query's speaker said can pass a
+    better-ranked turn of someone else, which a factor on its small fused score could not do."""
+    for k in (5, 60):
+        s = uuid.uuid4()
+        alice, bob = _message(s, 1, "Alice", vector_rank=3), _message(s, 2, "Bob", keyword_rank=20)
+        req = SearchRequest.model_validate(
+            {"query": "what did Bob cook", "rrf_k": k, "weights": {"session": 0, "time": 0, "name_match": 0.6}}
+        )
+        scored = {hit.row["name"]: final for final, hit, _ in _fused(req, alice, bob)}
+        assert scored["Alice"] == pytest.approx(1 / (k + 3))
+        assert scored["Bob"] == pytest.approx(1 / (k + 20) + 0.6 / (k + 1))
+        assert scored["Bob"] > scored["Alice"]
+
+
+def test_turns_of_the_sessions_holding_the_strongest_hits_gain_and_other_hits_are_not_pushed_down() -> None:
     strong, weak = uuid.uuid4(), uuid.uuid4()
     hits = [_message(strong, 1, vector_rank=1), _message(strong, 2, vector_rank=2), _message(weak, 1, vector_rank=3)]
+    memory = Hit("memory", {"id": uuid.uuid4(), "created_at": WHEN, "occurred_at": None}, vector_rank=4)
     req = _request(name_match=0, time=0, session=0.5)
-    scored = {hit.row["id"]: (final, parts) for final, hit, parts in _fused(req, *hits)}
+    scored = {hit.row["id"]: (final, parts) for final, hit, parts in _fused(req, *hits, memory)}
     k = req.rrf_k
+    first = 1 / (k + 1)
     best, other = scored[hits[0].row["id"]], scored[hits[2].row["id"]]
-    assert best[1]["session"] == 1.0 and best[0] == pytest.approx(1 / (k + 1))
+    assert best[1]["session"] == 1.0 and best[0] == pytest.approx(first + 0.5 * first)
     share = (1 / (k + 3)) / (1 / (k + 1) + 1 / (k + 2))
     assert other[1]["session"] == pytest.approx(share)
-    assert other[0] == pytest.approx((1 / (k + 3)) * (1 + 0.5 * share) / 1.5)
+    assert other[0] == pytest.approx(1 / (k + 3) + 0.5 * first * share)
+    # A memory has no session to vote for: it gains as a turn of the best session does.
+    assert scored[memory.row["id"]][0] == pytest.approx(1 / (k + 4) + 0.5 * first)
+    assert "session" not in scored[memory.row["id"]][1]
 
 
 def test_a_reply_gains_a_share_of_its_questions_score_and_gains_do_not_compound() -> None:

@@ -1,5 +1,13 @@
 """Fusion of the retrievers' lists into one ranking (services/search/hybrid.py): reciprocal rank fusion,
-then the speaker, recency, importance, time, graph and session factors, and the reply signal."""
+scaled by the recency, importance and graph factors; then the evidence that is not a list (the speaker
+the query names, the time it names, the session that holds the strongest hits, the question a turn
+answers) added to it.
+
+Those signals are added, not multiplied: a turn that no retriever ranks high but that the query's
+speaker said, in the session the best hits come from, is evidence in its own right; as a factor it could
+only reorder what the lists already found. Each is counted in units of one list's first place
+(``1 / (rrf_k + 1)``), so a weight means the same whatever ``rrf_k`` is (decision 0002, "Additive
+signals")."""
 
 from __future__ import annotations
 
@@ -7,7 +15,7 @@ import math
 import re
 import uuid
 from collections import defaultdict
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any, TypedDict
 
@@ -44,12 +52,12 @@ Scored = tuple[float, retrievers.Hit, Parts]  # a candidate's fused score, the h
 SESSION_POOL = 30  # how many of the best fused hits vote for their session
 
 
-def _session_coherence(scored: list[Scored], weight: float) -> None:
+def _session_coherence(scored: list[Scored], gain: float) -> None:
     """Messages in the sessions that hold most of the strongest hits rise: a conversation that answers
-    the query usually answers it in several turns. Each message's score is scaled by
-    ``(1 + weight × share) / (1 + weight)``, where ``share`` is its session's part of the top-30 fused
-    score relative to the best session's: messages of the best session keep their score and the others
-    sink, so memories (which have no session to vote for) are not pushed down."""
+    the query usually answers it in several turns. Each message gains ``gain × share``, where ``share``
+    is its session's part of the top-30 fused score relative to the best session's. Hits of other kinds
+    (a memory, a fact: they have no session to vote for) gain as much as a message of the best session,
+    so the signal orders messages among themselves and does not push the others down."""
     mass: dict[uuid.UUID, float] = defaultdict(float)
     for final, hit, _ in sorted(scored, key=lambda s: -s[0])[:SESSION_POOL]:
         if hit.kind == "message":
@@ -58,18 +66,23 @@ def _session_coherence(scored: list[Scored], weight: float) -> None:
         return
     best = max(mass.values())
     for index, (final, hit, explanation) in enumerate(scored):
-        if hit.kind != "message":
-            continue
-        share = mass.get(hit.row["session_id"], 0.0) / best
-        explanation["session"] = share
-        explanation["final"] = final * (1 + weight * share) / (1 + weight)
+        share = 1.0
+        if hit.kind == "message":
+            share = explanation["session"] = mass.get(hit.row["session_id"], 0.0) / best
+        explanation["final"] = final + gain * share
         scored[index] = (explanation["final"], hit, explanation)
 
 
-def _names_in(query: str, name: str) -> bool:
-    """Whether the query names this speaker (whole words, any case): questions about a person are mostly
-    answered by what that person said."""
-    return re.search(rf"(?<!\w){re.escape(name.lower())}(?!\w)", query.lower()) is not None
+def _names_in(text: str, name: str) -> bool:
+    """Whether ``text`` names this speaker (whole words, any case)."""
+    return re.search(rf"(?<!\w){re.escape(name.lower())}(?!\w)", text.lower()) is not None
+
+
+def _named_speakers(query: str, hits: Iterable[retrievers.Hit]) -> set[str]:
+    """The speakers of the candidate messages that the query names: questions about a person are mostly
+    answered by what that person said, or by a memory that names them."""
+    speakers = {hit.row["name"] for hit in hits if hit.kind == "message" and hit.row.get("name")}
+    return {speaker for speaker in speakers if _names_in(query, speaker)}
 
 
 def _recency(hit: retrievers.Hit, now: datetime, half_life_days: float) -> float:
@@ -95,14 +108,16 @@ def fuse(
     linked: set[tuple[str, uuid.UUID]] | None,
     half_lives: Mapping[str, float],
 ) -> list[Scored]:
-    """Reciprocal rank fusion, then the speaker, recency, importance, graph and session factors; best first.
-    ``linked``: the hits tied to an entity the query names (None: the graph boost did not run). A memory's
-    importance is its effective one: faded by its type's ``half_lives`` since it was last used."""
+    """Reciprocal rank fusion scaled by the recency, importance and graph factors, plus the speaker, time
+    and session signals; best first. ``linked``: the hits tied to an entity the query names (None: the
+    graph boost did not run). A memory's importance is its effective one: faded by its type's
+    ``half_lives`` since it was last used."""
     now = datetime.now(UTC)
     w = req.weights
+    first = 1 / (req.rrf_k + 1)  # one list's first place: the unit of the added signals
     when = dates.window(req.query, now) if w.time else None
     scored: list[Scored] = []
-    names: dict[str, bool] = {}  # speaker → named by the query
+    named_speakers = _named_speakers(req.query, hits.values()) if w.name_match else set()
     for hit in hits.values():
         rrf = sum(
             weight / (req.rrf_k + rank)
@@ -113,15 +128,14 @@ def fuse(
             )
             if rank is not None
         )
-        factor = 1.0
+        factor, added = 1.0, 0.0
         recency = importance = faded = None
         named = None
         if w.name_match and hit.kind == "message" and hit.row.get("name"):
-            speaker = hit.row["name"]
-            if speaker not in names:
-                names[speaker] = _names_in(req.query, speaker)
-            named = names[speaker]
-            factor += w.name_match if named else 0.0
+            named = hit.row["name"] in named_speakers
+        elif w.name_match and hit.kind == "memory" and named_speakers:
+            named = any(_names_in(hit.row["content"], speaker) for speaker in named_speakers)
+        added += w.name_match * first if named else 0.0
         if w.recency:
             recency = _recency(hit, now, w.recency_half_life_days)
             factor += w.recency * recency
@@ -132,12 +146,12 @@ def fuse(
         timely = None
         if when is not None and hit.kind in ("message", "memory") and hit.row.get("occurred_at") is not None:
             timely = when[0] <= hit.row["occurred_at"] < when[1]
-            factor += w.time if timely else 0.0
+            added += w.time * first if timely else 0.0
         graph = None
         if linked is not None and hit.kind in search_graph.LINKED:
             graph = (hit.kind, hit.row["id"]) in linked
             factor += w.graph if graph else 0.0
-        final = rrf * max(factor, 0.0)
+        final = rrf * max(factor, 0.0) + added
         explanation: Parts = {
             "vector_rank": hit.vector_rank,
             "vector_similarity": hit.vector_similarity,
@@ -157,7 +171,7 @@ def fuse(
         }
         scored.append((final, hit, explanation))
     if w.session and any(hit.kind == "message" for _, hit, _ in scored):
-        _session_coherence(scored, w.session)
+        _session_coherence(scored, w.session * first)
     scored.sort(key=lambda s: (-s[0], s[1].row["id"]))
     return scored
 

@@ -78,6 +78,7 @@ _RANKING = {
         "created_at",
         "updated_at",
         "source_message_ids",  # the turns it was drawn from: provenance (links.sources) needs no look-up
+        "content",  # does it name the speaker the query names? (fusion's name_match; passed through as above)
     ),
     "chunk": search_docs.RANKING,
     search_contexts.KIND: search_contexts.RANKING,
@@ -91,7 +92,7 @@ def ranking(kind: str, table: Table) -> list[ColumnElement[Any]]:
 
 _FULL = {
     "message": ("user_id", "role", "metadata", "tags"),  # content: already a candidate's (_RANKING)
-    "memory": ("user_id", "content", "memory_type", "metadata", "tags"),
+    "memory": ("user_id", "metadata", "tags"),  # content, memory_type: already a candidate's
 }
 
 
