@@ -171,8 +171,8 @@ def install(app: FastAPI) -> None:
 
     @asynccontextmanager
     async def warm() -> AsyncIterator[None]:
-        # The route templates (and the rate-limit classes) come from the OpenAPI document, built on first
-        # use in about a second: build it at start-up rather than in the first request.
+        # The rate-limit classes (api/admission.py) come from the OpenAPI document, built on first use in
+        # about a second: a server builds it at start-up rather than in its first request.
         app.openapi()
         yield
 

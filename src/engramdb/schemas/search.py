@@ -84,8 +84,9 @@ class SearchWeights(StrictModel):
         default=0.9,
         ge=0.0,
         le=2.0,
-        description="Messages only: what a turn in the session holding most of the strongest hits gains (a turn "
-        "of another session: in proportion to its session's share), in units of one list's first place.",
+        description="What a turn in the session holding most of the strongest hits gains (a turn of another "
+        "session, or a memory drawn from one: in proportion to its session's share; a hit with no session: "
+        "the whole), in units of one list's first place.",
     )
     time: float = Field(
         default=0.6,

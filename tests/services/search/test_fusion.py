@@ -62,11 +62,12 @@ def test_a_memory_that_names_the_speaker_the_query_names_rises_with_their_turns(
     turn = _message(s, 1, "Bob", vector_rank=1)
     about_bob = Hit("memory", {"id": uuid.uuid4(), "content": "bob cooks paella on Sundays"}, vector_rank=2)
     about_alice = Hit("memory", {"id": uuid.uuid4(), "content": "Alice cooks"}, vector_rank=3)
-    scored = {
-        hit.row["id"]: parts for _, hit, parts in _fused(_request(session=0, time=0), turn, about_bob, about_alice)
-    }
-    assert scored[turn.row["id"]]["name_match"] and scored[about_bob.row["id"]]["name_match"]
-    assert scored[about_alice.row["id"]]["name_match"] is False
+    req = _request(session=0, time=0)
+    scored = {hit.row["id"]: (final, parts) for final, hit, parts in _fused(req, turn, about_bob, about_alice)}
+    assert scored[turn.row["id"]][1]["name_match"] and scored[about_bob.row["id"]][1]["name_match"]
+    assert scored[about_bob.row["id"]][0] == pytest.approx(1 / (5 + 2) + 0.6 / (5 + 1))  # name_match 0.6
+    assert scored[about_alice.row["id"]][1]["name_match"] is False
+    assert scored[about_alice.row["id"]][0] == pytest.approx(1 / (5 + 3))
     # Without a turn of Bob's among the candidates nothing says Bob is a speaker: no memory gains.
     alone = _fused(_request(session=0, time=0), about_bob)
     assert alone[0][2]["name_match"] is None and alone[0][0] == pytest.approx(1 / (5 + 2))
@@ -100,9 +101,21 @@ def test_turns_of_the_sessions_holding_the_strongest_hits_gain_and_other_hits_ar
     share = (1 / (k + 3)) / (1 / (k + 1) + 1 / (k + 2))
     assert other[1]["session"] == pytest.approx(share)
     assert other[0] == pytest.approx(1 / (k + 3) + 0.5 * first * share)
-    # A memory has no session to vote for: it gains as a turn of the best session does.
+    # A memory written directly has no session to vote for: it counts as in the best session.
+    assert scored[memory.row["id"]][1]["session"] == 1.0
     assert scored[memory.row["id"]][0] == pytest.approx(1 / (k + 4) + 0.5 * first)
-    assert "session" not in scored[memory.row["id"]][1]
+    # One drawn from the weaker session gains that session's share, as its turns do.
+    drawn = Hit("memory", {"id": uuid.uuid4(), "session_id": weak, "content": "x"}, vector_rank=4)
+    scored = {hit.row["id"]: (final, parts) for final, hit, parts in _fused(req, *hits, drawn)}
+    assert scored[drawn.row["id"]][1]["session"] == pytest.approx(share)
+    assert scored[drawn.row["id"]][0] == pytest.approx(1 / (k + 4) + 0.5 * first * share)
+
+
+def test_no_strong_hit_leaves_the_session_signal_out() -> None:
+    s = uuid.uuid4()
+    req = _request(vector=0, keyword=0, memory=0, name_match=0, time=0)
+    ((final, _, parts),) = _fused(req, _message(s, 1, vector_rank=1))
+    assert final == 0.0 and "session" not in parts
 
 
 def test_a_reply_gains_a_share_of_its_questions_score_and_gains_do_not_compound() -> None:

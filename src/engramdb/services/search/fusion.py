@@ -55,20 +55,20 @@ SESSION_POOL = 30  # how many of the best fused hits vote for their session
 def _session_coherence(scored: list[Scored], gain: float) -> None:
     """Messages in the sessions that hold most of the strongest hits rise: a conversation that answers
     the query usually answers it in several turns. Each message gains ``gain × share``, where ``share``
-    is its session's part of the top-30 fused score relative to the best session's. Hits of other kinds
-    (a memory, a fact: they have no session to vote for) gain as much as a message of the best session,
-    so the signal orders messages among themselves and does not push the others down."""
+    is its session's part of the top-30 fused score relative to the best session's; so does a memory
+    drawn from a session (it says what the session said). A hit with no session (a memory written
+    directly, a fact, a chunk) counts as in the best session: the signal orders the turns and what was
+    drawn from them, and does not push down what has no session to vote for."""
     mass: dict[uuid.UUID, float] = defaultdict(float)
     for final, hit, _ in sorted(scored, key=lambda s: -s[0])[:SESSION_POOL]:
         if hit.kind == "message":
             mass[hit.row["session_id"]] += final
-    if not mass:
+    best = max(mass.values(), default=0.0)
+    if best <= 0:  # no message among the strongest hits, or every list weighted 0
         return
-    best = max(mass.values())
     for index, (final, hit, explanation) in enumerate(scored):
-        share = 1.0
-        if hit.kind == "message":
-            share = explanation["session"] = mass.get(hit.row["session_id"], 0.0) / best
+        session = hit.row.get("session_id") if hit.kind in ("message", "memory") else None
+        share = explanation["session"] = 1.0 if session is None else mass.get(session, 0.0) / best
         explanation["final"] = final + gain * share
         scored[index] = (explanation["final"], hit, explanation)
 

@@ -355,7 +355,7 @@ async def keyword(
 
 
 async def hydrate(conn: AsyncConnection, winners: list[Hit]) -> list[Hit]:
-    """Read the rest of each winner's row (metadata, tags, ...; a memory's content); a winner deleted by another
+    """Read the rest of each winner's row (user, metadata, tags, ...); a winner deleted by another
     request since the candidates were read (a new snapshot per statement) is left out."""
     present: set[tuple[str, uuid.UUID]] = set()
     for kind in dict.fromkeys(hit.kind for hit in winners):

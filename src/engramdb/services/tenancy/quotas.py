@@ -74,10 +74,15 @@ def defaults(settings: Settings) -> dict[RouteClass, tuple[int, int]]:
 
 
 # A counter's moves, each of ``us`` microseconds (an interval W/N rounded to a microsecond, at least one).
-# The clock is read when the row is locked (``clock_timestamp()``, not the statement's start ``now()``): a
-# statement that waited for the lock must not judge a counter another one just moved by an older clock.
-_NOW = "clock_timestamp()"
-_OK = "greatest(c.tat, {now}) - {now} <= {us} * interval '1 microsecond' * ({burst} - 1)"
+# The clock is read once per counter, when its row is locked (``clock_timestamp()``, not the statement's
+# start ``now()``): a statement that waited for the lock must not judge a counter another one just moved by
+# an older clock, and the move and the verdict must read the same clock. A counter at most ``burst - 1``
+# intervals ahead of the clock allows the request.
+_MOVE = """(tat, refused) = (
+       SELECT CASE WHEN v.ok THEN greatest(c.tat, n.t) + r.{who}_us * interval '1 microsecond' ELSE c.tat END,
+              NOT v.ok
+         FROM rates AS r, (SELECT clock_timestamp() AS t) AS n,
+              LATERAL (SELECT c.tat - n.t <= r.{who}_us * interval '1 microsecond' * (r.{who}_b - 1) AS ok) AS v)"""
 _HIT = text(
     """
 WITH cfg AS (
@@ -95,21 +100,18 @@ WITH cfg AS (
     FROM policy, cfg
 ), key_hit AS (
   INSERT INTO rate_counter AS c (org_id, key_id, route_class, tat, refused)
-  SELECT :org_id, :key_id, :cls, {now} + key_us * interval '1 microsecond', false FROM rates WHERE per_key > 0
+  SELECT :org_id, :key_id, :cls, clock_timestamp() + key_us * interval '1 microsecond', false FROM rates
+   WHERE per_key > 0
   ON CONFLICT (org_id, key_id, route_class) DO UPDATE
-     SET tat = CASE WHEN {key_ok} THEN greatest(c.tat, {now}) + (SELECT key_us FROM rates) * interval '1 microsecond'
-                    ELSE c.tat END,
-         refused = NOT ({key_ok})
-  RETURNING extract(epoch FROM c.tat - {now}) * 1e6 AS ahead_us, c.refused
+     SET {key_move}
+  RETURNING extract(epoch FROM c.tat - clock_timestamp()) * 1e6 AS ahead_us, c.refused
 ), org_hit AS (
   INSERT INTO rate_counter AS c (org_id, key_id, route_class, tat, refused)
-  SELECT :org_id, :org_row, :cls, {now} + org_us * interval '1 microsecond', false FROM rates
+  SELECT :org_id, :org_row, :cls, clock_timestamp() + org_us * interval '1 microsecond', false FROM rates
    WHERE per_org > 0 AND NOT EXISTS (SELECT 1 FROM key_hit WHERE refused)
   ON CONFLICT (org_id, key_id, route_class) DO UPDATE
-     SET tat = CASE WHEN {org_ok} THEN greatest(c.tat, {now}) + (SELECT org_us FROM rates) * interval '1 microsecond'
-                    ELSE c.tat END,
-         refused = NOT ({org_ok})
-  RETURNING extract(epoch FROM c.tat - {now}) * 1e6 AS ahead_us, c.refused
+     SET {org_move}
+  RETURNING extract(epoch FROM c.tat - clock_timestamp()) * 1e6 AS ahead_us, c.refused
 ), verdict AS (
   SELECT r.*,
          coalesce(k.refused, false) AS key_refused,
@@ -125,11 +127,7 @@ WITH cfg AS (
      SET requests = t.requests + 1, refused = t.refused + excluded.refused
 )
 SELECT * FROM verdict
-""".format(
-        now=_NOW,
-        key_ok=_OK.format(now=_NOW, us="(SELECT key_us FROM rates)", burst="(SELECT key_b FROM rates)"),
-        org_ok=_OK.format(now=_NOW, us="(SELECT org_us FROM rates)", burst="(SELECT org_b FROM rates)"),
-    )
+""".format(key_move=_MOVE.format(who="key"), org_move=_MOVE.format(who="org"))
 )
 # A request its organization refused gives back the move its key's counter made for it.
 _GIVE_BACK = text(
