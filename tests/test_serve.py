@@ -19,13 +19,12 @@ import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
 
+from tests.api.test_schemathesis import SKIPPED
 from tests.conftest import stop_postgres
 
 pytestmark = pytest.mark.slow
-# Bounded for CI; raise it by hand for a longer hunt (SCHEMATHESIS_EXAMPLES=200). The same application is
-# fuzzed with every check, twice as many examples per operation and the coverage phase in
-# tests/api/test_schemathesis.py; this run is about the served process (`engramdb serve` as a user starts it).
-EXAMPLES = int(os.environ.get("SCHEMATHESIS_EXAMPLES", "5"))
+# Bounded for CI; raise it by hand for a longer hunt (SCHEMATHESIS_EXAMPLES=200).
+EXAMPLES = int(os.environ.get("SCHEMATHESIS_EXAMPLES", "15"))
 
 
 @dataclass(frozen=True)
@@ -128,10 +127,13 @@ def test_schemathesis_finds_no_server_errors(server: Server) -> None:
     operations = 0
     for result in api.get_all_operations():
         operation = result.ok()
+        if f"{operation.method.upper()} {operation.path}" in SKIPPED:
+            continue  # an event stream never ends: each call would wait out schemathesis's read timeout
         operations += 1
 
+        # Derandomized, as the in-process run is: the same examples on every machine.
         @given(case=operation.as_strategy())
-        @settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck))
+        @settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
         def check(case) -> None:  # type: ignore[no-untyped-def]
             response = case.call(headers=headers)
             assert response.status_code < 500, f"{case.method} {case.formatted_path}: {response.text}"
