@@ -19,7 +19,6 @@ import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
 
-from tests.api.test_schemathesis import SKIPPED
 from tests.conftest import stop_postgres
 
 pytestmark = pytest.mark.slow
@@ -120,6 +119,11 @@ def test_readme_flow_over_http(server: Server) -> None:
     assert server.startup_s < 60
 
 
+def _streams(operation: dict) -> bool:  # type: ignore[type-arg]
+    """Whether the operation answers with Server-Sent Events (as its OpenAPI responses say)."""
+    return any("text/event-stream" in (r.get("content") or {}) for r in operation.get("responses", {}).values())
+
+
 def test_schemathesis_finds_no_server_errors(server: Server) -> None:
     """Bounded property-based run over every operation of the served OpenAPI document."""
     api = schemathesis.openapi.from_url(f"{server.base}/openapi.json")
@@ -127,7 +131,7 @@ def test_schemathesis_finds_no_server_errors(server: Server) -> None:
     operations = 0
     for result in api.get_all_operations():
         operation = result.ok()
-        if f"{operation.method.upper()} {operation.path}" in SKIPPED:
+        if _streams(operation.definition.raw):
             continue  # an event stream never ends: each call would wait out schemathesis's read timeout
         operations += 1
 

@@ -178,9 +178,8 @@ def create_app(
     # Outside Idempotency: a refused request claims no key.
     app.add_middleware(Admission, settings=settings, streamed=streamed)
     app.add_middleware(RequestContext, max_bytes=settings.max_request_bytes, streamed=streamed)
-    app.add_middleware(
-        metrics.RequestMetrics, templates=metrics.templates(v1.prefix, V1_ROUTERS)
-    )  # outermost: every answer is counted, the middleware's too
+    # Outermost: every answer is counted, the middleware's too.
+    app.add_middleware(metrics.RequestMetrics, templates=metrics.templates(v1.prefix, V1_ROUTERS))
     metrics.install(app)
     tracing.install(app, settings)  # only with ENGRAM_OTEL_ENDPOINT
     return app
