@@ -52,6 +52,48 @@ async def test_a_poisoned_row_is_marked_and_the_rest_embedded(db: Database, data
     assert await backfill.backfill(rt, other_models=True) == 1
 
 
+class Slow(HashEmbedder):
+    """Records every text it embeds and takes a moment over each batch, so the lanes overlap."""
+
+    def __init__(self, dimensions: int) -> None:
+        super().__init__(dimensions)
+        self.seen: list[str] = []
+
+    async def embed_batch(self, texts: Sequence[str], *, kind: Kind = "passage") -> list[list[float]]:
+        self.seen += texts
+        await asyncio.sleep(0.02)
+        return await super().embed_batch(texts, kind=kind)
+
+
+async def test_lanes_embed_every_row_once(db: Database, database_url: str) -> None:
+    """Several batches in flight at once still embed each pending row exactly once, in every org, also when
+    `engramdb reembed` walks rows a lane refused (they are claimed once per run, not once per lane)."""
+    embedder = Slow(384)
+    rt = Runtime.build(Settings(database_url=database_url, message_vectors="turn"), db, embedder=embedder)
+    contents: list[str] = []
+    for n in range(3):
+        org, key = await keys.create_organization(db, name=f"lanes-{uuid.uuid4().hex[:6]}")
+        caller = await keys.authenticate(db, key.api_key)
+        s = await sessions.create(db, caller, SessionCreate())
+        texts = [f"org {n} turn {i}" for i in range(17)]
+        batch = MessageBatch(defer_embedding=True, messages=[{"role": "user", "content": c} for c in texts])
+        await messages.add(rt, caller, s.id, batch)
+        contents += texts
+    progress: list[int] = []
+    assert await backfill.backfill(rt, batch_size=4, lanes=3, on_progress=progress.append) == 51
+    # A turn is embedded with its date in front ("[4 December 2026] org 0 turn 3").
+    assert sorted(text.partition("] ")[2] for text in embedder.seen) == sorted(contents)
+    assert sum(progress) == 51
+    assert await backfill.count_pending(rt, other_models=False) == 0
+    # These rows now carry the model: a reembed run retries only rows refused earlier (another test's, in
+    # this module's database), each once, however many lanes it runs.
+    with psycopg.connect(database_url) as conn:
+        (refused,) = conn.execute("SELECT count(*) FROM message WHERE embedding_model LIKE 'failed:%'").fetchone()
+    embedder.seen.clear()
+    assert await backfill.backfill(rt, other_models=True, batch_size=1, lanes=3) == refused
+    assert not {text.partition("] ")[2] for text in embedder.seen} & set(contents)
+
+
 async def test_a_deferred_write_in_another_process_wakes_the_backfill(
     db: Database, database_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:

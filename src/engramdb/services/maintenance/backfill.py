@@ -91,9 +91,20 @@ async def _embed(rt: Runtime, rows: list[Any], is_message: bool) -> list[Message
     return out
 
 
-async def _batch(
-    rt: Runtime, table: Table, size: int, other_models: bool, after: tuple[object, object] | None
-) -> tuple[int, tuple[object, object] | None]:
+class _Keyset:
+    """How far a run has claimed rows of one table, shared by its lanes: a run never walks back over rows
+    it already did (in ``engramdb reembed``, a row the embedder refused stays pending and would otherwise be
+    claimed again by another lane)."""
+
+    def __init__(self) -> None:
+        self.after: tuple[Any, Any] | None = None
+
+    def claimed(self, last: tuple[Any, Any]) -> None:
+        if self.after is None or last > self.after:
+            self.after = last
+
+
+async def _batch(rt: Runtime, table: Table, size: int, other_models: bool, keyset: _Keyset) -> int:
     model = rt.embedder.model
     is_message = table is t.message
     # An offloaded context is embedded as its representative text (its content is a compressed blob).
@@ -121,11 +132,12 @@ async def _batch(
             .limit(size)
             .with_for_update(skip_locked=True)
         )
-        if after is not None:  # keyset position: one run never walks over rows it already did
-            query = query.where(tuple_(table.c.org_id, table.c.id) > tuple_(*after))
+        if keyset.after is not None:
+            query = query.where(tuple_(table.c.org_id, table.c.id) > tuple_(*keyset.after))
         rows = (await conn.execute(query)).mappings().all()
         if not rows:
-            return 0, None
+            return 0
+        keyset.claimed((rows[-1]["org_id"], rows[-1]["id"]))
         vectors = await _embed(rt, list(rows), is_message)
         key = [table.c.org_id == bindparam("k_org"), table.c.id == bindparam("k_id")]
         if is_message:
@@ -157,24 +169,39 @@ async def _batch(
             for r, v in zip(rows, vectors, strict=True)
         ]
         await conn.execute(stmt, params)
-    last = rows[-1]
-    return len(rows), (last["org_id"], last["id"])
+    return len(rows)
 
 
 async def backfill(
-    rt: Runtime, *, other_models: bool = False, batch_size: int = 64, on_progress: Callable[[int], None] | None = None
+    rt: Runtime,
+    *,
+    other_models: bool = False,
+    batch_size: int = 128,
+    on_progress: Callable[[int], None] | None = None,
+    lanes: int = 2,
 ) -> int:
-    """Embed everything pending, batch by batch; returns how many rows were embedded."""
+    """Embed everything pending, batch by batch; returns how many rows were embedded.
+
+    ``lanes`` batches are in flight at once, each in its own transaction: while one lane's batch is being
+    embedded, another reads its rows or writes its vectors, so the embedder does not wait on the database
+    between batches. ``SKIP LOCKED`` keeps the lanes' rows apart."""
     done = 0
-    for table in TABLES:
-        after: tuple[object, object] | None = None
+
+    async def lane(table: Table, keyset: _Keyset) -> None:
+        nonlocal done
         while True:
-            n, after = await _batch(rt, table, batch_size, other_models, after)
+            n = await _batch(rt, table, batch_size, other_models, keyset)
             if not n:
-                break
+                return
             done += n
             if on_progress:
                 on_progress(n)
+
+    for table in TABLES:
+        keyset = _Keyset()
+        async with asyncio.TaskGroup() as group:  # a lane that fails cancels the others
+            for _ in range(max(1, lanes)):
+                group.create_task(lane(table, keyset))
     return done
 
 
