@@ -411,7 +411,7 @@ def keys_revoke(
 
 @app.command()
 def reembed(
-    batch_size: Annotated[int, typer.Option(help="Texts per embedding call.")] = 64,
+    batch_size: Annotated[int, typer.Option(min=1, max=4096, help="Rows per batch (two batches are in flight).")] = 128,
 ) -> None:
     """Embed every message and memory that has no vector of the configured model (after changing
     ENGRAM_EMBEDDER, or for imports written with defer_embedding), with a progress bar."""

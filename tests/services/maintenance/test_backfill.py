@@ -94,6 +94,26 @@ async def test_lanes_embed_every_row_once(db: Database, database_url: str) -> No
     assert not {text.partition("] ")[2] for text in embedder.seen} & set(contents)
 
 
+async def test_a_failing_lane_raises_its_own_error(db: Database, database_url: str) -> None:
+    """A lane's failure stops the run with that error (not a group of them), so callers such as `engramdb
+    reembed` report it as before; the rows it did not finish stay pending."""
+    rt = Runtime.build(Settings(database_url=database_url, message_vectors="turn"), db, embedder=Slow(384))
+    org, key = await keys.create_organization(db, name=f"lane-fails-{uuid.uuid4().hex[:6]}")
+    caller = await keys.authenticate(db, key.api_key)
+    s = await sessions.create(db, caller, SessionCreate())
+    batch = MessageBatch(defer_embedding=True, messages=[{"role": "user", "content": f"turn {i}"} for i in range(9)])
+    await messages.add(rt, caller, s.id, batch)
+
+    def refuse(n: int) -> None:
+        raise ValueError("progress display gone")
+
+    with pytest.raises(ValueError, match="progress display gone"):
+        await backfill.backfill(rt, batch_size=2, lanes=2, on_progress=refuse)
+    assert await backfill.count_pending(rt, other_models=False) > 0
+    assert await backfill.backfill(rt, batch_size=2, lanes=2) > 0
+    assert await backfill.count_pending(rt, other_models=False) == 0
+
+
 async def test_a_deferred_write_in_another_process_wakes_the_backfill(
     db: Database, database_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:

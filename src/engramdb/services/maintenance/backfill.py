@@ -199,9 +199,12 @@ async def backfill(
 
     for table in TABLES:
         keyset = _Keyset()
-        async with asyncio.TaskGroup() as group:  # a lane that fails cancels the others
-            for _ in range(max(1, lanes)):
-                group.create_task(lane(table, keyset))
+        try:
+            async with asyncio.TaskGroup() as group:  # a lane that fails cancels the others
+                for _ in range(max(1, lanes)):
+                    group.create_task(lane(table, keyset))
+        except BaseExceptionGroup as failed:  # the first failure, as one lane alone would raise it
+            raise failed.exceptions[0] from None
     return done
 
 
