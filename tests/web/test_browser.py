@@ -197,7 +197,9 @@ async def test_sign_in_and_the_main_navigation_work_from_the_keyboard(browser: A
     try:
         await page.goto("/")
         await page.wait_for_url(re.compile(r"/ui/sign-in"))
-        assert await page.evaluate("document.activeElement.id") == "api_key"  # autofocus
+        # Autofocus: Chromium applies it at a rendering update, which may come after the load event; wait
+        # for it (up to 5 s), and fail if it never comes.
+        await page.wait_for_function("document.activeElement && document.activeElement.id === 'api_key'", timeout=5000)
         await page.keyboard.type(served.key)
         await page.keyboard.press("Enter")
         await page.wait_for_url(re.compile(r"/ui/$"))
