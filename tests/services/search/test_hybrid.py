@@ -3,15 +3,21 @@
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections.abc import Sequence
 
 from engramdb.config import Settings
 from engramdb.providers.embedder import HashEmbedder
 from engramdb.providers.embedding import Kind
+from engramdb.schemas.conversations import MessageBatch, SessionCreate
+from engramdb.schemas.directory import ApiKeyCreate
 from engramdb.schemas.search import SearchRequest
+from engramdb.services.conversation import messages, sessions
+from engramdb.services.core.caller import Caller
 from engramdb.services.core.runtime import Runtime
 from engramdb.services.search import hybrid
 from engramdb.services.tenancy import keys
+from engramdb.services.tenancy.directory import find_external_user
 from engramdb.storage.database import Database
 
 
@@ -47,3 +53,47 @@ async def test_a_search_queued_at_the_model_holds_no_connection(db: Database, da
         response, _ = await task
         assert response.results == []
     assert hybrid._embedding_now == 0
+
+
+async def test_kept_statements_never_cross_scopes(db: Database, database_url: str) -> None:
+    """The retrievers' statements are built once per scope and reused (``rt.statements``): each user's
+    search, whether named by an unbound key or made with a key bound to that user, sees that user's turns
+    only, however warm the runtime is, and another organization's search sees its own."""
+    rt = Runtime.build(Settings(database_url=database_url), db, embedder=HashEmbedder(384))
+    orgs = []
+    for org_name in ("kept-a", "kept-b"):
+        _, key = await keys.create_organization(db, name=f"{org_name}-{uuid.uuid4().hex[:6]}")
+        admin = await keys.authenticate(db, key.api_key)
+        for user in ("alice", "bob"):
+            s = await sessions.create(db, admin, SessionCreate(external_user_id=user))
+            turn = {"role": "user", "content": f"{user} of {org_name} keeps the zorbank ledger"}
+            await messages.add(rt, admin, s.id, MessageBatch(messages=[turn], extract=False))
+        orgs.append((org_name, admin))
+
+    async def seen(caller: Caller, user: str | None) -> set[str]:
+        req = SearchRequest(query="zorbank ledger", external_user_id=user, types=["messages"])
+        response, _ = await hybrid.search(rt, caller, req)
+        return {r.content for r in response.results}
+
+    sizes = []
+    for _ in range(2):  # the second round runs on kept statements only
+        for org_name, admin in orgs:
+            for user in ("alice", "bob"):
+                assert await seen(admin, user) == {f"{user} of {org_name} keeps the zorbank ledger"}
+        sizes.append(len(rt.statements))
+    assert sizes[0] >= 4 * 2 and sizes[1] == sizes[0]  # four scopes, keyword and vector each; then reused
+    kept = sizes[1]
+    org_name, admin = orgs[0]
+    bob_id = await seen_user(db, admin, "bob")
+    bound = await keys.create_key(db, admin, ApiKeyCreate(name="bob only", user_id=bob_id))
+    as_bob = await keys.authenticate(db, bound.api_key)
+    assert await seen(as_bob, None) == {f"bob of {org_name} keeps the zorbank ledger"}
+    assert len(rt.statements) > kept  # a bound key's conditions are other SQL: statements of its own
+    assert await seen(admin, "alice") == {f"alice of {org_name} keeps the zorbank ledger"}
+
+
+async def seen_user(db: Database, caller: Caller, external_id: str) -> uuid.UUID:
+    async with db.read(caller.org_id) as conn:
+        found = await find_external_user(conn, caller, external_id)
+    assert found is not None
+    return found

@@ -12,6 +12,7 @@ from engramdb.providers.extraction.factory import Intelligence, create_intellige
 from engramdb.services.core.access import AccessTracker
 from engramdb.storage.database import Database, in_request
 from engramdb.storage.notify import Listener
+from engramdb.storage.statements import Statements
 
 
 class LargeScopes:
@@ -44,6 +45,7 @@ class Runtime:
     intelligence: Intelligence
     listener: Listener  # the process's one LISTEN connection (live streams), opened on first use
     large_scopes: LargeScopes = field(default_factory=LargeScopes)
+    statements: Statements = field(default_factory=Statements)  # search statements kept per scope
 
     @classmethod
     def build(

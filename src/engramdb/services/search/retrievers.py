@@ -18,6 +18,8 @@ from typing import Any
 from sqlalchemy import (
     ColumnElement,
     Float,
+    Integer,
+    String,
     Table,
     Text,
     bindparam,
@@ -34,16 +36,13 @@ from sqlalchemy.dialects.postgresql import TSQUERY
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.selectable import Select
 
-from engramdb.schemas.search import SearchRequest
-from engramdb.services.core import visibility
-from engramdb.services.core.caller import Caller
 from engramdb.services.core.pseudonyms import among
 from engramdb.services.core.runtime import Runtime
 from engramdb.services.search import contexts as search_contexts
 from engramdb.services.search import documents as search_docs
 from engramdb.services.search import graph as search_graph
 from engramdb.storage import tables as t
-from engramdb.storage.filters import at_turns, content_filters, in_unexpired_session, unexpired
+from engramdb.storage.filters import at_turns
 from engramdb.storage.vector_type import Embedding
 from engramdb.storage.vectors import literal as model_literal
 
@@ -109,42 +108,6 @@ class Hit:
     memory_rank: int | None = None
 
 
-def conditions(
-    kind: str, table: Table, caller: Caller, req: SearchRequest, user_id: uuid.UUID | None
-) -> list[ColumnElement[bool]]:
-    f = req.filters
-    conds = visibility.RULES[kind](caller)
-    for column, value in (
-        ("user_id", user_id),
-        ("agent_id", req.agent_id),
-        ("session_id", req.session_id),
-        ("app_id", req.app_id),
-    ):
-        if value is not None:
-            conds.append(table.c[column] == value)
-    message = kind == "message"
-    conds += content_filters(
-        table,
-        tags_any=f.tags_any,
-        tags_all=f.tags_all,
-        metadata=f.metadata,
-        created_after=f.created_after,
-        created_before=f.created_before,
-        categories=None if message else f.categories,
-        occurred_after=f.occurred_after if message else None,
-        occurred_before=f.occurred_before if message else None,
-    )
-    if message:
-        conds.append(in_unexpired_session(table))
-        if f.role:
-            conds.append(table.c.role.in_(f.role))
-    else:
-        conds += [table.c.state.in_(f.state), unexpired(table)]
-        if f.memory_types:
-            conds.append(table.c.memory_type.in_(f.memory_types))
-    return conds
-
-
 async def vector(
     conn: AsyncConnection,
     rt: Runtime,
@@ -162,37 +125,17 @@ async def vector(
     borrows ``neighbor`` × the similarity of its most similar adjacent turn (same session, seq ± 1).
     ``matching`` is the capped count of embedded rows under ``conds``."""
     conds = [*conds, embedded_with(rt, table)]
-    distance = cast(table.c.embedding, Embedding(rt.embedder.dimensions)).cosine_distance(qvec)
-    similarity = _similarity(table, distance, qvec, rt.embedder.dimensions, context)
-    columns = ranking(kind, table)
     smooth = kind == "message" and neighbor > 0
-    limit = rt.settings.exact_search_limit
-    if matching <= limit:
-        if smooth:
-            # Neighbours are the turns at seq ± 1 of the same session (as on the index path below), read
-            # with window functions over one sort rather than self-joins.
-            # MATERIALIZED: inlined, the similarity (parts and all) would be computed once per reference.
-            scored = (
-                select(*columns, similarity.label("similarity")).where(*conds).cte("scored").prefix_with("MATERIALIZED")
-            )
-
-            def adjacent(step: int) -> ColumnElement[float]:
-                shift = func.lag if step < 0 else func.lead
-                seq, similarity = (
-                    shift(c).over(partition_by=scored.c.session_id, order_by=scored.c.seq)
-                    for c in (scored.c.seq, scored.c.similarity)
-                )
-                return case((seq == scored.c.seq + step, similarity))
-
-            near = select(scored, func.greatest(adjacent(-1), adjacent(1)).label("neighbor_similarity")).subquery()
-            score = near.c.similarity + neighbor * func.coalesce(near.c.neighbor_similarity, 0.0)
-            query = select(near, score.label("score"))
-        else:
-            inner = select(*columns, similarity.label("similarity")).where(*conds).subquery()
-            query = select(inner, inner.c.similarity.label("score"))
-        # Ordering a derived column keeps the planner off the HNSW index: filter indexes, then a sort.
-        rows = (await conn.execute(query.order_by(text("score DESC")).limit(n))).mappings().all()
+    if matching <= rt.settings.exact_search_limit:
+        shape = ("exact", kind, table.name, neighbor if smooth else 0.0, context)
+        statement = rt.statements.get(
+            shape, conds, lambda: _exact_statement(rt, kind, table, conds, neighbor if smooth else 0.0, context)
+        )
+        rows = (await conn.execute(statement, {"query_vector": qvec, "search_limit": n})).mappings().all()
         return [dict(r) for r in rows], "exact"
+    distance = cast(table.c.embedding, Embedding(rt.embedder.dimensions)).cosine_distance(_query_vector(rt))
+    similarity = _similarity(table, distance, rt.embedder.dimensions, context)
+    columns = ranking(kind, table)
     # The organization as a literal lets the planner match its own index (services/maintenance/indexes.py).
     own_index = table.c.org_id == literal_column(f"'{uuid.UUID(str(org_id))}'::uuid")
     base = select(*columns, similarity.label("similarity")).where(*conds, own_index)
@@ -202,7 +145,8 @@ async def vector(
     fetch = 2 * n if "part_embeddings" in table.c else n
     ef_search = min(MAX_EF_SEARCH, max(40, 2 * fetch))
     await conn.execute(text("SELECT set_config('hnsw.ef_search', :ef, true)"), {"ef": str(ef_search)})
-    found = [dict(r) for r in (await conn.execute(base.order_by(distance).limit(fetch))).mappings().all()]
+    vector_only = {"query_vector": qvec}
+    found = [dict(r) for r in (await conn.execute(base.order_by(distance).limit(fetch), vector_only)).mappings()]
     if len(found) < n:
         # The filters dropped most index hits (a scope that is a small share of the index): pgvector 0.8's
         # iterative scan goes on through the graph until ITERATIVE_ROWS rows pass them (or it has visited
@@ -212,31 +156,69 @@ async def vector(
         # second scan is the widest plain one, as before 0.8.
         iterative = await conn.scalar(_ITERATIVE_ON, {"tuples": str(MAX_SCAN_TUPLES), "ef": str(MAX_EF_SEARCH)})
         wide = max(ITERATIVE_ROWS, fetch) if iterative else fetch
-        found = [dict(r) for r in (await conn.execute(base.order_by(distance).limit(wide))).mappings().all()]
+        found = [dict(r) for r in (await conn.execute(base.order_by(distance).limit(wide), vector_only)).mappings()]
         if iterative:  # off again: a later scan in this transaction (another retriever) wants distance order
             await conn.execute(text("SELECT set_config('hnsw.iterative_scan', 'off', true)"))
     if len(found) < n:  # a scope too rare in the index even for the iterative scan
         exact = base.order_by(text("similarity DESC")).limit(n)  # a derived column: no index scan
-        found = [dict(r) for r in (await conn.execute(exact)).mappings().all()]
+        found = [dict(r) for r in (await conn.execute(exact, vector_only)).mappings()]
         method = "exact"
     for row in found:
         row["score"] = row["similarity"]
     found.sort(key=lambda r: -r["score"])  # index order is by the message's vector, scores by its best part
     del found[n:]
     if smooth and found:
-        await _smooth_with_neighbors(conn, table, conds, similarity, found, neighbor)
+        await _smooth_with_neighbors(conn, table, conds, similarity, qvec, found, neighbor)
     return found, method
 
 
-def _similarity(
-    table: Table, distance: ColumnElement[float], qvec: list[float], dimensions: int, context: float
-) -> ColumnElement[float]:
+def _query_vector(rt: Runtime) -> ColumnElement[Any]:
+    """The query's vector, bound when a statement is run (``query_vector``)."""
+    return bindparam("query_vector", type_=Embedding(rt.embedder.dimensions))
+
+
+def _exact_statement(
+    rt: Runtime, kind: str, table: Table, conds: list[ColumnElement[bool]], neighbor: float, context: float
+) -> Select[Any]:
+    """The exact scan of :func:`vector` over the rows under ``conds`` (embedded with the configured model),
+    best ``search_limit`` first; for messages with ``neighbor`` each row's score also borrows ``neighbor`` ×
+    its most similar adjacent turn's similarity. The query's vector and the limit are bound when it is
+    run, so it is built once per scope (``rt.statements``)."""
+    distance = cast(table.c.embedding, Embedding(rt.embedder.dimensions)).cosine_distance(_query_vector(rt))
+    similarity = _similarity(table, distance, rt.embedder.dimensions, context)
+    columns = ranking(kind, table)
+    if neighbor:
+        # Neighbours are the turns at seq ± 1 of the same session (as on the index path below), read
+        # with window functions over one sort rather than self-joins.
+        # MATERIALIZED: inlined, the similarity (parts and all) would be computed once per reference.
+        scored = select(*columns, similarity.label("similarity")).where(*conds).cte("scored")
+        scored = scored.prefix_with("MATERIALIZED")
+
+        def adjacent(step: int) -> ColumnElement[float]:
+            shift = func.lag if step < 0 else func.lead
+            seq, similarity = (
+                shift(c).over(partition_by=scored.c.session_id, order_by=scored.c.seq)
+                for c in (scored.c.seq, scored.c.similarity)
+            )
+            return case((seq == scored.c.seq + step, similarity))
+
+        near = select(scored, func.greatest(adjacent(-1), adjacent(1)).label("neighbor_similarity")).subquery()
+        score = near.c.similarity + neighbor * func.coalesce(near.c.neighbor_similarity, 0.0)
+        query = select(near, score.label("score"))
+    else:
+        inner = select(*columns, similarity.label("similarity")).where(*conds).subquery()
+        query = select(inner, inner.c.similarity.label("score"))
+    # Ordering a derived column keeps the planner off the HNSW index: filter indexes, then a sort.
+    return query.order_by(text("score DESC")).limit(bindparam("search_limit", type_=Integer))
+
+
+def _similarity(table: Table, distance: ColumnElement[float], dimensions: int, context: float) -> ColumnElement[float]:
     """Cosine similarity to the query. A message scores as the best of its own (mean) vector, its best
     sentence, and ``context`` × its vector after the previous turn (see services/core/runtime.py
     ``embed_messages``): the context is discounted because it also carries the previous turn's topic."""
     if "part_embeddings" not in table.c:
         return 1 - distance
-    query = bindparam("query_vector", qvec, type_=Embedding(dimensions))
+    query = bindparam("query_vector", type_=Embedding(dimensions))
     sentence = func.unnest(table.c.part_embeddings).column_valued("sentence")
     best = select(func.max(1 - sentence.op("<=>", return_type=Float)(query))).scalar_subquery()
     if not context:
@@ -261,6 +243,7 @@ async def _smooth_with_neighbors(
     table: Table,
     conds: list[ColumnElement[bool]],
     similarity: ColumnElement[float],
+    qvec: list[float],
     found: list[dict[str, Any]],
     neighbor: float,
 ) -> None:
@@ -271,7 +254,7 @@ async def _smooth_with_neighbors(
         .select_from(at_turns(table, list(wanted)))
         .where(*conds)
     )
-    sims = {(r.session_id, r.seq): r.similarity for r in await conn.execute(query)}
+    sims = {(r.session_id, r.seq): r.similarity for r in await conn.execute(query, {"query_vector": qvec})}
     for row in found:
         near = [
             sims[k] for k in ((row["session_id"], row["seq"] - 1), (row["session_id"], row["seq"] + 1)) if k in sims
@@ -284,9 +267,9 @@ async def _smooth_with_neighbors(
 _BM25_K1, _BM25_B = 1.2, 0.75
 
 
-def _lexemes(language: ColumnElement[Any], query: str) -> Any:
+def _lexemes(language: ColumnElement[Any], query: ColumnElement[str]) -> Any:
     """The query's lexemes (stop words dropped, stems kept)."""
-    words = func.unnest(func.to_tsvector(language, literal(query))).table_valued("lexeme", "positions", "weights")
+    words = func.unnest(func.to_tsvector(language, query)).table_valued("lexeme", "positions", "weights")
     return select(words.c.lexeme).cte("terms")
 
 
@@ -308,12 +291,28 @@ async def keyword(
     one a lot; Postgres' ``ts_rank`` has no IDF. Term frequency is taken as 1 (chat turns are short) and
     the length is the row's number of distinct lexemes.
     """
+    statement = rt.statements.get(
+        ("keyword", kind, table.name, count_embedded),
+        conds,
+        lambda: _keyword_statement(rt, kind, table, conds, count_embedded),
+    )
+    found = await conn.execute(statement, {"search_query": query, "search_limit": n})
+    rows = [dict(r) for r in found.mappings().all()]
+    return rows, (rows[0]["matching"] if rows and count_embedded else None)
+
+
+def _keyword_statement(
+    rt: Runtime, kind: str, table: Table, conds: list[ColumnElement[bool]], count_embedded: bool
+) -> Select[Any]:
+    """The BM25 statement of :func:`keyword`, with the query (``search_query``) and the number of rows
+    (``search_limit``) bound when it is run, so it is built once per scope (``rt.statements``)."""
+    query = bindparam("search_query", type_=String)
     # The configuration is a literal (settings allow only [a-z_]+): converting a string to regconfig at
     # run time is not foldable, and the any-word query below must fold to a constant so the planner can
     # weigh the full-text index.
     language: ColumnElement[Any] = literal_column(f"'{rt.settings.search_language}'::regconfig")
     terms = _lexemes(language, query)
-    every_word = cast(func.plainto_tsquery(language, literal(query)), Text)
+    every_word = cast(func.plainto_tsquery(language, query), Text)
     any_word = cast(func.replace(every_word, literal(" & "), literal(" | ")), TSQUERY)
     matched = (
         select(*ranking(kind, table), table.c.search_tsv, func.length(table.c.search_tsv).label("len"))
@@ -344,14 +343,12 @@ async def keyword(
     average = select(func.avg(matched.c.len)).scalar_subquery()
     norm = (_BM25_K1 + 1) / (1 + _BM25_K1 * (1 - _BM25_B + _BM25_B * matched.c.len / func.nullif(average, 0)))
     rank = per_row.c.idf * norm
-    statement = (
+    return (
         select(*(matched.c[c] for c in _RANKING[kind]), rank.label("rank"), total.label("matching"))
         .select_from(matched.join(per_row, per_row.c.id == matched.c.id))
         .order_by(rank.desc(), matched.c.id)
-        .limit(n)
+        .limit(bindparam("search_limit", type_=Integer))
     )
-    rows = [dict(r) for r in (await conn.execute(statement)).mappings().all()]
-    return rows, (rows[0]["matching"] if rows and count_embedded else None)
 
 
 async def hydrate(conn: AsyncConnection, winners: list[Hit]) -> list[Hit]:
