@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import ColumnElement, String, literal
 
@@ -60,7 +61,7 @@ def test_conditions_that_cannot_be_compared_are_built_every_time() -> None:
     assert built == [1, 1] and len(kept) == 0
 
 
-def test_statements_are_kept_by_shape_and_conditions_and_the_oldest_goes_first() -> None:
+def test_statements_are_kept_by_shape_and_conditions_and_the_least_recently_used_goes_first() -> None:
     org = uuid.uuid4()
     kept = Statements(size=2)
     made: list[str] = []
@@ -72,8 +73,23 @@ def test_statements_are_kept_by_shape_and_conditions_and_the_oldest_goes_first()
     assert kept.get("keyword", _conds(org), lambda: build("a")) == "a"
     assert kept.get("keyword", _conds(org), lambda: build("again")) == "a"  # the same: kept
     assert kept.get("vector", _conds(org), lambda: build("b")) == "b"  # another shape
+    assert kept.get("keyword", _conds(org), lambda: build("again")) == "a"  # "a" used last, "b" least
     assert kept.get("keyword", _conds(org, uuid.uuid4()), lambda: build("c")) == "c"  # other conditions
     assert made == ["a", "b", "c"] and len(kept) == 2
-    # "a" was used before "b" last: "a" went when "c" came.
-    assert kept.get("vector", _conds(org), lambda: build("b2")) == "b"
-    assert kept.get("keyword", _conds(org), lambda: build("a2")) == "a2"
+    # "b" had been used least recently: it went when "c" came; "a" stayed.
+    assert kept.get("keyword", _conds(org), lambda: build("a2")) == "a"
+    assert kept.get("vector", _conds(org), lambda: build("b2")) == "b2"
+
+
+def test_one_wall_clock_time_read_twice_in_a_repeated_hour_is_two_values() -> None:
+    """01:30 on the night clocks go back happens twice in New York, an hour apart: equal in Python, two
+    instants in SQL."""
+    first = datetime(2026, 11, 1, 1, 30, tzinfo=ZoneInfo("America/New_York"))
+    second = first.replace(fold=1)
+    assert first == second
+    assert conditions_key([m.c.created_at >= first]) != conditions_key([m.c.created_at >= second])
+    # A key True is written "true" in JSON, a key "True" as itself.
+    org = uuid.uuid4()
+    as_text = conditions_key(_conds(org, metadata={"True": 1}))
+    assert as_text != conditions_key(_conds(org, metadata={True: 1}))
+    assert as_text == conditions_key(_conds(org, metadata={"True": 1}))

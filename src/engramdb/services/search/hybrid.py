@@ -28,8 +28,9 @@ from engramdb.services.core.runtime import Runtime
 from engramdb.services.memory import decay
 from engramdb.services.search import contexts as search_contexts
 from engramdb.services.search import documents as search_docs
-from engramdb.services.search import fusion, links, retrievers, scope
+from engramdb.services.search import fusion, links, retrievers
 from engramdb.services.search import graph as search_graph
+from engramdb.services.search import scope as search_scope
 from engramdb.services.tenancy.directory import find_external_user
 from engramdb.storage import tables as t
 
@@ -85,7 +86,7 @@ async def _search(
         if user_id is not None:
             caller.bind("user_id", user_id)
         scopes = [
-            (kind, table, scope.conditions(kind, table, caller, req, user_id))
+            (kind, table, search_scope.conditions(kind, table, caller, req, user_id))
             for kind, table in (_TABLES[name] for name in dict.fromkeys(req.types) if name in _TABLES)
         ]
         scopes += search_docs.scopes(caller, req, user_id)
@@ -98,7 +99,7 @@ async def _search(
         provenance = bool(req.weights.memory) and messages is not None
         only_provenance = provenance and all(kind != "memory" for kind, _, _ in scopes)
         if only_provenance:
-            scopes.append(("memory", t.memory, scope.conditions("memory", t.memory, caller, req, user_id)))
+            scopes.append(("memory", t.memory, search_scope.conditions("memory", t.memory, caller, req, user_id)))
         graph_scopes = search_graph.scopes(caller, req, user_id)
         lists = await _retrieve(conn, rt, caller, req, user_id, n, embedding, scopes, graph_scopes)
         memory_lists = [rows for kind, rows, _ in lists if kind == "memory"]

@@ -180,10 +180,10 @@ def _query_vector(rt: Runtime) -> ColumnElement[Any]:
 def _exact_statement(
     rt: Runtime, kind: str, table: Table, conds: list[ColumnElement[bool]], neighbor: float, context: float
 ) -> Select[Any]:
-    """The exact scan of :func:`vector` over the rows under ``conds`` (embedded with the configured model),
-    best ``search_limit`` first; for messages with ``neighbor`` each row's score also borrows ``neighbor`` ×
-    its most similar adjacent turn's similarity. The query's vector and the limit are bound when it is
-    run, so it is built once per scope (``rt.statements``)."""
+    """The exact scan of :func:`vector` over the rows under ``conds`` (which hold ``embedded_with``: the
+    caller adds it), best ``search_limit`` first; for messages with ``neighbor`` each row's score also
+    borrows ``neighbor`` × its most similar adjacent turn's similarity. The query's vector and the limit
+    are bound when it is run, so it is built once per scope (``rt.statements``)."""
     distance = cast(table.c.embedding, Embedding(rt.embedder.dimensions)).cosine_distance(_query_vector(rt))
     similarity = _similarity(table, distance, rt.embedder.dimensions, context)
     columns = ranking(kind, table)
