@@ -50,6 +50,13 @@ SEARCH_DURATION = Histogram(
     buckets=_LATENCY,
     registry=REGISTRY,
 )
+SEARCH_STATEMENTS = Counter(
+    "engram_search_statements",
+    "Retrieval statements a search needed, by how it got them: kept (built for an earlier search of the same "
+    "scope and reused), built (new, now kept), unkeyable (conditions that cannot be keyed: built every time).",
+    ["outcome"],
+    registry=REGISTRY,
+)
 EMBED_BATCHES = Counter(
     "engram_embedding_batches", "Calls to the embedding model, by kind (query or passage).", ["kind"], registry=REGISTRY
 )

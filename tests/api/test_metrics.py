@@ -71,6 +71,8 @@ async def test_metrics_after_some_requests(app, org: Org) -> None:  # type: igno
     assert buckets and {"le", "method", "route"} == set(buckets[0])
     modes = {lb["mode"]: v for lb, v in s["engram_search_duration_seconds_count"]}
     assert modes["hybrid"] >= 1 and modes["keyword"] >= 1
+    statements = {lb["outcome"]: v for lb, v in s["engram_search_statements_total"]}
+    assert statements["built"] >= 1  # the first search of a scope builds its statements
     assert {lb["kind"] for lb, _ in s["engram_embedding_batches_total"]} >= {"query", "passage"}
     assert sum(v for _, v in s["engram_embedding_texts_total"]) >= 2
     assert s["engram_embedding_waiting_texts"][0][1] == 0

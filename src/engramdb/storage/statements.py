@@ -30,6 +30,8 @@ from typing import Any, TypeVar
 
 from sqlalchemy import ColumnElement, and_
 
+from engramdb import metrics
+
 T = TypeVar("T")
 # Statements kept per runtime; the least recently used goes first. One kept statement, with the cache key
 # SQLAlchemy stores on it, takes about 100 KB: 256 of them (64 scopes of a messages search) about 25 MB.
@@ -88,13 +90,16 @@ class Statements:
         """The statement kept for ``shape`` under ``conditions``, else ``build()`` (kept for next time)."""
         conds = conditions_key(conditions)
         if conds is None:
+            metrics.SEARCH_STATEMENTS.labels("unkeyable").inc()
             return build()
         key = (shape, conds)
         found = self._kept.get(key)
         if found is not None:
+            metrics.SEARCH_STATEMENTS.labels("kept").inc()
             self._kept.move_to_end(key)
             kept: T = found
             return kept
+        metrics.SEARCH_STATEMENTS.labels("built").inc()
         built = build()
         self._kept[key] = built
         if len(self._kept) > self._size:

@@ -6,6 +6,7 @@ import asyncio
 import uuid
 from collections.abc import Sequence
 
+from engramdb import metrics
 from engramdb.config import Settings
 from engramdb.providers.embedder import HashEmbedder
 from engramdb.providers.embedding import Kind
@@ -75,12 +76,18 @@ async def test_kept_statements_never_cross_scopes(db: Database, database_url: st
         response, _ = await hybrid.search(rt, caller, req)
         return {r.content for r in response.results}
 
-    sizes = []
+    def counted(outcome: str) -> float:
+        return metrics.REGISTRY.get_sample_value("engram_search_statements_total", {"outcome": outcome}) or 0.0
+
+    sizes, reused = [], []
     for _ in range(2):  # the second round runs on kept statements only
+        kept_before = counted("kept")
         for org_name, admin in orgs:
             for user in ("alice", "bob"):
                 assert await seen(admin, user) == {f"{user} of {org_name} keeps the zorbank ledger"}
         sizes.append(len(rt.statements))
+        reused.append(counted("kept") - kept_before)
+    assert reused == [0, 16]  # /metrics counts them
     # Four scopes, each with keyword and vector statements over messages and over the memories behind
     # them (provenance): sixteen; the second round reuses them all.
     assert sizes == [16, 16]
