@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from engramdb.schemas.search import SearchRequest
 from engramdb.services.core import visibility
 from engramdb.services.core.caller import Caller
+from engramdb.services.search.scope import owned
 from engramdb.storage import tables as t
 from engramdb.storage.filters import content_filters, unexpired
 
@@ -37,15 +38,7 @@ def scopes(
     """The context retriever's conditions, when contexts are asked for."""
     if "contexts" not in req.types:
         return []
-    conds = visibility.contexts(caller)
-    for column, value in (
-        ("user_id", user_id),
-        ("agent_id", req.agent_id),
-        ("session_id", req.session_id),
-        ("app_id", req.app_id),
-    ):
-        if value is not None:
-            conds.append(oc.c[column] == value)
+    conds = visibility.contexts(caller) + owned(oc, req, user_id)
     f = req.filters
     conds += content_filters(
         oc,

@@ -133,8 +133,7 @@ async def vector(
         )
         rows = (await conn.execute(statement, {"query_vector": qvec, "search_limit": n})).mappings().all()
         return [dict(r) for r in rows], "exact"
-    distance = cast(table.c.embedding, Embedding(rt.embedder.dimensions)).cosine_distance(_query_vector(rt))
-    similarity = _similarity(table, distance, rt.embedder.dimensions, context)
+    distance, similarity = _scores(table, rt.embedder.dimensions, context)
     columns = ranking(kind, table)
     # The organization as a literal lets the planner match its own index (services/maintenance/indexes.py).
     own_index = table.c.org_id == literal_column(f"'{uuid.UUID(str(org_id))}'::uuid")
@@ -172,11 +171,6 @@ async def vector(
     return found, method
 
 
-def _query_vector(rt: Runtime) -> ColumnElement[Any]:
-    """The query's vector, bound when a statement is run (``query_vector``)."""
-    return bindparam("query_vector", type_=Embedding(rt.embedder.dimensions))
-
-
 def _exact_statement(
     rt: Runtime, kind: str, table: Table, conds: list[ColumnElement[bool]], neighbor: float, context: float
 ) -> Select[Any]:
@@ -184,8 +178,7 @@ def _exact_statement(
     caller adds it), best ``search_limit`` first; for messages with ``neighbor`` each row's score also
     borrows ``neighbor`` × its most similar adjacent turn's similarity. The query's vector and the limit
     are bound when it is run, so it is built once per scope (``rt.statements``)."""
-    distance = cast(table.c.embedding, Embedding(rt.embedder.dimensions)).cosine_distance(_query_vector(rt))
-    similarity = _similarity(table, distance, rt.embedder.dimensions, context)
+    distance, similarity = _scores(table, rt.embedder.dimensions, context)
     columns = ranking(kind, table)
     if neighbor:
         # Neighbours are the turns at seq ± 1 of the same session (as on the index path below), read
@@ -212,19 +205,22 @@ def _exact_statement(
     return query.order_by(text("score DESC")).limit(bindparam("search_limit", type_=Integer))
 
 
-def _similarity(table: Table, distance: ColumnElement[float], dimensions: int, context: float) -> ColumnElement[float]:
-    """Cosine similarity to the query. A message scores as the best of its own (mean) vector, its best
-    sentence, and ``context`` × its vector after the previous turn (see services/core/runtime.py
-    ``embed_messages``): the context is discounted because it also carries the previous turn's topic."""
-    if "part_embeddings" not in table.c:
-        return 1 - distance
+def _scores(table: Table, dimensions: int, context: float) -> tuple[ColumnElement[float], ColumnElement[float]]:
+    """The row's own vector's cosine distance to the query (what the HNSW index orders by) and its cosine
+    similarity, the query's vector bound when the statement runs (``query_vector``). A message scores as
+    the best of its own (mean) vector, its best sentence, and ``context`` × its vector after the previous
+    turn (see services/core/runtime.py ``embed_messages``): the context is discounted because it also
+    carries the previous turn's topic."""
     query = bindparam("query_vector", type_=Embedding(dimensions))
+    distance = cast(table.c.embedding, Embedding(dimensions)).cosine_distance(query)
+    if "part_embeddings" not in table.c:
+        return distance, 1 - distance
     sentence = func.unnest(table.c.part_embeddings).column_valued("sentence")
     best = select(func.max(1 - sentence.op("<=>", return_type=Float)(query))).scalar_subquery()
     if not context:
-        return func.greatest(1 - distance, best)
+        return distance, func.greatest(1 - distance, best)
     in_context = context * (1 - table.c.context_embedding.op("<=>", return_type=Float)(query))
-    return func.greatest(1 - distance, best, in_context)
+    return distance, func.greatest(1 - distance, best, in_context)
 
 
 def embedded_with(rt: Runtime, table: Table) -> ColumnElement[bool]:

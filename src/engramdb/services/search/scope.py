@@ -13,19 +13,17 @@ from engramdb.services.core.caller import Caller
 from engramdb.storage.filters import content_filters, in_unexpired_session, unexpired
 
 
+def owned(table: Table, req: SearchRequest, user_id: uuid.UUID | None) -> list[ColumnElement[bool]]:
+    """The request's owner filters (user, agent, session, app) on ``table``, for those it names."""
+    named = (("user_id", user_id), ("agent_id", req.agent_id), ("session_id", req.session_id), ("app_id", req.app_id))
+    return [table.c[column] == value for column, value in named if value is not None]
+
+
 def conditions(
     kind: str, table: Table, caller: Caller, req: SearchRequest, user_id: uuid.UUID | None
 ) -> list[ColumnElement[bool]]:
     f = req.filters
-    conds = visibility.RULES[kind](caller)
-    for column, value in (
-        ("user_id", user_id),
-        ("agent_id", req.agent_id),
-        ("session_id", req.session_id),
-        ("app_id", req.app_id),
-    ):
-        if value is not None:
-            conds.append(table.c[column] == value)
+    conds = visibility.RULES[kind](caller) + owned(table, req, user_id)
     message = kind == "message"
     conds += content_filters(
         table,
