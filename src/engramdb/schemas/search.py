@@ -109,6 +109,14 @@ class SearchWeights(StrictModel):
         description="Messages only: the turn after a hit that asks a question gains this share of the hit's score "
         "(the answer usually follows the question, and a query often matches the question better).",
     )
+    length: float = Field(
+        default=0.2,
+        ge=0.0,
+        le=1.0,
+        description="Messages only: a turn gains this × ln((1 + its words) / (1 + the median candidate turn's "
+        "words)), in units of one list's first place: a turn longer than its peers usually says more (a short "
+        '"Thanks!" or "Wow, cool!" rarely answers anything), a shorter one loses as much.',
+    )
     graph: float = Field(
         default=0.3,
         ge=0.0,
@@ -164,6 +172,10 @@ class ScoreExplanation(PublicModel):
     )
     time_match: bool | None = Field(
         default=None, description="Whether the hit happened in the time the query names (null: it names none)."
+    )
+    length: float | None = Field(
+        default=None,
+        description="Messages: the score gained (or lost) for the turn's length against the median candidate turn's.",
     )
     graph_match: bool | None = Field(
         default=None, description="Memories, facts and entities: whether the hit is tied to an entity the query names."

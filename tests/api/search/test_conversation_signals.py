@@ -3,6 +3,7 @@ answer usually follows it), and the time a query names, resolved against ``occur
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import pytest
@@ -44,8 +45,11 @@ async def test_the_answer_follows_a_question_that_matches(org: Org) -> None:
     found = await _search(org, query=query, mode="keyword", external_user_id="reader")
     assert [r["metadata"]["turn"] for r in found] == [1, 2]
     question, answer = found
-    assert answer["explanation"]["reply"] == pytest.approx(question["score"] * 0.4)
-    assert answer["explanation"]["rrf"] == 0 and answer["score"] == answer["explanation"]["reply"]
+    # 0.4 × the question's score before the length signal (added last, to every turn found)
+    before_length = question["score"] - question["explanation"]["length"]
+    assert answer["explanation"]["reply"] == pytest.approx(before_length * 0.4)
+    assert answer["explanation"]["rrf"] == 0
+    assert answer["score"] == pytest.approx(answer["explanation"]["reply"] + answer["explanation"]["length"])
     assert question["explanation"]["reply"] is None
 
 
@@ -124,7 +128,9 @@ async def test_each_question_pulls_its_own_reply_across_sessions_in_every_mode(o
         for question, answer in replies.items():
             assert question in by_content and answer in by_content, (mode, list(by_content))
             gain = by_content[answer]["explanation"]["reply"]
-            assert gain == pytest.approx(0.4 * by_content[question]["score"], rel=1e-6), mode
+            asked = by_content[question]
+            before_length = asked["score"] - asked["explanation"]["length"]  # the length signal comes last
+            assert gain == pytest.approx(0.4 * before_length, rel=1e-6), mode
         # No other turn gains: the statements among the hits ask nothing.
         others = [r for r in found if r["content"] not in replies.values()]
         assert {r["explanation"]["reply"] for r in others} == {None}, mode
@@ -136,3 +142,19 @@ async def test_each_question_pulls_its_own_reply_across_sessions_in_every_mode(o
     plain = r.json()["results"]
     assert {result["explanation"] for result in plain} == {None}
     assert [result["id"] for result in plain] == [result["id"] for result in found]
+
+
+async def test_a_turn_that_says_more_outranks_a_short_one_the_lists_put_first(org: Org) -> None:
+    turns = [("Alice", "The book!"), ("Bob", "I read the book on the train every morning this week and loved it.")]
+    await _session(org, "reader", turns)
+    plain = await _search(org, query="book", mode="keyword", external_user_id="reader", weights={"length": 0})
+    assert [r["metadata"]["turn"] for r in plain] == [0, 1]  # BM25 favours the short turn
+    assert {r["explanation"]["length"] for r in plain} == {None}
+    found = await _search(org, query="book", mode="keyword", external_user_id="reader")
+    assert [r["metadata"]["turn"] for r in found] == [1, 0]
+    # 0.2 (weights.length) of a first place × ln((1 + words) / (1 + the median's words)): 2 and 14 words
+    first = 1 / (5 + 1)
+    long, short = found
+    assert long["explanation"]["length"] == pytest.approx(0.2 * first * math.log(15 / 9))
+    assert short["explanation"]["length"] == pytest.approx(0.2 * first * math.log(3 / 9))
+    assert long["score"] - plain[1]["score"] == pytest.approx(long["explanation"]["length"])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import uuid
 from datetime import UTC, datetime
 from typing import Any
@@ -141,3 +142,31 @@ def test_a_reply_gains_a_share_of_its_questions_score_and_gains_do_not_compound(
         "reply": pytest.approx(0.4 * before[answer_found.row["id"]]),
     }
     assert [final for final, _, _ in scored] == sorted((final for final, _, _ in scored), reverse=True)
+
+
+def test_a_turn_longer_than_the_median_candidate_gains_a_shorter_one_loses_and_other_kinds_keep_their_score() -> None:
+    s = uuid.uuid4()
+    short, middle, long = (_message(s, seq, vector_rank=seq) for seq in (1, 2, 3))
+    for hit, words in ((short, 1), (middle, 9), (long, 29)):
+        hit.row["content"] = " ".join(["word"] * words)
+    memory = Hit("memory", {"id": uuid.uuid4(), "content": "Alice cooks", "importance": 0.5}, vector_rank=4)
+    req = _request(session=0, name_match=0, time=0)
+    scored = _fused(req, short, middle, long, memory)
+    before = {hit.row["id"]: final for final, hit, _ in scored}
+    gain = 0.3 / (req.rrf_k + 1)
+    fusion.by_length(scored, gain)
+    after = {hit.row["id"]: (final, parts) for final, hit, parts in scored}
+    for hit, change in ((short, math.log(2 / 10)), (middle, 0.0), (long, math.log(30 / 10))):
+        assert after[hit.row["id"]][1]["length"] == pytest.approx(gain * change)
+        assert after[hit.row["id"]][0] == pytest.approx(before[hit.row["id"]] + gain * change)
+        assert ScoreExplanation(**after[hit.row["id"]][1]).length == pytest.approx(gain * change)
+    assert after[memory.row["id"]][0] == before[memory.row["id"]] and "length" not in after[memory.row["id"]][1]
+    # The long turn, third by its lists, now leads; the short one falls below the memory.
+    assert [hit for _, hit, _ in scored] == [long, middle, memory, short]
+
+
+def test_no_message_among_the_candidates_leaves_the_length_signal_out() -> None:
+    memory = Hit("memory", {"id": uuid.uuid4(), "content": "Alice cooks", "importance": 0.5}, vector_rank=1)
+    scored = _fused(_request(), memory)
+    fusion.by_length(scored, 0.1)
+    assert scored[0][0] == scored[0][2]["final"] and "length" not in scored[0][2]

@@ -1,7 +1,7 @@
 """Fusion of the retrievers' lists into one ranking (services/search/hybrid.py): reciprocal rank fusion,
 scaled by the recency, importance and graph factors; then the evidence that is not a list (the speaker
 the query names, the time it names, the session that holds the strongest hits, the question a turn
-answers) added to it.
+answers, the turn's length against its peers) added to it.
 
 Those signals are added, not multiplied: a turn that no retriever ranks high but that the query's
 speaker said, in the session the best hits come from, is evidence in its own right; as a factor it could
@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 import re
+import statistics
 import uuid
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
@@ -44,6 +45,7 @@ class Parts(TypedDict, total=False):
     session: float | None
     reply: float | None
     time_match: bool | None
+    length: float | None
     graph_match: bool | None
     final: float
 
@@ -191,4 +193,22 @@ def answers(scored: list[Scored], replies: list[dict[str, Any]], weight: float) 
         gain = explanation["reply"] = gains[row["id"]]
         explanation["final"] = final + gain
         scored[index] = (explanation["final"], hit, explanation)
+    scored.sort(key=lambda s: (-s[0], s[1].row["id"]))
+
+
+def by_length(scored: list[Scored], gain: float) -> None:
+    """Each message gains ``gain × ln((1 + its words) / (1 + the median candidate message's words))``: a
+    turn longer than the others found for this query usually says more, and a short one ("Thanks!", "Wow,
+    cool!") rarely answers anything, however close its few words come to the query's. Centred on the
+    median, so messages as a whole neither gain nor lose against the other kinds. Run last (after the
+    replies joined), so every message is counted; sorts ``scored`` again."""
+    words = {id(hit): len(hit.row["content"].split()) for _, hit, _ in scored if hit.kind == "message"}
+    if not words:
+        return
+    middle = statistics.median(words.values())
+    for index, (final, hit, explanation) in enumerate(scored):
+        if id(hit) in words:
+            change = explanation["length"] = gain * math.log((1 + words[id(hit)]) / (1 + middle))
+            explanation["final"] = final + change
+            scored[index] = (explanation["final"], hit, explanation)
     scored.sort(key=lambda s: (-s[0], s[1].row["id"]))

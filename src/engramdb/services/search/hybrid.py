@@ -120,6 +120,8 @@ async def _search(
         if req.weights.reply and messages is not None:
             asked = [hit.row for _, hit, _ in scored[:n] if hit.kind == "message"]
             fusion.answers(scored, await links.replies(conn, messages, asked), req.weights.reply)
+        if req.weights.length:
+            fusion.by_length(scored, req.weights.length / (req.rrf_k + 1))
         kept = {id(hit) for hit in await retrievers.hydrate(conn, [hit for _, hit, _ in scored[: req.top_k]])}
     return _respond(req, [s for s in scored[: req.top_k] if id(s[1]) in kept])
 
