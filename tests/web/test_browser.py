@@ -106,6 +106,10 @@ async def test_a_search_shows_why_each_result_scored(browser: Any, served: Serve
         assert await explain.locator("th", has_text="fusion (RRF)").count() == 1
         assert await explain.locator("th", has_text="final").count() == 1
         assert await explain.locator("th", has_text="vector").count() >= 1
+        # A message's parts include its length against the other turns found, signed.
+        turn = page.locator("#results .result", has=page.locator(".pill", has_text="message")).first
+        length = turn.locator("table.explain tr", has=page.locator("th", has_text="length"))
+        assert re.fullmatch(r"length\s+[+-]\d\.\d{3}", (await length.inner_text()).strip())
     finally:
         await context.close()
 

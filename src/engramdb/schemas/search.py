@@ -114,8 +114,9 @@ class SearchWeights(StrictModel):
         ge=0.0,
         le=1.0,
         description="Messages only: a turn gains this × ln((1 + its words) / (1 + the median candidate turn's "
-        "words)), in units of one list's first place: a turn longer than its peers usually says more (a short "
-        '"Thanks!" or "Wow, cool!" rarely answers anything), a shorter one loses as much.',
+        "words)), words counted up to 60, in units of one list's first place: a turn longer than its peers "
+        'usually says more, and a shorter one (a "Thanks!" or "Wow, cool!" rarely answers anything) loses by '
+        "the same rule (the logarithm is negative).",
     )
     graph: float = Field(
         default=0.3,

@@ -128,7 +128,7 @@ async def test_search_scores_a_message_by_its_best_sentence(  # type: ignore[no-
         top_k=5,
         candidates=10,
         explain=True,
-        weights={"neighbor": 0, "reply": 0},  # the vector score alone (LONG asks something: its reply would rise)
+        weights={"neighbor": 0, "reply": 0, "length": 0},  # the vector score alone (LONG asks: its reply would rise)
     )
     response, _ = await search.search(rt, caller, req)
     hit = next(r for r in response.results if r.id == long_message.id)

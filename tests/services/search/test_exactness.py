@@ -76,7 +76,7 @@ async def test_small_scope_gets_the_exact_top_10(loaded, database_url: str, scop
             types=["messages"],
             top_k=10,
             explain=True,
-            weights={"neighbor": 0, "name_match": 0, "session": 0},
+            weights={"neighbor": 0, "name_match": 0, "session": 0, "length": 0},
             **{scope: target},
         )
         response, _ = await search.search(rt, caller, req)
@@ -114,7 +114,7 @@ async def test_a_scope_rare_in_the_index_gets_its_top_10_from_the_index(loaded, 
                 types=["messages"],
                 top_k=10,
                 explain=True,
-                weights={"neighbor": 0, "name_match": 0, "session": 0},
+                weights={"neighbor": 0, "name_match": 0, "session": 0, "length": 0},
                 filters={"role": ["assistant"]},
             )
             response, _ = await search.search(on_index, caller, req)

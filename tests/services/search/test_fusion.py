@@ -170,3 +170,18 @@ def test_no_message_among_the_candidates_leaves_the_length_signal_out() -> None:
     scored = _fused(_request(), memory)
     fusion.by_length(scored, 0.1)
     assert scored[0][0] == scored[0][2]["final"] and "length" not in scored[0][2]
+
+
+def test_a_reply_that_joined_counts_in_the_median_and_words_count_up_to_a_long_turn() -> None:
+    s = uuid.uuid4()
+    question = _message(s, 1, vector_rank=1)
+    question.row["content"] = "What did you cook?"  # 4 words
+    scored = _fused(_request(session=0, name_match=0, time=0), question)
+    essay = {"id": uuid.uuid4(), "session_id": s, "seq": 2, "name": "Bob", "occurred_at": WHEN}
+    essay["content"] = " ".join(["risotto"] * 500)  # counted as LONG_TURN words
+    fusion.answers(scored, [{**essay, "question_id": question.row["id"]}], 0.4)
+    fusion.by_length(scored, 0.1)
+    parts = {hit.row["id"]: p for _, hit, p in scored}
+    middle = (4 + fusion.LONG_TURN) / 2  # the median of the two: the reply that joined counts
+    assert parts[essay["id"]]["length"] == pytest.approx(0.1 * math.log((1 + fusion.LONG_TURN) / (1 + middle)))
+    assert parts[question.row["id"]]["length"] == pytest.approx(0.1 * math.log(5 / (1 + middle)))

@@ -52,6 +52,7 @@ class Parts(TypedDict, total=False):
 
 Scored = tuple[float, retrievers.Hit, Parts]  # a candidate's fused score, the hit, and its parts
 SESSION_POOL = 30  # how many of the best fused hits vote for their session
+LONG_TURN = 60  # words: a turn is counted up to this length (longer ones say no more; bounds the count's cost)
 
 
 def _session_coherence(scored: list[Scored], gain: float) -> None:
@@ -197,12 +198,19 @@ def answers(scored: list[Scored], replies: list[dict[str, Any]], weight: float) 
 
 
 def by_length(scored: list[Scored], gain: float) -> None:
-    """Each message gains ``gain × ln((1 + its words) / (1 + the median candidate message's words))``: a
-    turn longer than the others found for this query usually says more, and a short one ("Thanks!", "Wow,
-    cool!") rarely answers anything, however close its few words come to the query's. Centred on the
-    median, so messages as a whole neither gain nor lose against the other kinds. Run last (after the
-    replies joined), so every message is counted; sorts ``scored`` again."""
-    words = {id(hit): len(hit.row["content"].split()) for _, hit, _ in scored if hit.kind == "message"}
+    """Each message gains ``gain × ln((1 + its words) / (1 + the median candidate message's words))``, words
+    counted up to ``LONG_TURN``: a turn longer than the others found for this query usually says more, and
+    a short one ("Thanks!", "Wow, cool!") rarely answers anything, however close its few words come to the
+    query's. The median only shifts every message alike, so messages keep their order among themselves
+    whatever the candidates were; centred on it, the signal does not push messages as a whole above or
+    below the other kinds. Run last (after the replies joined), so every message is counted; sorts
+    ``scored`` again. Words are counted between spaces: for text written without them (Chinese, Japanese)
+    the signal stays near zero."""
+    words = {
+        id(hit): min(len(hit.row["content"].split(None, LONG_TURN)), LONG_TURN)
+        for _, hit, _ in scored
+        if hit.kind == "message"
+    }
     if not words:
         return
     middle = statistics.median(words.values())
