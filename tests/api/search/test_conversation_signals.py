@@ -158,3 +158,35 @@ async def test_a_turn_that_says_more_outranks_a_short_one_the_lists_put_first(or
     assert long["explanation"]["length"] == pytest.approx(0.2 * first * math.log(15 / 9))
     assert short["explanation"]["length"] == pytest.approx(0.2 * first * math.log(3 / 9))
     assert long["score"] - plain[1]["score"] == pytest.approx(long["explanation"]["length"])
+
+
+async def test_the_quickstart_finds_where_alice_lives_first(org: Org) -> None:
+    """The README's conversation, with the memories offline extraction draws from it: every turn of a short
+    session is among the hits, the assistant's question included, and the reply to that question must not
+    gain from a question that the lists rank below the reply itself."""
+    s = (await org.client.post("/v1/sessions", json={"external_user_id": "alice", "title": "Moving"})).json()
+    turns = [
+        {"role": "user", "content": "I moved to Lisbon last month", "occurred_at": "2026-10-02T09:30:00Z"},
+        {"role": "assistant", "content": "How are you finding it?"},
+        {"role": "user", "content": "Love it, though I miss Porto", "tags": ["feelings"]},
+    ]
+    r = await org.client.post(f"/v1/sessions/{s['id']}/messages", json={"messages": turns, "extract": False})
+    assert r.status_code == 201, r.text
+    moved, _, porto_turn = (m["id"] for m in r.json()["data"])
+    memories = [
+        ("Lives in Lisbon since October 2026", []),
+        ("The user moved to Lisbon in September 2026.", [moved]),
+        ("The user loves it, though the user misses Porto.", [porto_turn]),
+    ]
+    for content, sources in memories:
+        body = {"external_user_id": "alice", "content": content, "source_message_ids": sources}
+        assert (await org.client.post("/v1/memories", json=body)).status_code == 201
+    for query in ("which city does alice live in?", "where does alice live?"):
+        r = await org.client.post("/v1/search", json={"query": query, "external_user_id": "alice", "explain": True})
+        assert r.status_code == 200, r.text
+        results = r.json()["results"]
+        assert "Lisbon" in results[0]["content"], [x["content"] for x in results]
+        porto = next(x for x in results if x["id"] == porto_turn)
+        question = next(x for x in results if x["content"] == "How are you finding it?")
+        assert porto["explanation"]["rrf"] >= question["explanation"]["rrf"]  # so: no reply gain
+        assert porto["explanation"]["reply"] is None

@@ -185,3 +185,20 @@ def test_a_reply_that_joined_counts_in_the_median_and_words_count_up_to_a_long_t
     middle = (4 + fusion.LONG_TURN) / 2  # the median of the two: the reply that joined counts
     assert parts[essay["id"]]["length"] == pytest.approx(0.1 * math.log((1 + fusion.LONG_TURN) / (1 + middle)))
     assert parts[question.row["id"]]["length"] == pytest.approx(0.1 * math.log(5 / (1 + middle)))
+
+
+def test_a_reply_the_lists_rank_at_least_as_high_as_its_question_gains_nothing() -> None:
+    s = uuid.uuid4()
+    question = _message(s, 1, vector_rank=3)  # "How are you finding it?": among the hits, matched weakly
+    answer = _message(s, 2, vector_rank=1)  # the lists already rank the answer higher
+    level = _message(s, 4, vector_rank=2)
+    after_level = _message(s, 5, vector_rank=2)  # ranked exactly as high as its question: no gain either
+    scored = _fused(_request(session=0, name_match=0, time=0), question, answer, level, after_level)
+    before = {hit.row["id"]: final for final, hit, _ in scored}
+    fusion.answers(
+        scored,
+        [{**answer.row, "question_id": question.row["id"]}, {**after_level.row, "question_id": level.row["id"]}],
+        0.4,
+    )
+    assert {hit.row["id"]: final for final, hit, _ in scored} == before
+    assert all("reply" not in parts for _, _, parts in scored)

@@ -181,11 +181,22 @@ def fuse(
 
 def answers(scored: list[Scored], replies: list[dict[str, Any]], weight: float) -> None:
     """Each turn that follows a question among the best hits gains ``weight`` × the question's score (read
-    before any gain, so a chain of questions does not compound); a reply that no retriever found joins the
-    hits. Sorts ``scored`` again."""
+    before any gain, so a chain of questions does not compound), when the retrievers' lists rank the
+    question above the turn itself (a higher ``rrf``): the signal carries a question's match to the answer
+    the query did not match as well; an answer the lists already rank at least as high has that evidence
+    of its own, and a question that matches the query less than its answer says nothing more about it (in a
+    short conversation every question is among the hits, and its reply would gain whatever was asked). A
+    reply that no retriever found joins the hits. Sorts ``scored`` again."""
     place = {(hit.kind, hit.row["id"]): index for index, (_, hit, _) in enumerate(scored)}
-    gains = {row["id"]: weight * scored[place["message", row.pop("question_id")]][0] for row in replies}
+    gains: dict[uuid.UUID, float] = {}
     for row in replies:
+        asked_final, _, asked = scored[place["message", row.pop("question_id")]]
+        found = place.get(("message", row["id"]))
+        if asked["rrf"] > (0.0 if found is None else scored[found][2]["rrf"]):
+            gains[row["id"]] = weight * asked_final
+    for row in replies:
+        if row["id"] not in gains:
+            continue
         index = place.get(("message", row["id"]))
         if index is None:
             place["message", row["id"]] = index = len(scored)
