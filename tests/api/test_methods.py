@@ -48,3 +48,11 @@ async def test_the_servers_address_leads_to_the_dashboard(anon) -> None:  # type
     r = await anon.get("/")
     assert r.status_code == 307 and r.headers["location"] == "/ui/"
     assert (await anon.get("/docs")).status_code == 200  # the API docs stay where they were
+
+
+async def test_a_dashboard_page_answers_405_with_its_methods(anon) -> None:  # type: ignore[no-untyped-def]
+    """The dashboard's pages are not in the API's document: their Allow comes from their routes."""
+    r = await anon.post("/ui/search")
+    body = assert_problem(r, 405)
+    assert {m.strip() for m in r.headers["allow"].split(",")} == {"GET", "HEAD"}
+    assert str(body["detail"]).endswith("this path takes GET, HEAD")

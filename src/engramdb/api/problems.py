@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+from collections.abc import Iterator
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -15,6 +16,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import BaseRoute, Mount, Route
 from starlette.types import Scope, Send
 
 from engramdb.errors import EngramError, RateLimited, ServiceUnavailable
@@ -100,7 +102,8 @@ def _clean_errors(raw: list[Any]) -> list[dict[str, Any]]:
 
 def _allowed_methods(app: FastAPI, request: Request) -> list[str]:
     """Every method some route takes at this path, from the OpenAPI document (Starlette names only the
-    first route that matched the path, and one path often has several: GET and POST of a collection)."""
+    first route that matched the path, and one path often has several: GET and POST of a collection), or
+    for a path the document leaves out (the dashboard's), from the routes that match it."""
     path = request.url.path
     paths = app.openapi()["paths"]
     methods: set[str] = set()
@@ -110,9 +113,23 @@ def _allowed_methods(app: FastAPI, request: Request) -> list[str]:
         for template, ops in paths.items():
             if re.fullmatch(re.sub(r"\\\{[^}]+\\\}", "[^/]+", re.escape(template)), path):
                 methods |= {m.upper() for m in ops}
+    if not methods:  # a path outside the API's document (the dashboard's pages): the routes themselves
+        routes = list(_routes_at(app.routes, path))
+        for route in [r for r, rest in routes if r.path == rest] or [r for r, _ in routes]:
+            methods |= set(route.methods or ())
     if "GET" in methods:
         methods.add("HEAD")
     return sorted(methods)
+
+
+def _routes_at(routes: list[BaseRoute], path: str) -> Iterator[tuple[Route, str]]:
+    """The routes (inside mounts too) that take some method at ``path``, each with the part of the path it
+    matched."""
+    for route in routes:
+        if isinstance(route, Mount) and (path == route.path or path.startswith(route.path + "/")):
+            yield from _routes_at(route.routes, path[len(route.path) :] or "/")
+        elif isinstance(route, Route) and route.methods and route.path_regex.match(path):
+            yield route, path
 
 
 def _method_not_allowed(app: FastAPI, request: Request, headers: dict[str, str] | None = None) -> JSONResponse:
