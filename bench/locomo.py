@@ -26,6 +26,7 @@ import re
 import sys
 import time
 from collections import defaultdict
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
@@ -210,14 +211,19 @@ def evaluate(
 
 
 def repeat_latencies(
-    client: httpx.Client, samples: list[dict[str, Any]], args: argparse.Namespace, threads: int, top_k: int, case: str
+    client: httpx.Client,
+    samples: list[dict[str, Any]],
+    args: argparse.Namespace,
+    threads: int,
+    top_k: int,
+    case: Callable[[str], str],
 ) -> list[float]:
     """Every question again, from ``threads`` threads, asking for ``top_k`` results. Each is sent in another
-    case (``case``: ``lower`` or ``upper``): the model is uncased and the keyword side folds case, so the
+    case (``case``: ``str.lower`` or ``str.upper``): the model is uncased and the keyword side folds case, so the
     answer is the same, but the server's cache of recent query vectors (keyed by the exact text) does not
     hold it, and every search embeds its query as in the first pass."""
     bodies = [
-        {"query": getattr(qa["question"], case)(), "external_user_id": user, "types": ["messages"], "top_k": top_k}
+        {"query": case(qa["question"]), "external_user_id": user, "types": ["messages"], "top_k": top_k}
         for user, qa, evidence in scored_questions(samples)
         if evidence
     ]
@@ -390,11 +396,11 @@ def main() -> None:
         scores, sequential = evaluate(client, samples, args, progress)
         latencies = {"search, sequential": sequential}
         if args.concurrency:
-            concurrent = repeat_latencies(client, samples, args, args.concurrency, max(KS), "lower")
+            concurrent = repeat_latencies(client, samples, args, args.concurrency, max(KS), str.lower)
             latencies[f"search, concurrency {args.concurrency}"] = concurrent
         # The sequential figure above asks for top_k 20 (for R@20), which makes each retriever bring 100
         # candidates instead of 50; this is what a search with the API's default top_k 10 takes.
-        latencies[DEFAULT_PASS] = repeat_latencies(client, samples, args, 1, 10, "upper")
+        latencies[DEFAULT_PASS] = repeat_latencies(client, samples, args, 1, 10, str.upper)
         if not args.no_extract or args.no_ingest:
             sources = source_turns(client, samples)
             if sources:

@@ -113,7 +113,9 @@ def _allowed_methods(app: FastAPI, request: Request) -> list[str]:
         for template, ops in paths.items():
             if re.fullmatch(re.sub(r"\\\{[^}]+\\\}", "[^/]+", re.escape(template)), path):
                 methods |= {m.upper() for m in ops}
-    if not methods:  # a path outside the API's document (the dashboard's pages): the routes themselves
+    # A path outside the API's document (the dashboard's pages): the routes themselves. Not for the API's
+    # own paths: this FastAPI keeps an included router as one private object, not as its routes.
+    if not methods:
         routes = list(_routes_at(app.routes, path))
         for route in [r for r, rest in routes if r.path == rest] or [r for r, _ in routes]:
             methods |= set(route.methods or ())

@@ -55,6 +55,11 @@ SESSION_POOL = 30  # how many of the best fused hits vote for their session
 LONG_TURN = 60  # words: a turn is counted up to this length (longer ones say no more; bounds the count's cost)
 
 
+def first_place(req: SearchRequest) -> float:
+    """One list's first place, ``1 / (rrf_k + 1)``: the unit the added signals' weights are counted in."""
+    return 1 / (req.rrf_k + 1)
+
+
 def _session_coherence(scored: list[Scored], gain: float) -> None:
     """Messages in the sessions that hold most of the strongest hits rise: a conversation that answers
     the query usually answers it in several turns. Each message gains ``gain × share``, where ``share``
@@ -117,7 +122,7 @@ def fuse(
     ``half_lives`` since it was last used."""
     now = datetime.now(UTC)
     w = req.weights
-    first = 1 / (req.rrf_k + 1)  # one list's first place: the unit of the added signals
+    first = first_place(req)
     when = dates.window(req.query, now) if w.time else None
     scored: list[Scored] = []
     named_speakers = _named_speakers(req.query, hits.values()) if w.name_match else set()

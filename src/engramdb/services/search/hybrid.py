@@ -121,7 +121,7 @@ async def _search(
             asked = [hit.row for _, hit, _ in scored[:n] if hit.kind == "message"]
             fusion.answers(scored, await links.replies(conn, messages, asked), req.weights.reply)
         if req.weights.length:
-            fusion.by_length(scored, req.weights.length / (req.rrf_k + 1))
+            fusion.by_length(scored, req.weights.length * fusion.first_place(req))
         kept = {id(hit) for hit in await retrievers.hydrate(conn, [hit for _, hit, _ in scored[: req.top_k]])}
     return _respond(req, [s for s in scored[: req.top_k] if id(s[1]) in kept])
 
